@@ -1,0 +1,1 @@
+"""Pure domain rules of Gatehouse: standard library only, `now` always a parameter."""

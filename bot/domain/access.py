@@ -1,0 +1,277 @@
+"""Access requests, approval decisions and grants: the request lifecycle of DESIGN.md.
+
+```
+PENDING --N distinct eligible approvals--> APPROVED --issued--> ACTIVE --ttl--> EXPIRED
+   |--a deny--> DENIED                        |--issue failed--> FAILED
+   |--requester cancels / incident closes--> CANCELLED        ACTIVE --revoke / close--> REVOKED
+   |--nobody decides in time--> TIMED_OUT
+```
+Every transition goes through `AccessRequest._move`, which refuses anything not in the table, so a
+terminal state can never change.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.domain.durations import looks_like_duration
+from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed
+from bot.domain.incident import Incident, clean_text
+from bot.domain.rules import AccessPolicy, ResourceRule
+
+MAX_REASON = 500
+
+
+class RequestState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    ACTIVE = "active"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in _TRANSITIONS
+
+
+_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
+    RequestState.PENDING: frozenset(
+        {
+            RequestState.APPROVED,
+            RequestState.DENIED,
+            RequestState.CANCELLED,
+            RequestState.TIMED_OUT,
+        }
+    ),
+    RequestState.APPROVED: frozenset(
+        {RequestState.ACTIVE, RequestState.FAILED, RequestState.CANCELLED}
+    ),
+    RequestState.ACTIVE: frozenset({RequestState.EXPIRED, RequestState.REVOKED}),
+}
+
+TERMINAL_STATES = frozenset(state for state in RequestState if state.is_terminal)
+
+
+class Verdict(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+@dataclass(frozen=True)
+class Decision:
+    request_id: str
+    approver_id: str
+    verdict: Verdict
+    decided_at: datetime
+    reason: str | None = None
+
+
+@dataclass
+class AccessRequest:
+    id: str
+    incident_id: str
+    resource: str
+    requester_id: str
+    reason: str
+    duration: timedelta
+    requested_at: datetime
+    approvals_required: int
+    eligible_approvers: frozenset[str]
+    state: RequestState = RequestState.PENDING
+    state_changed_at: datetime | None = None
+    decisions: list[Decision] = field(default_factory=list)
+    activated_at: datetime | None = None
+    ends_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    ended_by: str | None = None
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def approvers_so_far(self) -> list[str]:
+        return [d.approver_id for d in self.decisions if d.verdict is Verdict.APPROVE]
+
+    @property
+    def possible_approvers(self) -> frozenset[str]:
+        """Who may still decide: eligible, not the requester."""
+        return self.eligible_approvers - {self.requester_id}
+
+    def decision_by(self, approver_id: str) -> Decision | None:
+        return next((d for d in self.decisions if d.approver_id == approver_id), None)
+
+    def time_left(self, now: datetime) -> timedelta:
+        if self.state is not RequestState.ACTIVE or self.ends_at is None:
+            return timedelta(0)
+        return max(self.ends_at - now, timedelta(0))
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def _move(self, to: RequestState, now: datetime) -> None:
+        if to not in _TRANSITIONS.get(self.state, frozenset()):
+            raise InvalidState(f"Request {self.id} is {self.state.value}; it cannot become {to}.")
+        self.state = to
+        self.state_changed_at = now
+
+    def decide(
+        self, *, approver_id: str, verdict: Verdict, now: datetime, reason: str | None = None
+    ) -> Decision:
+        """Record one approver's decision. N distinct approvals approve; one deny ends it."""
+        earlier = self.decision_by(approver_id)
+        if earlier is not None:
+            raise AlreadyDone(f"You already {_past(earlier.verdict)} request {self.id}.")
+        if self.state is not RequestState.PENDING:
+            raise InvalidState(f"Request {self.id} is already {self.state.value}.")
+        if approver_id == self.requester_id:
+            raise NotAllowed(
+                "You cannot approve or deny your own request. "
+                f"It can be decided by {_mentions(self.possible_approvers)}."
+            )
+        if approver_id not in self.eligible_approvers:
+            raise NotAllowed(
+                f"You are not an approver for {self.resource}. "
+                f"It can be decided by {_mentions(self.possible_approvers)}."
+            )
+        cleaned_reason = None
+        if verdict is Verdict.DENY:
+            cleaned_reason = clean_text(
+                reason or "", field="reason for the denial", max_length=MAX_REASON
+            )
+        elif reason and reason.strip():
+            cleaned_reason = clean_text(reason, field="comment", max_length=MAX_REASON)
+        decision = Decision(self.id, approver_id, verdict, now, cleaned_reason)
+        self.decisions.append(decision)
+        if verdict is Verdict.DENY:
+            self._move(RequestState.DENIED, now)
+            self._end(now, reason=f"denied: {cleaned_reason}", by=approver_id)
+        elif len(set(self.approvers_so_far)) >= self.approvals_required:
+            self._move(RequestState.APPROVED, now)
+        return decision
+
+    def cancel(
+        self, *, by_user: str, now: datetime, reason: str = "cancelled by requester"
+    ) -> None:
+        """The requester withdraws a request that has not been issued yet."""
+        if by_user != self.requester_id:
+            raise NotAllowed(f"Only <@{self.requester_id}> can cancel request {self.id}.")
+        self._cancel(now, reason=reason, by=by_user)
+
+    def cancel_for_close(self, *, now: datetime, by_user: str) -> None:
+        self._cancel(now, reason="incident closed", by=by_user)
+
+    def _cancel(self, now: datetime, *, reason: str, by: str) -> None:
+        if self.state.is_terminal or self.state is RequestState.ACTIVE:
+            raise InvalidState(
+                f"Request {self.id} is {self.state.value}; there is nothing to cancel."
+            )
+        self._move(RequestState.CANCELLED, now)
+        self._end(now, reason=reason, by=by)
+
+    def time_out(self, *, now: datetime, timeout: timedelta) -> None:
+        if now < self.requested_at + timeout:
+            raise InvalidState(f"Request {self.id} has not timed out yet.")
+        self._move(RequestState.TIMED_OUT, now)
+        self._end(now, reason="nobody decided in time", by=None)
+
+    def activate(self, *, incident: Incident, now: datetime, credential_ends_at: datetime) -> None:
+        """The credential was issued. Access ends when the credential does, never later than
+        `duration` from now: Vault's own TTL is the limit we record."""
+        incident.require_open()
+        self._move(RequestState.ACTIVE, now)
+        self.activated_at = now
+        self.ends_at = min(credential_ends_at, now + self.duration)
+
+    def fail(self, *, now: datetime, error: str) -> None:
+        self._move(RequestState.FAILED, now)
+        self._end(now, reason=f"issue failed: {error}", by=None)
+
+    def expire(self, *, now: datetime) -> None:
+        if self.ends_at is None or now < self.ends_at:
+            raise InvalidState(f"Access for request {self.id} has not reached its end yet.")
+        self._move(RequestState.EXPIRED, now)
+        self._end(self.ends_at, reason="expired", by=None)
+
+    def revoke(self, *, now: datetime, by_user: str | None, reason: str) -> None:
+        self._move(RequestState.REVOKED, now)
+        self._end(now, reason=reason, by=by_user)
+
+    def _end(self, at: datetime, *, reason: str, by: str | None) -> None:
+        self.ended_at = at
+        self.end_reason = reason
+        self.ended_by = by
+        if self.ends_at is not None and at < self.ends_at:
+            self.ends_at = at
+
+
+def file_request(
+    *,
+    request_id: str,
+    incident: Incident,
+    policy: AccessPolicy,
+    resource: ResourceRule,
+    requester_id: str,
+    duration: timedelta | None,
+    reason: str,
+    now: datetime,
+) -> AccessRequest:
+    """A new PENDING request, after every rule that can be checked up front."""
+    incident.require_open()
+    if not policy.can_request(requester_id, resource):
+        groups = ", ".join(resource.requester_groups)
+        raise NotAllowed(f"Only members of {groups} can request {resource.name}.")
+    granted_for = resource.resolve_duration(duration)
+    cleaned_reason = clean_text(reason, field="reason", max_length=MAX_REASON)
+    eligible = policy.approvers(resource)
+    if len(eligible - {requester_id}) < resource.approvals_required:
+        raise NotAllowed(
+            f"{resource.name} needs {resource.approvals_required} approval(s) from people other "
+            "than you, and there are not enough approvers. Ask a policy admin."
+        )
+    return AccessRequest(
+        id=request_id,
+        incident_id=incident.id,
+        resource=resource.name,
+        requester_id=requester_id,
+        reason=cleaned_reason,
+        duration=granted_for,
+        requested_at=now,
+        approvals_required=resource.approvals_required,
+        eligible_approvers=eligible,
+        state_changed_at=now,
+    )
+
+
+def parse_request_text(text: str) -> tuple[str, str | None, str]:
+    """Split `/request-access <resource> [duration] <reason>` into its three parts.
+
+    The second word is a duration only when it parses as one; otherwise it starts the reason.
+    """
+    words = text.split()
+    if not words:
+        raise InvalidInput("Usage: /request-access <resource> [duration] <reason>")
+    resource, rest = words[0], words[1:]
+    duration = None
+    if rest and looks_like_duration(rest[0]):
+        duration, rest = rest[0], rest[1:]
+    if not rest:
+        raise InvalidInput(
+            "Say why you need access: /request-access <resource> [duration] <reason>"
+        )
+    return resource, duration, " ".join(rest)
+
+
+def new_request_id(token: str) -> str:
+    """`R-7K3QF2`: short enough to type in `/access cancel <id>`."""
+    return f"R-{token.upper()}"
+
+
+def _past(verdict: Verdict) -> str:
+    return "approved" if verdict is Verdict.APPROVE else "denied"
+
+
+def _mentions(users: frozenset[str]) -> str:
+    return ", ".join(f"<@{u}>" for u in sorted(users)) or "nobody (ask a policy admin)"

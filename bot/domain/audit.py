@@ -1,0 +1,228 @@
+"""The tamper-evident audit trail: events sealed into one hash chain.
+
+Each event's hash is `sha256(prev_hash ‖ canonical JSON of the event)`, where the canonical JSON
+holds everything but the sequence number and the hashes. Order is fixed by the links alone: moving,
+removing or slipping in an event breaks a link that `verify_chain` finds and names.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+
+class Action(StrEnum):
+    INCIDENT_OPENED = "incident.opened"
+    COMMANDER_CHANGED = "incident.commander_changed"
+    INCIDENT_CLOSED = "incident.closed"
+    REQUEST_FILED = "request.filed"
+    REQUEST_DECIDED = "request.decided"
+    REQUEST_APPROVED = "request.approved"
+    REQUEST_DENIED = "request.denied"
+    REQUEST_CANCELLED = "request.cancelled"
+    REQUEST_TIMED_OUT = "request.timed_out"
+    REQUEST_FAILED = "request.failed"
+    REQUEST_EXPIRED = "request.expired"
+    REQUEST_REVOKED = "request.revoked"
+    GRANT_ISSUING = "grant.issuing"
+    GRANT_ISSUED = "grant.issued"
+    GRANT_ISSUE_FAILED = "grant.issue_failed"
+    GRANT_REVOCATION_REQUESTED = "grant.revocation_requested"
+    GRANT_REVOKED = "grant.revoked"
+    GRANT_REVOCATION_FAILED = "grant.revocation_failed"
+
+
+def utc_iso(moment: datetime) -> str:
+    """One textual form per instant, so the same event always hashes the same."""
+    if moment.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What happened, by whom, when: the part of an event that the hash covers."""
+
+    action: str
+    at: datetime
+    actor: str | None = None
+    incident_id: str | None = None
+    request_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def canonical(self) -> bytes:
+        return canonical_json(
+            {
+                "action": self.action,
+                "actor": self.actor,
+                "at": utc_iso(self.at),
+                "data": self.data,
+                "incident_id": self.incident_id,
+                "request_id": self.request_id,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    entry: AuditEntry
+    prev_hash: str
+    hash: str
+
+
+def seal(entry: AuditEntry, *, seq: int, prev_hash: str) -> AuditEvent:
+    return AuditEvent(seq, entry, prev_hash, chain_hash(prev_hash, entry.canonical()))
+
+
+def next_in_chain(entry: AuditEntry, head: AuditEvent | None) -> AuditEvent:
+    """Seal `entry` right after `head` (the chain's last event, None when empty)."""
+    if head is None:
+        return seal(entry, seq=1, prev_hash=GENESIS_HASH)
+    return seal(entry, seq=head.seq + 1, prev_hash=head.hash)
+
+
+class ChainProblem(StrEnum):
+    CHANGED = "changed"
+    MISSING = "missing"
+    REORDERED = "reordered"
+    INSERTED = "inserted"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: ChainProblem | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_chain(
+    events: Iterable[AuditEvent], *, anchors: Mapping[int, str] | None = None
+) -> ChainReport:
+    """Walk events in sequence order; report the first one that breaks the chain, and how.
+
+    `anchors` maps sequence numbers to hashes witnessed elsewhere (a close summary in Slack, a
+    signed checkpoint): a missing or different anchored event means the tail was cut or rewritten.
+    """
+    stream = _Peekable(iter(events))
+    checked = 0
+    head = _Head()
+    for event in stream:
+        found = _link_problem(event, head, stream)
+        if found is None and anchors and anchors.get(event.seq, event.hash) != event.hash:
+            found = (
+                event.seq,
+                ChainProblem.CHANGED,
+                f"event {event.seq} differs from the hash witnessed for it",
+            )
+        if found is not None:
+            return ChainReport(checked, head.seq, head.hash, *found)
+        checked += 1
+        head = _Head(event.seq, event.hash, head.hash)
+    beyond = [seq for seq in anchors or {} if seq > head.seq]
+    if beyond:
+        return ChainReport(
+            checked,
+            head.seq,
+            head.hash,
+            head.seq + 1,
+            ChainProblem.MISSING,
+            f"the chain ends at event {head.seq}, but event {max(beyond)} was witnessed",
+        )
+    return ChainReport(checked, head.seq, head.hash)
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The last event that checked out, and the hash before it."""
+
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    previous_hash: str = GENESIS_HASH
+
+
+def _link_problem(
+    event: AuditEvent, head: _Head, stream: "_Peekable"
+) -> tuple[int, ChainProblem, str] | None:
+    expected_seq = head.seq + 1
+    if event.seq > expected_seq:
+        gap = (
+            f"event {expected_seq} is"
+            if event.seq == expected_seq + 1
+            else f"events {expected_seq} to {event.seq - 1} are"
+        )
+        return expected_seq, ChainProblem.MISSING, f"{gap} missing from the sequence"
+    if event.seq < expected_seq:
+        return event.seq, ChainProblem.INSERTED, f"sequence number {event.seq} appears twice"
+    if chain_hash(event.prev_hash, event.entry.canonical()) != event.hash:
+        following = stream.peek()
+        if following is not None and following.prev_hash == head.hash:
+            return (
+                event.seq,
+                ChainProblem.INSERTED,
+                f"event {event.seq} is not part of the chain: event {following.seq} links "
+                f"past it to event {head.seq}",
+            )
+        return event.seq, ChainProblem.CHANGED, "its content no longer matches its hash"
+    if event.prev_hash == head.hash:
+        return None
+    if head.seq and event.prev_hash == head.previous_hash:
+        return (
+            head.seq,
+            ChainProblem.INSERTED,
+            f"event {head.seq} is not part of the chain: event {event.seq} links past it "
+            f"to event {head.seq - 1}",
+        )
+    if any(later.hash == event.prev_hash for later in stream):
+        return (
+            event.seq,
+            ChainProblem.REORDERED,
+            f"event {event.seq} links to an event stored after it",
+        )
+    return (
+        event.seq,
+        ChainProblem.MISSING,
+        f"event {event.seq} links to an event that is not there: the event before it "
+        f"was removed, or event {head.seq} was altered and re-hashed",
+    )
+
+
+class _Peekable(Iterator[AuditEvent]):
+    def __init__(self, inner: Iterator[AuditEvent]) -> None:
+        self._inner = inner
+        self._buffer: list[AuditEvent] = []
+
+    def __next__(self) -> AuditEvent:
+        if self._buffer:
+            return self._buffer.pop()
+        return next(self._inner)
+
+    def peek(self) -> AuditEvent | None:
+        if not self._buffer:
+            following = next(self._inner, None)
+            if following is None:
+                return None
+            self._buffer.append(following)
+        return self._buffer[0]

@@ -1,0 +1,33 @@
+"""Domain errors. Each carries a message a Slack user or an operator can act on."""
+
+
+class GatehouseError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(GatehouseError):
+    """Something a user typed cannot be accepted (bad duration, empty reason...)."""
+
+
+class NotFound(GatehouseError):
+    """The incident, request or resource named does not exist."""
+
+
+class NotAllowed(GatehouseError):
+    """The actor is not authorized for this action."""
+
+
+class InvalidState(GatehouseError):
+    """The action does not fit the current state (request already decided, incident closed...)."""
+
+
+class AlreadyDone(GatehouseError):
+    """The same actor already did this; repeating it changes nothing (double click, retry)."""
+
+
+class CredentialError(GatehouseError):
+    """The credential broker could not issue or revoke."""

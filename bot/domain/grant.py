@@ -1,0 +1,91 @@
+"""Grants: the record of one credential issued for one approved request.
+
+The grant is written (ISSUING) before Vault is called, so a crash between the two leaves a trace
+that reconciliation can clean up. Revocation is recorded as requested first and confirmed only
+when the broker has checked that Vault no longer knows the credential.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bot.domain.errors import InvalidState
+
+
+class GrantStatus(StrEnum):
+    ISSUING = "issuing"
+    ACTIVE = "active"
+    REVOKING = "revoking"
+    REVOKED = "revoked"
+    FAILED = "failed"
+
+
+@dataclass
+class Grant:
+    id: str
+    request_id: str
+    incident_id: str
+    resource: str
+    requester_id: str
+    created_at: datetime
+    ends_at: datetime
+    status: GrantStatus = GrantStatus.ISSUING
+    lease_id: str | None = None
+    token_accessor: str | None = None
+    issued_at: datetime | None = None
+    revoke_requested_at: datetime | None = None
+    revoke_reason: str | None = None
+    revoked_at: datetime | None = None
+    revoke_attempts: int = 0
+    last_error: str | None = None
+
+    def mark_issued(
+        self, *, lease_id: str | None, token_accessor: str | None, ends_at: datetime, now: datetime
+    ) -> None:
+        self._require(GrantStatus.ISSUING)
+        self.status = GrantStatus.ACTIVE
+        self.lease_id = lease_id
+        self.token_accessor = token_accessor
+        self.issued_at = now
+        self.ends_at = ends_at
+
+    def attach_credential(self, *, lease_id: str | None, token_accessor: str | None) -> None:
+        """Record what Vault issued for a grant whose revocation was asked while it was issued."""
+        self._require(GrantStatus.ISSUING, GrantStatus.REVOKING)
+        self.lease_id = lease_id
+        self.token_accessor = token_accessor
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.lease_id or self.token_accessor)
+
+    def mark_failed(self, *, error: str) -> None:
+        self._require(GrantStatus.ISSUING)
+        self.status = GrantStatus.FAILED
+        self.last_error = error
+
+    def request_revocation(self, *, now: datetime, reason: str) -> None:
+        """Access ends now (or at `ends_at` if that came first); Vault must still confirm."""
+        if self.status in (GrantStatus.REVOKING, GrantStatus.REVOKED):
+            return
+        self._require(GrantStatus.ACTIVE, GrantStatus.ISSUING)
+        self.status = GrantStatus.REVOKING
+        self.revoke_requested_at = now
+        self.revoke_reason = reason
+        self.ends_at = min(self.ends_at, now)
+
+    def confirm_revoked(self, *, confirmed_at: datetime) -> None:
+        self._require(GrantStatus.REVOKING)
+        self.status = GrantStatus.REVOKED
+        self.revoked_at = confirmed_at
+        self.last_error = None
+
+    def revocation_failed(self, *, error: str) -> None:
+        self._require(GrantStatus.REVOKING)
+        self.revoke_attempts += 1
+        self.last_error = error
+
+    def _require(self, *allowed: GrantStatus) -> None:
+        if self.status not in allowed:
+            names = " or ".join(s.value for s in allowed)
+            raise InvalidState(f"Grant {self.id} is {self.status.value}, not {names}.")

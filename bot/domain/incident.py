@@ -1,0 +1,120 @@
+"""Incidents: opened by anyone, led by a commander, closed by the commander or a policy admin."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed
+
+MAX_TITLE = 150
+MAX_RESOLUTION = 2000
+
+
+class Severity(StrEnum):
+    SEV1 = "sev1"
+    SEV2 = "sev2"
+    SEV3 = "sev3"
+    SEV4 = "sev4"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass
+class Incident:
+    id: str
+    title: str
+    severity: Severity
+    commander_id: str
+    opened_by: str
+    opened_at: datetime
+    channel_id: str
+    channel_name: str
+    status: IncidentStatus = IncidentStatus.OPEN
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    resolution: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is IncidentStatus.OPEN
+
+    def require_open(self) -> None:
+        if not self.is_open:
+            raise InvalidState(f"Incident {self.id} is closed; open a new incident for new work.")
+
+    def hand_off(self, *, to_user: str, by_user: str, is_admin: bool) -> str:
+        """Make `to_user` commander; returns the previous commander."""
+        self.require_open()
+        if by_user != self.commander_id and not is_admin:
+            raise NotAllowed(
+                f"Only the commander <@{self.commander_id}> or an incident admin can hand off."
+            )
+        if to_user == self.commander_id:
+            raise AlreadyDone(f"<@{to_user}> is already the commander.")
+        previous = self.commander_id
+        self.commander_id = to_user
+        return previous
+
+    def close(self, *, by_user: str, resolution: str, is_admin: bool, now: datetime) -> None:
+        if by_user != self.commander_id and not is_admin:
+            raise NotAllowed(
+                f"Only the commander <@{self.commander_id}> or an incident admin can close "
+                "this incident."
+            )
+        if not self.is_open:
+            raise AlreadyDone(f"Incident {self.id} is already closed.")
+        self.status = IncidentStatus.CLOSED
+        self.closed_at = now
+        self.closed_by = by_user
+        self.resolution = clean_text(resolution, field="resolution", max_length=MAX_RESOLUTION)
+
+
+def open_incident(
+    *,
+    incident_id: str,
+    title: str,
+    severity: Severity,
+    opened_by: str,
+    channel_id: str,
+    channel_name: str,
+    now: datetime,
+) -> Incident:
+    """A new open incident; the opener is its commander until handed off."""
+    return Incident(
+        id=incident_id,
+        title=clean_text(title, field="title", max_length=MAX_TITLE),
+        severity=severity,
+        commander_id=opened_by,
+        opened_by=opened_by,
+        opened_at=now,
+        channel_id=channel_id,
+        channel_name=channel_name,
+    )
+
+
+def parse_severity(text: str) -> Severity:
+    try:
+        return Severity(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in Severity)
+        raise InvalidInput(f"'{text}' is not a severity; use one of {choices}.") from None
+
+
+def clean_text(text: str, *, field: str, max_length: int) -> str:
+    """Strip a user-typed field and refuse it empty or too long, naming the field."""
+    cleaned = text.strip()
+    if not cleaned:
+        raise InvalidInput(f"The {field} cannot be empty.")
+    if len(cleaned) > max_length:
+        raise InvalidInput(
+            f"The {field} is {len(cleaned)} characters long; the limit is {max_length}."
+        )
+    return cleaned
+
+
+def new_incident_id(now: datetime, token: str) -> str:
+    """`INC-20261123-7F3A2C`: sortable by day, unique by a random token the caller supplies."""
+    return f"INC-{now.strftime('%Y%m%d')}-{token.upper()}"

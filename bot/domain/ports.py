@@ -1,0 +1,104 @@
+"""Protocols the services depend on; the store and the outbound adapters implement them."""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from bot.domain.access import AccessRequest, Decision, RequestState
+from bot.domain.audit import AuditEntry, AuditEvent
+from bot.domain.grant import Grant, GrantStatus
+from bot.domain.incident import Incident
+from bot.domain.rules import ResourceRule
+
+
+class IncidentRepository(Protocol):
+    def add(self, incident: Incident) -> None: ...
+    def get(self, incident_id: str, *, for_update: bool = False) -> Incident | None: ...
+    def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None: ...
+    def save(self, incident: Incident) -> None: ...
+    def list_open(self) -> Sequence[Incident]: ...
+
+
+class AccessRequestRepository(Protocol):
+    def add(self, request: AccessRequest) -> None: ...
+    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None: ...
+    def save(self, request: AccessRequest) -> None: ...
+    def add_decision(self, decision: Decision) -> None: ...
+    def list_for_incident(
+        self, incident_id: str, *, states: Sequence[RequestState] | None = None
+    ) -> Sequence[AccessRequest]: ...
+
+
+class GrantRepository(Protocol):
+    def add(self, grant: Grant) -> None: ...
+    def get(self, grant_id: str, *, for_update: bool = False) -> Grant | None: ...
+    def get_for_request(self, request_id: str, *, for_update: bool = False) -> Grant | None: ...
+    def save(self, grant: Grant) -> None: ...
+    def list_for_incident(
+        self, incident_id: str, *, statuses: Sequence[GrantStatus] | None = None
+    ) -> Sequence[Grant]: ...
+
+
+class AuditLog(Protocol):
+    def append(self, entry: AuditEntry) -> AuditEvent:
+        """Seal `entry` onto the chain inside the current transaction."""
+        ...
+
+    def events(
+        self, *, incident_id: str | None = None, after_seq: int = 0
+    ) -> Iterator[AuditEvent]: ...
+
+    def head(self) -> AuditEvent | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: every change and its audit events commit together or not at all."""
+
+    @property
+    def incidents(self) -> IncidentRepository: ...
+    @property
+    def requests(self) -> AccessRequestRepository: ...
+    @property
+    def grants(self) -> GrantRepository: ...
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    """What the broker hands back. `wrapping_token` is a secret: memory only, never stored."""
+
+    lease_id: str | None
+    token_accessor: str | None
+    expires_at: datetime
+    wrapping_token: str = field(repr=False)
+    wrapping_expires_at: datetime | None = None
+
+
+class CredentialBroker(Protocol):
+    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
+        """Issue a credential that Vault itself expires at `grant.ends_at`."""
+        ...
+
+    def revoke(self, *, grant: Grant) -> datetime:
+        """Revoke and confirm with a lookup; returns when Vault confirmed the credential is gone.
+
+        Already gone counts as success. Raises CredentialError when it cannot confirm.
+        """
+        ...

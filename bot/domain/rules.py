@@ -1,0 +1,104 @@
+"""The access policy as the domain sees it: who may request, who may approve, for how long.
+
+`bot.policy` reads `policy.yaml` and builds these objects; the domain and the services only ever
+see this validated form.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.domain.durations import format_duration
+from bot.domain.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class BreakGlassTerms:
+    """A resource that may be used before approval, reviewed after the fact."""
+
+    max_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class VaultTarget:
+    """Where Vault issues the credential: a dynamic secret path, or a token with policies."""
+
+    path: str | None = None
+    token_policies: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "dynamic_secret" if self.path else "token"
+
+
+@dataclass(frozen=True)
+class ResourceRule:
+    name: str
+    description: str
+    vault: VaultTarget
+    default_ttl: timedelta
+    max_ttl: timedelta
+    requester_groups: tuple[str, ...]
+    approver_groups: tuple[str, ...]
+    approvals_required: int
+    break_glass: BreakGlassTerms | None = None
+    sensitive: bool = False
+
+    def resolve_duration(self, requested: timedelta | None) -> timedelta:
+        """The duration a request gets: the default when omitted, never above `max_ttl`."""
+        if requested is None:
+            return self.default_ttl
+        if requested <= timedelta(0):
+            raise InvalidInput("The duration must be longer than zero.")
+        if requested > self.max_ttl:
+            raise InvalidInput(
+                f"{self.name} can be granted for at most {format_duration(self.max_ttl)}; "
+                f"you asked for {format_duration(requested)}."
+            )
+        return requested
+
+
+@dataclass(frozen=True)
+class IncidentRules:
+    channel_prefix: str = "inc"
+    admin_groups: tuple[str, ...] = ()
+    request_timeout: timedelta = timedelta(minutes=30)
+    reminder_after: timedelta = timedelta(minutes=10)
+    archive_on_close: bool = True
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Groups resolved to members, resources, and incident rules."""
+
+    incident: IncidentRules
+    groups: Mapping[str, frozenset[str]]
+    resources: Mapping[str, ResourceRule]
+    _empty: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def resource(self, name: str) -> ResourceRule:
+        try:
+            return self.resources[name]
+        except KeyError:
+            known = ", ".join(sorted(self.resources)) or "none"
+            raise NotFound(
+                f"There is no resource called '{name}'. Known resources: {known}."
+            ) from None
+
+    def members(self, group_names: Iterable[str]) -> frozenset[str]:
+        found: set[str] = set()
+        for name in group_names:
+            found |= self.groups.get(name, self._empty)
+        return frozenset(found)
+
+    def requesters(self, resource: ResourceRule) -> frozenset[str]:
+        return self.members(resource.requester_groups)
+
+    def approvers(self, resource: ResourceRule) -> frozenset[str]:
+        return self.members(resource.approver_groups)
+
+    def can_request(self, user_id: str, resource: ResourceRule) -> bool:
+        return user_id in self.requesters(resource)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.members(self.incident.admin_groups)

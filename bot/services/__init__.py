@@ -1,0 +1,1 @@
+"""Use cases: one transaction each, authorization checked here, once per rule."""

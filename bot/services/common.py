@@ -1,0 +1,63 @@
+"""Small helpers every use case shares: ids, audit records, loading with clear errors."""
+
+import base64
+import secrets
+from datetime import datetime
+from typing import Any
+
+from bot.domain.access import AccessRequest
+from bot.domain.audit import Action, AuditEntry
+from bot.domain.errors import NotFound
+from bot.domain.incident import Incident
+from bot.domain.ports import UnitOfWork
+
+
+def random_token() -> str:
+    """Eight characters of base32: short enough to type, wide enough not to collide."""
+    return base64.b32encode(secrets.token_bytes(5)).decode("ascii")
+
+
+def record(
+    uow: UnitOfWork,
+    action: Action,
+    *,
+    at: datetime,
+    actor: str | None,
+    incident_id: str | None = None,
+    request_id: str | None = None,
+    **data: Any,
+) -> None:
+    uow.audit.append(
+        AuditEntry(
+            action=action.value,
+            at=at,
+            actor=actor,
+            incident_id=incident_id,
+            request_id=request_id,
+            data=data,
+        )
+    )
+
+
+def incident_for_channel(uow: UnitOfWork, channel_id: str, *, for_update: bool = False) -> Incident:
+    incident = uow.incidents.get_by_channel(channel_id, for_update=for_update)
+    if incident is None:
+        raise NotFound(
+            "This is not an incident channel. Run this in the channel Gatehouse made with "
+            "/incident open, or open an incident first."
+        )
+    return incident
+
+
+def incident_by_id(uow: UnitOfWork, incident_id: str, *, for_update: bool = False) -> Incident:
+    incident = uow.incidents.get(incident_id, for_update=for_update)
+    if incident is None:
+        raise NotFound(f"There is no incident {incident_id}.")
+    return incident
+
+
+def request_by_id(uow: UnitOfWork, request_id: str, *, for_update: bool = False) -> AccessRequest:
+    request = uow.requests.get(request_id.strip().upper(), for_update=for_update)
+    if request is None:
+        raise NotFound(f"There is no access request {request_id}.")
+    return request

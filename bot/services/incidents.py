@@ -1,0 +1,184 @@
+"""Incident use cases: open, hand off, close (with revocation and the audit summary)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.domain.access import RequestState
+from bot.domain.audit import Action
+from bot.domain.grant import Grant, GrantStatus
+from bot.domain.incident import Incident, Severity, new_incident_id, open_incident
+from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
+from bot.domain.rules import AccessPolicy
+from bot.domain.summary import IncidentSummary, summarize_incident
+from bot.services.access import revoke_grant
+from bot.services.common import incident_by_id, random_token, record
+
+_UNISSUED = (RequestState.PENDING, RequestState.APPROVED)
+
+
+def start_incident(
+    *,
+    uow: UnitOfWorkFactory,
+    title: str,
+    severity: Severity,
+    opened_by: str,
+    channel_id: str,
+    channel_name: str,
+    now: datetime,
+) -> Incident:
+    """Record a new incident for a channel that the Slack layer has just created."""
+    incident = open_incident(
+        incident_id=new_incident_id(now, random_token()),
+        title=title,
+        severity=severity,
+        opened_by=opened_by,
+        channel_id=channel_id,
+        channel_name=channel_name,
+        now=now,
+    )
+    with uow() as tx:
+        tx.incidents.add(incident)
+        record(
+            tx,
+            Action.INCIDENT_OPENED,
+            at=now,
+            actor=opened_by,
+            incident_id=incident.id,
+            title=incident.title,
+            severity=incident.severity.value,
+            channel_id=channel_id,
+            channel_name=channel_name,
+            commander=opened_by,
+        )
+        tx.commit()
+    return incident
+
+
+def hand_off_incident(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    incident_id: str,
+    to_user: str,
+    by_user: str,
+    now: datetime,
+) -> Incident:
+    with uow() as tx:
+        incident = incident_by_id(tx, incident_id, for_update=True)
+        previous = incident.hand_off(
+            to_user=to_user, by_user=by_user, is_admin=policy.is_admin(by_user)
+        )
+        tx.incidents.save(incident)
+        record(
+            tx,
+            Action.COMMANDER_CHANGED,
+            at=now,
+            actor=by_user,
+            incident_id=incident.id,
+            previous=previous,
+            commander=to_user,
+        )
+        tx.commit()
+    return incident
+
+
+@dataclass
+class CloseResult:
+    incident: Incident
+    summary: IncidentSummary
+    revoked: list[Grant] = field(default_factory=list)
+    unconfirmed: list[Grant] = field(default_factory=list)
+
+
+def close_incident(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    broker: CredentialBroker,
+    incident_id: str,
+    closed_by: str,
+    resolution: str,
+    clock: Callable[[], datetime],
+) -> CloseResult:
+    """Mark closed, end every request, revoke and confirm, then build the summary.
+
+    The close is committed first, so no new access can start while Vault is being called.
+    A revocation Vault does not confirm stays REVOKING and is reported; sweeps retry it.
+    """
+    now = clock()
+    with uow() as tx:
+        incident = incident_by_id(tx, incident_id, for_update=True)
+        incident.close(
+            by_user=closed_by,
+            resolution=resolution,
+            is_admin=policy.is_admin(closed_by),
+            now=now,
+        )
+        tx.incidents.save(incident)
+        for request in tx.requests.list_for_incident(incident.id, states=_UNISSUED):
+            request.cancel_for_close(now=now, by_user=closed_by)
+            tx.requests.save(request)
+            record(
+                tx,
+                Action.REQUEST_CANCELLED,
+                at=now,
+                actor=closed_by,
+                incident_id=incident.id,
+                request_id=request.id,
+                reason="incident closed",
+            )
+        for request in tx.requests.list_for_incident(incident.id, states=[RequestState.ACTIVE]):
+            request.revoke(now=now, by_user=closed_by, reason="incident closed")
+            tx.requests.save(request)
+            record(
+                tx,
+                Action.REQUEST_REVOKED,
+                at=now,
+                actor=closed_by,
+                incident_id=incident.id,
+                request_id=request.id,
+                reason="incident closed",
+            )
+        live = (GrantStatus.ISSUING, GrantStatus.ACTIVE)
+        for grant in tx.grants.list_for_incident(incident.id, statuses=live):
+            grant.request_revocation(now=now, reason="incident closed")
+            tx.grants.save(grant)
+            record(
+                tx,
+                Action.GRANT_REVOCATION_REQUESTED,
+                at=now,
+                actor=closed_by,
+                incident_id=incident.id,
+                request_id=grant.request_id,
+                grant_id=grant.id,
+                reason="incident closed",
+            )
+        record(
+            tx,
+            Action.INCIDENT_CLOSED,
+            at=now,
+            actor=closed_by,
+            incident_id=incident.id,
+            resolution=incident.resolution,
+        )
+        tx.commit()
+
+    result = CloseResult(incident=incident, summary=IncidentSummary.empty(incident.id))
+    with uow() as tx:
+        to_revoke = tx.grants.list_for_incident(incident.id, statuses=[GrantStatus.REVOKING])
+    for grant in to_revoke:
+        outcome = revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
+        (result.revoked if outcome.status is GrantStatus.REVOKED else result.unconfirmed).append(
+            outcome
+        )
+    result.summary = build_summary(uow=uow, incident_id=incident.id)
+    return result
+
+
+def build_summary(*, uow: UnitOfWorkFactory, incident_id: str) -> IncidentSummary:
+    """The incident as its audit trail tells it, with the chain head that witnesses it."""
+    with uow() as tx:
+        events = list(tx.audit.events(incident_id=incident_id))
+        head = tx.audit.head()
+    return summarize_incident(incident_id, events, head=head)

@@ -1,0 +1,68 @@
+"""The example policy of deploy/policy.example.yaml, built directly as domain objects."""
+
+from datetime import timedelta
+
+from bot.domain.rules import (
+    AccessPolicy,
+    BreakGlassTerms,
+    IncidentRules,
+    ResourceRule,
+    VaultTarget,
+)
+
+ONCALL = ("U0ONCALL1", "U0ONCALL2")
+LEADS = ("U0LEAD1", "U0LEAD2", "U0LEAD3")
+SECURITY = ("U0SEC1", "U0SEC2")
+ADMIN = "U0ADMIN1"
+EVERYONE = (*ONCALL, *LEADS, *SECURITY, ADMIN, "U0OUTSIDER")
+
+
+def example_policy() -> AccessPolicy:
+    return AccessPolicy(
+        incident=IncidentRules(
+            channel_prefix="inc",
+            admin_groups=("incident-admins",),
+            request_timeout=timedelta(minutes=30),
+            reminder_after=timedelta(minutes=10),
+            archive_on_close=True,
+        ),
+        groups={
+            "ml-oncall": frozenset(ONCALL),
+            "ml-leads": frozenset(LEADS),
+            "security": frozenset(SECURITY),
+            "incident-admins": frozenset({ADMIN}),
+        },
+        resources={
+            "inference-logs-ro": ResourceRule(
+                name="inference-logs-ro",
+                description="Read-only, PII-masked view of model inference logs",
+                vault=VaultTarget(path="database/creds/inference-logs-ro"),
+                default_ttl=timedelta(hours=1),
+                max_ttl=timedelta(hours=4),
+                requester_groups=("ml-oncall",),
+                approver_groups=("ml-leads",),
+                approvals_required=1,
+            ),
+            "feature-store-rw": ResourceRule(
+                name="feature-store-rw",
+                description="Write access to the online feature store",
+                vault=VaultTarget(path="database/creds/feature-store-rw"),
+                default_ttl=timedelta(minutes=30),
+                max_ttl=timedelta(hours=2),
+                requester_groups=("ml-oncall",),
+                approver_groups=("ml-leads", "security"),
+                approvals_required=2,
+            ),
+            "serving-cluster-exec": ResourceRule(
+                name="serving-cluster-exec",
+                description="kubectl exec into model-serving pods",
+                vault=VaultTarget(token_policies=("ml-serving-exec",)),
+                default_ttl=timedelta(minutes=30),
+                max_ttl=timedelta(hours=1),
+                requester_groups=("ml-oncall",),
+                approver_groups=("ml-leads",),
+                approvals_required=1,
+                break_glass=BreakGlassTerms(max_ttl=timedelta(minutes=15)),
+            ),
+        },
+    )

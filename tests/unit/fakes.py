@@ -1,0 +1,215 @@
+"""In-memory stand-ins for the store and the credential broker, for domain and service tests."""
+
+import copy
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from bot.domain.access import AccessRequest, Decision, RequestState
+from bot.domain.audit import AuditEntry, AuditEvent, next_in_chain
+from bot.domain.errors import AlreadyDone, CredentialError
+from bot.domain.grant import Grant, GrantStatus
+from bot.domain.incident import Incident
+from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWorkFactory
+from bot.domain.rules import ResourceRule
+
+
+@dataclass
+class MemoryState:
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    requests: dict[str, AccessRequest] = field(default_factory=dict)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    events: list[AuditEvent] = field(default_factory=list)
+
+
+class MemoryIncidents:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def add(self, incident: Incident) -> None:
+        self._state.incidents[incident.id] = copy.deepcopy(incident)
+
+    def get(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
+        return copy.deepcopy(self._state.incidents.get(incident_id))
+
+    def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
+        found = [i for i in self._state.incidents.values() if i.channel_id == channel_id]
+        return copy.deepcopy(found[0]) if found else None
+
+    def save(self, incident: Incident) -> None:
+        self._state.incidents[incident.id] = copy.deepcopy(incident)
+
+    def list_open(self) -> Sequence[Incident]:
+        return [copy.deepcopy(i) for i in self._state.incidents.values() if i.is_open]
+
+
+class MemoryRequests:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def add(self, request: AccessRequest) -> None:
+        self._state.requests[request.id] = copy.deepcopy(request)
+
+    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
+        return copy.deepcopy(self._state.requests.get(request_id))
+
+    def save(self, request: AccessRequest) -> None:
+        stored = self._state.requests[request.id]
+        saved = copy.deepcopy(request)
+        saved.decisions = stored.decisions  # decisions are written by add_decision only
+        self._state.requests[request.id] = saved
+
+    def add_decision(self, decision: Decision) -> None:
+        stored = self._state.requests[decision.request_id]
+        if any(d.approver_id == decision.approver_id for d in stored.decisions):
+            raise AlreadyDone(f"You already decided request {decision.request_id}.")
+        stored.decisions.append(decision)
+
+    def list_for_incident(
+        self, incident_id: str, *, states: Sequence[RequestState] | None = None
+    ) -> Sequence[AccessRequest]:
+        return [
+            copy.deepcopy(r)
+            for r in self._state.requests.values()
+            if r.incident_id == incident_id and (states is None or r.state in states)
+        ]
+
+
+class MemoryGrants:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def add(self, grant: Grant) -> None:
+        if any(g.request_id == grant.request_id for g in self._state.grants.values()):
+            raise AlreadyDone(f"Request {grant.request_id} already has a grant.")
+        self._state.grants[grant.id] = copy.deepcopy(grant)
+
+    def get(self, grant_id: str, *, for_update: bool = False) -> Grant | None:
+        return copy.deepcopy(self._state.grants.get(grant_id))
+
+    def get_for_request(self, request_id: str, *, for_update: bool = False) -> Grant | None:
+        found = [g for g in self._state.grants.values() if g.request_id == request_id]
+        return copy.deepcopy(found[0]) if found else None
+
+    def save(self, grant: Grant) -> None:
+        self._state.grants[grant.id] = copy.deepcopy(grant)
+
+    def list_for_incident(
+        self, incident_id: str, *, statuses: Sequence[GrantStatus] | None = None
+    ) -> Sequence[Grant]:
+        return [
+            copy.deepcopy(g)
+            for g in self._state.grants.values()
+            if g.incident_id == incident_id and (statuses is None or g.status in statuses)
+        ]
+
+
+class MemoryAudit:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def append(self, entry: AuditEntry) -> AuditEvent:
+        event = next_in_chain(entry, self.head())
+        self._state.events.append(event)
+        return event
+
+    def events(self, *, incident_id: str | None = None, after_seq: int = 0) -> Iterator[AuditEvent]:
+        for event in list(self._state.events):
+            if event.seq > after_seq and incident_id in (None, event.entry.incident_id):
+                yield event
+
+    def head(self) -> AuditEvent | None:
+        return self._state.events[-1] if self._state.events else None
+
+
+class MemoryUnitOfWork:
+    """Works on a private copy of the state; commit swaps it in. One writer at a time."""
+
+    _lock = threading.RLock()
+    incidents: MemoryIncidents
+    requests: MemoryRequests
+    grants: MemoryGrants
+    audit: MemoryAudit
+
+    def __init__(self, store: "MemoryStore") -> None:
+        self._store = store
+
+    def __enter__(self) -> Self:
+        self._lock.acquire()
+        self._working = copy.deepcopy(self._store.state)
+        self.incidents = MemoryIncidents(self._working)
+        self.requests = MemoryRequests(self._working)
+        self.grants = MemoryGrants(self._working)
+        self.audit = MemoryAudit(self._working)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
+
+    def commit(self) -> None:
+        self._store.state = self._working
+        self._working = copy.deepcopy(self._working)
+        self._store.commits += 1
+
+    def rollback(self) -> None:
+        self._working = copy.deepcopy(self._store.state)
+
+
+class MemoryStore:
+    """A unit-of-work factory over one in-memory state."""
+
+    def __init__(self) -> None:
+        self.state = MemoryState()
+        self.commits = 0
+
+    def __call__(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self)
+
+    def state_incident_by_channel(self, channel_id: str) -> str:
+        return next(i.id for i in self.state.incidents.values() if i.channel_id == channel_id)
+
+
+class FakeBroker:
+    """Issues fake credentials and remembers what is live; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, datetime] = {}
+        self.issued: list[str] = []
+        self.fail_issue = False
+        self.fail_revoke = False
+        self._counter = 0
+
+    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
+        if self.fail_issue:
+            raise CredentialError("Vault is unavailable (connection refused); try again.")
+        self._counter += 1
+        lease_id = f"{resource.vault.path or 'auth/token/create'}/lease{self._counter}"
+        self.live[lease_id] = grant.ends_at
+        self.issued.append(grant.request_id)
+        return IssuedCredential(
+            lease_id=lease_id,
+            token_accessor=None,
+            expires_at=grant.ends_at,
+            wrapping_token=f"hvs.wrap{self._counter}",
+            wrapping_expires_at=now + timedelta(minutes=5),
+        )
+
+    def revoke(self, *, grant: Grant) -> datetime:
+        if self.fail_revoke:
+            raise CredentialError("Vault did not confirm the revocation.")
+        if grant.lease_id:
+            self.live.pop(grant.lease_id, None)
+        return grant.revoke_requested_at or grant.ends_at
+
+
+def _conforms(store: MemoryStore, broker: FakeBroker) -> tuple[UnitOfWorkFactory, CredentialBroker]:
+    """Checked by mypy: the fakes implement the ports."""
+    return store, broker

@@ -1,0 +1,105 @@
+"""`gatehouse policy check | explain | schema` through the real Typer app."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
+
+runner = CliRunner(env={"GATEHOUSE_POLICY": None})
+
+
+@pytest.fixture
+def broken_policy(tmp_path: Path) -> Path:
+    doc = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    doc["resources"]["feature-store-rw"]["default_ttl"] = "3h"
+    doc["resources"]["feature-store-rw"]["approvers"] = ["ml-leads", "securty"]
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_check_valid_file() -> None:
+    result = runner.invoke(app, ["policy", "check", str(EXAMPLE)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"✓ {EXAMPLE} is valid: 3 resources, 4 groups"
+
+
+def test_check_lists_every_problem_and_fails(broken_policy: Path) -> None:
+    result = runner.invoke(app, ["policy", "check", str(broken_policy)])
+
+    assert result.exit_code == 1
+    assert "has 2 problems" in result.stderr
+    assert "resources.feature-store-rw.default_ttl: default_ttl (3h)" in result.stderr
+    assert "resources.feature-store-rw.approvers: unknown group 'securty'" in result.stderr
+    assert "is valid" not in result.output
+
+
+def test_check_reads_the_file_from_the_environment() -> None:
+    result = runner.invoke(app, ["policy", "check"], env={"GATEHOUSE_POLICY": str(EXAMPLE)})
+
+    assert result.exit_code == 0, result.output
+    assert "is valid" in result.stdout
+
+
+def test_check_defaults_to_policy_yaml_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    result = runner.invoke(app, ["policy", "check"])
+
+    assert result.exit_code == 1
+    assert "policy.yaml: file not found" in result.stderr
+
+
+def test_explain_known_resource() -> None:
+    result = runner.invoke(
+        app, ["policy", "explain", "serving-cluster-exec", "--policy", str(EXAMPLE)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("serving-cluster-exec: kubectl exec into model-serving pods")
+    assert "ml-leads (U0LEAD1, U0LEAD2, U0LEAD3)" in result.stdout
+    assert "up to 15m" in result.stdout
+
+
+def test_explain_unknown_resource_lists_the_known_ones() -> None:
+    result = runner.invoke(app, ["policy", "explain", "gpu-nodes", "--policy", str(EXAMPLE)])
+
+    assert result.exit_code == 1
+    assert "There is no resource called 'gpu-nodes'" in result.stderr
+    assert "feature-store-rw, inference-logs-ro, serving-cluster-exec" in result.stderr
+
+
+def test_explain_with_an_invalid_policy_shows_its_problems(broken_policy: Path) -> None:
+    result = runner.invoke(
+        app, ["policy", "explain", "feature-store-rw", "--policy", str(broken_policy)]
+    )
+
+    assert result.exit_code == 1
+    assert "resources.feature-store-rw.default_ttl" in result.stderr
+    assert result.stdout == ""
+
+
+def test_schema_is_json_describing_the_document() -> None:
+    result = runner.invoke(app, ["policy", "schema"])
+
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    assert schema["type"] == "object"
+    assert set(schema["properties"]) == {"version", "incident", "groups", "resources"}
+    assert schema["additionalProperties"] is False
+
+
+def test_example_file_validates_against_the_schema() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(runner.invoke(app, ["policy", "schema"]).stdout)
+
+    jsonschema.validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), schema)
