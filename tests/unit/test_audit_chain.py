@@ -185,3 +185,38 @@ def test_every_random_tampering_is_caught(length: int, how: str, data: st.DataOb
     report = verify_chain(chain)
     assert not report.ok
     assert report.first_bad_seq is not None and report.first_bad_seq <= at + 2
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    action=st.text(),
+    actor=st.none() | st.text(),
+    incident_id=st.none() | st.text(),
+    request_id=st.none() | st.text(),
+    data=st.dictionaries(st.text(), json_values, max_size=4),
+    at=st.datetimes(timezones=st.just(UTC)),
+)
+def test_assembled_canonical_form_equals_canonical_json_of_the_whole_event(
+    action: str,
+    actor: str | None,
+    incident_id: str | None,
+    request_id: str | None,
+    data: dict[str, Any],
+    at: datetime,
+) -> None:
+    entry = AuditEntry(action, at, actor, incident_id, request_id, data)
+    whole = {
+        "action": action,
+        "actor": actor,
+        "at": at.isoformat(timespec="microseconds"),
+        "data": data,
+        "incident_id": incident_id,
+        "request_id": request_id,
+    }
+    assert entry.canonical() == canonical_json(whole)
