@@ -1,0 +1,52 @@
+"""Build the domain's AccessPolicy from a validated policy document."""
+
+import types
+from collections.abc import Sequence
+
+from bot.domain.rules import (
+    AccessPolicy,
+    BreakGlassTerms,
+    IncidentRules,
+    ResourceRule,
+    VaultTarget,
+)
+from bot.policy.models import PolicyDocument
+
+
+def to_domain(document: PolicyDocument) -> AccessPolicy:
+    """The AccessPolicy described by a document that passed every check."""
+    section = document.incident
+    incident = IncidentRules(
+        channel_prefix=section.channel_prefix,
+        admin_groups=_unique(section.admins),
+        request_timeout=section.request_timeout,
+        reminder_after=section.reminder_after,
+        archive_on_close=section.archive_on_close,
+    )
+    groups = {name: frozenset(group.members) for name, group in document.groups.items()}
+    resources = {
+        name: ResourceRule(
+            name=name,
+            description=spec.description,
+            vault=VaultTarget(
+                path=spec.vault.path, token_policies=tuple(spec.vault.token_policies or ())
+            ),
+            default_ttl=spec.default_ttl,
+            max_ttl=spec.max_ttl,
+            requester_groups=_unique(spec.requesters),
+            approver_groups=_unique(spec.approvers),
+            approvals_required=spec.approvals_required,
+            break_glass=BreakGlassTerms(spec.break_glass.max_ttl) if spec.break_glass else None,
+            sensitive=spec.sensitive,
+        )
+        for name, spec in document.resources.items()
+    }
+    return AccessPolicy(
+        incident=incident,
+        groups=types.MappingProxyType(groups),
+        resources=types.MappingProxyType(resources),
+    )
+
+
+def _unique(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))

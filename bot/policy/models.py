@@ -1,0 +1,142 @@
+"""The policy.yaml document as pydantic models, which are also the source of its JSON Schema."""
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from bot.domain.durations import format_duration, parse_duration
+from bot.domain.errors import InvalidInput
+from bot.domain.rules import IncidentRules
+from bot.policy.problems import got
+
+SUPPORTED_VERSION = 1
+INCIDENT_DEFAULTS = IncidentRules()
+_DURATION_PATTERN = r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
+_DURATION_HINT = "like 90s, 45m, 2h or 1h30m"
+
+
+def _to_duration(value: object) -> timedelta:
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "duration",
+            "{reason}",
+            {"reason": f"must be a duration with a unit, {_DURATION_HINT}{got(value)}"},
+        )
+    try:
+        return parse_duration(value)
+    except InvalidInput as exc:
+        raise PydanticCustomError("duration", "{reason}", {"reason": exc.message}) from None
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_to_duration),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _DURATION_PATTERN,
+            "description": f"A duration: a number with a unit (d, h, m, s), {_DURATION_HINT}.",
+            "examples": ["45m", "2h", "1h30m"],
+        }
+    ),
+]
+NonEmptyText = Annotated[str, Field(min_length=1)]
+ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Za-z0-9_]+$")]
+
+
+def _duration_field(default: timedelta, description: str) -> Any:
+    """A duration with a default; the schema shows the default as people write it (`30m`)."""
+    return Field(
+        default=default,
+        description=description,
+        json_schema_extra={"default": format_duration(default)},
+    )
+
+
+class _Section(BaseModel):
+    # Strict: YAML already gives real types, so "2" is not silently taken as 2.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class IncidentSection(_Section):
+    """How incidents are run."""
+
+    channel_prefix: str = Field(
+        default=INCIDENT_DEFAULTS.channel_prefix,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,20}$",
+        description="Incident channels are named <prefix>-<date>-<slug>.",
+    )
+    admins: list[str] = Field(
+        default_factory=list,
+        description="Groups whose members may close any incident besides its commander.",
+    )
+    request_timeout: Duration = _duration_field(
+        INCIDENT_DEFAULTS.request_timeout, "A pending request times out after this."
+    )
+    reminder_after: Duration = _duration_field(
+        INCIDENT_DEFAULTS.reminder_after, "Approvers are reminded once after this."
+    )
+    archive_on_close: bool = Field(
+        default=INCIDENT_DEFAULTS.archive_on_close,
+        description="Archive the incident channel once the incident is closed.",
+    )
+
+
+class GroupSection(_Section):
+    """A named set of Slack users."""
+
+    members: list[SlackUserId] = Field(min_length=1, description="Slack user IDs, like U0123ABCD.")
+
+
+class VaultSection(_Section):
+    """Where Vault issues the credential: exactly one of `path` or `token_policies`."""
+
+    path: NonEmptyText | None = Field(
+        default=None, description="A dynamic secret path, like database/creds/readonly."
+    )
+    token_policies: list[NonEmptyText] | None = Field(
+        default=None, min_length=1, description="Issue a Vault token with these policies."
+    )
+
+
+class BreakGlassSection(_Section):
+    """Access that may be used before approval, and is reviewed after the fact."""
+
+    max_ttl: Duration = Field(description="The longest break-glass access; at most max_ttl.")
+
+
+class ResourceSection(_Section):
+    """Something people may request access to."""
+
+    description: NonEmptyText
+    vault: VaultSection
+    default_ttl: Duration = Field(description="Access length when the request names none.")
+    max_ttl: Duration = Field(description="The longest access that may be granted.")
+    requesters: list[str] = Field(min_length=1, description="Groups whose members may request.")
+    approvers: list[str] = Field(min_length=1, description="Groups whose members may approve.")
+    approvals_required: int = Field(
+        default=1, ge=1, description="Distinct approvals needed; the requester never counts."
+    )
+    break_glass: BreakGlassSection | None = None
+    sensitive: bool = False
+
+
+class PolicyDocument(_Section):
+    """Gatehouse access policy: who may request which production access, and who approves it."""
+
+    model_config = ConfigDict(title="Gatehouse policy")
+
+    version: Literal[1]
+    incident: IncidentSection = Field(default_factory=IncidentSection)
+    groups: dict[str, GroupSection]
+    resources: dict[ResourceName, ResourceSection]
+
+
+def policy_json_schema() -> dict[str, object]:
+    """JSON Schema of policy.yaml, for editors (`# yaml-language-server: $schema=...`)."""
+    schema: dict[str, object] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    schema.update(PolicyDocument.model_json_schema())
+    return schema
