@@ -2,7 +2,13 @@
 
 import typer
 
+from bot import bootstrap
+from bot.cli.audit import audit_app
+from bot.cli.common import settings_or_exit
+from bot.cli.db import db_app
 from bot.cli.policy import policy_app
+from bot.config import SLACK_APP_HELP
+from bot.policy import PolicyError
 
 app = typer.Typer(
     name="gatehouse",
@@ -11,6 +17,27 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(policy_app, name="policy")
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+
+
+@app.command("run")
+def run() -> None:
+    """Start the bot (Socket Mode by default, GATEHOUSE_MODE=http for HTTP)."""
+    settings = settings_or_exit()
+    missing = settings.missing_for_run()
+    if missing:
+        typer.echo(f"✗ Slack is not configured: {', '.join(missing)} not set.\n", err=True)
+        typer.echo(SLACK_APP_HELP, err=True)
+        raise typer.Exit(2)
+    try:
+        bootstrap.start(bootstrap.build(settings))
+    except PolicyError as error:
+        typer.echo(f"✗ {settings.policy_path} is not a valid policy:\n{error}", err=True)
+        raise typer.Exit(2) from None
+    except bootstrap.NotReady as error:
+        typer.echo(f"✗ {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

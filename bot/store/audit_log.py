@@ -1,0 +1,73 @@
+"""The audit chain in the `audit_events` table: one chain, contiguous sequence numbers.
+
+Appends are serialized so that two writers never read the same head: PostgreSQL takes a
+transaction-scoped advisory lock first; on SQLite every transaction already began with
+BEGIN IMMEDIATE and holds the only write lock.
+"""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select
+
+from bot.domain.audit import AuditEntry, AuditEvent, canonical_json, next_in_chain
+from bot.store.tables import audit_events
+
+AUDIT_CHAIN_LOCK = 0x6761_7465_6175_6474
+"""The advisory lock key of the audit chain (the ASCII bytes of "gateaudt")."""
+
+STREAM_BATCH = 1000
+
+
+class SqlAuditLog:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def append(self, entry: AuditEntry) -> AuditEvent:
+        if self._connection.dialect.name == "postgresql":
+            self._connection.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
+        event = next_in_chain(entry, self.head())
+        self._connection.execute(
+            insert(audit_events).values(
+                seq=event.seq,
+                at=entry.at,
+                action=entry.action,
+                actor=entry.actor,
+                incident_id=entry.incident_id,
+                request_id=entry.request_id,
+                data=canonical_json(entry.data).decode("utf-8"),
+                prev_hash=event.prev_hash,
+                hash=event.hash,
+            )
+        )
+        return event
+
+    def events(self, *, incident_id: str | None = None, after_seq: int = 0) -> Iterator[AuditEvent]:
+        """Events in sequence order, fetched in batches (a server-side cursor on PostgreSQL).
+
+        Consume the iterator inside the unit of work that produced it.
+        """
+        statement = select(audit_events).where(audit_events.c.seq > after_seq)
+        if incident_id is not None:
+            statement = statement.where(audit_events.c.incident_id == incident_id)
+        statement = statement.order_by(audit_events.c.seq).execution_options(yield_per=STREAM_BATCH)
+        for row in self._connection.execute(statement):
+            yield _event_from_row(row)
+
+    def head(self) -> AuditEvent | None:
+        statement = select(audit_events).order_by(audit_events.c.seq.desc()).limit(1)
+        row = self._connection.execute(statement).one_or_none()
+        return None if row is None else _event_from_row(row)
+
+
+def _event_from_row(row: Row[Any]) -> AuditEvent:
+    entry = AuditEntry(
+        action=row.action,
+        at=row.at,
+        actor=row.actor,
+        incident_id=row.incident_id,
+        request_id=row.request_id,
+        data=json.loads(row.data),
+    )
+    return AuditEvent(seq=row.seq, entry=entry, prev_hash=row.prev_hash, hash=row.hash)

@@ -1,0 +1,54 @@
+"""Engines for the two databases Gatehouse runs on: SQLite (one process) and PostgreSQL."""
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str) -> URL:
+    """Pin PostgreSQL to psycopg 3 whatever driver (or none) the URL names."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "sqlite":
+        raise ValueError(
+            f"Unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+            "use sqlite:///file.db or postgresql://user@host/dbname"
+        )
+    return parsed
+
+
+def create_engine_for(url: str) -> Engine:
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys, WAL, a long busy timeout, and BEGIN IMMEDIATE for every transaction.
+
+    pysqlite's own transaction handling is switched off so that SQLAlchemy's `begin` event
+    emits the BEGIN. IMMEDIATE takes the write lock up front, so a transaction that reads and
+    then writes (the audit append) waits its turn instead of failing with "database is locked".
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

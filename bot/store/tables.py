@@ -1,0 +1,126 @@
+"""The schema, as SQLAlchemy Core tables on one MetaData (what Alembic compares against).
+
+Enums are stored as their string values; the repositories map rows to domain objects.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from bot.store.column_types import JsonStringSet, Seconds, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = String(64)
+USER_ID = String(64)
+STATE = String(16)
+HASH = String(64)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("severity", STATE, nullable=False),
+    Column("commander_id", USER_ID, nullable=False),
+    Column("opened_by", USER_ID, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("channel_id", ID, nullable=False, unique=True),
+    Column("channel_name", String(80), nullable=False),
+    Column("status", STATE, nullable=False, index=True),
+    Column("closed_at", UtcDateTime),
+    Column("closed_by", USER_ID),
+    Column("resolution", Text),
+)
+
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("incident_id", ID, ForeignKey("incidents.id"), nullable=False),
+    Column("resource", String(200), nullable=False),
+    Column("requester_id", USER_ID, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("duration_seconds", Seconds, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("approvals_required", Integer, nullable=False),
+    Column("eligible_approvers", JsonStringSet, nullable=False),
+    Column("state", STATE, nullable=False),
+    Column("state_changed_at", UtcDateTime),
+    Column("activated_at", UtcDateTime),
+    Column("ends_at", UtcDateTime),
+    Column("ended_at", UtcDateTime),
+    Column("end_reason", Text),
+    Column("ended_by", USER_ID),
+    Index("ix_access_requests_incident_id_state", "incident_id", "state"),
+    Index("ix_access_requests_state_requested_at", "state", "requested_at"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", ID, ForeignKey("access_requests.id"), nullable=False),
+    Column("approver_id", USER_ID, nullable=False),
+    Column("verdict", STATE, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("reason", Text),
+    UniqueConstraint("request_id", "approver_id"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("request_id", ID, ForeignKey("access_requests.id"), nullable=False, unique=True),
+    Column("incident_id", ID, ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("resource", String(200), nullable=False),
+    Column("requester_id", USER_ID, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("status", STATE, nullable=False),
+    Column("lease_id", Text),
+    Column("token_accessor", String(200)),
+    Column("issued_at", UtcDateTime),
+    Column("revoke_requested_at", UtcDateTime),
+    Column("revoke_reason", Text),
+    Column("revoked_at", UtcDateTime),
+    Column("revoke_attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Index("ix_grants_status_ends_at", "status", "ends_at"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("actor", USER_ID),
+    Column("incident_id", ID, index=True),
+    Column("request_id", ID),
+    # canonical_json(data), kept as TEXT so the database never re-normalizes what was hashed.
+    Column("data", Text, nullable=False),
+    Column("prev_hash", HASH, nullable=False),
+    Column("hash", HASH, nullable=False, unique=True),
+)
+
+DECISION_UNIQUE = "uq_decisions_request_id_approver_id"
+GRANT_REQUEST_UNIQUE = "uq_grants_request_id"

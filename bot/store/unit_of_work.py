@@ -1,0 +1,74 @@
+"""One database transaction per unit of work, shared by the repositories and the audit log."""
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from bot.store.audit_log import SqlAuditLog
+from bot.store.repositories import (
+    SqlAccessRequestRepository,
+    SqlGrantRepository,
+    SqlIncidentRepository,
+)
+
+
+class SqlUnitOfWork:
+    """`with uow: ...; uow.commit()`. Leaving the block without a commit rolls back.
+
+    A commit ends the transaction; using the repositories again afterwards starts a new one.
+    Beyond the domain's ports, the repositories offer the sweep queries (`list_due_pending`,
+    `list_due`, `list_by_status`).
+    """
+
+    incidents: SqlIncidentRepository
+    requests: SqlAccessRequestRepository
+    grants: SqlGrantRepository
+    audit: SqlAuditLog
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("this unit of work is already in use; make a new one")
+        connection = self._engine.connect()
+        self._connection = connection
+        self.incidents = SqlIncidentRepository(connection)
+        self.requests = SqlAccessRequestRepository(connection)
+        self.grants = SqlGrantRepository(connection)
+        self.audit = SqlAuditLog(connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._require_connection()
+        try:
+            connection.rollback()
+        finally:
+            connection.close()
+            self._connection = None
+
+    def commit(self) -> None:
+        self._require_connection().commit()
+
+    def rollback(self) -> None:
+        self._require_connection().rollback()
+
+    def _require_connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("use the unit of work inside a `with` block")
+        return self._connection
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._engine)

@@ -1,0 +1,110 @@
+"""Fixtures: every store test runs on a SQLite file and on a fresh PostgreSQL database."""
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
+
+DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("GATEHOUSE_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_ADMIN_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An autocommit engine on the server's maintenance database, to create and drop databases.
+
+    An unreachable server skips the PostgreSQL tests on a laptop and fails them in CI.
+    """
+    url = _postgres_admin_url()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as error:
+        engine.dispose()
+        shown = make_url(url).render_as_string(hide_password=True)
+        cause = str(error.orig).splitlines()[0]
+        reason = (
+            f"PostgreSQL is not reachable at {shown} ({cause}); start it or point "
+            "GATEHOUSE_TEST_POSTGRES_URL at a server where the user may create databases"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def _fresh_postgres_database(admin: Engine) -> Iterator[str]:
+    name = f"gatehouse_test_{secrets.token_hex(6)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(_postgres_admin_url()).set(database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def _migrated_engine(url: str) -> Iterator[Engine]:
+    migrate.upgrade(url)
+    engine = create_engine_for(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'gatehouse.db'}"
+        return
+    admin: Engine = request.getfixturevalue("postgres_admin")
+    with _fresh_postgres_database(admin) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """The database of `database_url`, migrated to the latest revision."""
+    with _migrated_engine(database_url) as engine:
+        yield engine
+
+
+@pytest.fixture
+def uow_factory(engine: Engine) -> SqlUnitOfWorkFactory:
+    return SqlUnitOfWorkFactory(engine)
+
+
+@pytest.fixture
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@pytest.fixture
+def postgres_engine(postgres_admin: Engine) -> Iterator[Engine]:
+    """A fresh, migrated PostgreSQL database, for what only PostgreSQL does."""
+    with _fresh_postgres_database(postgres_admin) as url, _migrated_engine(url) as engine:
+        yield engine
