@@ -10,8 +10,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
-from bot.store import SqlUnitOfWorkFactory, create_engine_for
-from bot.store import migrate
+from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 
 
 class NotReady(Exception):

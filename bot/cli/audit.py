@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import database_url
+from bot.cli.common import database_errors, database_url
 from bot.domain.audit import AuditEvent, utc_iso, verify_chain
 from bot.domain.summary import summarize_incident
 from bot.store import SqlUnitOfWorkFactory, create_engine_for
@@ -40,12 +40,14 @@ def verify(
 ) -> None:
     """Check every link of the chain; exit 1 naming the first bad event and why."""
     anchors = dict(_parse_anchor(text) for text in anchor or [])
-    engine = create_engine_for(database_url())
-    try:
-        with SqlUnitOfWorkFactory(engine)() as tx:
-            report = verify_chain(tx.audit.events(), anchors=anchors)
-    finally:
-        engine.dispose()
+    url = database_url()
+    with database_errors(url):
+        engine = create_engine_for(url)
+        try:
+            with SqlUnitOfWorkFactory(engine).reader() as tx:
+                report = verify_chain(tx.audit.chain_links(), anchors=anchors)
+        finally:
+            engine.dispose()
     if report.ok:
         typer.echo(
             f"✓ audit chain intact: {report.checked} events, "
@@ -69,13 +71,15 @@ def export(
     ] = None,
 ) -> None:
     """Export one incident's audit events."""
-    engine = create_engine_for(database_url())
-    try:
-        with SqlUnitOfWorkFactory(engine)() as tx:
-            events = list(tx.audit.events(incident_id=incident.upper()))
-            head = tx.audit.head()
-    finally:
-        engine.dispose()
+    url = database_url()
+    with database_errors(url):
+        engine = create_engine_for(url)
+        try:
+            with SqlUnitOfWorkFactory(engine).reader() as tx:
+                events = list(tx.audit.events(incident_id=incident.upper()))
+                head = tx.audit.head()
+        finally:
+            engine.dispose()
     if not events:
         typer.echo(f"✗ no audit events for incident {incident}", err=True)
         raise typer.Exit(1)
@@ -112,7 +116,12 @@ def _jsonl(events: list[AuditEvent]) -> Iterator[str]:
 
 
 def _event_table(events: list[AuditEvent]) -> str:
-    rows = ["## Events", "", "| seq | at | action | actor | request | hash |", "|---|---|---|---|---|---|"]
+    rows = [
+        "## Events",
+        "",
+        "| seq | at | action | actor | request | hash |",
+        "|---|---|---|---|---|---|",
+    ]
     for event in events:
         entry = event.entry
         rows.append(

@@ -7,11 +7,11 @@ removing or slipping in an event breaks a link that `verify_chain` finds and nam
 
 import hashlib
 import json
-from json.encoder import encode_basestring as _encode_string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring as _encode_string
 from typing import Any, Protocol
 
 GENESIS_HASH = "0" * 64
@@ -69,7 +69,7 @@ def canonical_event(
         f'{{"action":{_text(action)},"actor":{_text(actor)},"at":{_text(at)},'
         f'"data":{data_json},"incident_id":{_text(incident_id)},'
         f'"request_id":{_text(request_id)}}}'
-    ).encode("utf-8")
+    ).encode()
 
 
 def _text(value: str | None) -> str:

@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEntry, AuditEvent
+from bot.domain.audit import AuditEntry, AuditEvent, ChainLink
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.rules import ResourceRule
@@ -49,6 +49,10 @@ class AuditLog(Protocol):
     def events(
         self, *, incident_id: str | None = None, after_seq: int = 0
     ) -> Iterator[AuditEvent]: ...
+
+    def chain_links(self, *, after_seq: int = 0) -> Iterator[ChainLink]:
+        """The chain as stored, for verification, in sequence order."""
+        ...
 
     def head(self) -> AuditEvent | None: ...
 

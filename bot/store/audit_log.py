@@ -7,11 +7,20 @@ BEGIN IMMEDIATE and holds the only write lock.
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select
 
-from bot.domain.audit import AuditEntry, AuditEvent, canonical_json, next_in_chain
+from bot.domain.audit import (
+    AuditEntry,
+    AuditEvent,
+    ChainLink,
+    canonical_event,
+    canonical_json,
+    next_in_chain,
+    utc_iso,
+)
 from bot.store.tables import audit_events
 
 AUDIT_CHAIN_LOCK = 0x6761_7465_6175_6474
@@ -31,7 +40,7 @@ class SqlAuditLog:
         self._connection.execute(
             insert(audit_events).values(
                 seq=event.seq,
-                at=entry.at,
+                at=utc_iso(entry.at),
                 action=entry.action,
                 actor=entry.actor,
                 incident_id=entry.incident_id,
@@ -55,6 +64,50 @@ class SqlAuditLog:
         for row in self._connection.execute(statement):
             yield _event_from_row(row)
 
+    def chain_links(self, *, after_seq: int = 0) -> Iterator[ChainLink]:
+        """What verification needs, hashed straight from the stored columns.
+
+        The `data` column is used as stored, not parsed and re-serialized: the hash covers the
+        exact text in the database, and a verifier walks a million rows in seconds.
+        """
+        columns = audit_events.c
+        statement = (
+            select(
+                columns.seq,
+                columns.prev_hash,
+                columns.hash,
+                columns.action,
+                columns.actor,
+                columns.at,
+                columns.data,
+                columns.incident_id,
+                columns.request_id,
+            )
+            .where(columns.seq > after_seq)
+            .order_by(columns.seq)
+            .execution_options(yield_per=STREAM_BATCH)
+        )
+        for (
+            seq,
+            prev_hash,
+            hash_,
+            action,
+            actor,
+            at,
+            data,
+            incident_id,
+            request_id,
+        ) in self._connection.execute(statement):
+            body = canonical_event(
+                action=action,
+                actor=actor,
+                at=at,
+                data_json=data,
+                incident_id=incident_id,
+                request_id=request_id,
+            )
+            yield ChainLink(seq, prev_hash, hash_, body)
+
     def head(self) -> AuditEvent | None:
         statement = select(audit_events).order_by(audit_events.c.seq.desc()).limit(1)
         row = self._connection.execute(statement).one_or_none()
@@ -64,7 +117,7 @@ class SqlAuditLog:
 def _event_from_row(row: Row[Any]) -> AuditEvent:
     entry = AuditEntry(
         action=row.action,
-        at=row.at,
+        at=datetime.fromisoformat(row.at),
         actor=row.actor,
         incident_id=row.incident_id,
         request_id=row.request_id,

@@ -6,6 +6,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "gatehouse_read_only"
+"""Execution option of a connection that only reads: on SQLite it takes no write lock."""
 
 
 def normalize_url(url: str) -> URL:
@@ -51,4 +53,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")  # readers never block the bot's writers (WAL)
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -32,6 +32,7 @@ ID = String(64)
 USER_ID = String(64)
 STATE = String(16)
 HASH = String(64)
+AUDIT_MOMENT = String(32)
 
 incidents = Table(
     "incidents",
@@ -111,7 +112,8 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("at", UtcDateTime, nullable=False),
+    # The instant exactly as hashed (utc_iso): ISO 8601 in UTC, sortable as text.
+    Column("at", AUDIT_MOMENT, nullable=False),
     Column("action", String(64), nullable=False),
     Column("actor", USER_ID),
     Column("incident_id", ID, index=True),

@@ -6,6 +6,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from bot.store.audit_log import SqlAuditLog
+from bot.store.engine import READ_ONLY_OPTION
 from bot.store.repositories import (
     SqlAccessRequestRepository,
     SqlGrantRepository,
@@ -26,14 +27,17 @@ class SqlUnitOfWork:
     grants: SqlGrantRepository
     audit: SqlAuditLog
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("this unit of work is already in use; make a new one")
         connection = self._engine.connect()
+        if self._read_only:
+            connection.execution_options(**{READ_ONLY_OPTION: True})
         self._connection = connection
         self.incidents = SqlIncidentRepository(connection)
         self.requests = SqlAccessRequestRepository(connection)
@@ -72,3 +76,7 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._engine)
+
+    def reader(self) -> SqlUnitOfWork:
+        """A unit of work that only reads (exports, verification): never holds the write lock."""
+        return SqlUnitOfWork(self._engine, read_only=True)

@@ -22,6 +22,7 @@ USER_ID = sa.String(64)
 STATE = sa.String(16)
 HASH = sa.String(64)
 MOMENT = sa.DateTime(timezone=True)
+AUDIT_MOMENT = sa.String(32)
 
 APPEND_ONLY_FUNCTION = """
 CREATE FUNCTION audit_events_refuse_change() RETURNS trigger
@@ -152,7 +153,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("at", MOMENT, nullable=False),
+        sa.Column("at", AUDIT_MOMENT, nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
         sa.Column("actor", USER_ID, nullable=True),
         sa.Column("incident_id", ID, nullable=True),

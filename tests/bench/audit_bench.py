@@ -16,12 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from bot.domain.audit import GENESIS_HASH, AuditEntry, canonical_json, seal, verify_chain
+from bot.domain.audit import GENESIS_HASH, AuditEntry, canonical_json, seal, utc_iso, verify_chain
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from bot.store.tables import audit_events
 
@@ -82,10 +83,14 @@ def fill(url: str, count: int) -> list[bytes]:
             prev = event.hash
             batch.append(
                 {
-                    "seq": event.seq, "at": entry.at, "action": entry.action,
-                    "actor": entry.actor, "incident_id": entry.incident_id,
+                    "seq": event.seq,
+                    "at": utc_iso(entry.at),
+                    "action": entry.action,
+                    "actor": entry.actor,
+                    "incident_id": entry.incident_id,
                     "request_id": entry.request_id,
-                    "data": canonical_json(entry.data).decode(), "prev_hash": event.prev_hash,
+                    "data": canonical_json(entry.data).decode(),
+                    "prev_hash": event.prev_hash,
                     "hash": event.hash,
                 }
             )
@@ -101,8 +106,8 @@ def fill(url: str, count: int) -> list[bytes]:
 def verify_rate(url: str) -> tuple[int, float]:
     engine = create_engine_for(url)
     started = time.perf_counter()
-    with SqlUnitOfWorkFactory(engine)() as tx:
-        report = verify_chain(tx.audit.events())
+    with SqlUnitOfWorkFactory(engine).reader() as tx:
+        report = verify_chain(tx.audit.chain_links())
     elapsed = time.perf_counter() - started
     engine.dispose()
     assert report.ok, report.detail
@@ -123,7 +128,7 @@ def with_postgres(run: Callable[[str], float]) -> float | None:
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         print(f"PostgreSQL not reachable ({error.__class__.__name__}); skipping its figures")
         return None
     try:
@@ -142,11 +147,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         sqlite = f"sqlite:///{Path(folder) / 'appends.db'}"
-        print(f"SQLite      appends/s, 1 writer : {appends_per_second(sqlite, args.appends, 1):9.0f}")
+        print(
+            f"SQLite      appends/s, 1 writer : {appends_per_second(sqlite, args.appends, 1):9.0f}"
+        )
     for threads in (1, 4):
-        rate = with_postgres(lambda url, n=threads: appends_per_second(url, args.appends, n))
+        rate = with_postgres(partial(appends_per_second, count=args.appends, threads=threads))
         if rate is not None:
-            print(f"PostgreSQL  appends/s, {threads} writer{'s' if threads > 1 else ' '}: {rate:9.0f}")
+            print(
+                f"PostgreSQL  appends/s, {threads} writer{'s' if threads > 1 else ' '}: {rate:9.0f}"
+            )
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'verify.db'}"

@@ -1,7 +1,7 @@
 """`gatehouse audit verify` and `export` against a real database that someone tampered with."""
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,10 @@ runner = CliRunner()
 @pytest.fixture
 def cli_env(
     database_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+) -> str:
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("DATABASE_URL", database_url)
-    yield database_url
+    return database_url
 
 
 def fill(uow: SqlUnitOfWorkFactory, count: int = 10) -> str:
@@ -64,8 +64,17 @@ def tamper(engine: Engine, change: Callable[[Connection], None]) -> None:
             connection.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
 
 
+def run_sql(statement: str) -> Callable[[Connection], None]:
+    def change(connection: Connection) -> None:
+        connection.execute(text(statement))
+
+    return change
+
+
 def verify(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, ["audit", "verify", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.output
 
 
@@ -80,9 +89,7 @@ def test_changed_event_is_named(
     cli_env: str, engine: Engine, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
     fill(uow_factory)
-    tamper(
-        engine, lambda c: c.execute(text("UPDATE audit_events SET actor = 'U0EVIL' WHERE seq = 5"))
-    )
+    tamper(engine, run_sql("UPDATE audit_events SET actor = 'U0EVIL' WHERE seq = 5"))
     assert verify() == (
         1,
         "✗ event 5 changed: its content no longer matches its hash\n"
@@ -94,7 +101,7 @@ def test_missing_event_is_named(
     cli_env: str, engine: Engine, uow_factory: SqlUnitOfWorkFactory
 ) -> None:
     fill(uow_factory)
-    tamper(engine, lambda c: c.execute(text("DELETE FROM audit_events WHERE seq = 5")))
+    tamper(engine, run_sql("DELETE FROM audit_events WHERE seq = 5"))
     code, output = verify()
     assert code == 1
     assert output.startswith("✗ event 5 missing")
@@ -121,7 +128,7 @@ def test_inserted_event_is_named(
 ) -> None:
     incident_id = fill(uow_factory)
     with uow_factory() as tx:
-        fourth = [e for e in tx.audit.events() if e.seq == 4][0]
+        fourth = next(e for e in tx.audit.events() if e.seq == 4)
     forged = seal(
         AuditEntry(
             action="request.approved", at=T0, actor="U0EVIL", incident_id=incident_id, data={}
@@ -155,7 +162,7 @@ def test_anchor_catches_a_cut_tail(
     with uow_factory() as tx:
         head = tx.audit.head()
     assert head is not None
-    tamper(engine, lambda c: c.execute(text("DELETE FROM audit_events WHERE seq >= 9")))
+    tamper(engine, run_sql("DELETE FROM audit_events WHERE seq >= 9"))
     assert verify()[0] == 0  # a cut tail looks whole without a witness...
     code, output = verify("--anchor", f"{head.seq}:{head.hash}")
     assert code == 1 and "event 10 was witnessed" in output

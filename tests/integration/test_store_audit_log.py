@@ -14,6 +14,7 @@ from bot.domain.audit import (
     AuditEvent,
     canonical_json,
     next_in_chain,
+    utc_iso,
     verify_chain,
 )
 from bot.store import SqlUnitOfWorkFactory
@@ -88,7 +89,7 @@ def test_events_stream_a_long_chain_in_batches(
     rows = [
         {
             "seq": e.seq,
-            "at": e.entry.at,
+            "at": utc_iso(e.entry.at),
             "action": e.entry.action,
             "actor": e.entry.actor,
             "incident_id": e.entry.incident_id,

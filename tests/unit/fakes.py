@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Self
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEntry, AuditEvent, next_in_chain
+from bot.domain.audit import AuditEntry, AuditEvent, ChainLink, next_in_chain
 from bot.domain.errors import AlreadyDone, CredentialError
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
@@ -120,6 +120,10 @@ class MemoryAudit:
         for event in list(self._state.events):
             if event.seq > after_seq and incident_id in (None, event.entry.incident_id):
                 yield event
+
+    def chain_links(self, *, after_seq: int = 0) -> Iterator[ChainLink]:
+        for event in self.events(after_seq=after_seq):
+            yield ChainLink(event.seq, event.prev_hash, event.hash, event.canonical())
 
     def head(self) -> AuditEvent | None:
         return self._state.events[-1] if self._state.events else None
