@@ -59,10 +59,12 @@ class Grant:
     def has_credential(self) -> bool:
         return bool(self.lease_id or self.token_accessor)
 
-    def mark_failed(self, *, error: str) -> None:
+    def mark_failed(self, *, error: str, now: datetime) -> None:
+        """Vault issued nothing: the grant ended, empty, when the failure was recorded."""
         self._require(GrantStatus.ISSUING)
         self.status = GrantStatus.FAILED
         self.last_error = error
+        self.ends_at = min(self.ends_at, now)
 
     def request_revocation(self, *, now: datetime, reason: str) -> None:
         """Access ends now (or at `ends_at` if that came first); Vault must still confirm."""

@@ -196,7 +196,7 @@ def _record_issue_failure(
         request = request_by_id(tx, grant.request_id, for_update=True)
         ids = {"incident_id": grant.incident_id, "request_id": grant.request_id}
         if grant.status is GrantStatus.ISSUING:
-            grant.mark_failed(error=error)
+            grant.mark_failed(error=error, now=now)
         else:
             grant.request_revocation(now=now, reason="issue failed")
             grant.confirm_revoked(confirmed_at=now)
