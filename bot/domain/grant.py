@@ -61,7 +61,7 @@ class Grant:
 
     def mark_failed(self, *, error: str, now: datetime) -> None:
         """Vault issued nothing: the grant ended, empty, when the failure was recorded."""
-        self._require(GrantStatus.ISSUING)
+        self._require(GrantStatus.ISSUING, GrantStatus.REVOKING)
         self.status = GrantStatus.FAILED
         self.last_error = error
         self.ends_at = min(self.ends_at, now)

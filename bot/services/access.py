@@ -20,10 +20,12 @@ from bot.domain.incident import Incident
 from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
+    end_grant,
     incident_by_id,
     incident_for_channel,
     random_token,
-    record,
+    record_for_grant,
+    record_for_request,
     request_by_id,
 )
 
@@ -55,13 +57,12 @@ def request_access(
             now=now,
         )
         tx.requests.add(request)
-        record(
+        record_for_request(
             tx,
             Action.REQUEST_FILED,
+            request,
             at=now,
             actor=requester_id,
-            incident_id=incident.id,
-            request_id=request.id,
             resource=request.resource,
             duration=format_duration(request.duration),
             reason=request.reason,
@@ -98,30 +99,34 @@ def decide_request(
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
         tx.requests.add_decision(decision)
         tx.requests.save(request)
-        ids = {"incident_id": request.incident_id, "request_id": request.id}
-        record(
+        record_for_request(
             tx,
             Action.REQUEST_DECIDED,
+            request,
             at=now,
             actor=approver_id,
-            **ids,
             verdict=verdict.value,
             reason=decision.reason,
             approvals=len(request.approvers_so_far),
             approvals_required=request.approvals_required,
         )
         if request.state is RequestState.APPROVED:
-            record(
+            record_for_request(
                 tx,
                 Action.REQUEST_APPROVED,
+                request,
                 at=now,
                 actor=None,
-                **ids,
                 approvers=request.approvers_so_far,
             )
         elif request.state is RequestState.DENIED:
-            record(
-                tx, Action.REQUEST_DENIED, at=now, actor=approver_id, **ids, reason=decision.reason
+            record_for_request(
+                tx,
+                Action.REQUEST_DENIED,
+                request,
+                at=now,
+                actor=approver_id,
+                reason=decision.reason,
             )
         tx.commit()
     return DecisionResult(request, decision)
@@ -167,15 +172,8 @@ def issue_access(
             ends_at=now + request.duration,
         )
         tx.grants.add(grant)
-        record(
-            tx,
-            Action.GRANT_ISSUING,
-            at=now,
-            actor=None,
-            incident_id=incident.id,
-            request_id=request.id,
-            grant_id=grant.id,
-            ends_at=utc_iso(grant.ends_at),
+        record_for_grant(
+            tx, Action.GRANT_ISSUING, grant, at=now, actor=None, ends_at=utc_iso(grant.ends_at)
         )
         tx.commit()
 
@@ -192,22 +190,15 @@ def _record_issue_failure(
     *, uow: UnitOfWorkFactory, grant_id: str, error: str, now: datetime
 ) -> IssueResult:
     with uow() as tx:
-        grant = _grant(tx, grant_id)
+        grant = _grant(tx, grant_id, for_update=True)
         request = request_by_id(tx, grant.request_id, for_update=True)
-        ids = {"incident_id": grant.incident_id, "request_id": grant.request_id}
-        if grant.status is GrantStatus.ISSUING:
-            grant.mark_failed(error=error, now=now)
-        else:
-            grant.request_revocation(now=now, reason="issue failed")
-            grant.confirm_revoked(confirmed_at=now)
+        grant.mark_failed(error=error, now=now)
         tx.grants.save(grant)
-        record(
-            tx, Action.GRANT_ISSUE_FAILED, at=now, actor=None, **ids, grant_id=grant.id, error=error
-        )
+        record_for_grant(tx, Action.GRANT_ISSUE_FAILED, grant, at=now, actor=None, error=error)
         if request.state is RequestState.APPROVED:
             request.fail(now=now, error=error)
             tx.requests.save(request)
-            record(tx, Action.REQUEST_FAILED, at=now, actor=None, **ids, error=error)
+            record_for_request(tx, Action.REQUEST_FAILED, request, at=now, actor=None, error=error)
         tx.commit()
     return IssueResult(request, grant, error=error)
 
@@ -222,10 +213,9 @@ def _record_issued(
 ) -> IssueResult:
     now = clock()
     with uow() as tx:
-        grant = _grant(tx, grant_id)
+        grant = _grant(tx, grant_id, for_update=True)
         request = request_by_id(tx, grant.request_id, for_update=True)
         incident = incident_by_id(tx, grant.incident_id)
-        ids = {"incident_id": grant.incident_id, "request_id": grant.request_id}
         still_wanted = (
             grant.status is GrantStatus.ISSUING
             and request.state is RequestState.APPROVED
@@ -248,13 +238,12 @@ def _record_issued(
             )
             grant.request_revocation(now=now, reason="no longer wanted when issued")
         tx.grants.save(grant)
-        record(
+        record_for_grant(
             tx,
             Action.GRANT_ISSUED,
+            grant,
             at=now,
             actor=None,
-            **ids,
-            grant_id=grant.id,
             lease_id=grant.lease_id,
             token_accessor=grant.token_accessor,
             ends_at=utc_iso(grant.ends_at),
@@ -281,37 +270,34 @@ def revoke_grant(
     if not grant.has_credential:
         return grant  # still being issued: the issuing path revokes it once Vault answers
     try:
-        confirmed_at = broker.revoke(grant=grant)
+        confirmed_at: datetime | None = broker.revoke(grant=grant)
         error = None
     except CredentialError as failure:
-        error = failure.message
+        confirmed_at, error = None, failure.message
     now = clock()
     with uow() as tx:
         grant = _grant(tx, grant_id, for_update=True)
         if grant.status is not GrantStatus.REVOKING:
             return grant
-        ids = {"incident_id": grant.incident_id, "request_id": grant.request_id}
-        if error is None:
+        if confirmed_at is not None:
             grant.confirm_revoked(confirmed_at=confirmed_at)
-            record(
+            record_for_grant(
                 tx,
                 Action.GRANT_REVOKED,
+                grant,
                 at=now,
                 actor=None,
-                **ids,
-                grant_id=grant.id,
                 confirmed_at=utc_iso(confirmed_at),
             )
         else:
-            grant.revocation_failed(error=error)
-            record(
+            grant.revocation_failed(error=error or "revocation not confirmed")
+            record_for_grant(
                 tx,
                 Action.GRANT_REVOCATION_FAILED,
+                grant,
                 at=now,
                 actor=None,
-                **ids,
-                grant_id=grant.id,
-                error=error,
+                error=grant.last_error,
                 attempts=grant.revoke_attempts,
             )
         tx.grants.save(grant)
@@ -327,13 +313,12 @@ def cancel_request(
         request = request_by_id(tx, request_id, for_update=True)
         request.cancel(by_user=by_user, now=now)
         tx.requests.save(request)
-        record(
+        record_for_request(
             tx,
             Action.REQUEST_CANCELLED,
+            request,
             at=now,
             actor=by_user,
-            incident_id=request.incident_id,
-            request_id=request.id,
             reason="cancelled by requester",
         )
         tx.commit()
@@ -362,40 +347,13 @@ def revoke_access(
             raise NotFound(f"Request {request.id} has no credential to revoke.")
         reason = f"revoked by {by_user}"
         request.revoke(now=now, by_user=by_user, reason=reason)
-        grant.request_revocation(now=now, reason=reason)
         tx.requests.save(request)
-        tx.grants.save(grant)
-        ids = {"incident_id": request.incident_id, "request_id": request.id}
-        record(tx, Action.REQUEST_REVOKED, at=now, actor=by_user, **ids, reason=reason)
-        record(
-            tx,
-            Action.GRANT_REVOCATION_REQUESTED,
-            at=now,
-            actor=by_user,
-            **ids,
-            grant_id=grant.id,
-            reason=reason,
+        record_for_request(
+            tx, Action.REQUEST_REVOKED, request, at=now, actor=by_user, reason=reason
         )
+        end_grant(tx, grant, now=now, actor=by_user, reason=reason)
         tx.commit()
     return revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
-
-
-def _require_may_revoke(
-    request: AccessRequest, incident: Incident, user: str, policy: AccessPolicy
-) -> None:
-    allowed = {request.requester_id, incident.commander_id} | request.eligible_approvers
-    if user not in allowed and not policy.is_admin(user):
-        raise NotAllowed(
-            f"Only the requester <@{request.requester_id}>, the commander "
-            f"<@{incident.commander_id}> or an approver of {request.resource} can revoke it."
-        )
-
-
-def _grant(tx: UnitOfWork, grant_id: str, *, for_update: bool = False) -> Grant:
-    grant = tx.grants.get(grant_id, for_update=for_update)
-    if grant is None:
-        raise NotFound(f"There is no grant {grant_id}.")
-    return grant
 
 
 def expire_access(
@@ -416,21 +374,30 @@ def expire_access(
         grant = tx.grants.get_for_request(request.id, for_update=True)
         request.expire(now=now)
         tx.requests.save(request)
-        ids = {"incident_id": request.incident_id, "request_id": request.id}
-        record(tx, Action.REQUEST_EXPIRED, at=now, actor=None, **ids, reason="expired")
+        record_for_request(
+            tx, Action.REQUEST_EXPIRED, request, at=now, actor=None, reason="expired"
+        )
         if grant is not None:
-            grant.request_revocation(now=now, reason="expired")
-            tx.grants.save(grant)
-            record(
-                tx,
-                Action.GRANT_REVOCATION_REQUESTED,
-                at=now,
-                actor=None,
-                **ids,
-                grant_id=grant.id,
-                reason="expired",
-            )
+            end_grant(tx, grant, now=now, actor=None, reason="expired")
         tx.commit()
     if grant is not None:
         revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
     return request
+
+
+def _require_may_revoke(
+    request: AccessRequest, incident: Incident, user: str, policy: AccessPolicy
+) -> None:
+    allowed = {request.requester_id, incident.commander_id} | request.eligible_approvers
+    if user not in allowed and not policy.is_admin(user):
+        raise NotAllowed(
+            f"Only the requester <@{request.requester_id}>, the commander "
+            f"<@{incident.commander_id}> or an approver of {request.resource} can revoke it."
+        )
+
+
+def _grant(tx: UnitOfWork, grant_id: str, *, for_update: bool = False) -> Grant:
+    grant = tx.grants.get(grant_id, for_update=for_update)
+    if grant is None:
+        raise NotFound(f"There is no grant {grant_id}.")
+    return grant

@@ -8,6 +8,7 @@ from typing import Any
 from bot.domain.access import AccessRequest
 from bot.domain.audit import Action, AuditEntry
 from bot.domain.errors import NotFound
+from bot.domain.grant import Grant
 from bot.domain.incident import Incident
 from bot.domain.ports import UnitOfWork
 
@@ -61,3 +62,55 @@ def request_by_id(uow: UnitOfWork, request_id: str, *, for_update: bool = False)
     if request is None:
         raise NotFound(f"There is no access request {request_id}.")
     return request
+
+
+def record_for_request(
+    uow: UnitOfWork,
+    action: Action,
+    request: AccessRequest,
+    *,
+    at: datetime,
+    actor: str | None,
+    **data: Any,
+) -> None:
+    record(
+        uow,
+        action,
+        at=at,
+        actor=actor,
+        incident_id=request.incident_id,
+        request_id=request.id,
+        **data,
+    )
+
+
+def record_for_grant(
+    uow: UnitOfWork,
+    action: Action,
+    grant: Grant,
+    *,
+    at: datetime,
+    actor: str | None,
+    **data: Any,
+) -> None:
+    record(
+        uow,
+        action,
+        at=at,
+        actor=actor,
+        incident_id=grant.incident_id,
+        request_id=grant.request_id,
+        grant_id=grant.id,
+        **data,
+    )
+
+
+def end_grant(
+    uow: UnitOfWork, grant: Grant, *, now: datetime, actor: str | None, reason: str
+) -> None:
+    """Access ends now: save the grant as REVOKING and audit it; Vault is asked afterwards."""
+    grant.request_revocation(now=now, reason=reason)
+    uow.grants.save(grant)
+    record_for_grant(
+        uow, Action.GRANT_REVOCATION_REQUESTED, grant, at=now, actor=actor, reason=reason
+    )

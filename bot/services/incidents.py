@@ -12,7 +12,13 @@ from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.summary import IncidentSummary, summarize_incident
 from bot.services.access import revoke_grant
-from bot.services.common import incident_by_id, random_token, record
+from bot.services.common import (
+    end_grant,
+    incident_by_id,
+    random_token,
+    record,
+    record_for_request,
+)
 
 _UNISSUED = (RequestState.PENDING, RequestState.APPROVED)
 
@@ -119,41 +125,28 @@ def close_incident(
         for request in tx.requests.list_for_incident(incident.id, states=_UNISSUED):
             request.cancel_for_close(now=now, by_user=closed_by)
             tx.requests.save(request)
-            record(
+            record_for_request(
                 tx,
                 Action.REQUEST_CANCELLED,
+                request,
                 at=now,
                 actor=closed_by,
-                incident_id=incident.id,
-                request_id=request.id,
                 reason="incident closed",
             )
         for request in tx.requests.list_for_incident(incident.id, states=[RequestState.ACTIVE]):
             request.revoke(now=now, by_user=closed_by, reason="incident closed")
             tx.requests.save(request)
-            record(
+            record_for_request(
                 tx,
                 Action.REQUEST_REVOKED,
+                request,
                 at=now,
                 actor=closed_by,
-                incident_id=incident.id,
-                request_id=request.id,
                 reason="incident closed",
             )
         live = (GrantStatus.ISSUING, GrantStatus.ACTIVE)
         for grant in tx.grants.list_for_incident(incident.id, statuses=live):
-            grant.request_revocation(now=now, reason="incident closed")
-            tx.grants.save(grant)
-            record(
-                tx,
-                Action.GRANT_REVOCATION_REQUESTED,
-                at=now,
-                actor=closed_by,
-                incident_id=incident.id,
-                request_id=grant.request_id,
-                grant_id=grant.id,
-                reason="incident closed",
-            )
+            end_grant(tx, grant, now=now, actor=closed_by, reason="incident closed")
         record(
             tx,
             Action.INCIDENT_CLOSED,
