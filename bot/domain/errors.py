@@ -31,3 +31,15 @@ class AlreadyDone(GatehouseError):
 
 class CredentialError(GatehouseError):
     """The credential broker could not issue or revoke."""
+
+
+class CredentialUnavailable(CredentialError):
+    """Vault could not be reached or answered 429/5xx: worth retrying later."""
+
+
+class CredentialDenied(CredentialError):
+    """Vault refused the bot (permission denied): an operator must fix the Vault policy."""
+
+
+class CredentialRejected(CredentialError):
+    """Vault rejected the request as invalid or unknown (bad role, missing path)."""

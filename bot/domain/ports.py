@@ -1,6 +1,6 @@
 """Protocols the services depend on; the store and the outbound adapters implement them."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -86,13 +86,19 @@ class UnitOfWorkFactory(Protocol):
 
 @dataclass(frozen=True)
 class IssuedCredential:
-    """What the broker hands back. `wrapping_token` is a secret: memory only, never stored."""
+    """What the broker hands back for delivery to the requester.
+
+    `wrapping_token` and `secret` are secrets: they live in memory until delivered, and are
+    never stored, logged or audited. Exactly one of them is set, by the resource's delivery.
+    """
 
     lease_id: str | None
     token_accessor: str | None
     expires_at: datetime
-    wrapping_token: str = field(repr=False)
+    wrapping_token: str | None = field(default=None, repr=False)
+    wrapping_accessor: str | None = None
     wrapping_expires_at: datetime | None = None
+    secret: Mapping[str, str] | None = field(default=None, repr=False)
 
 
 class CredentialBroker(Protocol):
@@ -105,4 +111,8 @@ class CredentialBroker(Protocol):
 
         Already gone counts as success. Raises CredentialError when it cannot confirm.
         """
+        ...
+
+    def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
+        """Revoke the incident's tokens (and so everything issued through them); confirm."""
         ...

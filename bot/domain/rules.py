@@ -7,6 +7,7 @@ see this validated form.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 from bot.domain.durations import format_duration
 from bot.domain.errors import InvalidInput, NotFound
@@ -19,12 +20,24 @@ class BreakGlassTerms:
     max_ttl: timedelta
 
 
+class Delivery(StrEnum):
+    """How the credential reaches the requester."""
+
+    WRAPPED = "wrapped"  # a single-use Vault wrapping token; Gatehouse never sees the secret
+    EPHEMERAL = "ephemeral"  # the secret itself, shown once to the requester only
+
+
 @dataclass(frozen=True)
 class VaultTarget:
-    """Where Vault issues the credential: a dynamic secret path, or a token with policies."""
+    """Where Vault issues the credential: a dynamic secret path, or a token with policies.
+
+    For a path, `policy` names the Vault policy that may read it (default `gatehouse-<resource>`);
+    the per-grant token gets exactly that policy.
+    """
 
     path: str | None = None
     token_policies: tuple[str, ...] = ()
+    policy: str | None = None
 
     @property
     def kind(self) -> str:
@@ -43,6 +56,14 @@ class ResourceRule:
     approvals_required: int
     break_glass: BreakGlassTerms | None = None
     sensitive: bool = False
+    delivery: Delivery = Delivery.WRAPPED
+
+    @property
+    def vault_policies(self) -> tuple[str, ...]:
+        """The Vault policies a grant token for this resource carries."""
+        if self.vault.path:
+            return (self.vault.policy or f"gatehouse-{self.name}",)
+        return self.vault.token_policies
 
     def resolve_duration(self, requested: timedelta | None) -> timedelta:
         """The duration a request gets: the default when omitted, never above `max_ttl`."""
@@ -102,3 +123,8 @@ class AccessPolicy:
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.members(self.incident.admin_groups)
+
+    @property
+    def vault_policies(self) -> tuple[str, ...]:
+        """Every policy some grant may carry: what an incident token must hold."""
+        return tuple(sorted({p for rule in self.resources.values() for p in rule.vault_policies}))

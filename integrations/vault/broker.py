@@ -1,0 +1,388 @@
+"""The credential broker over hvac: a token tree per incident, wrapped delivery, checked revocation.
+
+```
+bot token ── incident token (orphan, via a token role; one per incident and process)
+               └ grant token (ttl = the grant's end)  ── database/creds/<role> lease, read wrapped
+               └ grant token (token_policies resource: the token is the credential, wrapped)
+```
+Revoking a token revokes its children and every lease they created, and Vault does the same when a
+TTL runs out: a grant dies on time even if Gatehouse is down, and revoking an incident's tokens at
+close kills everything issued for it. Token values live in this process only; accessors are
+recorded (through `record_incident_token`) before a token is used.
+"""
+
+import contextlib
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import hvac
+import hvac.exceptions
+
+from bot.domain.errors import CredentialError, CredentialRejected, CredentialUnavailable
+from bot.domain.grant import Grant
+from bot.domain.ports import IssuedCredential
+from bot.domain.rules import Delivery, ResourceRule
+from integrations.vault.session import VaultSession
+
+INCIDENT_TOKEN_ROLE = "gatehouse-incident"  # noqa: S105 - a role name, not a secret
+"""The token role deploy/vault/setup.sh creates: orphan tokens with the resources' policies."""
+
+# An incident token outlives the grants under it by this much, so renewing it is rarely urgent.
+INCIDENT_TOKEN_MARGIN = timedelta(minutes=10)
+
+
+@dataclass
+class _IncidentToken:
+    token: str = field(repr=False)
+    accessor: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class VaultTokenInfo:
+    """A token Gatehouse made, as Vault describes it: for reconciliation."""
+
+    accessor: str
+    meta: Mapping[str, str]
+    expire_time: str | None
+
+
+class VaultCredentialBroker:
+    def __init__(
+        self,
+        session: VaultSession,
+        *,
+        incident_policies: Sequence[str],
+        record_incident_token: Callable[[str, str], None],
+        token_role: str = INCIDENT_TOKEN_ROLE,
+        wrap_ttl: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._session = session
+        self._incident_policies = list(incident_policies)
+        self._record_incident_token = record_incident_token
+        self._token_role = token_role
+        self._wrap_ttl = wrap_ttl
+        self._clock = clock
+        self._incident_tokens: dict[str, _IncidentToken] = {}
+        self._lock = threading.Lock()
+
+    # -- issue ----------------------------------------------------------------------------------
+
+    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
+        """Issue one credential that Vault itself expires at `grant.ends_at`."""
+        seconds = _seconds_until(grant.ends_at, now)
+        if seconds <= 0:
+            raise CredentialRejected(f"Grant {grant.id} has already ended; nothing to issue.")
+        incident_client = self._session.new_client(
+            token=self._incident_token(grant.incident_id, grant.ends_at, now).token
+        )
+        ceiling = _seconds_until(grant.created_at + resource.max_ttl, now)
+        create = {
+            "policies": list(resource.vault_policies),
+            "ttl": f"{seconds}s",
+            "explicit_max_ttl": f"{max(ceiling, seconds)}s",
+            "renewable": True,
+            "display_name": f"gatehouse-{grant.request_id}",
+            "meta": {
+                "gatehouse_incident": grant.incident_id,
+                "gatehouse_request": grant.request_id,
+                "gatehouse_grant": grant.id,
+                "gatehouse_resource": resource.name,
+            },
+            "no_default_policy": True,
+        }
+        expires_at = now + timedelta(seconds=seconds)
+        if resource.vault.path is None:
+            return self._issue_token(incident_client, create, resource, expires_at, now)
+        return self._issue_dynamic_secret(incident_client, create, resource, expires_at, now)
+
+    def _issue_token(
+        self,
+        client: hvac.Client,
+        create: dict[str, Any],
+        resource: ResourceRule,
+        expires_at: datetime,
+        now: datetime,
+    ) -> IssuedCredential:
+        path = "auth/token/create"
+        if resource.delivery is Delivery.EPHEMERAL:
+            response = self._session.call(
+                f"create a token for {resource.name}",
+                lambda: client.auth.token.create(**create),
+                path=path,
+            )
+            auth = response["auth"]
+            return IssuedCredential(
+                lease_id=None,
+                token_accessor=auth["accessor"],
+                expires_at=expires_at,
+                secret={"token": auth["client_token"]},
+            )
+        response = self._session.call(
+            f"create a token for {resource.name}",
+            lambda: client.auth.token.create(**create, wrap_ttl=self._wrap_ttl_text),
+            path=path,
+        )
+        wrap = response["wrap_info"]
+        return IssuedCredential(
+            lease_id=None,
+            token_accessor=wrap.get("wrapped_accessor"),
+            expires_at=expires_at,
+            wrapping_token=wrap["token"],
+            wrapping_accessor=wrap["accessor"],
+            wrapping_expires_at=now + timedelta(seconds=int(wrap["ttl"])),
+        )
+
+    def _issue_dynamic_secret(
+        self,
+        client: hvac.Client,
+        create: dict[str, Any],
+        resource: ResourceRule,
+        expires_at: datetime,
+        now: datetime,
+    ) -> IssuedCredential:
+        path = resource.vault.path
+        assert path is not None
+        response = self._session.call(
+            f"create the grant token for {resource.name}",
+            lambda: client.auth.token.create(**create),
+            path="auth/token/create",
+        )
+        grant_token, accessor = response["auth"]["client_token"], response["auth"]["accessor"]
+        grant_client = self._session.new_client(token=grant_token)
+        wrap_ttl = None if resource.delivery is Delivery.EPHEMERAL else self._wrap_ttl_text
+        try:
+            secret = self._session.call(
+                f"read {path}", lambda: grant_client.read(path, wrap_ttl=wrap_ttl), path=path
+            )
+        except CredentialError:
+            self._revoke_accessor_quietly(accessor)  # nothing half-issued stays behind
+            raise
+        if secret is None:
+            self._revoke_accessor_quietly(accessor)
+            raise CredentialRejected(f"Vault has nothing at {path}: check the resource's path.")
+        if wrap_ttl is None:
+            return IssuedCredential(
+                lease_id=secret.get("lease_id") or None,
+                token_accessor=accessor,
+                expires_at=expires_at,
+                secret={k: str(v) for k, v in (secret.get("data") or {}).items()},
+            )
+        wrap = secret["wrap_info"]
+        return IssuedCredential(
+            lease_id=None,  # Vault keeps the lease id inside the wrapped response
+            token_accessor=accessor,
+            expires_at=expires_at,
+            wrapping_token=wrap["token"],
+            wrapping_accessor=wrap["accessor"],
+            wrapping_expires_at=now + timedelta(seconds=int(wrap["ttl"])),
+        )
+
+    @property
+    def _wrap_ttl_text(self) -> str:
+        return f"{int(self._wrap_ttl.total_seconds())}s"
+
+    # -- incident tokens ------------------------------------------------------------------------
+
+    def _incident_token(
+        self, incident_id: str, needed_until: datetime, now: datetime
+    ) -> _IncidentToken:
+        """This process's token for the incident, long enough for `needed_until`."""
+        wanted = needed_until + INCIDENT_TOKEN_MARGIN
+        with self._lock:
+            current = self._incident_tokens.get(incident_id)
+            if current is not None and current.expires_at >= wanted:
+                return current
+            if current is not None and self._extend(current, wanted, now):
+                return current
+            fresh = self._create_incident_token(incident_id, wanted, now)
+            self._incident_tokens[incident_id] = fresh
+            return fresh
+
+    def _create_incident_token(
+        self, incident_id: str, until: datetime, now: datetime
+    ) -> _IncidentToken:
+        bot = self._session.client
+        seconds = _seconds_until(until, now)
+        response = self._session.call(
+            f"create the token of incident {incident_id}",
+            lambda: bot.auth.token.create(
+                role_name=self._token_role,
+                policies=self._incident_policies,
+                ttl=f"{seconds}s",
+                renewable=True,
+                display_name=f"gatehouse-{incident_id}",
+                meta={"gatehouse_incident": incident_id, "gatehouse_kind": "incident"},
+                no_default_policy=True,
+            ),
+            path=f"auth/token/create/{self._token_role}",
+            as_bot=True,
+        )
+        auth = response["auth"]
+        # The accessor is on record before the token is used, so close can always revoke it.
+        self._record_incident_token(incident_id, auth["accessor"])
+        lease = int(auth.get("lease_duration") or seconds)
+        return _IncidentToken(
+            auth["client_token"], auth["accessor"], now + timedelta(seconds=lease)
+        )
+
+    def _extend(self, token: _IncidentToken, until: datetime, now: datetime) -> bool:
+        client = self._session.new_client(token=token.token)
+        seconds = _seconds_until(until, now)
+        try:
+            response = self._session.call(
+                "renew an incident token",
+                lambda: client.auth.token.renew_self(increment=f"{seconds}s"),
+                path="auth/token/renew-self",
+            )
+        except CredentialError:
+            return False
+        lease = int(response["auth"].get("lease_duration") or 0)
+        token.expires_at = now + timedelta(seconds=lease)
+        return token.expires_at >= until
+
+    def forget_incident(self, incident_id: str) -> None:
+        with self._lock:
+            self._incident_tokens.pop(incident_id, None)
+
+    # -- revoke ---------------------------------------------------------------------------------
+
+    def revoke(self, *, grant: Grant) -> datetime:
+        """Revoke the grant's lease and token; return when lookups confirmed both are gone."""
+        bot = self._session.client
+        if grant.lease_id:
+            lease_id = grant.lease_id
+            self._session.call(
+                f"revoke lease {lease_id}",
+                lambda: bot.sys.revoke_lease(lease_id=lease_id),
+                path="sys/leases/revoke",
+                as_bot=True,
+            )
+        if grant.token_accessor:
+            self._revoke_accessor(grant.token_accessor)
+        return self._confirm_gone(lease_id=grant.lease_id, accessors=[grant.token_accessor])
+
+    def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
+        """Revoke every recorded token of the incident (all replicas'); confirm each is gone."""
+        for accessor in accessors:
+            self._revoke_accessor(accessor)
+        self.forget_incident(incident_id)
+        return self._confirm_gone(lease_id=None, accessors=list(accessors))
+
+    def _revoke_accessor(self, accessor: str) -> None:
+        bot = self._session.client
+        # "invalid accessor" (400) means already revoked or expired, which is what we want.
+        with contextlib.suppress(CredentialRejected):
+            self._session.call(
+                "revoke a token",
+                lambda: bot.auth.token.revoke_accessor(accessor=accessor),
+                path="auth/token/revoke-accessor",
+                as_bot=True,
+            )
+
+    def _revoke_accessor_quietly(self, accessor: str) -> None:
+        # If this fails too, the token dies on its own TTL; reconciliation finds it meanwhile.
+        with contextlib.suppress(CredentialError):
+            self._revoke_accessor(accessor)
+
+    def _confirm_gone(self, *, lease_id: str | None, accessors: Sequence[str | None]) -> datetime:
+        bot = self._session.client
+        for accessor in filter(None, accessors):
+            if self._exists(partial(bot.auth.token.lookup_accessor, accessor=accessor)):
+                raise CredentialUnavailable(
+                    f"Vault still knows token accessor {accessor} after revoking it."
+                )
+        if lease_id and self._exists(lambda: bot.sys.read_lease(lease_id=lease_id)):
+            raise CredentialUnavailable(f"Vault still holds lease {lease_id} after revoking it.")
+        return self._clock()
+
+    def _exists(self, lookup: Callable[[], object]) -> bool:
+        try:
+            self._session.call("confirm a revocation", lookup, as_bot=True)
+        except CredentialRejected:
+            return False  # 400 invalid accessor / invalid lease: gone
+        return True
+
+    # -- renew and reconcile --------------------------------------------------------------------
+
+    def renew(self, *, grant: Grant, until: datetime, now: datetime) -> datetime:
+        """Extend a grant's token (and lease) to `until`; returns the end Vault granted."""
+        if grant.token_accessor is None:
+            raise CredentialRejected(f"Grant {grant.id} has no token to renew.")
+        self._incident_token(grant.incident_id, until, now)
+        bot = self._session.client
+        seconds = _seconds_until(until, now)
+        accessor = grant.token_accessor
+        response = self._session.call(
+            "renew a grant token",
+            lambda: bot.auth.token.renew_accessor(accessor=accessor, increment=f"{seconds}s"),
+            path="auth/token/renew-accessor",
+            as_bot=True,
+        )
+        granted = now + timedelta(seconds=int(response["auth"].get("lease_duration") or 0))
+        if grant.lease_id:
+            lease_id = grant.lease_id
+            lease = self._session.call(
+                f"renew lease {lease_id}",
+                lambda: bot.sys.renew_lease(lease_id=lease_id, increment=seconds),
+                path="sys/leases/renew",
+                as_bot=True,
+            )
+            granted = min(granted, now + timedelta(seconds=int(lease.get("lease_duration") or 0)))
+        return granted
+
+    def list_leases(self, prefix: str) -> list[str]:
+        """Lease ids Vault holds under `prefix` (e.g. `database/creds/inference-logs-ro/`)."""
+        bot = self._session.client
+        folder = prefix.rstrip("/") + "/"
+        try:
+            response = self._session.call(
+                f"list leases under {folder}",
+                lambda: bot.sys.list_leases(prefix=folder),
+                path=f"sys/leases/lookup/{folder}",
+                as_bot=True,
+            )
+        except CredentialRejected:
+            return []
+        keys = (response or {}).get("data", {}).get("keys", [])
+        return [folder + key for key in keys if not key.endswith("/")]
+
+    def gatehouse_tokens(self) -> list[VaultTokenInfo]:
+        """Every live token Gatehouse made (by its metadata): for reconciliation."""
+        bot = self._session.client
+        listed = self._session.call(
+            "list token accessors",
+            lambda: bot.auth.token.list_accessors(),
+            path="auth/token/accessors",
+            as_bot=True,
+        )
+        found = []
+        for accessor in listed.get("data", {}).get("keys", []):
+            try:
+                info = self._session.call(
+                    "look up a token",
+                    partial(bot.auth.token.lookup_accessor, accessor=accessor),
+                    as_bot=True,
+                )
+            except CredentialRejected:
+                continue  # expired between the list and the lookup
+            data = info.get("data") or {}
+            meta = data.get("meta") or {}
+            if "gatehouse_incident" in meta:
+                found.append(VaultTokenInfo(accessor, meta, data.get("expire_time")))
+        return found
+
+    def revoke_token(self, *, accessor: str) -> datetime:
+        """Revoke one token by accessor and confirm it is gone (reconciliation)."""
+        self._revoke_accessor(accessor)
+        return self._confirm_gone(lease_id=None, accessors=[accessor])
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return math.ceil((moment - now).total_seconds())

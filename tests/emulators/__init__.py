@@ -1,0 +1,1 @@
+"""Loopback emulators of the services Gatehouse talks to, for the test suite."""
