@@ -8,8 +8,20 @@ when the broker has checked that Vault no longer knows the credential.
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from bot.domain.errors import InvalidState
+
+
+class CredentialIds(Protocol):
+    """The non-secret identifiers of an issued credential."""
+
+    @property
+    def lease_id(self) -> str | None: ...
+    @property
+    def token_accessor(self) -> str | None: ...
+    @property
+    def wrapping_accessor(self) -> str | None: ...
 
 
 class GrantStatus(StrEnum):
@@ -32,6 +44,7 @@ class Grant:
     status: GrantStatus = GrantStatus.ISSUING
     lease_id: str | None = None
     token_accessor: str | None = None
+    wrapping_accessor: str | None = None
     issued_at: datetime | None = None
     revoke_requested_at: datetime | None = None
     revoke_reason: str | None = None
@@ -39,21 +52,20 @@ class Grant:
     revoke_attempts: int = 0
     last_error: str | None = None
 
-    def mark_issued(
-        self, *, lease_id: str | None, token_accessor: str | None, ends_at: datetime, now: datetime
-    ) -> None:
+    def mark_issued(self, *, credential: "CredentialIds", ends_at: datetime, now: datetime) -> None:
         self._require(GrantStatus.ISSUING)
         self.status = GrantStatus.ACTIVE
-        self.lease_id = lease_id
-        self.token_accessor = token_accessor
+        self.attach_credential(credential)
         self.issued_at = now
         self.ends_at = ends_at
 
-    def attach_credential(self, *, lease_id: str | None, token_accessor: str | None) -> None:
-        """Record what Vault issued for a grant whose revocation was asked while it was issued."""
-        self._require(GrantStatus.ISSUING, GrantStatus.REVOKING)
-        self.lease_id = lease_id
-        self.token_accessor = token_accessor
+    def attach_credential(self, credential: "CredentialIds") -> None:
+        """Record what Vault issued (ids only, never a secret), also for a grant whose revocation
+        was asked while Vault was issuing it."""
+        self._require(GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
+        self.lease_id = credential.lease_id
+        self.token_accessor = credential.token_accessor
+        self.wrapping_accessor = credential.wrapping_accessor
 
     @property
     def has_credential(self) -> bool:

@@ -12,22 +12,22 @@ from bot.domain.access import (
     file_request,
     new_request_id,
 )
-from bot.domain.audit import Action, utc_iso
+from bot.domain.audit import Action
 from bot.domain.durations import format_duration, parse_duration
-from bot.domain.errors import CredentialError, InvalidState, NotAllowed, NotFound
-from bot.domain.grant import Grant, GrantStatus
+from bot.domain.errors import InvalidState, NotAllowed, NotFound
+from bot.domain.grant import Grant
 from bot.domain.incident import Incident
-from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
+from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
     end_grant,
     incident_by_id,
     incident_for_channel,
     random_token,
-    record_for_grant,
     record_for_request,
     request_by_id,
 )
+from bot.services.issuing import revoke_grant
 
 
 def request_access(
@@ -132,179 +132,6 @@ def decide_request(
     return DecisionResult(request, decision)
 
 
-@dataclass(frozen=True)
-class IssueResult:
-    request: AccessRequest
-    grant: Grant | None
-    credential: IssuedCredential | None = None
-    error: str | None = None
-
-
-def issue_access(
-    *,
-    uow: UnitOfWorkFactory,
-    policy: AccessPolicy,
-    broker: CredentialBroker,
-    request_id: str,
-    clock: Callable[[], datetime],
-) -> IssueResult:
-    """Issue the one credential of an APPROVED request; any further call is a no-op.
-
-    The grant is written (ISSUING) and committed under the request's row lock before Vault is
-    called, and grants are unique per request, so double clicks, Slack retries and replicas
-    can never issue twice. The credential comes back to the caller for private delivery only.
-    """
-    now = clock()
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
-        existing = tx.grants.get_for_request(request.id)
-        if request.state is not RequestState.APPROVED or existing is not None:
-            return IssueResult(request, existing)
-        incident = incident_by_id(tx, request.incident_id)
-        incident.require_open()
-        grant = Grant(
-            id=f"G-{random_token()}",
-            request_id=request.id,
-            incident_id=request.incident_id,
-            resource=request.resource,
-            requester_id=request.requester_id,
-            created_at=now,
-            ends_at=now + request.duration,
-        )
-        tx.grants.add(grant)
-        record_for_grant(
-            tx, Action.GRANT_ISSUING, grant, at=now, actor=None, ends_at=utc_iso(grant.ends_at)
-        )
-        tx.commit()
-
-    try:
-        credential = broker.issue(grant=grant, resource=policy.resource(grant.resource), now=now)
-    except CredentialError as error:
-        return _record_issue_failure(uow=uow, grant_id=grant.id, error=error.message, now=clock())
-    return _record_issued(
-        uow=uow, broker=broker, grant_id=grant.id, credential=credential, clock=clock
-    )
-
-
-def _record_issue_failure(
-    *, uow: UnitOfWorkFactory, grant_id: str, error: str, now: datetime
-) -> IssueResult:
-    with uow() as tx:
-        grant = _grant(tx, grant_id, for_update=True)
-        request = request_by_id(tx, grant.request_id, for_update=True)
-        grant.mark_failed(error=error, now=now)
-        tx.grants.save(grant)
-        record_for_grant(tx, Action.GRANT_ISSUE_FAILED, grant, at=now, actor=None, error=error)
-        if request.state is RequestState.APPROVED:
-            request.fail(now=now, error=error)
-            tx.requests.save(request)
-            record_for_request(tx, Action.REQUEST_FAILED, request, at=now, actor=None, error=error)
-        tx.commit()
-    return IssueResult(request, grant, error=error)
-
-
-def _record_issued(
-    *,
-    uow: UnitOfWorkFactory,
-    broker: CredentialBroker,
-    grant_id: str,
-    credential: IssuedCredential,
-    clock: Callable[[], datetime],
-) -> IssueResult:
-    now = clock()
-    with uow() as tx:
-        grant = _grant(tx, grant_id, for_update=True)
-        request = request_by_id(tx, grant.request_id, for_update=True)
-        incident = incident_by_id(tx, grant.incident_id)
-        still_wanted = (
-            grant.status is GrantStatus.ISSUING
-            and request.state is RequestState.APPROVED
-            and incident.is_open
-        )
-        if still_wanted:
-            request.activate(incident=incident, now=now, credential_ends_at=credential.expires_at)
-            assert request.ends_at is not None
-            grant.mark_issued(
-                lease_id=credential.lease_id,
-                token_accessor=credential.token_accessor,
-                ends_at=request.ends_at,
-                now=now,
-            )
-            tx.requests.save(request)
-        else:
-            # Closed or cancelled while Vault was issuing: keep the ids so it can be revoked.
-            grant.attach_credential(
-                lease_id=credential.lease_id, token_accessor=credential.token_accessor
-            )
-            grant.request_revocation(now=now, reason="no longer wanted when issued")
-        tx.grants.save(grant)
-        record_for_grant(
-            tx,
-            Action.GRANT_ISSUED,
-            grant,
-            at=now,
-            actor=None,
-            lease_id=grant.lease_id,
-            token_accessor=grant.token_accessor,
-            ends_at=utc_iso(grant.ends_at),
-        )
-        tx.commit()
-    if not still_wanted:
-        revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
-        return IssueResult(request, grant)
-    return IssueResult(request, grant, credential)
-
-
-def revoke_grant(
-    *,
-    uow: UnitOfWorkFactory,
-    broker: CredentialBroker,
-    grant_id: str,
-    clock: Callable[[], datetime],
-) -> Grant:
-    """Ask Vault to revoke a REVOKING grant and record its confirmation, or the failure."""
-    with uow() as tx:
-        grant = _grant(tx, grant_id)
-    if grant.status is not GrantStatus.REVOKING:
-        return grant
-    if not grant.has_credential:
-        return grant  # still being issued: the issuing path revokes it once Vault answers
-    try:
-        confirmed_at: datetime | None = broker.revoke(grant=grant)
-        error = None
-    except CredentialError as failure:
-        confirmed_at, error = None, failure.message
-    now = clock()
-    with uow() as tx:
-        grant = _grant(tx, grant_id, for_update=True)
-        if grant.status is not GrantStatus.REVOKING:
-            return grant
-        if confirmed_at is not None:
-            grant.confirm_revoked(confirmed_at=confirmed_at)
-            record_for_grant(
-                tx,
-                Action.GRANT_REVOKED,
-                grant,
-                at=now,
-                actor=None,
-                confirmed_at=utc_iso(confirmed_at),
-            )
-        else:
-            grant.revocation_failed(error=error or "revocation not confirmed")
-            record_for_grant(
-                tx,
-                Action.GRANT_REVOCATION_FAILED,
-                grant,
-                at=now,
-                actor=None,
-                error=grant.last_error,
-                attempts=grant.revoke_attempts,
-            )
-        tx.grants.save(grant)
-        tx.commit()
-    return grant
-
-
 def cancel_request(
     *, uow: UnitOfWorkFactory, request_id: str, by_user: str, now: datetime
 ) -> AccessRequest:
@@ -394,10 +221,3 @@ def _require_may_revoke(
             f"Only the requester <@{request.requester_id}>, the commander "
             f"<@{incident.commander_id}> or an approver of {request.resource} can revoke it."
         )
-
-
-def _grant(tx: UnitOfWork, grant_id: str, *, for_update: bool = False) -> Grant:
-    grant = tx.grants.get(grant_id, for_update=for_update)
-    if grant is None:
-        raise NotFound(f"There is no grant {grant_id}.")
-    return grant

@@ -1,6 +1,7 @@
 """Incident use cases: open, hand off, close (with revocation and the audit summary)."""
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,7 +12,6 @@ from bot.domain.incident import Incident, Severity, new_incident_id, open_incide
 from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.summary import IncidentSummary, summarize_incident
-from bot.services.access import revoke_grant
 from bot.services.common import (
     end_grant,
     incident_by_id,
@@ -19,8 +19,10 @@ from bot.services.common import (
     record,
     record_for_request,
 )
+from bot.services.issuing import revoke_grant, revoke_incident_tokens
 
 _UNISSUED = (RequestState.PENDING, RequestState.APPROVED)
+PARALLEL_REVOCATIONS = 4
 
 
 def start_incident(
@@ -95,6 +97,7 @@ class CloseResult:
     summary: IncidentSummary
     revoked: list[Grant] = field(default_factory=list)
     unconfirmed: list[Grant] = field(default_factory=list)
+    unconfirmed_tokens: list[str] = field(default_factory=list)
 
 
 def close_incident(
@@ -157,16 +160,26 @@ def close_incident(
         )
         tx.commit()
 
-    result = CloseResult(incident=incident, summary=IncidentSummary.empty(incident.id))
     with uow() as tx:
         to_revoke = tx.grants.list_for_incident(incident.id, statuses=[GrantStatus.REVOKING])
-    for grant in to_revoke:
-        outcome = revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
-        (result.revoked if outcome.status is GrantStatus.REVOKED else result.unconfirmed).append(
-            outcome
+    with ThreadPoolExecutor(max_workers=PARALLEL_REVOCATIONS) as pool:
+        outcomes = list(
+            pool.map(
+                lambda grant: revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock),
+                to_revoke,
+            )
         )
-    result.summary = build_summary(uow=uow, incident_id=incident.id)
-    return result
+    # Last, the incident's own tokens: whatever Vault still holds under them dies with them.
+    unconfirmed_tokens = revoke_incident_tokens(
+        uow=uow, broker=broker, incident_id=incident.id, clock=clock
+    )
+    return CloseResult(
+        incident=incident,
+        summary=build_summary(uow=uow, incident_id=incident.id),
+        revoked=[g for g in outcomes if g.status is GrantStatus.REVOKED],
+        unconfirmed=[g for g in outcomes if g.status is not GrantStatus.REVOKED],
+        unconfirmed_tokens=unconfirmed_tokens,
+    )
 
 
 def build_summary(*, uow: UnitOfWorkFactory, incident_id: str) -> IncidentSummary:

@@ -18,8 +18,12 @@ def violates(error: IntegrityError, constraint_name: str) -> bool:
 
 
 def _sqlite_columns(constraint_name: str) -> str:
+    """SQLite names the columns, not the constraint or unique index, in its message."""
     for table in metadata.tables.values():
         for constraint in table.constraints:
             if isinstance(constraint, UniqueConstraint) and constraint.name == constraint_name:
                 return ", ".join(f"{table.name}.{column.name}" for column in constraint.columns)
-    raise KeyError(f"no unique constraint named {constraint_name!r}")
+        for index in table.indexes:
+            if index.unique and index.name == constraint_name:
+                return ", ".join(f"{table.name}.{column.name}" for column in index.columns)
+    raise KeyError(f"no unique constraint or index named {constraint_name!r}")

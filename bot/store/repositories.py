@@ -163,6 +163,17 @@ class SqlAccessRequestRepository:
             statement = statement.where(access_requests.c.state.in_([s.value for s in states]))
         return self._load(statement.order_by(access_requests.c.requested_at, access_requests.c.id))
 
+    def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
+        """Requests in `state`, oldest first, locked for one sweep (SKIP LOCKED)."""
+        statement = (
+            select(access_requests)
+            .where(access_requests.c.state == state.value)
+            .order_by(access_requests.c.requested_at, access_requests.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self._load(statement)
+
     def list_due_pending(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
         """Pending requests filed at or before `older_than`, oldest first, locked for this sweep.
 
@@ -268,8 +279,16 @@ class SqlGrantRepository:
         return self._one(_locked(statement, for_update))
 
     def get_for_request(self, request_id: str, *, for_update: bool = False) -> Grant | None:
-        statement = select(grants).where(grants.c.request_id == request_id)
+        """The request's live grant: any but a failed attempt (there is at most one)."""
+        statement = select(grants).where(
+            grants.c.request_id == request_id, grants.c.status != GrantStatus.FAILED.value
+        )
         return self._one(_locked(statement, for_update))
+
+    def list_for_request(self, request_id: str) -> Sequence[Grant]:
+        """Every attempt for a request, failed ones included, oldest first."""
+        statement = select(grants).where(grants.c.request_id == request_id)
+        return self._all(statement.order_by(grants.c.created_at, grants.c.id))
 
     def save(self, grant: Grant) -> None:
         _update_by_id(self._connection, grants, grant.id, _grant_values(grant))
@@ -323,6 +342,7 @@ def _grant_values(grant: Grant) -> dict[str, Any]:
         "status": grant.status.value,
         "lease_id": grant.lease_id,
         "token_accessor": grant.token_accessor,
+        "wrapping_accessor": grant.wrapping_accessor,
         "issued_at": grant.issued_at,
         "revoke_requested_at": grant.revoke_requested_at,
         "revoke_reason": grant.revoke_reason,
@@ -344,6 +364,7 @@ def _grant_from_row(row: Row[Any]) -> Grant:
         status=GrantStatus(row.status),
         lease_id=row.lease_id,
         token_accessor=row.token_accessor,
+        wrapping_accessor=row.wrapping_accessor,
         issued_at=row.issued_at,
         revoke_requested_at=row.revoke_requested_at,
         revoke_reason=row.revoke_reason,

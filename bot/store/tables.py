@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from bot.store.column_types import JsonStringSet, Seconds, UtcDateTime
@@ -33,6 +34,7 @@ USER_ID = String(64)
 STATE = String(16)
 HASH = String(64)
 AUDIT_MOMENT = String(32)
+LIVE_GRANT = "status <> 'failed'"
 
 incidents = Table(
     "incidents",
@@ -90,7 +92,7 @@ grants = Table(
     "grants",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("request_id", ID, ForeignKey("access_requests.id"), nullable=False, unique=True),
+    Column("request_id", ID, ForeignKey("access_requests.id"), nullable=False),
     Column("incident_id", ID, ForeignKey("incidents.id"), nullable=False, index=True),
     Column("resource", String(200), nullable=False),
     Column("requester_id", USER_ID, nullable=False),
@@ -99,6 +101,7 @@ grants = Table(
     Column("status", STATE, nullable=False),
     Column("lease_id", Text),
     Column("token_accessor", String(200)),
+    Column("wrapping_accessor", String(200)),
     Column("issued_at", UtcDateTime),
     Column("revoke_requested_at", UtcDateTime),
     Column("revoke_reason", Text),
@@ -106,6 +109,24 @@ grants = Table(
     Column("revoke_attempts", Integer, nullable=False),
     Column("last_error", Text),
     Index("ix_grants_status_ends_at", "status", "ends_at"),
+    # One live grant per request: a failed attempt (Vault down) may be followed by another.
+    Index(
+        "uq_grants_live_request_id",
+        "request_id",
+        unique=True,
+        sqlite_where=text(LIVE_GRANT),
+        postgresql_where=text(LIVE_GRANT),
+    ),
+)
+
+vault_tokens = Table(
+    "vault_tokens",
+    metadata,
+    # Accessors of the incident tokens every process made, recorded before the token is used.
+    Column("accessor", String(200), primary_key=True),
+    Column("incident_id", ID, ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
 )
 
 audit_events = Table(
@@ -125,4 +146,4 @@ audit_events = Table(
 )
 
 DECISION_UNIQUE = "uq_decisions_request_id_approver_id"
-GRANT_REQUEST_UNIQUE = "uq_grants_request_id"
+GRANT_REQUEST_UNIQUE = "uq_grants_live_request_id"

@@ -7,6 +7,7 @@ from sqlalchemy import Connection, Engine
 
 from bot.store.audit_log import SqlAuditLog
 from bot.store.engine import READ_ONLY_OPTION
+from bot.store.vault_tokens import SqlVaultTokenRepository
 from bot.store.repositories import (
     SqlAccessRequestRepository,
     SqlGrantRepository,
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
         self.requests = SqlAccessRequestRepository(connection)
         self.grants = SqlGrantRepository(connection)
         self.audit = SqlAuditLog(connection)
+        self.vault_tokens = SqlVaultTokenRepository(connection)
         return self
 
     def __exit__(

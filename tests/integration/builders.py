@@ -91,6 +91,7 @@ def revoked_grant(request: AccessRequest) -> Grant:
         status=GrantStatus.REVOKED,
         lease_id="database/creds/inference-logs-ro/2f9c1b7e",
         token_accessor="hmac-accessor-8d1e",
+        wrapping_accessor="wrap-accessor-2c4f",
         issued_at=T0 + timedelta(minutes=11, seconds=2),
         revoke_requested_at=T0 + timedelta(hours=1),
         revoke_reason="incident closed",

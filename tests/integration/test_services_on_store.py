@@ -11,7 +11,7 @@ from bot.domain.audit import verify_chain
 from bot.domain.errors import GatehouseError
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
-from bot.services import access, incidents
+from bot.services import access, incidents, issuing
 from bot.store import SqlUnitOfWorkFactory
 from tests.unit.example_policy import example_policy
 from tests.unit.fakes import FakeBroker
@@ -80,7 +80,7 @@ def test_full_lifecycle_is_recorded_and_verifies(uow_factory: SqlUnitOfWorkFacto
         reason=None,
         now=T0,
     )
-    issued = access.issue_access(
+    issued = issuing.issue_access(
         uow=uow_factory, policy=POLICY, broker=broker, request_id=request_id, clock=clock
     )
     assert issued.request.state is RequestState.ACTIVE
@@ -116,11 +116,11 @@ def test_concurrent_issue_calls_make_exactly_one_credential(
     )
     results = all_at_once(
         6,
-        lambda _: access.issue_access(
+        lambda _: issuing.issue_access(
             uow=uow_factory, policy=POLICY, broker=broker, request_id=request_id, clock=clock
         ),
     )
-    credentials = [r for r in results if isinstance(r, access.IssueResult) and r.credential]
+    credentials = [r for r in results if isinstance(r, issuing.IssueResult) and r.credential]
     assert len(credentials) == 1
     assert broker.issued == [request_id]
 

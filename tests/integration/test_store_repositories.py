@@ -11,7 +11,7 @@ from bot.domain.access import Decision, RequestState, Verdict
 from bot.domain.errors import AlreadyDone, NotFound
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import IncidentStatus, Severity
-from bot.domain.ports import UnitOfWorkFactory
+from bot.domain.ports import IssuedCredential, UnitOfWorkFactory
 from bot.store import SqlUnitOfWorkFactory
 
 from . import builders
@@ -214,9 +214,13 @@ def test_grant_save_writes_the_changes(uow_factory: SqlUnitOfWorkFactory) -> Non
     with uow_factory() as uow:
         loaded = uow.grants.get(grant.id, for_update=True)
         assert loaded is not None
-        loaded.mark_issued(
-            lease_id="lease/1", token_accessor="acc-1", ends_at=T0 + timedelta(hours=1), now=T0
+        issued = IssuedCredential(
+            lease_id="lease/1",
+            token_accessor="acc-1",
+            wrapping_accessor="wrap-1",
+            expires_at=T0 + timedelta(hours=1),
         )
+        loaded.mark_issued(credential=issued, ends_at=T0 + timedelta(hours=1), now=T0)
         loaded.request_revocation(now=T0 + timedelta(minutes=30), reason="closed")
         loaded.revocation_failed(error="timeout")
         uow.grants.save(loaded)
@@ -342,3 +346,47 @@ def test_due_grants_and_grants_by_status(uow_factory: SqlUnitOfWorkFactory) -> N
             revoking,
             later,
         ]
+
+
+def test_a_failed_attempt_leaves_room_for_one_more_live_grant(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    incident = builders.incident()
+    request = builders.access_request(incident.id)
+    first, second, third = (builders.grant(request, n) for n in (1, 2, 3))
+    with uow_factory() as uow:
+        uow.incidents.add(incident)
+        uow.requests.add(request)
+        uow.grants.add(first)
+        uow.commit()
+    with uow_factory() as uow:
+        failed = uow.grants.get(first.id, for_update=True)
+        assert failed is not None
+        failed.mark_failed(error="Vault is unavailable", now=T0)
+        uow.grants.save(failed)
+        uow.grants.add(second)
+        with pytest.raises(AlreadyDone):
+            uow.grants.add(third)
+        uow.commit()
+    with uow_factory() as uow:
+        live = uow.grants.get_for_request(request.id)
+        attempts = uow.grants.list_for_request(request.id)
+    assert live is not None and live.id == second.id
+    assert [g.id for g in attempts] == [first.id, second.id]
+
+
+def test_incident_token_accessors_round_trip(uow_factory: SqlUnitOfWorkFactory) -> None:
+    one, two = builders.incident(1), builders.incident(2)
+    with uow_factory() as uow:
+        uow.incidents.add(one)
+        uow.incidents.add(two)
+        uow.vault_tokens.add(incident_id=one.id, accessor="acc-a", now=T0)
+        uow.vault_tokens.add(incident_id=one.id, accessor="acc-b", now=T0)
+        uow.vault_tokens.add(incident_id=two.id, accessor="acc-c", now=T0)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.vault_tokens.list_unrevoked(one.id) == [(one.id, "acc-a"), (one.id, "acc-b")]
+        uow.vault_tokens.mark_revoked(["acc-a", "acc-b"], at=T0)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.vault_tokens.list_unrevoked() == [(two.id, "acc-c")]

@@ -2,15 +2,15 @@
 
 import copy
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink, next_in_chain
-from bot.domain.errors import AlreadyDone, CredentialError
+from bot.domain.errors import AlreadyDone, CredentialError, CredentialUnavailable
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWorkFactory
@@ -23,6 +23,7 @@ class MemoryState:
     requests: dict[str, AccessRequest] = field(default_factory=dict)
     grants: dict[str, Grant] = field(default_factory=dict)
     events: list[AuditEvent] = field(default_factory=list)
+    vault_tokens: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
 
 
 class MemoryIncidents:
@@ -77,22 +78,49 @@ class MemoryRequests:
             if r.incident_id == incident_id and (states is None or r.state in states)
         ]
 
+    def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
+        found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
+        return found[:limit]
+
+
+class MemoryVaultTokens:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def add(self, *, incident_id: str, accessor: str, now: datetime) -> None:
+        self._state.vault_tokens[accessor] = (incident_id, None)
+
+    def list_unrevoked(self, incident_id: str | None = None) -> Sequence[tuple[str, str]]:
+        return [
+            (owner, accessor)
+            for accessor, (owner, revoked_at) in self._state.vault_tokens.items()
+            if revoked_at is None and incident_id in (None, owner)
+        ]
+
+    def mark_revoked(self, accessors: Sequence[str], *, at: datetime) -> None:
+        for accessor in accessors:
+            owner, _ = self._state.vault_tokens[accessor]
+            self._state.vault_tokens[accessor] = (owner, at)
+
 
 class MemoryGrants:
     def __init__(self, state: MemoryState) -> None:
         self._state = state
 
     def add(self, grant: Grant) -> None:
-        if any(g.request_id == grant.request_id for g in self._state.grants.values()):
-            raise AlreadyDone(f"Request {grant.request_id} already has a grant.")
+        if self.get_for_request(grant.request_id) is not None:
+            raise AlreadyDone(f"Request {grant.request_id} already has a credential.")
         self._state.grants[grant.id] = copy.deepcopy(grant)
 
     def get(self, grant_id: str, *, for_update: bool = False) -> Grant | None:
         return copy.deepcopy(self._state.grants.get(grant_id))
 
     def get_for_request(self, request_id: str, *, for_update: bool = False) -> Grant | None:
-        found = [g for g in self._state.grants.values() if g.request_id == request_id]
-        return copy.deepcopy(found[0]) if found else None
+        found = [g for g in self.list_for_request(request_id) if g.status is not GrantStatus.FAILED]
+        return found[0] if found else None
+
+    def list_for_request(self, request_id: str) -> Sequence[Grant]:
+        return [copy.deepcopy(g) for g in self._state.grants.values() if g.request_id == request_id]
 
     def save(self, grant: Grant) -> None:
         self._state.grants[grant.id] = copy.deepcopy(grant)
@@ -137,6 +165,7 @@ class MemoryUnitOfWork:
     requests: MemoryRequests
     grants: MemoryGrants
     audit: MemoryAudit
+    vault_tokens: MemoryVaultTokens
 
     def __init__(self, store: "MemoryStore") -> None:
         self._store = store
@@ -148,6 +177,7 @@ class MemoryUnitOfWork:
         self.requests = MemoryRequests(self._working)
         self.grants = MemoryGrants(self._working)
         self.audit = MemoryAudit(self._working)
+        self.vault_tokens = MemoryVaultTokens(self._working)
         return self
 
     def __exit__(
@@ -182,36 +212,59 @@ class MemoryStore:
 
 
 class FakeBroker:
-    """Issues fake credentials and remembers what is live; can be told to fail."""
+    """Issues fake credentials and remembers what is live; can be told to fail.
 
-    def __init__(self) -> None:
+    Like the Vault broker, it keeps one incident token per incident and records its accessor
+    through `record_incident_token` before using it.
+    """
+
+    def __init__(self, record_incident_token: Callable[[str, str], None] | None = None) -> None:
         self.live: dict[str, datetime] = {}
         self.issued: list[str] = []
-        self.fail_issue = False
+        self.incident_tokens: dict[str, str] = {}
+        self.revoked_incident_tokens: list[str] = []
+        self.record_incident_token = record_incident_token
+        self.fail_issue: CredentialError | None = None
         self.fail_revoke = False
         self._counter = 0
+        self._lock = threading.Lock()
 
     def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
-        if self.fail_issue:
-            raise CredentialError("Vault is unavailable (connection refused); try again.")
-        self._counter += 1
-        lease_id = f"{resource.vault.path or 'auth/token/create'}/lease{self._counter}"
+        if self.fail_issue is not None:
+            raise self.fail_issue
+        with self._lock:
+            self._counter += 1
+            number = self._counter
+            if grant.incident_id not in self.incident_tokens:
+                accessor = f"incident-accessor-{number}"
+                if self.record_incident_token is not None:
+                    self.record_incident_token(grant.incident_id, accessor)
+                self.incident_tokens[grant.incident_id] = accessor
+        lease_id = f"{resource.vault.path or 'auth/token/create'}/lease{number}"
         self.live[lease_id] = grant.ends_at
         self.issued.append(grant.request_id)
         return IssuedCredential(
             lease_id=lease_id,
-            token_accessor=None,
+            token_accessor=f"grant-accessor-{number}",
             expires_at=grant.ends_at,
-            wrapping_token=f"hvs.wrap{self._counter}",
+            wrapping_token=f"hvs.wrap{number}",
+            wrapping_accessor=f"wrap-accessor-{number}",
             wrapping_expires_at=now + timedelta(minutes=5),
         )
 
     def revoke(self, *, grant: Grant) -> datetime:
         if self.fail_revoke:
-            raise CredentialError("Vault did not confirm the revocation.")
+            raise CredentialUnavailable("Vault is unavailable (connection refused).")
         if grant.lease_id:
             self.live.pop(grant.lease_id, None)
         return grant.revoke_requested_at or grant.ends_at
+
+    def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
+        if self.fail_revoke:
+            raise CredentialUnavailable("Vault is unavailable (connection refused).")
+        self.revoked_incident_tokens.extend(accessors)
+        self.incident_tokens.pop(incident_id, None)
+        return datetime.now(UTC)
 
 
 def _conforms(store: MemoryStore, broker: FakeBroker) -> tuple[UnitOfWorkFactory, CredentialBroker]:

@@ -17,15 +17,16 @@ from hypothesis.stateful import (
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.audit import Action, verify_chain
-from bot.domain.errors import GatehouseError
+from bot.domain.errors import CredentialUnavailable, GatehouseError
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.domain.rules import AccessPolicy
-from bot.services import access, incidents
+from bot.services import access, incidents, issuing
 from tests.unit.example_policy import EVERYONE, LEADS, ONCALL, SECURITY, example_policy
 from tests.unit.fakes import FakeBroker, MemoryStore
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+VAULT_DOWN = CredentialUnavailable("Vault is unavailable (connection refused).")
 
 
 def policy_with_overlap() -> AccessPolicy:
@@ -154,9 +155,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.issue_now(request_id, vault_down=False)
 
     def issue_now(self, request_id: str, vault_down: bool) -> None:
-        self.broker.fail_issue = vault_down
+        self.broker.fail_issue = VAULT_DOWN if vault_down else None
         try:
-            access.issue_access(
+            issuing.issue_access(
                 uow=self.store,
                 policy=POLICY,
                 broker=self.broker,
@@ -166,7 +167,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         except GatehouseError:
             pass
         finally:
-            self.broker.fail_issue = False
+            self.broker.fail_issue = None
 
     @precondition(lambda self: self.request_ids)
     @rule(data=st.data(), vault_down=st.booleans())

@@ -7,10 +7,18 @@ import pytest
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.audit import Action, verify_chain
-from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed, NotFound
+from bot.domain.errors import (
+    AlreadyDone,
+    CredentialDenied,
+    CredentialUnavailable,
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+)
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
-from bot.services import access, incidents
+from bot.services import access, incidents, issuing
 from tests.unit.example_policy import ADMIN, example_policy
 from tests.unit.fakes import FakeBroker, MemoryStore
 
@@ -22,7 +30,7 @@ CHANNEL = "C0INCIDENT"
 class World:
     def __init__(self) -> None:
         self.store = MemoryStore()
-        self.broker = FakeBroker()
+        self.broker = FakeBroker(record_incident_token=self.record_incident_token)
         self.now = T0
         self.incident = incidents.start_incident(
             uow=self.store,
@@ -36,6 +44,11 @@ class World:
 
     def clock(self) -> datetime:
         return self.now
+
+    def record_incident_token(self, incident_id: str, accessor: str) -> None:
+        issuing.record_incident_token(
+            uow=self.store, incident_id=incident_id, accessor=accessor, now=self.now
+        )
 
     def request(
         self,
@@ -71,8 +84,8 @@ class World:
             now=self.now,
         )
 
-    def issue(self, request_id: str) -> access.IssueResult:
-        return access.issue_access(
+    def issue(self, request_id: str) -> issuing.IssueResult:
+        return issuing.issue_access(
             uow=self.store,
             policy=POLICY,
             broker=self.broker,
@@ -122,10 +135,11 @@ def test_happy_path_from_request_to_close(world: World) -> None:
     assert summary.head_hash == world.store.state.events[-1].hash
     assert "Chain head" in summary.to_markdown()
     assert verify_chain(world.store.state.events).ok
-    assert world.actions()[-3:] == [
+    assert world.actions()[-4:] == [
         Action.GRANT_REVOCATION_REQUESTED,
         Action.INCIDENT_CLOSED,
         Action.GRANT_REVOKED,
+        Action.VAULT_TOKENS_REVOKED,
     ]
 
 
@@ -245,14 +259,66 @@ def test_concurrent_issue_calls_issue_once(world: World) -> None:
     assert len(world.broker.issued) == 1
 
 
-def test_vault_down_fails_the_request_loudly(world: World) -> None:
+def test_vault_down_keeps_the_request_approved_and_retries_without_duplicates(
+    world: World,
+) -> None:
     request_id = world.request()
     world.decide(request_id, "U0LEAD1")
-    world.broker.fail_issue = True
+    world.broker.fail_issue = CredentialUnavailable("Vault is unavailable (connection refused).")
     result = world.issue(request_id)
-    assert result.error is not None and "Vault is unavailable" in result.error
-    assert result.request.state is RequestState.FAILED
-    assert Action.GRANT_ISSUE_FAILED in world.actions()
+    assert result.retrying and result.error is not None and "unavailable" in result.error
+    assert result.request.state is RequestState.APPROVED
+    failed = world.store.state.events[-1]
+    assert (failed.entry.action, failed.entry.data["retrying"]) == (Action.GRANT_ISSUE_FAILED, True)
+
+    def retry() -> list[issuing.IssueResult]:
+        return issuing.retry_issues(
+            uow=world.store, policy=POLICY, broker=world.broker, clock=world.clock
+        )
+
+    assert retry() == []  # too soon: the first retry waits 15 s
+    world.now += timedelta(seconds=16)
+    assert retry()[0].retrying  # still down; the next wait doubles
+    world.broker.fail_issue = None
+    world.now += timedelta(seconds=20)
+    assert retry() == []
+    world.now += timedelta(seconds=15)
+    issued = retry()
+    assert issued[0].credential is not None
+    assert issued[0].request.state is RequestState.ACTIVE
+    assert retry() == [] and world.issue(request_id).credential is None
+    assert world.broker.issued == [request_id]
+    attempts = [g.status for g in world.store.state.grants.values()]
+    assert sorted(attempts) == [GrantStatus.ACTIVE, GrantStatus.FAILED, GrantStatus.FAILED]
+
+
+def test_permission_denied_fails_the_request_with_the_vault_path(world: World) -> None:
+    request_id = world.request()
+    world.decide(request_id, "U0LEAD1")
+    world.broker.fail_issue = CredentialDenied(
+        "Vault denied permission to read database/creds/inference-logs-ro"
+    )
+    result = world.issue(request_id)
+    assert not result.retrying and result.request.state is RequestState.FAILED
+    assert result.error is not None and "database/creds/inference-logs-ro" in result.error
+    world.now += timedelta(hours=1)
+    assert (
+        issuing.retry_issues(uow=world.store, policy=POLICY, broker=world.broker, clock=world.clock)
+        == []
+    )
+
+
+def test_incident_tokens_are_recorded_before_use_and_revoked_at_close(world: World) -> None:
+    first, second = world.request(), world.request("serving-cluster-exec", duration="30m")
+    for request_id in (first, second):
+        world.decide(request_id, "U0LEAD1")
+        world.issue(request_id)
+    assert list(world.store.state.vault_tokens) == ["incident-accessor-1"]
+    closed = world.close()
+    assert closed.unconfirmed_tokens == []
+    assert world.broker.revoked_incident_tokens == ["incident-accessor-1"]
+    assert world.store.state.vault_tokens["incident-accessor-1"][1] is not None
+    assert Action.VAULT_TOKENS_REVOKED in world.actions()
 
 
 def test_unconfirmed_revocation_is_reported_and_stays_pending(world: World) -> None:
@@ -262,11 +328,12 @@ def test_unconfirmed_revocation_is_reported_and_stays_pending(world: World) -> N
     world.broker.fail_revoke = True
     closed = world.close()
     assert closed.revoked == [] and len(closed.unconfirmed) == 1
+    assert closed.unconfirmed_tokens == ["incident-accessor-1"]
     grant = closed.unconfirmed[0]
     assert grant.status is GrantStatus.REVOKING and grant.revoke_attempts == 1
     assert closed.summary.unconfirmed_revocations[0].request_id == request_id
     world.broker.fail_revoke = False
-    retried = access.revoke_grant(
+    retried = issuing.revoke_grant(
         uow=world.store, broker=world.broker, grant_id=grant.id, clock=world.clock
     )
     assert retried.status is GrantStatus.REVOKED

@@ -1,0 +1,305 @@
+"""Issuing and revoking credentials: the only use cases that call the credential broker.
+
+Exactly one credential per approved request: the grant (ISSUING) is committed under the
+request's row lock before Vault is called, and only one live grant per request can exist.
+When Vault is unreachable the attempt is recorded as a failed grant, the request stays
+APPROVED, and `retry_issues` tries again with backoff; any other refusal fails the request.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.access import AccessRequest, RequestState
+from bot.domain.audit import Action, utc_iso
+from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
+from bot.domain.grant import Grant, GrantStatus
+from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
+from bot.domain.rules import AccessPolicy
+from bot.services.common import (
+    incident_by_id,
+    random_token,
+    record,
+    record_for_grant,
+    record_for_request,
+    request_by_id,
+)
+
+FIRST_RETRY_AFTER = timedelta(seconds=15)
+LONGEST_RETRY_WAIT = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    request: AccessRequest
+    grant: Grant | None
+    credential: IssuedCredential | None = None
+    error: str | None = None
+    retrying: bool = False
+
+
+def issue_access(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    broker: CredentialBroker,
+    request_id: str,
+    clock: Callable[[], datetime],
+) -> IssueResult:
+    """Issue the one credential of an APPROVED request; any further call is a no-op.
+
+    The credential comes back to the caller for private delivery only: it is never stored.
+    """
+    now = clock()
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        existing = tx.grants.get_for_request(request.id)
+        if request.state is not RequestState.APPROVED or existing is not None:
+            return IssueResult(request, existing)
+        incident_by_id(tx, request.incident_id).require_open()
+        grant = Grant(
+            id=f"G-{random_token()}",
+            request_id=request.id,
+            incident_id=request.incident_id,
+            resource=request.resource,
+            requester_id=request.requester_id,
+            created_at=now,
+            ends_at=now + request.duration,
+        )
+        tx.grants.add(grant)
+        record_for_grant(
+            tx, Action.GRANT_ISSUING, grant, at=now, actor=None, ends_at=utc_iso(grant.ends_at)
+        )
+        tx.commit()
+
+    try:
+        credential = broker.issue(grant=grant, resource=policy.resource(grant.resource), now=now)
+    except CredentialError as error:
+        return _record_issue_failure(uow=uow, grant_id=grant.id, error=error, now=clock())
+    return _record_issued(
+        uow=uow, broker=broker, grant_id=grant.id, credential=credential, clock=clock
+    )
+
+
+def _record_issue_failure(
+    *, uow: UnitOfWorkFactory, grant_id: str, error: CredentialError, now: datetime
+) -> IssueResult:
+    retrying = isinstance(error, CredentialUnavailable)
+    with uow() as tx:
+        grant = _grant(tx, grant_id, for_update=True)
+        request = request_by_id(tx, grant.request_id, for_update=True)
+        grant.mark_failed(error=error.message, now=now)
+        tx.grants.save(grant)
+        record_for_grant(
+            tx,
+            Action.GRANT_ISSUE_FAILED,
+            grant,
+            at=now,
+            actor=None,
+            error=error.message,
+            retrying=retrying and request.state is RequestState.APPROVED,
+        )
+        if request.state is RequestState.APPROVED and not retrying:
+            request.fail(now=now, error=error.message)
+            tx.requests.save(request)
+            record_for_request(
+                tx, Action.REQUEST_FAILED, request, at=now, actor=None, error=error.message
+            )
+        tx.commit()
+    return IssueResult(request, grant, error=error.message, retrying=retrying)
+
+
+def _record_issued(
+    *,
+    uow: UnitOfWorkFactory,
+    broker: CredentialBroker,
+    grant_id: str,
+    credential: IssuedCredential,
+    clock: Callable[[], datetime],
+) -> IssueResult:
+    now = clock()
+    with uow() as tx:
+        grant = _grant(tx, grant_id, for_update=True)
+        request = request_by_id(tx, grant.request_id, for_update=True)
+        incident = incident_by_id(tx, grant.incident_id)
+        still_wanted = (
+            grant.status is GrantStatus.ISSUING
+            and request.state is RequestState.APPROVED
+            and incident.is_open
+        )
+        if still_wanted:
+            request.activate(incident=incident, now=now, credential_ends_at=credential.expires_at)
+            assert request.ends_at is not None
+            grant.mark_issued(credential=credential, ends_at=request.ends_at, now=now)
+            tx.requests.save(request)
+        else:
+            # Closed or cancelled while Vault was issuing: keep the ids so it can be revoked.
+            grant.attach_credential(credential)
+            grant.request_revocation(now=now, reason="no longer wanted when issued")
+        tx.grants.save(grant)
+        record_for_grant(
+            tx,
+            Action.GRANT_ISSUED,
+            grant,
+            at=now,
+            actor=None,
+            lease_id=grant.lease_id,
+            token_accessor=grant.token_accessor,
+            wrapping_accessor=grant.wrapping_accessor,
+            ends_at=utc_iso(grant.ends_at),
+        )
+        tx.commit()
+    if not still_wanted:
+        revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
+        return IssueResult(request, grant)
+    return IssueResult(request, grant, credential)
+
+
+def retry_issues(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    broker: CredentialBroker,
+    clock: Callable[[], datetime],
+    limit: int = 50,
+) -> list[IssueResult]:
+    """Issue APPROVED requests whose last attempt failed because Vault was unavailable.
+
+    Waits 15 s after the first failure, doubling up to 5 min between attempts.
+    """
+    now = clock()
+    with uow() as tx:
+        due = [
+            request.id
+            for request in tx.requests.list_in_state(RequestState.APPROVED, limit)
+            if _retry_due(tx.grants.list_for_request(request.id), now)
+        ]
+    return [
+        issue_access(uow=uow, policy=policy, broker=broker, request_id=request_id, clock=clock)
+        for request_id in due
+    ]
+
+
+def _retry_due(attempts: Sequence[Grant], now: datetime) -> bool:
+    """Due when every attempt so far failed and the backoff after the last one has passed."""
+    failed = list(attempts)
+    if not failed or any(g.status is not GrantStatus.FAILED for g in failed):
+        return False
+    wait = min(FIRST_RETRY_AFTER * (1 << (len(failed) - 1)), LONGEST_RETRY_WAIT)
+    return now >= failed[-1].ends_at + wait  # a failed grant ends when its failure was recorded
+
+
+def revoke_grant(
+    *,
+    uow: UnitOfWorkFactory,
+    broker: CredentialBroker,
+    grant_id: str,
+    clock: Callable[[], datetime],
+) -> Grant:
+    """Ask Vault to revoke a REVOKING grant and record its confirmation, or the failure."""
+    with uow() as tx:
+        grant = _grant(tx, grant_id)
+    if grant.status is not GrantStatus.REVOKING:
+        return grant
+    if not grant.has_credential:
+        return grant  # still being issued: the issuing path revokes it once Vault answers
+    try:
+        confirmed_at: datetime | None = broker.revoke(grant=grant)
+        error = None
+    except CredentialError as failure:
+        confirmed_at, error = None, failure.message
+    now = clock()
+    with uow() as tx:
+        grant = _grant(tx, grant_id, for_update=True)
+        if grant.status is not GrantStatus.REVOKING:
+            return grant
+        if confirmed_at is not None:
+            grant.confirm_revoked(confirmed_at=confirmed_at)
+            record_for_grant(
+                tx,
+                Action.GRANT_REVOKED,
+                grant,
+                at=now,
+                actor=None,
+                confirmed_at=utc_iso(confirmed_at),
+            )
+        else:
+            grant.revocation_failed(error=error or "revocation not confirmed")
+            record_for_grant(
+                tx,
+                Action.GRANT_REVOCATION_FAILED,
+                grant,
+                at=now,
+                actor=None,
+                error=grant.last_error,
+                attempts=grant.revoke_attempts,
+            )
+        tx.grants.save(grant)
+        tx.commit()
+    return grant
+
+
+def record_incident_token(
+    *, uow: UnitOfWorkFactory, incident_id: str, accessor: str, now: datetime
+) -> None:
+    """Put an incident token's accessor on record (its own transaction) before it is used."""
+    with uow() as tx:
+        tx.vault_tokens.add(incident_id=incident_id, accessor=accessor, now=now)
+        record(
+            tx,
+            Action.VAULT_TOKEN_CREATED,
+            at=now,
+            actor=None,
+            incident_id=incident_id,
+            accessor=accessor,
+        )
+        tx.commit()
+
+
+def revoke_incident_tokens(
+    *,
+    uow: UnitOfWorkFactory,
+    broker: CredentialBroker,
+    incident_id: str,
+    clock: Callable[[], datetime],
+) -> list[str]:
+    """Revoke every recorded token of an incident; returns the accessors still unconfirmed."""
+    with uow() as tx:
+        accessors = [accessor for _, accessor in tx.vault_tokens.list_unrevoked(incident_id)]
+    if not accessors:
+        return []
+    try:
+        confirmed_at = broker.revoke_incident(incident_id=incident_id, accessors=accessors)
+    except CredentialError as error:
+        with uow() as tx:
+            record(
+                tx,
+                Action.VAULT_TOKENS_REVOCATION_FAILED,
+                at=clock(),
+                actor=None,
+                incident_id=incident_id,
+                accessors=accessors,
+                error=error.message,
+            )
+            tx.commit()
+        return accessors
+    with uow() as tx:
+        tx.vault_tokens.mark_revoked(accessors, at=confirmed_at)
+        record(
+            tx,
+            Action.VAULT_TOKENS_REVOKED,
+            at=clock(),
+            actor=None,
+            incident_id=incident_id,
+            accessors=accessors,
+            confirmed_at=utc_iso(confirmed_at),
+        )
+        tx.commit()
+    return []
+
+
+def _grant(tx: UnitOfWork, grant_id: str, *, for_update: bool = False) -> Grant:
+    grant = tx.grants.get(grant_id, for_update=for_update)
+    if grant is None:
+        raise NotFound(f"There is no grant {grant_id}.")
+    return grant
