@@ -36,7 +36,7 @@ class Action(StrEnum):
     GRANT_REVOCATION_REQUESTED = "grant.revocation_requested"
     GRANT_REVOKED = "grant.revoked"
     GRANT_REVOCATION_FAILED = "grant.revocation_failed"
-    VAULT_TOKEN_CREATED = "vault.incident_token_created"
+    VAULT_TOKEN_CREATED = "vault.incident_token_created"  # noqa: S105 - an event name
     VAULT_TOKENS_REVOKED = "vault.incident_tokens_revoked"
     VAULT_TOKENS_REVOCATION_FAILED = "vault.incident_tokens_revocation_failed"
     VAULT_ORPHAN_REVOKED = "vault.orphan_revoked"

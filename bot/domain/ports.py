@@ -40,6 +40,10 @@ class GrantRepository(Protocol):
         ...
 
     def list_for_request(self, request_id: str) -> Sequence[Grant]: ...
+    def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
+        """Grants in any of `statuses`; on PostgreSQL locked with SKIP LOCKED for one sweep."""
+        ...
+
     def save(self, grant: Grant) -> None: ...
     def list_for_incident(
         self, incident_id: str, *, statuses: Sequence[GrantStatus] | None = None
@@ -131,3 +135,21 @@ class CredentialBroker(Protocol):
     def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
         """Revoke the incident's tokens (and so everything issued through them); confirm."""
         ...
+
+
+@dataclass(frozen=True)
+class LiveToken:
+    """A token Vault holds that Gatehouse made, known by its accessor and metadata."""
+
+    accessor: str
+    incident_id: str
+    grant_id: str | None  # None for an incident token
+
+
+class CredentialInventory(Protocol):
+    """What Vault holds for us, for reconciliation against our records."""
+
+    def live_tokens(self) -> Sequence[LiveToken]: ...
+    def revoke_token(self, *, accessor: str) -> datetime: ...
+    def list_leases(self, prefix: str) -> list[str]: ...
+    def revoke_lease(self, *, lease_id: str) -> datetime: ...

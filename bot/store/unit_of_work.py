@@ -7,12 +7,12 @@ from sqlalchemy import Connection, Engine
 
 from bot.store.audit_log import SqlAuditLog
 from bot.store.engine import READ_ONLY_OPTION
-from bot.store.vault_tokens import SqlVaultTokenRepository
 from bot.store.repositories import (
     SqlAccessRequestRepository,
     SqlGrantRepository,
     SqlIncidentRepository,
 )
+from bot.store.vault_tokens import SqlVaultTokenRepository
 
 
 class SqlUnitOfWork:

@@ -14,7 +14,7 @@ recorded (through `record_incident_token`) before a token is used.
 import contextlib
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -25,7 +25,7 @@ import hvac.exceptions
 
 from bot.domain.errors import CredentialError, CredentialRejected, CredentialUnavailable
 from bot.domain.grant import Grant
-from bot.domain.ports import IssuedCredential
+from bot.domain.ports import IssuedCredential, LiveToken
 from bot.domain.rules import Delivery, ResourceRule
 from integrations.vault.session import VaultSession
 
@@ -41,15 +41,6 @@ class _IncidentToken:
     token: str = field(repr=False)
     accessor: str
     expires_at: datetime
-
-
-@dataclass(frozen=True)
-class VaultTokenInfo:
-    """A token Gatehouse made, as Vault describes it: for reconciliation."""
-
-    accessor: str
-    meta: Mapping[str, str]
-    expire_time: str | None
 
 
 class VaultCredentialBroker:
@@ -353,8 +344,8 @@ class VaultCredentialBroker:
         keys = (response or {}).get("data", {}).get("keys", [])
         return [folder + key for key in keys if not key.endswith("/")]
 
-    def gatehouse_tokens(self) -> list[VaultTokenInfo]:
-        """Every live token Gatehouse made (by its metadata): for reconciliation."""
+    def live_tokens(self) -> list[LiveToken]:
+        """Every live token Gatehouse made, found by its metadata: for reconciliation."""
         bot = self._session.client
         listed = self._session.call(
             "list token accessors",
@@ -372,16 +363,28 @@ class VaultCredentialBroker:
                 )
             except CredentialRejected:
                 continue  # expired between the list and the lookup
-            data = info.get("data") or {}
-            meta = data.get("meta") or {}
+            meta = (info.get("data") or {}).get("meta") or {}
             if "gatehouse_incident" in meta:
-                found.append(VaultTokenInfo(accessor, meta, data.get("expire_time")))
+                found.append(
+                    LiveToken(accessor, meta["gatehouse_incident"], meta.get("gatehouse_grant"))
+                )
         return found
 
     def revoke_token(self, *, accessor: str) -> datetime:
         """Revoke one token by accessor and confirm it is gone (reconciliation)."""
         self._revoke_accessor(accessor)
         return self._confirm_gone(lease_id=None, accessors=[accessor])
+
+    def revoke_lease(self, *, lease_id: str) -> datetime:
+        """Revoke one lease (already gone is fine) and confirm Vault no longer holds it."""
+        bot = self._session.client
+        self._session.call(
+            f"revoke lease {lease_id}",
+            lambda: bot.sys.revoke_lease(lease_id=lease_id),
+            path="sys/leases/revoke",
+            as_bot=True,
+        )
+        return self._confirm_gone(lease_id=lease_id, accessors=[])
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:

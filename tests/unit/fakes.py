@@ -99,8 +99,9 @@ class MemoryVaultTokens:
 
     def mark_revoked(self, accessors: Sequence[str], *, at: datetime) -> None:
         for accessor in accessors:
-            owner, _ = self._state.vault_tokens[accessor]
-            self._state.vault_tokens[accessor] = (owner, at)
+            if accessor in self._state.vault_tokens:
+                owner, _ = self._state.vault_tokens[accessor]
+                self._state.vault_tokens[accessor] = (owner, at)
 
 
 class MemoryGrants:
@@ -118,6 +119,10 @@ class MemoryGrants:
     def get_for_request(self, request_id: str, *, for_update: bool = False) -> Grant | None:
         found = [g for g in self.list_for_request(request_id) if g.status is not GrantStatus.FAILED]
         return found[0] if found else None
+
+    def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
+        found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
+        return found[:limit]
 
     def list_for_request(self, request_id: str) -> Sequence[Grant]:
         return [copy.deepcopy(g) for g in self._state.grants.values() if g.request_id == request_id]
