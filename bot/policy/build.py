@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from bot.domain.rules import (
     AccessPolicy,
     BreakGlassTerms,
+    Delivery,
     IncidentRules,
     ResourceRule,
     VaultTarget,
@@ -29,7 +30,9 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
             name=name,
             description=spec.description,
             vault=VaultTarget(
-                path=spec.vault.path, token_policies=tuple(spec.vault.token_policies or ())
+                path=spec.vault.path,
+                token_policies=tuple(spec.vault.token_policies or ()),
+                policy=spec.vault.policy,
             ),
             default_ttl=spec.default_ttl,
             max_ttl=spec.max_ttl,
@@ -38,6 +41,7 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
             approvals_required=spec.approvals_required,
             break_glass=BreakGlassTerms(spec.break_glass.max_ttl) if spec.break_glass else None,
             sensitive=spec.sensitive,
+            delivery=Delivery(spec.delivery),
         )
         for name, spec in document.resources.items()
     }

@@ -89,6 +89,14 @@ def _check_resource(
                 f"(a Vault token); this has {'both' if has_path else 'neither'}"
             )
             found.append(((*loc, "vault"), message))
+        elif has_policies and vault.get("policy") is not None:
+            found.append(
+                (
+                    (*loc, "vault", "policy"),
+                    "'policy' names the Vault policy for a 'path'; with 'token_policies' the "
+                    "token carries exactly those policies, so leave 'policy' out",
+                )
+            )
 
     required = resource.get("approvals_required", 1)
     approvers = _strings(resource.get("approvers"))

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 
 from bot.domain.durations import format_duration
-from bot.domain.rules import AccessPolicy, VaultTarget
+from bot.domain.rules import AccessPolicy, Delivery, ResourceRule
 
 
 def explain_resource(policy: AccessPolicy, name: str) -> str:
@@ -17,7 +17,8 @@ def explain_resource(policy: AccessPolicy, name: str) -> str:
         break_glass = f"may be used before approval for up to {limit}; reviewed after the fact"
     lines = [
         f"{rule.name}: {rule.description}",
-        f"  Vault:              {_describe_vault(rule.vault)}",
+        f"  Vault:              {_describe_vault(rule)}",
+        f"  Delivery:           {_DELIVERY[rule.delivery]}",
         f"  Who may request:    {_describe_groups(policy, rule.requester_groups)}",
         f"  Who may approve:    {_describe_groups(policy, rule.approver_groups)}",
         f"  Approvals required: {rule.approvals_required} of {len(eligible)} eligible approvers"
@@ -30,10 +31,18 @@ def explain_resource(policy: AccessPolicy, name: str) -> str:
     return "\n".join(lines)
 
 
-def _describe_vault(vault: VaultTarget) -> str:
-    if vault.path:
-        return f"dynamic secret at {vault.path}"
-    return f"token with policies {', '.join(vault.token_policies)}"
+_DELIVERY = {
+    Delivery.WRAPPED: "single-use Vault wrapping token, sent privately to the requester",
+    Delivery.EPHEMERAL: "the secret itself, shown once and privately to the requester",
+}
+
+
+def _describe_vault(rule: ResourceRule) -> str:
+    if rule.vault.path:
+        return (
+            f"dynamic secret at {rule.vault.path}, read with Vault policy {rule.vault_policies[0]}"
+        )
+    return f"token with policies {', '.join(rule.vault.token_policies)}"
 
 
 def _describe_groups(policy: AccessPolicy, names: Sequence[str]) -> str:

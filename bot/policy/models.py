@@ -100,6 +100,13 @@ class VaultSection(_Section):
     token_policies: list[NonEmptyText] | None = Field(
         default=None, min_length=1, description="Issue a Vault token with these policies."
     )
+    policy: NonEmptyText | None = Field(
+        default=None,
+        description=(
+            "With `path`: the Vault policy that may read it, given to each grant token "
+            "(default gatehouse-<resource>, as deploy/vault/setup.sh creates)."
+        ),
+    )
 
 
 class BreakGlassSection(_Section):
@@ -122,6 +129,13 @@ class ResourceSection(_Section):
     )
     break_glass: BreakGlassSection | None = None
     sensitive: bool = False
+    delivery: Literal["wrapped", "ephemeral"] = Field(
+        default="wrapped",
+        description=(
+            "wrapped: a single-use Vault wrapping token reaches the requester; ephemeral: the "
+            "secret itself, shown once to the requester only. Neither is ever stored."
+        ),
+    )
 
 
 class PolicyDocument(_Section):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotFound
-from bot.domain.rules import AccessPolicy
+from bot.domain.rules import AccessPolicy, Delivery
 from bot.policy import (
     PolicyError,
     PolicyProblem,
@@ -572,3 +572,29 @@ def test_any_valid_policy_loads(doc: Doc) -> None:
         assert rule.vault.path == spec["vault"].get("path")
         assert rule.vault.token_policies == tuple(spec["vault"].get("token_policies", ()))
         assert (rule.break_glass is not None) == ("break_glass" in spec)
+
+
+def test_vault_policy_and_delivery_are_optional_and_read() -> None:
+    text = EXAMPLE.read_text().replace(
+        "    vault: {path: database/creds/inference-logs-ro}\n",
+        "    vault: {path: database/creds/inference-logs-ro, policy: logs-reader}\n"
+        "    delivery: ephemeral\n",
+    )
+    policy = parse_policy(text)
+    logs = policy.resources["inference-logs-ro"]
+    assert logs.vault_policies == ("logs-reader",)
+    assert logs.delivery is Delivery.EPHEMERAL
+    assert policy.resources["feature-store-rw"].vault_policies == ("gatehouse-feature-store-rw",)
+    assert policy.resources["feature-store-rw"].delivery is Delivery.WRAPPED
+    assert policy.vault_policies == (
+        "gatehouse-feature-store-rw",
+        "logs-reader",
+        "ml-serving-exec",
+    )
+
+
+def test_vault_policy_beside_token_policies_is_a_problem() -> None:
+    doc = example_doc()
+    doc["resources"]["serving-cluster-exec"]["vault"]["policy"] = "extra"
+    problem = only_problem(doc)
+    assert problem.path == "resources.serving-cluster-exec.vault.policy"
