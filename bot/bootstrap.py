@@ -1,20 +1,27 @@
-"""Composition root: the one place that builds engine, policy and services from settings.
+"""Composition root: the one place that builds engine, policy, Vault and services from settings.
 
 Nothing happens at import time; `build` does the work when a command asks for it.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
+from bot.services import issuing
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
+from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 
 
 class NotReady(Exception):
     """Something must be fixed before the bot can start; the message says what."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -23,10 +30,55 @@ class Gatehouse:
     policy: AccessPolicy
     engine: Engine
     uow: SqlUnitOfWorkFactory
+    broker: VaultCredentialBroker
+
+
+def vault_config(settings: Settings) -> VaultConfig:
+    missing = settings.missing_for_vault()
+    if missing:
+        raise NotReady(
+            f"Vault is not configured: {', '.join(missing)} not set "
+            f"(GATEHOUSE_VAULT_AUTH={settings.vault_auth}). See deploy/vault/README.md."
+        )
+    assert settings.vault_addr is not None
+    return VaultConfig(
+        address=settings.vault_addr,
+        auth=settings.vault_auth,
+        token=settings.vault_token.get_secret_value() if settings.vault_token else None,
+        role_id=settings.vault_role_id,
+        secret_id=(
+            settings.vault_secret_id.get_secret_value() if settings.vault_secret_id else None
+        ),
+        kubernetes_role=settings.vault_kubernetes_role,
+        kubernetes_token_path=settings.vault_kubernetes_token_path,
+        namespace=settings.vault_namespace,
+        ca_cert=str(settings.vault_cacert) if settings.vault_cacert else None,
+        timeout_seconds=settings.vault_timeout,
+    )
+
+
+def build_broker(
+    settings: Settings, policy: AccessPolicy, uow: SqlUnitOfWorkFactory
+) -> VaultCredentialBroker:
+    """The Vault broker, recording each incident token's accessor in our database first."""
+
+    def record_incident_token(incident_id: str, accessor: str) -> None:
+        issuing.record_incident_token(
+            uow=uow, incident_id=incident_id, accessor=accessor, now=utc_now()
+        )
+
+    return VaultCredentialBroker(
+        VaultSession(vault_config(settings)),
+        incident_policies=[settings.vault_incident_policy, *policy.vault_policies],
+        record_incident_token=record_incident_token,
+        token_role=settings.vault_token_role,
+        wrap_ttl=settings.vault_wrap_ttl,
+        clock=utc_now,
+    )
 
 
 def build(settings: Settings) -> Gatehouse:
-    """Load the policy and connect the database; refuse a database behind the migrations."""
+    """Load the policy, connect the database and Vault; refuse a database behind migrations."""
     policy = load_policy(settings.policy_path)
     current = migrate.current_revision(settings.database_url)
     head = migrate.head_revision()
@@ -36,12 +88,13 @@ def build(settings: Settings) -> Gatehouse:
             "run `gatehouse db upgrade` (make run does it for you)."
         )
     engine = create_engine_for(settings.database_url)
-    return Gatehouse(settings, policy, engine, SqlUnitOfWorkFactory(engine))
+    uow = SqlUnitOfWorkFactory(engine)
+    return Gatehouse(settings, policy, engine, uow, build_broker(settings, policy, uow))
 
 
 def start(gatehouse: Gatehouse) -> None:
     """Serve Slack in the configured mode."""
     raise NotReady(
-        "Gatehouse is configured (policy loaded, database at head), but this version has no "
-        "Slack listeners yet, so there is nothing to serve."
+        "Gatehouse is configured (policy loaded, database at head, Vault set up), but this "
+        "version has no Slack listeners yet, so there is nothing to serve."
     )

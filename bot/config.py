@@ -1,10 +1,14 @@
 """Settings from the environment and `.env`, with errors that name the variable at fault."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.durations import parse_duration
+from bot.domain.errors import InvalidInput
 
 SLACK_APP_HELP = (
     "Create the Slack app from deploy/slack-app-manifest.yaml (api.slack.com/apps -> "
@@ -17,7 +21,13 @@ SLACK_APP_HELP = (
 
 # Their values are never echoed back in an error message.
 _SECRET_VARIABLES = frozenset(
-    {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "VAULT_TOKEN"}
+    {
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "VAULT_TOKEN",
+        "GATEHOUSE_VAULT_SECRET_ID",
+    }
 )
 
 
@@ -37,6 +47,34 @@ class Settings(BaseSettings):
     )
     vault_addr: str | None = Field(default=None, validation_alias="VAULT_ADDR")
     vault_token: SecretStr | None = Field(default=None, validation_alias="VAULT_TOKEN")
+    vault_namespace: str | None = Field(default=None, validation_alias="VAULT_NAMESPACE")
+    vault_cacert: Path | None = Field(default=None, validation_alias="VAULT_CACERT")
+    vault_auth: Literal["token", "approle", "kubernetes"] = Field(
+        default="token", validation_alias="GATEHOUSE_VAULT_AUTH"
+    )
+    vault_role_id: str | None = Field(default=None, validation_alias="GATEHOUSE_VAULT_ROLE_ID")
+    vault_secret_id: SecretStr | None = Field(
+        default=None, validation_alias="GATEHOUSE_VAULT_SECRET_ID"
+    )
+    vault_kubernetes_role: str | None = Field(
+        default=None, validation_alias="GATEHOUSE_VAULT_KUBERNETES_ROLE"
+    )
+    vault_kubernetes_token_path: Path = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        validation_alias="GATEHOUSE_VAULT_KUBERNETES_TOKEN_PATH",
+    )
+    vault_token_role: str = Field(
+        default="gatehouse-incident", validation_alias="GATEHOUSE_VAULT_TOKEN_ROLE"
+    )
+    vault_incident_policy: str = Field(
+        default="gatehouse-incident-token", validation_alias="GATEHOUSE_VAULT_INCIDENT_POLICY"
+    )
+    vault_wrap_ttl: timedelta = Field(
+        default=timedelta(minutes=5), validation_alias="GATEHOUSE_VAULT_WRAP_TTL"
+    )
+    vault_timeout: float = Field(
+        default=10.0, gt=0, le=300, validation_alias="GATEHOUSE_VAULT_TIMEOUT"
+    )
     database_url: str = Field(default="sqlite:///gatehouse.db", validation_alias="DATABASE_URL")
     policy_path: Path = Field(default=Path("policy.yaml"), validation_alias="GATEHOUSE_POLICY")
     mode: Literal["socket", "http"] = Field(default="socket", validation_alias="GATEHOUSE_MODE")
@@ -49,6 +87,16 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https:// (got '{value}')")
         return value.rstrip("/") if value else value
+
+    @field_validator("vault_wrap_ttl", mode="before")
+    @classmethod
+    def _wrap_ttl(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except InvalidInput as error:
+                raise ValueError(error.message) from None
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -72,6 +120,18 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
+
+    def missing_for_vault(self) -> list[str]:
+        """The variables the chosen Vault login needs that are not set."""
+        needed: dict[str, object] = {"VAULT_ADDR": self.vault_addr}
+        if self.vault_auth == "token":
+            needed["VAULT_TOKEN"] = self.vault_token
+        elif self.vault_auth == "approle":
+            needed["GATEHOUSE_VAULT_ROLE_ID"] = self.vault_role_id
+            needed["GATEHOUSE_VAULT_SECRET_ID"] = self.vault_secret_id
+        else:
+            needed["GATEHOUSE_VAULT_KUBERNETES_ROLE"] = self.vault_kubernetes_role
+        return [name for name, value in needed.items() if value is None]
 
     def missing_for_run(self) -> list[str]:
         """The variables `gatehouse run` needs in the chosen mode that are not set."""

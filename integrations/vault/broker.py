@@ -86,7 +86,6 @@ class VaultCredentialBroker:
                 "gatehouse_grant": grant.id,
                 "gatehouse_resource": resource.name,
             },
-            "no_default_policy": True,
         }
         expires_at = now + timedelta(seconds=seconds)
         if resource.vault.path is None:
@@ -210,7 +209,6 @@ class VaultCredentialBroker:
                 renewable=True,
                 display_name=f"gatehouse-{incident_id}",
                 meta={"gatehouse_incident": incident_id, "gatehouse_kind": "incident"},
-                no_default_policy=True,
             ),
             path=f"auth/token/create/{self._token_role}",
             as_bot=True,

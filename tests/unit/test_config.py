@@ -1,3 +1,4 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,29 @@ def test_secret_values_never_appear_in_errors(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(SettingsError) as error:
         load_settings(env_file=None)
     assert "do-not-print-me" not in str(error.value)
+
+
+def test_vault_login_needs_depend_on_the_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "GATEHOUSE_VAULT_AUTH",
+        "GATEHOUSE_VAULT_ROLE_ID",
+        "GATEHOUSE_VAULT_SECRET_ID",
+        "GATEHOUSE_VAULT_KUBERNETES_ROLE",
+        "GATEHOUSE_VAULT_WRAP_TTL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings(env_file=None).missing_for_vault() == ["VAULT_ADDR", "VAULT_TOKEN"]
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:8200")
+    monkeypatch.setenv("GATEHOUSE_VAULT_AUTH", "approle")
+    monkeypatch.setenv("GATEHOUSE_VAULT_ROLE_ID", "role")
+    assert load_settings(env_file=None).missing_for_vault() == ["GATEHOUSE_VAULT_SECRET_ID"]
+    monkeypatch.setenv("GATEHOUSE_VAULT_AUTH", "kubernetes")
+    assert load_settings(env_file=None).missing_for_vault() == ["GATEHOUSE_VAULT_KUBERNETES_ROLE"]
+
+
+def test_wrap_ttl_is_a_duration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_VAULT_WRAP_TTL", "90s")
+    assert load_settings(env_file=None).vault_wrap_ttl == timedelta(seconds=90)
+    monkeypatch.setenv("GATEHOUSE_VAULT_WRAP_TTL", "soon")
+    with pytest.raises(SettingsError, match="GATEHOUSE_VAULT_WRAP_TTL: 'soon' is not a duration"):
+        load_settings(env_file=None)
