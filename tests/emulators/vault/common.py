@@ -71,6 +71,8 @@ class Reply:
     top_level: bool = False  # sys endpoints that also copy `data` to the top level
     raw: bytes | None = None  # a body sent as is (unwrap, health)
     created_accessor: str | None = None  # accessor of a token this request created
+    secret: Secret | None = None  # a secret whose lease the core registers
+    login: Login | None = None  # a successful login: the core issues the token
 
     def no_content_unless_warned(self) -> Reply:
         if self.warnings and self.status == 204:
@@ -94,7 +96,16 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
 
 
@@ -182,10 +193,106 @@ def as_int(value: object, default: int = 0) -> int:
 
 
 def sanitize_policies(policies: list[str], add_default: bool) -> list[str]:
-    """policyutil.SanitizePolicies: trimmed, lowercased, deduplicated, sorted; `root` stands alone."""
+    """policyutil.SanitizePolicies: trimmed, lowercased, deduped, sorted; `root` stands alone."""
     cleaned = {p.strip().lower() for p in policies if p.strip()}
     if "root" in cleaned:
         return ["root"]
     if add_default:
         cleaned.add("default")
     return sorted(cleaned)
+
+
+@dataclass
+class Secret:
+    """A secret a backend hands out: the core registers its lease for the calling token."""
+
+    ttl: int
+    internal: dict[str, str]
+    renewable: bool = True
+
+
+@dataclass
+class Request:
+    """One API call as a backend sees it."""
+
+    operation: str  # read, create, update, delete, list
+    path: str  # full path without /v1/
+    subpath: str  # the path inside the mount
+    mount: str  # e.g. "database/" or "auth/approle/"
+    body: JSON
+    query: dict[str, str]
+    now: float
+    token: Any = None  # the calling tokens.Token, when authenticated
+    sudo: bool = False  # whether the caller holds sudo on the path
+
+
+@dataclass
+class Login:
+    """What an auth method returns on login; the core turns it into an orphan service token."""
+
+    policies: list[str]
+    display_name: str
+    meta: dict[str, str]
+    entity_key: str  # stable key for the entity this login maps to
+    ttl: int = 0
+    max_ttl: int = 0
+    period: int = 0
+    explicit_max_ttl: int = 0
+    num_uses: int = 0
+    no_default_policy: bool = False
+
+
+def token_params(body: JSON, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The common `token_*` role parameters of auth methods (tokenutil), with legacy names."""
+    params: dict[str, Any] = dict(current or {})
+    legacy = {"token_policies": "policies", "token_ttl": "ttl", "token_max_ttl": "max_ttl",
+              "token_period": "period", "token_num_uses": "num_uses"}  # fmt: skip
+    for key, old in legacy.items():
+        raw = body.get(key, body.get(old))
+        if raw is None:
+            continue
+        if key == "token_policies":
+            params[key] = sanitize_policies(as_str_list(raw), False)
+        elif key == "token_num_uses":
+            params[key] = as_int(raw)
+        else:
+            params[key] = parse_duration(raw, key)
+    if body.get("token_explicit_max_ttl") is not None:
+        params["token_explicit_max_ttl"] = parse_duration(body["token_explicit_max_ttl"])
+    if body.get("token_no_default_policy") is not None:
+        params["token_no_default_policy"] = as_bool(body["token_no_default_policy"], False)
+    defaults: dict[str, Any] = {"token_policies": [], "token_no_default_policy": False}
+    for key in ("token_ttl", "token_max_ttl", "token_period", "token_num_uses",
+                "token_explicit_max_ttl"):  # fmt: skip
+        defaults[key] = 0
+    for key, default in defaults.items():
+        params.setdefault(key, default)
+    if params["token_max_ttl"] and params["token_ttl"] > params["token_max_ttl"]:
+        raise bad_request('"token_ttl" cannot be greater than "token_max_ttl"')
+    return params
+
+
+def token_params_read(params: dict[str, Any]) -> JSON:
+    return {
+        **{k: params[k] for k in sorted(params)},
+        "token_bound_cidrs": [],
+        "token_type": "default",
+        "policies": params["token_policies"],
+        "ttl": params["token_ttl"],
+        "max_ttl": params["token_max_ttl"],
+        "period": params["token_period"],
+        "num_uses": params["token_num_uses"],
+    }
+
+
+def login_from(params: dict[str, Any], **fields: Any) -> Login:
+    return Login(
+        policies=list(params["token_policies"]),
+        ttl=params["token_ttl"],
+        max_ttl=params["token_max_ttl"],
+        period=params["token_period"],
+        explicit_max_ttl=params["token_explicit_max_ttl"],
+        num_uses=params["token_num_uses"],
+        no_default_policy=params["token_no_default_policy"],
+        **fields,
+    )

@@ -268,7 +268,9 @@ def _rule(pattern: str, block: object) -> PathRule:
     legacy = block.get("policy")
     if legacy is not None:
         if legacy not in _LEGACY_POLICY:
-            raise bad_request(f'failed to parse policy: path "{pattern}": invalid policy "{legacy}"')
+            raise bad_request(
+                f'failed to parse policy: path "{pattern}": invalid policy "{legacy}"'
+            )
         capabilities.update(_LEGACY_POLICY[str(legacy)])
     for capability in block.get("capabilities", []) or []:
         if capability not in CAPABILITIES:

@@ -1,0 +1,35 @@
+"""`python -m tests.emulators.vault --port 8200`: a stand-in for `vault server -dev`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from .server import VaultEmulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.emulators.vault", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8200, help="0 picks a free port")
+    parser.add_argument("--root-token", default=os.environ.get("VAULT_DEV_ROOT_TOKEN_ID"))
+    args = parser.parse_args(argv)
+    emulator = VaultEmulator(root_token=args.root_token or None, host=args.host, port=args.port)
+    emulator.start()
+    print("==> Vault emulator (dev mode) started! Log data will stream in below:", flush=True)
+    print(f"Api Address: {emulator.url}", flush=True)
+    print(f"Root Token: {emulator.root_token}", flush=True)
+    print(f"    $ export VAULT_ADDR='{emulator.url}'", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("==> Vault emulator shutdown triggered", file=sys.stderr, flush=True)
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
