@@ -16,7 +16,9 @@ set -eu
 : "${VAULT_ADDR:?set VAULT_ADDR to the Vault server}"
 : "${VAULT_TOKEN:?set VAULT_TOKEN to a token that may configure Vault}"
 : "${GATEHOUSE_DB_PASSWORD:?set GATEHOUSE_DB_PASSWORD for the database user Vault uses}"
-DB_URL="${GATEHOUSE_DB_CONNECTION_URL:-postgresql://{{username}}:{{password}}@postgres:5432/ml?sslmode=disable}"
+# A template Vault fills in; single quotes keep its braces away from the shell.
+DEFAULT_DB_URL='postgresql://{{username}}:{{password}}@postgres:5432/ml?sslmode=disable'
+DB_URL="${GATEHOUSE_DB_CONNECTION_URL:-$DEFAULT_DB_URL}"
 DB_USER="${GATEHOUSE_DB_USERNAME:-vault}"
 INCIDENT_MAX_TTL="${GATEHOUSE_INCIDENT_TOKEN_MAX_TTL:-24h}"
 HERE="$(cd "$(dirname "$0")" && pwd)"

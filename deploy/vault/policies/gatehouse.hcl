@@ -25,7 +25,7 @@ path "auth/token/renew-accessor" {
 }
 
 # Reconciliation: find tokens Gatehouse made that it no longer tracks.
-path "auth/token/accessors" {
+path "auth/token/accessors/" {
   capabilities = ["list", "sudo"]
 }
 

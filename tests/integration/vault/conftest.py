@@ -1,0 +1,194 @@
+"""Fixtures for the Vault tests: the emulator, an ML database on real PostgreSQL, Vault set up
+by deploy/vault/setup.sh, and the bot's broker logged in with the AppRole setup.sh made."""
+
+import os
+import secrets
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hvac
+import psycopg
+import pytest
+from psycopg import sql
+
+from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
+from tests.emulators.vault import VaultEmulator, running_vault
+
+REPO = Path(__file__).resolve().parents[3]
+SETUP_SCRIPT = REPO / "deploy" / "vault" / "setup.sh"
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+INCIDENT_POLICIES = [
+    "gatehouse-incident-token",
+    "gatehouse-feature-store-rw",
+    "gatehouse-inference-logs-ro",
+    "ml-serving-exec",
+]
+
+
+@dataclass
+class MlDatabase:
+    """A database shaped like the one the example policy's resources point at."""
+
+    admin_url: str
+    url: str
+    name: str
+    users: list[str] = field(default_factory=list)
+
+    def login(self, user: str, password: str) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            self.url, user=user, password=password, connect_timeout=5, autocommit=True
+        )
+
+    def role_exists(self, user: str) -> bool:
+        with psycopg.connect(self.admin_url, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)
+            ).fetchone()
+        return row is not None
+
+
+@pytest.fixture(scope="session")
+def ml_database() -> Iterator[MlDatabase]:
+    admin_url = (os.environ.get("GATEHOUSE_TEST_POSTGRES_URL") or DEFAULT_ADMIN_URL).replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        reason = f"PostgreSQL is not reachable ({str(error).strip().splitlines()[0]})"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"gatehouse_ml_{secrets.token_hex(6)}"
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{admin_url.rpartition('/')[0]}/{name}"
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE SCHEMA raw")
+        connection.execute(
+            "CREATE TABLE raw.inference_logs (id int PRIMARY KEY, model text, email text, "
+            "latency_ms int)"
+        )
+        connection.execute(
+            "INSERT INTO raw.inference_logs VALUES (1, 'ranker-v7', 'ada@example.com', 2400)"
+        )
+        connection.execute("CREATE SCHEMA inference_logs")
+        connection.execute(
+            "CREATE VIEW inference_logs.masked AS SELECT id, model, "
+            "regexp_replace(email, '^[^@]+', '***') AS email, latency_ms FROM raw.inference_logs"
+        )
+        connection.execute("CREATE SCHEMA feature_store")
+        connection.execute("CREATE TABLE feature_store.features (key text PRIMARY KEY, value int)")
+    database = MlDatabase(admin_url=admin_url, url=url, name=name)
+    try:
+        yield database
+    finally:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        leftovers = admin.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%%gatehouse%%' "
+            "OR rolname = ANY(%s)",
+            (database.users,),
+        ).fetchall()
+        for (role,) in leftovers:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        admin.close()
+
+
+@pytest.fixture
+def vault() -> Iterator[VaultEmulator]:
+    with running_vault() as emulator:
+        yield emulator
+
+
+def fake_vault_cli(folder: Path) -> Path:
+    """A `vault` executable that runs the CLI stand-in with this interpreter."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "vault"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tests.tools.vault_cli "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+@dataclass
+class SetUpVault:
+    emulator: VaultEmulator
+    role_id: str
+    secret_id: str = field(repr=False)
+    output: str
+
+    def root(self) -> hvac.Client:
+        return hvac.Client(url=self.emulator.url, token=self.emulator.root_token)
+
+
+def run_setup_script(emulator: VaultEmulator, database: MlDatabase, tmp_path: Path) -> SetUpVault:
+    env_file = tmp_path / "approle.env"
+    connection = database.url.replace("postgres@", "{{username}}@", 1)
+    environment = {
+        **os.environ,
+        "PATH": f"{fake_vault_cli(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+        "VAULT_ADDR": emulator.url,
+        "VAULT_TOKEN": emulator.root_token,
+        "GATEHOUSE_DB_CONNECTION_URL": connection,
+        "GATEHOUSE_DB_USERNAME": "postgres",
+        "GATEHOUSE_DB_PASSWORD": "unused-with-trust-auth",
+        "GATEHOUSE_APPROLE_ENV_FILE": str(env_file),
+    }
+    done = subprocess.run(
+        ["sh", str(SETUP_SCRIPT)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    return SetUpVault(
+        emulator,
+        values["GATEHOUSE_VAULT_ROLE_ID"],
+        values["GATEHOUSE_VAULT_SECRET_ID"],
+        done.stdout,
+    )
+
+
+@pytest.fixture
+def set_up_vault(vault: VaultEmulator, ml_database: MlDatabase, tmp_path: Path) -> SetUpVault:
+    return run_setup_script(vault, ml_database, tmp_path)
+
+
+def approle_session(setup: SetUpVault, **overrides: Any) -> VaultSession:
+    config = VaultConfig(
+        address=setup.emulator.url,
+        auth="approle",
+        role_id=setup.role_id,
+        secret_id=setup.secret_id,
+        timeout_seconds=overrides.pop("timeout_seconds", 5.0),
+        backoff_seconds=overrides.pop("backoff_seconds", 0.01),
+        **overrides,
+    )
+    return VaultSession(config)
+
+
+@dataclass
+class RecordedTokens:
+    accessors: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(self, incident_id: str, accessor: str) -> None:
+        self.accessors.append((incident_id, accessor))
+
+
+def make_broker(
+    setup: SetUpVault, record: Any = None, **session_overrides: Any
+) -> VaultCredentialBroker:
+    return VaultCredentialBroker(
+        approle_session(setup, **session_overrides),
+        incident_policies=INCIDENT_POLICIES,
+        record_incident_token=record or RecordedTokens(),
+    )
