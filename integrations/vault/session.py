@@ -62,9 +62,16 @@ _RETRYABLE = (
 class VaultSession:
     """One authenticated hvac client for the bot, renewed before its token runs out."""
 
-    def __init__(self, config: VaultConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        config: VaultConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self._sleep = sleep
+        self._monotonic = monotonic
         self._client = self.new_client(token=None)
         self._token_expires_at: float | None = None
         self._token_ttl = 0.0
@@ -122,13 +129,13 @@ class VaultSession:
     def _note_ttl(self, ttl: int) -> None:
         """A TTL of 0 means a token that never expires (root, or a periodic-less static token)."""
         self._token_ttl = float(ttl)
-        self._token_expires_at = time.monotonic() + ttl if ttl else float("inf")
+        self._token_expires_at = self._monotonic() + ttl if ttl else float("inf")
 
     def _should_renew(self) -> bool:
         assert self._token_expires_at is not None
         if self._token_expires_at == float("inf"):
             return False
-        left = self._token_expires_at - time.monotonic()
+        left = self._token_expires_at - self._monotonic()
         return left < self._token_ttl * self.config.renew_fraction
 
     def _renew_or_login(self) -> None:

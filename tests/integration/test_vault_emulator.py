@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +15,12 @@ import hvac
 import psycopg
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hvac import exceptions as hvac_exceptions
 from psycopg import sql
 
 from tests.emulators.vault import VaultEmulator, running_vault
+from tests.tools.jwt import self_signed_certificate, service_account_jwt
 
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI = REPO.parent / "shared" / "specs" / "vault" / "openapi.json"
@@ -296,36 +290,11 @@ def test_approle_login(vault: VaultEmulator, root: hvac.Client) -> None:
     assert root.auth.approle.read_role_id("bot")["data"]["role_id"] == "custom-role-id"
 
 
-def _jwt(key: rsa.RSAPrivateKey, claims: dict[str, Any]) -> str:
-    def b64(raw: bytes) -> str:
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    signing_input = b64(b'{"alg":"RS256","typ":"JWT"}') + "." + b64(json.dumps(claims).encode())
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return signing_input + "." + b64(signature)
-
-
-def _self_signed(key: rsa.RSAPrivateKey) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "service-account-issuer")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(Encoding.PEM).decode()
-
-
 def test_kubernetes_login_verifies_signature_and_bindings(
     vault: VaultEmulator, root: hvac.Client
 ) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = _self_signed(key)
+    pem = self_signed_certificate(key)
     root.sys.enable_auth_method("kubernetes")
     root.auth.kubernetes.configure("https://kubernetes.default.svc", pem_keys=[pem])
     root.auth.kubernetes.create_role("gatehouse", bound_service_account_names=["gatehouse"],
@@ -333,15 +302,15 @@ def test_kubernetes_login_verifies_signature_and_bindings(
                                      policies=["default"], ttl="15m")  # fmt: skip
     good = {"iss": "kubernetes/serviceaccount", "sub": "system:serviceaccount:ops:gatehouse"}
     client = hvac.Client(url=vault.url)
-    auth = client.auth.kubernetes.login("gatehouse", _jwt(key, good))["auth"]
+    auth = client.auth.kubernetes.login("gatehouse", service_account_jwt(key, good))["auth"]
     assert auth["lease_duration"] == 900
     assert auth["metadata"]["service_account_namespace"] == "ops"
     wrong_ns = {"sub": "system:serviceaccount:dev:gatehouse"}
     with pytest.raises(hvac_exceptions.Forbidden):
-        client.auth.kubernetes.login("gatehouse", _jwt(key, wrong_ns))
+        client.auth.kubernetes.login("gatehouse", service_account_jwt(key, wrong_ns))
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(hvac_exceptions.Forbidden):
-        client.auth.kubernetes.login("gatehouse", _jwt(other_key, good))
+        client.auth.kubernetes.login("gatehouse", service_account_jwt(other_key, good))
 
 
 # -- wrapping, faults, lifecycle ---------------------------------------------------------------

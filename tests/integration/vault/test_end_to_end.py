@@ -1,7 +1,7 @@
 """Incident → request → approvals → a real credential → close, through the services, the store
 (SQLite and PostgreSQL), the broker, the Vault emulator and a real PostgreSQL database."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from bot.domain.access import RequestState, Verdict
 from bot.domain.audit import Action, verify_chain
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Severity
+from bot.domain.rules import Delivery
 from bot.services import access, incidents, issuing
 from bot.services.sweeps import ISSUING_GRACE, reconcile_vault
 from bot.store import SqlUnitOfWorkFactory
@@ -310,3 +311,33 @@ def dump_database(engine: Engine) -> str:
         for table in metadata.sorted_tables:
             parts += [repr(row) for row in connection.execute(select(table))]
     return "\n".join(parts)
+
+
+def test_ephemeral_delivery_hands_over_the_secret_once_and_tracks_its_lease(
+    set_up_vault: SetUpVault, ml_database: MlDatabase
+) -> None:
+    broker = make_broker(set_up_vault)
+    resource = replace(POLICY.resource("feature-store-rw"), delivery=Delivery.EPHEMERAL)
+    now = datetime.now(UTC)
+    grant = Grant(
+        id="G-EPHEMERAL",
+        request_id="R-EPHEMERAL",
+        incident_id="INC-EPHEMERAL",
+        resource=resource.name,
+        requester_id="U0ONCALL2",
+        created_at=now,
+        ends_at=now + timedelta(minutes=15),
+    )
+    credential = broker.issue(grant=grant, resource=resource, now=now)
+    assert credential.wrapping_token is None and credential.secret is not None
+    assert credential.lease_id and credential.lease_id.startswith(
+        "database/creds/feature-store-rw/"
+    )
+    assert credential.secret["password"] not in repr(credential)
+    user = credential.secret["username"]
+    ml_database.users.append(user)
+    with ml_database.login(user, credential.secret["password"]) as session:
+        session.execute("INSERT INTO feature_store.features VALUES ('ctr', 1)")
+    grant.lease_id, grant.token_accessor = credential.lease_id, credential.token_accessor
+    broker.revoke(grant=grant)
+    assert not ml_database.role_exists(user)
