@@ -1,6 +1,9 @@
 """Fixtures for the Vault tests: the emulator, an ML database on real PostgreSQL, Vault set up
 by deploy/vault/setup.sh, and the bot's broker logged in with the AppRole setup.sh made."""
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -8,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,36 @@ class MlDatabase:
         return psycopg.connect(
             self.url, user=user, password=password, connect_timeout=5, autocommit=True
         )
+
+    def password_matches(self, user: str, password: str) -> bool:
+        """Check `password` against the role's SCRAM-SHA-256 verifier.
+
+        The test server trusts local connections, so a login alone would not prove the
+        password Vault handed out is the role's password; the stored verifier does.
+        """
+        with psycopg.connect(self.admin_url, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (user,)
+            ).fetchone()
+        if row is None or not str(row[0]).startswith("SCRAM-SHA-256$"):
+            return False
+        iterations_salt, keys = str(row[0]).removeprefix("SCRAM-SHA-256$").split("$")
+        iterations, salt = iterations_salt.split(":")
+        stored_key = keys.split(":")[0]
+        salted = hashlib.pbkdf2_hmac(
+            "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+        )
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        return hmac.compare_digest(
+            base64.b64encode(hashlib.sha256(client_key).digest()).decode(), stored_key
+        )
+
+    def valid_until(self, user: str) -> datetime | None:
+        with psycopg.connect(self.admin_url, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s", (user,)
+            ).fetchone()
+        return None if row is None else row[0]
 
     def role_exists(self, user: str) -> bool:
         with psycopg.connect(self.admin_url, autocommit=True) as connection:

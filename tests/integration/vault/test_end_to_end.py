@@ -131,6 +131,10 @@ def test_request_to_close_with_a_real_database_credential(world: World) -> None:
     assert result.request.state is RequestState.ACTIVE
     creds = world.unwrap(result.credential.wrapping_token)["data"]
     world.database.users.append(creds["username"])
+    assert world.database.password_matches(creds["username"], creds["password"])
+    assert not world.database.password_matches(creds["username"], "a-wrong-password")
+    valid_until = world.database.valid_until(creds["username"])
+    assert valid_until is not None and valid_until <= world.now + timedelta(hours=1, seconds=10)
     session = world.database.login(creds["username"], creds["password"])
     rows = session.execute("SELECT model, email FROM inference_logs.masked").fetchall()
     assert rows == [("ranker-v7", "***@example.com")]

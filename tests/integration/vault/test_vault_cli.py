@@ -1,0 +1,54 @@
+"""`gatehouse vault reconcile` against the emulator and a migrated SQLite database."""
+
+from pathlib import Path
+
+import hvac.exceptions
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.store import migrate
+from tests.emulators.vault import VaultEmulator
+from tests.integration.vault.test_broker_contract import Target, prepare
+
+EXAMPLE_POLICY = Path(__file__).resolve().parents[3] / "deploy" / "policy.example.yaml"
+
+
+def test_reconcile_revokes_an_orphan_and_reports(
+    vault: VaultEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = prepare(Target(vault.url, vault.root_token, vault))
+    orphan = target.root().auth.token.create(
+        policies=["ml-serving-exec"],
+        meta={"gatehouse_incident": "INC-GONE", "gatehouse_grant": "G-GONE"},
+    )["auth"]["accessor"]
+    database = f"sqlite:///{tmp_path / 'gatehouse.db'}"
+    migrate.upgrade(database)
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "DATABASE_URL": database,
+        "GATEHOUSE_POLICY": str(EXAMPLE_POLICY),
+        "VAULT_ADDR": vault.url,
+        "VAULT_TOKEN": target.bot_token(),
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["vault", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "Orphan tokens revoked: 1" in result.output
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        target.root().auth.token.lookup_accessor(orphan)
+
+
+def test_reconcile_without_vault_settings_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = f"sqlite:///{tmp_path / 'gatehouse.db'}"
+    migrate.upgrade(database)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database)
+    monkeypatch.setenv("GATEHOUSE_POLICY", str(EXAMPLE_POLICY))
+    for name in ("VAULT_ADDR", "VAULT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(app, ["vault", "reconcile"])
+    assert result.exit_code == 2
+    assert "VAULT_ADDR, VAULT_TOKEN not set" in result.output
