@@ -149,7 +149,10 @@ class VaultCredentialBroker:
         wrap_ttl = None if resource.delivery is Delivery.EPHEMERAL else self._wrap_ttl_text
         try:
             secret = self._session.call(
-                f"read {path}", lambda: grant_client.read(path, wrap_ttl=wrap_ttl), path=path
+                f"read {path}",
+                lambda: grant_client.read(path, wrap_ttl=wrap_ttl),
+                path=path,
+                capability="read",
             )
         except CredentialError:
             self._revoke_accessor_quietly(accessor)  # nothing half-issued stays behind
@@ -335,6 +338,7 @@ class VaultCredentialBroker:
                 f"list leases under {folder}",
                 lambda: bot.sys.list_leases(prefix=folder),
                 path=f"sys/leases/lookup/{folder}",
+                capability="list",
                 as_bot=True,
             )
         except CredentialRejected:
@@ -348,7 +352,8 @@ class VaultCredentialBroker:
         listed = self._session.call(
             "list token accessors",
             lambda: bot.auth.token.list_accessors(),
-            path="auth/token/accessors",
+            path="auth/token/accessors/",
+            capability="list",
             as_bot=True,
         )
         found = []

@@ -148,7 +148,13 @@ class VaultSession:
             self.login()  # renewal refused (max TTL reached, token revoked): log in again
 
     def call(
-        self, what: str, action: Callable[[], T], *, path: str = "", as_bot: bool = False
+        self,
+        what: str,
+        action: Callable[[], T],
+        *,
+        path: str = "",
+        capability: str = "update",
+        as_bot: bool = False,
     ) -> T:
         """Run one Vault call with retries; translate its failure into a domain error.
 
@@ -165,10 +171,11 @@ class VaultSession:
                     logged_in_again = True
                     self.login()
                     continue
+                whose = "the bot's" if as_bot else "the token's"
                 where = f" on {path}" if path else ""
                 raise CredentialDenied(
-                    f"Vault denied permission to {what}{where}: the bot's Vault policy lacks the "
-                    "capability (see deploy/vault/gatehouse.hcl)."
+                    f"Vault denied permission to {what}: {whose} Vault policy lacks the "
+                    f"'{capability}' capability{where} (see deploy/vault/policies/)."
                 ) from None
             except _RETRYABLE as error:
                 if attempt == self.config.attempts:
