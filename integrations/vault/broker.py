@@ -73,6 +73,9 @@ class VaultCredentialBroker:
         incident_client = self._session.new_client(
             token=self._incident_token(grant.incident_id, grant.ends_at, now).token
         )
+        # The hard ceiling is the resource's max_ttl from the first issue, so an approved
+        # extension can renew the token; without the default policy the holder of a delivered
+        # token cannot renew it (renew-self) and extend their own access.
         ceiling = _seconds_until(grant.created_at + resource.max_ttl, now)
         create = {
             "policies": list(resource.vault_policies),
@@ -86,6 +89,7 @@ class VaultCredentialBroker:
                 "gatehouse_grant": grant.id,
                 "gatehouse_resource": resource.name,
             },
+            "no_default_policy": True,
         }
         expires_at = now + timedelta(seconds=seconds)
         if resource.vault.path is None:

@@ -120,6 +120,9 @@ def test_token_resource_is_issued_wrapped_revoked_and_confirmed(target: Target) 
     auth = unwrapped["auth"]
     assert auth["accessor"] == credential.token_accessor
     assert "ml-serving-exec" in auth["policies"] and auth["lease_duration"] <= 20 * 60
+    holder = hvac.Client(url=target.address, token=auth["client_token"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        holder.auth.token.renew_self(increment="1h")  # no extending one's own access
     access.token_accessor = credential.token_accessor
     confirmed = broker.revoke(grant=access)
     assert confirmed <= datetime.now(UTC)
