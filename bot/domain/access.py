@@ -89,6 +89,7 @@ class AccessRequest:
     ended_at: datetime | None = None
     end_reason: str | None = None
     ended_by: str | None = None
+    card_ts: str | None = None  # the approval card in the incident channel
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -43,3 +43,11 @@ class CredentialDenied(CredentialError):
 
 class CredentialRejected(CredentialError):
     """Vault rejected the request as invalid or unknown (bad role, missing path)."""
+
+
+class ChatError(GatehouseError):
+    """Slack refused or failed a call after retries."""
+
+
+class ChannelNameTaken(ChatError):
+    """conversations.create answered name_taken: try the next name."""

@@ -36,6 +36,7 @@ class Incident:
     closed_at: datetime | None = None
     closed_by: str | None = None
     resolution: str | None = None
+    card_ts: str | None = None  # the pinned incident message in the channel
 
     @property
     def is_open(self) -> bool:

@@ -99,6 +99,7 @@ def _incident_values(incident: Incident) -> dict[str, Any]:
         "closed_at": incident.closed_at,
         "closed_by": incident.closed_by,
         "resolution": incident.resolution,
+        "card_ts": incident.card_ts,
     }
 
 
@@ -116,6 +117,7 @@ def _incident_from_row(row: Row[Any]) -> Incident:
         closed_at=row.closed_at,
         closed_by=row.closed_by,
         resolution=row.resolution,
+        card_ts=row.card_ts,
     )
 
 
@@ -236,6 +238,7 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "ended_at": request.ended_at,
         "end_reason": request.end_reason,
         "ended_by": request.ended_by,
+        "card_ts": request.card_ts,
     }
 
 
@@ -258,6 +261,7 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         ended_at=row.ended_at,
         end_reason=row.end_reason,
         ended_by=row.ended_by,
+        card_ts=row.card_ts,
     )
 
 

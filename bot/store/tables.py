@@ -51,6 +51,7 @@ incidents = Table(
     Column("closed_at", UtcDateTime),
     Column("closed_by", USER_ID),
     Column("resolution", Text),
+    Column("card_ts", String(32)),
 )
 
 access_requests = Table(
@@ -72,6 +73,7 @@ access_requests = Table(
     Column("ended_at", UtcDateTime),
     Column("end_reason", Text),
     Column("ended_by", USER_ID),
+    Column("card_ts", String(32)),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
 )

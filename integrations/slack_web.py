@@ -1,0 +1,142 @@
+"""The chat gateway over slack_sdk's WebClient: Slack's rate limits and connection errors are
+retried by slack_sdk's own handlers; what still fails becomes a ChatError with Slack's code."""
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.domain.errors import ChannelNameTaken, ChatError
+
+T = TypeVar("T")
+Blocks = Sequence[Mapping[str, Any]]
+
+
+def make_web_client(token: str, *, base_url: str | None = None, timeout: int = 10) -> WebClient:
+    """A WebClient that waits out 429s (Retry-After) and retries connection and 5xx errors."""
+    client = WebClient(
+        token=token,
+        base_url=(base_url.rstrip("/") + "/") if base_url else WebClient.BASE_URL,
+        timeout=timeout,
+    )
+    client.retry_handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+    return client
+
+
+class SlackChat:
+    """Implements the ChatGateway port."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def _call(self, method: str, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except SlackApiError as error:
+            code = str(error.response.get("error", "unknown_error"))
+            if method == "conversations.create" and code == "name_taken":
+                raise ChannelNameTaken("That channel name is taken.") from None
+            raise ChatError(f"Slack refused {method}: {code}") from None
+        except (SlackRequestError, OSError) as error:
+            raise ChatError(f"Slack could not be reached for {method}: {error}") from None
+
+    def create_channel(self, name: str) -> str:
+        response = self._call(
+            "conversations.create", lambda: self.client.conversations_create(name=name)
+        )
+        return str(response["channel"]["id"])
+
+    def invite(self, channel: str, users: Sequence[str]) -> None:
+        if users:
+            self._call(
+                "conversations.invite",
+                lambda: self.client.conversations_invite(channel=channel, users=list(users)),
+            )
+
+    def set_topic(self, channel: str, topic: str) -> None:
+        self._call(
+            "conversations.setTopic",
+            lambda: self.client.conversations_setTopic(channel=channel, topic=topic[:250]),
+        )
+
+    def post(
+        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+    ) -> str:
+        response = self._call(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(
+                channel=channel, text=text, blocks=_blocks(blocks), thread_ts=thread_ts
+            ),
+        )
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
+        self._call(
+            "chat.update",
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=text, blocks=_blocks(blocks) or []
+            ),
+        )
+
+    def post_ephemeral(
+        self, channel: str, user: str, *, text: str, blocks: Blocks | None = None
+    ) -> None:
+        self._call(
+            "chat.postEphemeral",
+            lambda: self.client.chat_postEphemeral(
+                channel=channel, user=user, text=text, blocks=_blocks(blocks)
+            ),
+        )
+
+    def send_dm(self, user: str, *, text: str, blocks: Blocks | None = None) -> None:
+        opened = self._call(
+            "conversations.open", lambda: self.client.conversations_open(users=user)
+        )
+        self.post(str(opened["channel"]["id"]), text=text, blocks=blocks)
+
+    def pin(self, channel: str, ts: str) -> None:
+        self._call("pins.add", lambda: self.client.pins_add(channel=channel, timestamp=ts))
+
+    def archive(self, channel: str) -> None:
+        self._call(
+            "conversations.archive", lambda: self.client.conversations_archive(channel=channel)
+        )
+
+    def upload_file(
+        self, channel: str, *, filename: str, content: str, title: str, comment: str | None = None
+    ) -> None:
+        """Slack's upload flow: files.getUploadURLExternal, POST the bytes, complete."""
+        self._call(
+            "files.uploadV2",
+            lambda: self.client.files_upload_v2(
+                channel=channel,
+                filename=filename,
+                content=content,
+                title=title,
+                initial_comment=comment,
+            ),
+        )
+
+    def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
+        self._call(
+            "views.open", lambda: self.client.views_open(trigger_id=trigger_id, view=dict(view))
+        )
+
+    def publish_home(self, user: str, view: Mapping[str, Any]) -> None:
+        self._call(
+            "views.publish", lambda: self.client.views_publish(user_id=user, view=dict(view))
+        )
+
+
+def _blocks(blocks: Blocks | None) -> list[dict[str, Any]] | None:
+    return [dict(block) for block in blocks] if blocks else None
