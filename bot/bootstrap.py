@@ -3,17 +3,30 @@
 Nothing happens at import time; `build` does the work when a command asks for it.
 """
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import uvicorn
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
 from bot.services import issuing
+from bot.services.sweeps import reconcile_vault
+from bot.slack.app import create_app
+from bot.slack.http import create_http_app
+from bot.slack.workflows import Deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
+from integrations.slack_web import SlackChat, make_web_client
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
+
+log = logging.getLogger(__name__)
 
 
 class NotReady(Exception):
@@ -92,9 +105,60 @@ def build(settings: Settings) -> Gatehouse:
     return Gatehouse(settings, policy, engine, uow, build_broker(settings, policy, uow))
 
 
-def start(gatehouse: Gatehouse) -> None:
-    """Serve Slack in the configured mode."""
-    raise NotReady(
-        "Gatehouse is configured (policy loaded, database at head, Vault set up), but this "
-        "version has no Slack listeners yet, so there is nothing to serve."
+def slack_deps(gatehouse: Gatehouse, client: WebClient) -> Deps:
+    return Deps(
+        uow=gatehouse.uow,
+        policy=gatehouse.policy,
+        broker=gatehouse.broker,
+        chat=SlackChat(client),
+        clock=utc_now,
+        vault_addr=gatehouse.settings.vault_addr,
     )
+
+
+def readiness(gatehouse: Gatehouse) -> dict[str, str]:
+    """What keeps this replica from serving: {} when the database and Vault answer."""
+    problems: dict[str, str] = {}
+    try:
+        with gatehouse.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError as error:
+        problems["database"] = type(error).__name__
+    if not gatehouse.broker.reachable():
+        problems["vault"] = "unreachable"
+    return problems
+
+
+def start(gatehouse: Gatehouse) -> None:
+    """Reconcile Vault once, then serve Slack in the configured mode until stopped."""
+    settings = gatehouse.settings
+    assert settings.slack_bot_token is not None
+    client = make_web_client(
+        settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    threading.Thread(target=_reconcile_quietly, args=(gatehouse,), daemon=True).start()
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    http = settings.mode == "http"
+    app = create_app(
+        deps=slack_deps(gatehouse, client),
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=http,
+    )
+    if http:
+        web = create_http_app(app, lambda: readiness(gatehouse))
+        uvicorn.run(web, host=settings.host, port=settings.port, log_level="warning")
+        return
+    assert settings.slack_app_token is not None
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    handler.start()  # type: ignore[no-untyped-call]
+
+
+def _reconcile_quietly(gatehouse: Gatehouse) -> None:
+    report = reconcile_vault(
+        uow=gatehouse.uow, policy=gatehouse.policy, inventory=gatehouse.broker, clock=utc_now
+    )
+    for problem in report.errors:
+        log.warning("reconcile at start: %s", problem)

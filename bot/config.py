@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     policy_path: Path = Field(default=Path("policy.yaml"), validation_alias="GATEHOUSE_POLICY")
     mode: Literal["socket", "http"] = Field(default="socket", validation_alias="GATEHOUSE_MODE")
     port: int = Field(default=3000, ge=1, le=65535, validation_alias="GATEHOUSE_PORT")
+    # Containers listen on every interface; set 127.0.0.1 to keep HTTP mode local.
+    host: str = Field(default="0.0.0.0", validation_alias="GATEHOUSE_HOST")  # noqa: S104
     slack_api_url: str | None = Field(default=None, validation_alias="GATEHOUSE_SLACK_API_URL")
 
     @field_validator("vault_addr", "slack_api_url")

@@ -221,3 +221,17 @@ def _require_may_revoke(
             f"Only the requester <@{request.requester_id}>, the commander "
             f"<@{incident.commander_id}> or an approver of {request.resource} can revoke it."
         )
+
+
+def attach_request_card(*, uow: UnitOfWorkFactory, request_id: str, card_ts: str) -> None:
+    """Remember the request's approval card, so it can be updated in place."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        request.card_ts = card_ts
+        tx.requests.save(request)
+        tx.commit()
+
+
+def get_request(*, uow: UnitOfWorkFactory, request_id: str) -> AccessRequest:
+    with uow() as tx:
+        return request_by_id(tx, request_id)

@@ -15,6 +15,7 @@ from bot.domain.summary import IncidentSummary, summarize_incident
 from bot.services.common import (
     end_grant,
     incident_by_id,
+    incident_for_channel,
     random_token,
     record,
     record_for_request,
@@ -188,3 +189,26 @@ def build_summary(*, uow: UnitOfWorkFactory, incident_id: str) -> IncidentSummar
         events = list(tx.audit.events(incident_id=incident_id))
         head = tx.audit.head()
     return summarize_incident(incident_id, events, head=head)
+
+
+def find_incident_for_channel(*, uow: UnitOfWorkFactory, channel_id: str) -> Incident | None:
+    with uow() as tx:
+        return tx.incidents.get_by_channel(channel_id)
+
+
+def attach_incident_card(*, uow: UnitOfWorkFactory, incident_id: str, card_ts: str) -> None:
+    """Remember the incident's pinned card, so it can be updated in place."""
+    with uow() as tx:
+        incident = incident_by_id(tx, incident_id, for_update=True)
+        incident.card_ts = card_ts
+        tx.incidents.save(incident)
+        tx.commit()
+
+
+def incident_status(*, uow: UnitOfWorkFactory, channel_id: str) -> tuple[Incident, int, int]:
+    """The incident of a channel with its pending request and active grant counts."""
+    with uow() as tx:
+        incident = incident_for_channel(tx, channel_id)
+        pending = tx.requests.list_for_incident(incident.id, states=[RequestState.PENDING])
+        active = tx.requests.list_for_incident(incident.id, states=[RequestState.ACTIVE])
+    return incident, len(pending), len(active)

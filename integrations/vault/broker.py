@@ -243,6 +243,15 @@ class VaultCredentialBroker:
         token.expires_at = now + timedelta(seconds=lease)
         return token.expires_at >= until
 
+    def reachable(self) -> bool:
+        """Vault answers its health endpoint (unauthenticated; for readiness probes)."""
+        client = self._session.new_client(token=None)
+        try:
+            client.sys.read_health_status(standby_ok=True, method="GET")
+        except Exception:
+            return False
+        return True
+
     def forget_incident(self, incident_id: str) -> None:
         with self._lock:
             self._incident_tokens.pop(incident_id, None)

@@ -1,0 +1,1 @@
+"""The inbound Slack adapter: a Bolt app whose listeners ack first, then call services."""

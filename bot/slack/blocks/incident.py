@@ -1,0 +1,145 @@
+"""Incident messages: the pinned card, the topic, hand-off, the close summary, the open modal."""
+
+from typing import Any
+
+from bot.domain.incident import Incident, Severity
+from bot.domain.summary import IncidentSummary, RequestLine
+from bot.slack import ids
+from bot.slack.blocks.text import clip, context, escape, header, mention, section, when
+
+INCIDENT_USAGE = (
+    "Usage:\n• `/incident open <title> [sev1|sev2|sev3|sev4]` (no title: a form)\n"
+    "• `/incident status`\n• `/incident commander @user`\n• `/incident close <resolution>`"
+)
+
+
+def topic(incident: Incident) -> str:
+    status = "Open" if incident.is_open else "Closed"
+    severity = incident.severity.value.upper()
+    return f"Commander: {mention(incident.commander_id)} · {severity} · {status}"
+
+
+def incident_card(incident: Incident) -> tuple[str, list[dict[str, Any]]]:
+    text = f"{incident.id}: {incident.title}"
+    blocks = [
+        header(f"🚨 {incident.id} · {incident.title}"),
+        section(
+            f"*Commander:* {mention(incident.commander_id)}\n"
+            f"*Severity:* {incident.severity.value.upper()}\n"
+            f"*Status:* {'Open' if incident.is_open else 'Closed'}\n"
+            f"*Opened:* {when(incident.opened_at)} by {mention(incident.opened_by)}"
+        ),
+        context(
+            "Need production access? `/request-access <resource> [duration] <reason>` here. "
+            "The commander closes with `/incident close <resolution>`."
+        ),
+    ]
+    return text, blocks
+
+
+def status_text(incident: Incident, pending: int, active: int) -> str:
+    return (
+        f"*{incident.id}* · {escape(incident.title)}\n{topic(incident)}\n"
+        f"Requests pending: {pending} · Access active: {active}"
+    )
+
+
+def handed_off(incident: Incident, previous: str, by_user: str) -> str:
+    return (
+        f"{mention(by_user)} handed command of {incident.id} from {mention(previous)} "
+        f"to {mention(incident.commander_id)}."
+    )
+
+
+def opened_elsewhere(incident: Incident) -> str:
+    return f"Opened {incident.id} in <#{incident.channel_id}>. You are its commander."
+
+
+def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]:
+    text = f"{summary.incident_id} closed: audit summary"
+    blocks: list[dict[str, Any]] = [
+        header(f"✅ {summary.incident_id} closed · audit summary"),
+        section(
+            f"*Resolution:* {escape(summary.resolution or '—')}\n"
+            f"*Closed:* {when(summary.closed_at)} by {mention(summary.closed_by or '')}\n"
+            f"*Commander:* {mention(summary.commander)}"
+        ),
+    ]
+    if not summary.requests:
+        blocks.append(section("No access was requested during this incident."))
+    for line in summary.requests[:40]:
+        blocks.append(section(_request_line(line)))
+    if len(summary.requests) > 40:
+        blocks.append(context(f"…and {len(summary.requests) - 40} more in the attached report."))
+    unconfirmed = summary.unconfirmed_revocations
+    if unconfirmed:
+        names = ", ".join(line.request_id for line in unconfirmed)
+        blocks.append(
+            section(
+                f"⚠️ *Revocation not yet confirmed by Vault:* {names}. Gatehouse keeps retrying."
+            )
+        )
+    blocks.append(
+        context(
+            f"Audit chain head: event {summary.head_seq} `{summary.head_hash}` — check it with "
+            f"`gatehouse audit verify --anchor {summary.head_seq}:{summary.head_hash}`"
+        )
+    )
+    return text, blocks
+
+
+def _request_line(line: RequestLine) -> str:
+    decisions = (
+        "; ".join(f"{d.verdict} by {mention(d.approver)} {when(d.at)}" for d in line.decisions)
+        or "no decision"
+    )
+    revoked = ""
+    if line.issued_at:
+        revoked = (
+            f" · revoked {when(line.revocation_confirmed_at)}"
+            if (line.revocation_confirmed_at)
+            else " · revocation pending"
+        )
+    return clip(
+        f"*{line.request_id}* · `{line.resource}` · *{line.outcome}* — {mention(line.requester)} "
+        f"for {line.duration}: _{escape(line.reason)}_\n{decisions} · issued "
+        f"{when(line.issued_at)}{revoked}"
+    )
+
+
+def open_incident_modal() -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.OPEN_INCIDENT_VIEW,
+        "title": {"type": "plain_text", "text": "Open an incident"},
+        "submit": {"type": "plain_text", "text": "Open"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.TITLE_BLOCK,
+                "label": {"type": "plain_text", "text": "What is happening?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ids.TITLE_INPUT,
+                    "max_length": 150,
+                    "placeholder": {"type": "plain_text", "text": "Ranker p99 over 2 s"},
+                },
+            },
+            {
+                "type": "input",
+                "block_id": ids.SEVERITY_BLOCK,
+                "label": {"type": "plain_text", "text": "Severity"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": ids.SEVERITY_INPUT,
+                    "initial_option": _severity_option(Severity.SEV2),
+                    "options": [_severity_option(s) for s in Severity],
+                },
+            },
+        ],
+    }
+
+
+def _severity_option(severity: Severity) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": severity.value.upper()}, "value": severity.value}

@@ -1,0 +1,44 @@
+"""Text helpers: mrkdwn escaping, Slack's limits, times and mentions."""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+SECTION_TEXT_LIMIT = 3000
+MESSAGE_TEXT_LIMIT = 3900
+
+
+def escape(text: str) -> str:
+    """User text for mrkdwn: no @channel pings, no forged links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def mentions(user_ids: Iterable[str]) -> str:
+    return ", ".join(mention(u) for u in sorted(user_ids)) or "nobody"
+
+
+def when(moment: datetime | None) -> str:
+    """A Slack date token: every reader sees their own time zone; the fallback is UTC."""
+    if moment is None:
+        return "—"
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def section(text: str) -> dict[str, object]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
+
+
+def context(text: str) -> dict[str, object]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text)}]}
+
+
+def header(text: str) -> dict[str, object]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, 150)}}

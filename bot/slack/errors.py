@@ -1,0 +1,30 @@
+"""The one place that turns errors into what the user sees (always ephemeral)."""
+
+import difflib
+import logging
+
+from bot.domain.errors import GatehouseError, NotFound
+from bot.domain.rules import AccessPolicy
+from bot.slack.blocks.text import clip, escape
+
+log = logging.getLogger(__name__)
+
+
+def user_message(error: Exception, *, typed: str | None = None) -> str:
+    """A message for the user: the domain's own words, what they typed, never a traceback."""
+    if isinstance(error, GatehouseError):
+        text = f"⚠️ {error.message}"
+    else:
+        log.exception("unexpected error while handling a Slack request")
+        text = "⚠️ Something went wrong on Gatehouse's side; nothing was changed. Try again."
+    if typed:
+        text += f"\nYou typed: `{clip(escape(typed), 500)}`"
+    return text
+
+
+def unknown_resource(policy: AccessPolicy, name: str) -> NotFound:
+    """Unknown resource, with the closest names when there are some."""
+    close = difflib.get_close_matches(name, list(policy.resources), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    known = ", ".join(f"`{r}`" for r in sorted(policy.resources))
+    return NotFound(f"There is no resource `{escape(name[:80])}`.{hint} Known resources: {known}.")

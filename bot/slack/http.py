@@ -1,0 +1,44 @@
+"""HTTP mode: `/slack/events` for Slack, `/healthz`, `/readyz` and `/metrics` for operators."""
+
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+ReadinessCheck = Callable[[], dict[str, str]]
+
+
+def create_http_app(bolt: App, readiness: ReadinessCheck) -> Starlette:
+    """`readiness` returns the problems found ({} when ready), e.g. {"vault": "unreachable"}."""
+
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        # Bolt is synchronous: dispatch off the event loop so requests do not queue behind it.
+        response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(response)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        problems = await run_in_threadpool(readiness)
+        status = 503 if problems else 200
+        return JSONResponse({"ready": not problems, "problems": problems}, status_code=status)
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+    )

@@ -1,0 +1,21 @@
+"""Every action id, callback id and block id the app uses, in one place."""
+
+APPROVE = "gatehouse.approve"
+DENY = "gatehouse.deny"
+DENY_REASON_VIEW = "gatehouse.deny_reason"
+DENY_REASON_BLOCK = "deny_reason"
+DENY_REASON_INPUT = "reason"
+
+OPEN_INCIDENT_VIEW = "gatehouse.open_incident"
+TITLE_BLOCK = "title"
+TITLE_INPUT = "title"
+SEVERITY_BLOCK = "severity"
+SEVERITY_INPUT = "severity"
+
+REQUEST_ACCESS_VIEW = "gatehouse.request_access"
+RESOURCE_BLOCK = "resource"
+RESOURCE_INPUT = "resource"
+DURATION_BLOCK = "duration"
+DURATION_INPUT = "duration"
+REASON_BLOCK = "reason"
+REASON_INPUT = "reason"

@@ -1,0 +1,91 @@
+"""/request-access (text or form)."""
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.domain.access import parse_request_text
+from bot.domain.durations import parse_duration
+from bot.domain.errors import GatehouseError
+from bot.slack import ids, workflows
+from bot.slack.blocks import access as blocks
+from bot.slack.errors import unknown_resource, user_message
+from bot.slack.workflows import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    def check(text: str) -> tuple[str, str | None, str]:
+        """Everything that needs no database: syntax, resource, duration, reason."""
+        resource, duration, reason = parse_request_text(text)
+        if resource not in deps.policy.resources:
+            raise unknown_resource(deps.policy, resource)
+        rule = deps.policy.resource(resource)
+        rule.resolve_duration(parse_duration(duration) if duration else None)
+        return resource, duration, reason
+
+    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        text = command.get("text", "")
+        if not text.strip():
+            ack()
+            return
+        try:
+            check(text)
+        except GatehouseError as error:
+            typed = f"/request-access {text}"
+            ack(text=f"{user_message(error, typed=typed)}\n{blocks.REQUEST_USAGE}")
+            return
+        ack()
+
+    def run_command(command: dict[str, Any], respond: Respond) -> None:
+        text = command.get("text", "")
+        user, channel = command["user_id"], command["channel_id"]
+        try:
+            if not text.strip():
+                rules = list(deps.policy.resources.values())
+                deps.chat.open_view(command["trigger_id"], blocks.request_modal(rules, channel))
+                return
+            resource, duration, reason = check(text)
+            workflows.file_request(
+                deps,
+                channel_id=channel,
+                user=user,
+                resource=resource,
+                duration=duration,
+                reason=reason,
+            )
+        except Exception as error:
+            respond(
+                text=user_message(error, typed=f"/request-access {text}"),
+                response_type="ephemeral",
+            )
+
+    app.command("/request-access")(ack=ack_command, lazy=[run_command])
+
+    def ack_form(ack: Ack, view: dict[str, Any]) -> None:
+        values = view["state"]["values"]
+        reason = values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or ""
+        if not reason.strip():
+            ack(response_action="errors", errors={ids.REASON_BLOCK: "Say why you need access."})
+            return
+        ack()
+
+    def run_form(view: dict[str, Any], body: dict[str, Any]) -> None:
+        values = view["state"]["values"]
+        user, channel = body["user"]["id"], view["private_metadata"]
+        resource = values[ids.RESOURCE_BLOCK][ids.RESOURCE_INPUT]["selected_option"]["value"]
+        picked = values.get(ids.DURATION_BLOCK, {}).get(ids.DURATION_INPUT, {})
+        duration = (picked.get("selected_option") or {}).get("value")
+        reason = values[ids.REASON_BLOCK][ids.REASON_INPUT]["value"]
+        try:
+            workflows.file_request(
+                deps,
+                channel_id=channel,
+                user=user,
+                resource=resource,
+                duration=duration,
+                reason=reason,
+            )
+        except Exception as error:
+            deps.chat.post_ephemeral(channel, user, text=user_message(error, typed=reason))
+
+    app.view(ids.REQUEST_ACCESS_VIEW)(ack=ack_form, lazy=[run_form])

@@ -1,0 +1,63 @@
+"""Approve and Deny on the approval card, and the deny-reason form."""
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.domain.access import Verdict
+from bot.slack import ids, workflows
+from bot.slack.blocks import access as blocks
+from bot.slack.errors import user_message
+from bot.slack.workflows import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    def ack_click(ack: Ack) -> None:
+        ack()
+
+    def approve(body: dict[str, Any], action: dict[str, Any]) -> None:
+        user, channel = body["user"]["id"], body["channel"]["id"]
+        try:
+            workflows.decide(
+                deps,
+                request_id=action["value"],
+                approver=user,
+                verdict=Verdict.APPROVE,
+                reason=None,
+            )
+        except Exception as error:
+            deps.chat.post_ephemeral(channel, user, text=user_message(error))
+
+    def ask_deny_reason(body: dict[str, Any], action: dict[str, Any]) -> None:
+        modal = blocks.deny_reason_modal(action["value"])
+        modal["private_metadata"] = f"{action['value']}|{body['channel']['id']}"
+        try:
+            deps.chat.open_view(body["trigger_id"], modal)
+        except Exception as error:
+            deps.chat.post_ephemeral(
+                body["channel"]["id"], body["user"]["id"], text=user_message(error)
+            )
+
+    app.action(ids.APPROVE)(ack=ack_click, lazy=[approve])
+    app.action(ids.DENY)(ack=ack_click, lazy=[ask_deny_reason])
+
+    def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
+        values = view["state"]["values"]
+        reason = values.get(ids.DENY_REASON_BLOCK, {}).get(ids.DENY_REASON_INPUT, {})
+        if not (reason.get("value") or "").strip():
+            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
+            return
+        ack()
+
+    def deny(view: dict[str, Any], body: dict[str, Any]) -> None:
+        request_id, _, channel = view["private_metadata"].partition("|")
+        reason = view["state"]["values"][ids.DENY_REASON_BLOCK][ids.DENY_REASON_INPUT]["value"]
+        user = body["user"]["id"]
+        try:
+            workflows.decide(
+                deps, request_id=request_id, approver=user, verdict=Verdict.DENY, reason=reason
+            )
+        except Exception as error:
+            deps.chat.post_ephemeral(channel, user, text=user_message(error, typed=reason))
+
+    app.view(ids.DENY_REASON_VIEW)(ack=ack_deny, lazy=[deny])

@@ -1,0 +1,224 @@
+"""What happens in Slack around each use case: the services decide, these post the messages.
+
+Run after the ack, on the app's worker pool. Every function here is safe to call twice for the
+same click or retry: the services make the second call a no-op or a clear refusal.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.access import RequestState, Verdict
+from bot.domain.channel_name import incident_channel_name
+from bot.domain.errors import ChannelNameTaken, ChatError, NotFound
+from bot.domain.incident import Incident, Severity
+from bot.domain.ports import ChatGateway, CredentialBroker, UnitOfWorkFactory
+from bot.domain.rules import AccessPolicy, Delivery
+from bot.services import access, incidents, issuing
+from bot.slack.blocks import access as access_blocks
+from bot.slack.blocks import incident as incident_blocks
+
+MAX_NAME_ATTEMPTS = 20
+
+
+@dataclass
+class Deps:
+    """Everything a workflow needs, built once by the composition root."""
+
+    uow: UnitOfWorkFactory
+    policy: AccessPolicy
+    broker: CredentialBroker
+    chat: ChatGateway
+    clock: Callable[[], datetime]
+    vault_addr: str | None = None
+
+
+def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
+    """Create `inc-YYYYMMDD-<slug>` (`-2`, `-3`… when taken), record it, card, pin, topic."""
+    now = deps.clock()
+    channel_id = channel_name = ""
+    for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+        channel_name = incident_channel_name(
+            deps.policy.incident.channel_prefix, title, now, attempt
+        )
+        try:
+            channel_id = deps.chat.create_channel(channel_name)
+            break
+        except ChannelNameTaken:
+            continue
+    else:
+        raise ChatError(f"Every channel name up to {channel_name} is taken; pick another title.")
+    incident = incidents.start_incident(
+        uow=deps.uow,
+        title=title,
+        severity=severity,
+        opened_by=opener,
+        channel_id=channel_id,
+        channel_name=channel_name,
+        now=now,
+    )
+    deps.chat.invite(channel_id, [opener])
+    deps.chat.set_topic(channel_id, incident_blocks.topic(incident))
+    text, blocks = incident_blocks.incident_card(incident)
+    card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
+    deps.chat.pin(channel_id, card_ts)
+    incidents.attach_incident_card(uow=deps.uow, incident_id=incident.id, card_ts=card_ts)
+    return incident
+
+
+def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None:
+    incident = _incident(deps, channel_id)
+    previous = incident.commander_id
+    incident = incidents.hand_off_incident(
+        uow=deps.uow,
+        policy=deps.policy,
+        incident_id=incident.id,
+        to_user=to_user,
+        by_user=by_user,
+        now=deps.clock(),
+    )
+    deps.chat.set_topic(channel_id, incident_blocks.topic(incident))
+    _refresh_incident_card(deps, incident)
+    deps.chat.post(channel_id, text=incident_blocks.handed_off(incident, previous, by_user))
+
+
+def file_request(
+    deps: Deps, *, channel_id: str, user: str, resource: str, duration: str | None, reason: str
+) -> str:
+    """File the request, post its approval card, remember where the card is."""
+    request = access.request_access(
+        uow=deps.uow,
+        policy=deps.policy,
+        channel_id=channel_id,
+        requester_id=user,
+        resource=resource,
+        duration=duration,
+        reason=reason,
+        now=deps.clock(),
+    )
+    text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
+    card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
+    access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
+    return request.id
+
+
+def decide(
+    deps: Deps, *, request_id: str, approver: str, verdict: Verdict, reason: str | None
+) -> None:
+    result = access.decide_request(
+        uow=deps.uow,
+        request_id=request_id,
+        approver_id=approver,
+        verdict=verdict,
+        reason=reason,
+        now=deps.clock(),
+    )
+    _refresh_card(deps, request_id)
+    if result.request.state is RequestState.DENIED:
+        _tell_requester(deps, request_id)
+    elif result.approved:
+        issue_and_deliver(deps, request_id=request_id)
+
+
+def issue_and_deliver(deps: Deps, *, request_id: str) -> None:
+    """Issue the credential and hand it to the requester privately; report in the thread."""
+    result = issuing.issue_access(
+        uow=deps.uow,
+        policy=deps.policy,
+        broker=deps.broker,
+        request_id=request_id,
+        clock=deps.clock,
+    )
+    if result.credential is not None:
+        incident = _incident_by_request(deps, request_id)
+        rule = deps.policy.resource(result.request.resource)
+        text, blocks = access_blocks.delivery(
+            result.credential,
+            rule,
+            request_id=request_id,
+            vault_addr=deps.vault_addr,
+            now=deps.clock(),
+        )
+        requester = result.request.requester_id
+        deps.chat.post_ephemeral(incident.channel_id, requester, text=text, blocks=blocks)
+        if rule.delivery is Delivery.WRAPPED:
+            deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
+    _refresh_card(deps, request_id, retrying=result.retrying)
+    _tell_requester(deps, request_id, retrying=result.retrying)
+
+
+def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -> None:
+    """Close in the house order: closed → revoked and confirmed → summary posted and pinned
+    → report uploaded → archived last. Nothing is posted after archiving."""
+    incident = _incident(deps, channel_id)
+    result = incidents.close_incident(
+        uow=deps.uow,
+        policy=deps.policy,
+        broker=deps.broker,
+        incident_id=incident.id,
+        closed_by=user,
+        resolution=resolution,
+        clock=deps.clock,
+    )
+    for grant in [*result.revoked, *result.unconfirmed]:
+        _refresh_card(deps, grant.request_id)
+    with deps.uow() as tx:
+        for request in tx.requests.list_for_incident(incident.id):
+            if request.state is RequestState.CANCELLED and request.card_ts:
+                _refresh_card(deps, request.id)
+    _refresh_incident_card(deps, result.incident)
+    deps.chat.set_topic(channel_id, incident_blocks.topic(result.incident))
+    text, blocks = incident_blocks.summary_blocks(result.summary)
+    summary_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
+    deps.chat.pin(channel_id, summary_ts)
+    deps.chat.upload_file(
+        channel_id,
+        filename=f"{incident.id}-audit.md",
+        content=result.summary.to_markdown(),
+        title=f"{incident.id} audit report",
+        comment="The audit report of this incident.",
+    )
+    if deps.policy.incident.archive_on_close:
+        deps.chat.archive(channel_id)
+
+
+def _incident(deps: Deps, channel_id: str) -> Incident:
+    incident = incidents.find_incident_for_channel(uow=deps.uow, channel_id=channel_id)
+    if incident is None:
+        raise NotFound("This is not an incident channel: run this in the incident's channel.")
+    return incident
+
+
+def _incident_by_request(deps: Deps, request_id: str) -> Incident:
+    request = access.get_request(uow=deps.uow, request_id=request_id)
+    with deps.uow() as tx:
+        incident = tx.incidents.get(request.incident_id)
+    assert incident is not None
+    return incident
+
+
+def _refresh_card(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
+    request = access.get_request(uow=deps.uow, request_id=request_id)
+    if request.card_ts is None:
+        return
+    incident = _incident_by_request(deps, request_id)
+    text, blocks = access_blocks.approval_card(
+        request, deps.policy.resource(request.resource), retrying=retrying
+    )
+    deps.chat.update(incident.channel_id, request.card_ts, text=text, blocks=blocks)
+
+
+def _refresh_incident_card(deps: Deps, incident: Incident) -> None:
+    if incident.card_ts:
+        text, blocks = incident_blocks.incident_card(incident)
+        deps.chat.update(incident.channel_id, incident.card_ts, text=text, blocks=blocks)
+
+
+def _tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
+    request = access.get_request(uow=deps.uow, request_id=request_id)
+    incident = _incident_by_request(deps, request_id)
+    deps.chat.post(
+        incident.channel_id,
+        text=access_blocks.outcome_for_requester(request, retrying=retrying),
+        thread_ts=request.card_ts,
+    )
