@@ -2,18 +2,29 @@
 
 import copy
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink, next_in_chain
-from bot.domain.errors import AlreadyDone, CredentialError, CredentialUnavailable
+from bot.domain.errors import (
+    AlreadyDone,
+    ChannelNameTaken,
+    CredentialError,
+    CredentialUnavailable,
+)
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
-from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWorkFactory
+from bot.domain.ports import (
+    Blocks,
+    ChatGateway,
+    CredentialBroker,
+    IssuedCredential,
+    UnitOfWorkFactory,
+)
 from bot.domain.rules import ResourceRule
 
 
@@ -275,3 +286,77 @@ class FakeBroker:
 def _conforms(store: MemoryStore, broker: FakeBroker) -> tuple[UnitOfWorkFactory, CredentialBroker]:
     """Checked by mypy: the fakes implement the ports."""
     return store, broker
+
+
+class FakeChat:
+    """Records every chat call in order; `taken` names make create_channel say name_taken."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.taken: set[str] = set()
+        self.channels: dict[str, str] = {}
+        self._ts = 0
+
+    def _record(self, method: str, **args: Any) -> None:
+        self.calls.append((method, args))
+
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"1732345678.{self._ts:06d}"
+
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.calls]
+
+    def create_channel(self, name: str) -> str:
+        self._record("conversations.create", name=name)
+        if name in self.taken or name in self.channels.values():
+            raise ChannelNameTaken("That channel name is taken.")
+        channel_id = f"C{len(self.channels) + 1:08d}"
+        self.channels[channel_id] = name
+        return channel_id
+
+    def invite(self, channel: str, users: Sequence[str]) -> None:
+        self._record("conversations.invite", channel=channel, users=list(users))
+
+    def set_topic(self, channel: str, topic: str) -> None:
+        self._record("conversations.setTopic", channel=channel, topic=topic)
+
+    def post(
+        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+    ) -> str:
+        self._record(
+            "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
+        )
+        return self._next_ts()
+
+    def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
+        self._record("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    def post_ephemeral(
+        self, channel: str, user: str, *, text: str, blocks: Blocks | None = None
+    ) -> None:
+        self._record("chat.postEphemeral", channel=channel, user=user, text=text, blocks=blocks)
+
+    def send_dm(self, user: str, *, text: str, blocks: Blocks | None = None) -> None:
+        self._record("dm", user=user, text=text, blocks=blocks)
+
+    def pin(self, channel: str, ts: str) -> None:
+        self._record("pins.add", channel=channel, ts=ts)
+
+    def archive(self, channel: str) -> None:
+        self._record("conversations.archive", channel=channel)
+
+    def upload_file(
+        self, channel: str, *, filename: str, content: str, title: str, comment: str | None = None
+    ) -> None:
+        self._record("files.upload", channel=channel, filename=filename, content=content)
+
+    def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
+        self._record("views.open", trigger_id=trigger_id, view=view)
+
+    def publish_home(self, user: str, view: Mapping[str, Any]) -> None:
+        self._record("views.publish", user=user, view=view)
+
+
+def _chat_conforms(chat: FakeChat) -> ChatGateway:
+    return chat

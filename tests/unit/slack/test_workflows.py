@@ -1,0 +1,166 @@
+"""The Slack workflows on fakes: which messages go where, in which order."""
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.domain.access import RequestState, Verdict
+from bot.domain.errors import NotAllowed
+from bot.domain.incident import Severity
+from bot.services import access
+from bot.slack import workflows
+from bot.slack.workflows import Deps
+from tests.unit.example_policy import example_policy
+from tests.unit.fakes import FakeBroker, FakeChat, MemoryStore
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def deps() -> Deps:
+    return Deps(
+        uow=MemoryStore(),
+        policy=example_policy(),
+        broker=FakeBroker(),
+        chat=FakeChat(),
+        clock=lambda: T0,
+        vault_addr="https://vault.example:8200",
+    )
+
+
+def chat(deps: Deps) -> FakeChat:
+    assert isinstance(deps.chat, FakeChat)
+    return deps.chat
+
+
+def text_of(call: tuple[str, dict[str, Any]]) -> str:
+    return str(call[1].get("text", "")) + json.dumps(call[1].get("blocks") or [])
+
+
+def test_opening_takes_the_next_free_name_and_pins_the_card(deps: Deps) -> None:
+    chat(deps).taken = {"inc-20261123-ranker-latency", "inc-20261123-ranker-latency-2"}
+    incident = workflows.open_incident(
+        deps, title="Ranker latency!", severity=Severity.SEV1, opener="U0ONCALL1"
+    )
+    assert incident.channel_name == "inc-20261123-ranker-latency-3"
+    assert chat(deps).methods() == [
+        "conversations.create",
+        "conversations.create",
+        "conversations.create",
+        "conversations.invite",
+        "conversations.setTopic",
+        "chat.postMessage",
+        "pins.add",
+    ]
+    topic = chat(deps).calls[4][1]["topic"]
+    assert topic == "Commander: <@U0ONCALL1> · SEV1 · Open"
+
+
+def open_and_request(deps: Deps, resource: str = "inference-logs-ro") -> tuple[str, str]:
+    incident = workflows.open_incident(
+        deps, title="Ranker latency", severity=Severity.SEV2, opener="U0ONCALL1"
+    )
+    request_id = workflows.file_request(
+        deps,
+        channel_id=incident.channel_id,
+        user="U0ONCALL2",
+        resource=resource,
+        duration="1h",
+        reason="<!channel> look at <http://evil|this> & that",
+    )
+    return incident.channel_id, request_id
+
+
+def test_the_card_escapes_user_text_and_shows_who_can_approve(deps: Deps) -> None:
+    _, request_id = open_and_request(deps)
+    card = chat(deps).calls[-1]
+    rendered = text_of(card)
+    assert "<!channel>" not in rendered and "<http://evil" not in rendered
+    assert "&lt;!channel&gt; look at &lt;http://evil|this&gt; &amp; that" in rendered
+    assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in rendered
+    assert "gatehouse.approve" in rendered and "gatehouse.deny" in rendered
+    assert access.get_request(uow=deps.uow, request_id=request_id).card_ts is not None
+
+
+def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps: Deps) -> None:
+    channel, request_id = open_and_request(deps)
+    before = len(chat(deps).calls)
+    workflows.decide(
+        deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
+    )
+    calls = chat(deps).calls[before:]
+    assert [m for m, _ in calls] == [
+        "chat.update",
+        "chat.postEphemeral",
+        "dm",
+        "chat.update",
+        "chat.postMessage",
+    ]
+    ephemeral, dm = calls[1], calls[2]
+    assert ephemeral[1]["user"] == "U0ONCALL2" and ephemeral[1]["channel"] == channel
+    assert "VAULT_ADDR=https://vault.example:8200 VAULT_TOKEN=hvs.wrap" in text_of(ephemeral)
+    assert "vault unwrap" in text_of(dm)
+    final_card = text_of(calls[3])
+    assert "Access active" in final_card and "gatehouse.approve" not in final_card
+    assert calls[4][1]["thread_ts"] is not None and "ready" in calls[4][1]["text"]
+    # the secret never goes to the channel itself
+    for method, args in chat(deps).calls:
+        if method in ("chat.postMessage", "chat.update"):
+            assert "hvs.wrap" not in text_of((method, args))
+
+
+def test_a_second_click_by_the_same_approver_is_refused_and_issues_nothing(deps: Deps) -> None:
+    _, request_id = open_and_request(deps, "feature-store-rw")
+    workflows.decide(
+        deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
+    )
+    with pytest.raises(Exception, match="already approved"):
+        workflows.decide(
+            deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
+        )
+    with pytest.raises(NotAllowed):
+        workflows.decide(
+            deps, request_id=request_id, approver="U0ONCALL2", verdict=Verdict.APPROVE, reason=None
+        )
+    assert isinstance(deps.broker, FakeBroker) and deps.broker.issued == []
+
+
+def test_deny_ends_the_card_and_tells_the_requester(deps: Deps) -> None:
+    _, request_id = open_and_request(deps)
+    workflows.decide(
+        deps,
+        request_id=request_id,
+        approver="U0LEAD2",
+        verdict=Verdict.DENY,
+        reason="use the replica",
+    )
+    assert access.get_request(uow=deps.uow, request_id=request_id).state is RequestState.DENIED
+    assert "Denied by <@U0LEAD2>: use the replica" in text_of(chat(deps).calls[-2])
+    assert chat(deps).calls[-1][1]["thread_ts"] is not None
+
+
+def test_close_posts_the_summary_pins_uploads_and_archives_last(deps: Deps) -> None:
+    channel, request_id = open_and_request(deps)
+    workflows.decide(
+        deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
+    )
+    before = len(chat(deps).calls)
+    workflows.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="rolled back")
+    methods = chat(deps).methods()[before:]
+    assert methods[-4:] == ["chat.postMessage", "pins.add", "files.upload", "conversations.archive"]
+    summary = text_of(chat(deps).calls[before + methods.index("chat.postMessage")])
+    assert "Audit chain head" in summary and request_id in summary and "revoked" in summary
+    upload = chat(deps).calls[-2][1]
+    assert upload["filename"].endswith("-audit.md") and "Chain head" in upload["content"]
+
+
+def test_no_archive_when_the_policy_says_so(deps: Deps) -> None:
+    deps.policy = replace(
+        deps.policy, incident=replace(deps.policy.incident, archive_on_close=False)
+    )
+    channel, _ = open_and_request(deps)
+    workflows.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
+    assert "conversations.archive" not in chat(deps).methods()
