@@ -1,6 +1,6 @@
 """Access use cases: file a request, decide it, issue the credential, cancel, revoke."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -235,3 +235,22 @@ def attach_request_card(*, uow: UnitOfWorkFactory, request_id: str, card_ts: str
 def get_request(*, uow: UnitOfWorkFactory, request_id: str) -> AccessRequest:
     with uow() as tx:
         return request_by_id(tx, request_id)
+
+
+@dataclass(frozen=True)
+class MyAccess:
+    pending: Sequence[AccessRequest]
+    active: Sequence[AccessRequest]
+    to_decide: Sequence[AccessRequest]
+
+
+def list_my_access(*, uow: UnitOfWorkFactory, user: str) -> MyAccess:
+    """The caller's pending requests, active access, and the requests waiting on them."""
+    with uow() as tx:
+        return MyAccess(
+            pending=tx.requests.list_for_requester(
+                user, states=[RequestState.PENDING, RequestState.APPROVED]
+            ),
+            active=tx.requests.list_for_requester(user, states=[RequestState.ACTIVE]),
+            to_decide=tx.requests.list_pending_for_approver(user),
+        )

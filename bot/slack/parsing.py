@@ -62,3 +62,26 @@ def parse_incident_command(text: str) -> IncidentCommand:
             raise InvalidInput("Say how it was resolved: `/incident close <resolution>`.")
         return CloseIncident(clean_text(resolution, field="resolution", max_length=MAX_RESOLUTION))
     raise InvalidInput(f"`{verb[:40]}` is not an /incident command.")
+
+
+@dataclass(frozen=True)
+class AccessCommand:
+    verb: str  # "list", "cancel" or "revoke"
+    request_id: str | None = None
+
+
+_REQUEST_ID = re.compile(r"^R-[A-Z2-7]{8}$")
+
+
+def parse_access_command(text: str) -> AccessCommand:
+    words = text.split()
+    if not words:
+        return AccessCommand("list")
+    verb = words[0].lower()
+    if verb in ("cancel", "revoke"):
+        if len(words) != 2 or not _REQUEST_ID.match(words[1].upper()):
+            raise InvalidInput(f"Name one request: `/access {verb} R-XXXXXXXX`.")
+        return AccessCommand(verb, words[1].upper())
+    if verb == "list" and len(words) == 1:
+        return AccessCommand("list")
+    raise InvalidInput(f"`{verb[:40]}` is not an /access command.")

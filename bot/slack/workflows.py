@@ -222,3 +222,21 @@ def _tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> N
         text=access_blocks.outcome_for_requester(request, retrying=retrying),
         thread_ts=request.card_ts,
     )
+
+
+def cancel(deps: Deps, *, request_id: str, user: str) -> None:
+    access.cancel_request(uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock())
+    _refresh_card(deps, request_id.upper())
+
+
+def revoke(deps: Deps, *, request_id: str, user: str) -> None:
+    access.revoke_access(
+        uow=deps.uow,
+        policy=deps.policy,
+        broker=deps.broker,
+        request_id=request_id,
+        by_user=user,
+        clock=deps.clock,
+    )
+    _refresh_card(deps, request_id.upper())
+    _tell_requester(deps, request_id.upper())

@@ -165,6 +165,32 @@ class SqlAccessRequestRepository:
             statement = statement.where(access_requests.c.state.in_([s.value for s in states]))
         return self._load(statement.order_by(access_requests.c.requested_at, access_requests.c.id))
 
+    def list_for_requester(
+        self, requester_id: str, *, states: Sequence[RequestState]
+    ) -> Sequence[AccessRequest]:
+        statement = (
+            select(access_requests)
+            .where(
+                access_requests.c.requester_id == requester_id,
+                access_requests.c.state.in_([s.value for s in states]),
+            )
+            .order_by(access_requests.c.requested_at, access_requests.c.id)
+        )
+        return self._load(statement)
+
+    def list_pending_for_approver(self, approver_id: str) -> Sequence[AccessRequest]:
+        statement = (
+            select(access_requests)
+            .where(access_requests.c.state == RequestState.PENDING.value)
+            .order_by(access_requests.c.requested_at, access_requests.c.id)
+        )
+        return [
+            request
+            for request in self._load(statement)
+            if approver_id in request.possible_approvers
+            and request.decision_by(approver_id) is None
+        ]
+
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
         """Requests in `state`, oldest first, locked for one sweep (SKIP LOCKED)."""
         statement = (

@@ -89,6 +89,24 @@ class MemoryRequests:
             if r.incident_id == incident_id and (states is None or r.state in states)
         ]
 
+    def list_for_requester(
+        self, requester_id: str, *, states: Sequence[RequestState]
+    ) -> Sequence[AccessRequest]:
+        return [
+            copy.deepcopy(r)
+            for r in self._state.requests.values()
+            if r.requester_id == requester_id and r.state in states
+        ]
+
+    def list_pending_for_approver(self, approver_id: str) -> Sequence[AccessRequest]:
+        return [
+            copy.deepcopy(r)
+            for r in self._state.requests.values()
+            if r.state is RequestState.PENDING
+            and approver_id in r.possible_approvers
+            and r.decision_by(approver_id) is None
+        ]
+
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
         return found[:limit]

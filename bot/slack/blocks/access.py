@@ -1,5 +1,6 @@
 """Access messages: the approval card, outcomes, private delivery, the request and deny forms."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -227,3 +228,37 @@ def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, A
             },
         ],
     }
+
+
+ACCESS_USAGE = (
+    "Usage: `/access` lists your requests and access; `/access cancel <id>` withdraws a "
+    "pending request; `/access revoke <id>` ends active access early."
+)
+
+
+def my_access(
+    pending: Sequence[AccessRequest],
+    active: Sequence[AccessRequest],
+    to_decide: Sequence[AccessRequest],
+    now: datetime,
+) -> str:
+    lines = ["*Your access*"]
+    for request in active:
+        left = format_duration(request.time_left(now))
+        lines.append(
+            f"• 🔓 {request.id} `{request.resource}` — {left} left (until {when(request.ends_at)})"
+        )
+    for request in pending:
+        lines.append(
+            f"• ⏳ {request.id} `{request.resource}` — {request.state.value}, "
+            f"{len(request.approvers_so_far)} of {request.approvals_required} approvals"
+        )
+    if len(lines) == 1:
+        lines.append("• nothing pending or active")
+    if to_decide:
+        lines.append("*Waiting for your decision*")
+        lines += [
+            f"• {r.id} `{r.resource}` for {mention(r.requester_id)}: {escape(r.reason)}"
+            for r in to_decide
+        ]
+    return clip("\n".join(lines), 3900)

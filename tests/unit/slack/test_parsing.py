@@ -14,6 +14,7 @@ from bot.slack.parsing import (
     HandOff,
     IncidentStatus,
     OpenIncident,
+    parse_access_command,
     parse_incident_command,
 )
 from tests.unit.example_policy import example_policy
@@ -89,3 +90,32 @@ def test_user_messages_echo_what_was_typed_escaped() -> None:
     text = user_message(InvalidInput("No."), typed="/request-access <!here> x")
     assert text.startswith("⚠️ No.") and "&lt;!here&gt;" in text
     assert "Something went wrong" in user_message(RuntimeError("boom"))
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "request_id"),
+    [
+        ("", "list", None),
+        ("list", "list", None),
+        ("cancel r-abcdefgh", "cancel", "R-ABCDEFGH"),
+        ("revoke R-2345ABCD", "revoke", "R-2345ABCD"),
+    ],
+)
+def test_access_commands(text: str, verb: str, request_id: str | None) -> None:
+    parsed = parse_access_command(text)
+    assert (parsed.verb, parsed.request_id) == (verb, request_id)
+
+
+@pytest.mark.parametrize("text", ["cancel", "revoke R-1", "extend R-ABCDEFGH 1h", "cancel a b"])
+def test_bad_access_commands(text: str) -> None:
+    with pytest.raises(InvalidInput, match="/access"):
+        parse_access_command(text)
+
+
+@given(st.text(max_size=200))
+def test_any_access_text_parses_or_is_refused_clearly(text: str) -> None:
+    try:
+        parse_access_command(text)
+    except InvalidInput as error:
+        refusal = error.message
+        assert refusal

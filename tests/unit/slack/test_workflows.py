@@ -12,6 +12,7 @@ from bot.domain.errors import NotAllowed
 from bot.domain.incident import Severity
 from bot.services import access
 from bot.slack import workflows
+from bot.slack.blocks.access import my_access
 from bot.slack.workflows import Deps
 from tests.unit.example_policy import example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, MemoryStore
@@ -164,3 +165,28 @@ def test_no_archive_when_the_policy_says_so(deps: Deps) -> None:
     channel, _ = open_and_request(deps)
     workflows.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
     assert "conversations.archive" not in chat(deps).methods()
+
+
+def test_access_listing_cancel_and_revoke(deps: Deps) -> None:
+    channel, first = open_and_request(deps)
+    second = workflows.file_request(
+        deps,
+        channel_id=channel,
+        user="U0ONCALL2",
+        resource="serving-cluster-exec",
+        duration=None,
+        reason="exec into pod",
+    )
+    workflows.decide(
+        deps, request_id=second, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
+    )
+    mine = access.list_my_access(uow=deps.uow, user="U0ONCALL2")
+    listing = my_access(mine.pending, mine.active, mine.to_decide, T0)
+    assert f"🔓 {second}" in listing and "30m left" in listing and f"⏳ {first}" in listing
+    lead = access.list_my_access(uow=deps.uow, user="U0LEAD2")
+    assert [r.id for r in lead.to_decide] == [first]
+    workflows.cancel(deps, request_id=first.lower(), user="U0ONCALL2")
+    assert access.get_request(uow=deps.uow, request_id=first).state is RequestState.CANCELLED
+    workflows.revoke(deps, request_id=second, user="U0LEAD3")
+    assert access.get_request(uow=deps.uow, request_id=second).state is RequestState.REVOKED
+    assert "Access revoked" in text_of(chat(deps).calls[-2])

@@ -1,0 +1,46 @@
+"""/access: list, cancel, revoke."""
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.services import access
+from bot.slack import workflows
+from bot.slack.blocks import access as blocks
+from bot.slack.errors import user_message
+from bot.slack.parsing import parse_access_command
+from bot.slack.workflows import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        text = command.get("text", "")
+        try:
+            parse_access_command(text)
+        except Exception as error:
+            ack(text=f"{user_message(error, typed=f'/access {text}')}\n{blocks.ACCESS_USAGE}")
+            return
+        ack()
+
+    def run_command(command: dict[str, Any], respond: Respond) -> None:
+        text, user = command.get("text", ""), command["user_id"]
+        try:
+            parsed = parse_access_command(text)
+            if parsed.verb == "list":
+                mine = access.list_my_access(uow=deps.uow, user=user)
+                respond(
+                    text=blocks.my_access(mine.pending, mine.active, mine.to_decide, deps.clock()),
+                    response_type="ephemeral",
+                )
+                return
+            assert parsed.request_id is not None
+            if parsed.verb == "cancel":
+                workflows.cancel(deps, request_id=parsed.request_id, user=user)
+                respond(text=f"Cancelled {parsed.request_id}.", response_type="ephemeral")
+            else:
+                workflows.revoke(deps, request_id=parsed.request_id, user=user)
+                respond(text=f"Revoked {parsed.request_id}.", response_type="ephemeral")
+        except Exception as error:
+            respond(text=user_message(error, typed=f"/access {text}"), response_type="ephemeral")
+
+    app.command("/access")(ack=ack_command, lazy=[run_command])
