@@ -1,6 +1,6 @@
 """Incident use cases: open, hand off, close (with revocation and the audit summary)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -212,3 +212,8 @@ def incident_status(*, uow: UnitOfWorkFactory, channel_id: str) -> tuple[Inciden
         pending = tx.requests.list_for_incident(incident.id, states=[RequestState.PENDING])
         active = tx.requests.list_for_incident(incident.id, states=[RequestState.ACTIVE])
     return incident, len(pending), len(active)
+
+
+def list_open_incidents(*, uow: UnitOfWorkFactory) -> Sequence[Incident]:
+    with uow() as tx:
+        return tx.incidents.list_open()

@@ -13,6 +13,7 @@ from bot.domain.incident import Severity
 from bot.services import access
 from bot.slack import workflows
 from bot.slack.blocks.access import my_access
+from bot.slack.listeners.home import publish
 from bot.slack.workflows import Deps
 from tests.unit.example_policy import example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, MemoryStore
@@ -190,3 +191,13 @@ def test_access_listing_cancel_and_revoke(deps: Deps) -> None:
     workflows.revoke(deps, request_id=second, user="U0LEAD3")
     assert access.get_request(uow=deps.uow, request_id=second).state is RequestState.REVOKED
     assert "Access revoked" in text_of(chat(deps).calls[-2])
+
+
+def test_home_lists_what_waits_on_me_my_access_and_open_incidents(deps: Deps) -> None:
+    _, request_id = open_and_request(deps)
+    publish(deps, "U0LEAD1")
+    method, args = chat(deps).calls[-1]
+    view = json.dumps(args["view"])
+    assert method == "views.publish" and args["user"] == "U0LEAD1"
+    assert request_id in view and "gatehouse.approve" in view and "Ranker latency" in view
+    assert len(args["view"]["blocks"]) <= 100
