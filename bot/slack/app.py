@@ -32,7 +32,8 @@ def create_app(
         client=client,
         signing_secret=signing_secret,
         process_before_response=process_before_response,
-        token_verification_enabled=False,
+        # auth.test once at start: a bad token fails now, not at the first command.
+        token_verification_enabled=True,
         listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack"),
         logger=logger,
     )

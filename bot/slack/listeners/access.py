@@ -44,7 +44,10 @@ def register(app: App, deps: Deps) -> None:
                 rules = list(deps.policy.resources.values())
                 deps.chat.open_view(command["trigger_id"], blocks.request_modal(rules, channel))
                 return
-            resource, duration, reason = check(text)
+            try:
+                resource, duration, reason = check(text)
+            except GatehouseError:
+                return  # the ack already told the user what to fix
             workflows.file_request(
                 deps,
                 channel_id=channel,

@@ -4,6 +4,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
 from bot.services import incidents
 from bot.slack import ids, workflows
@@ -37,6 +38,9 @@ def register(app: App, deps: Deps) -> None:
         user, channel = command["user_id"], command["channel_id"]
         try:
             parsed = parse_incident_command(text)
+        except GatehouseError:
+            return  # the ack already told the user what to fix
+        try:
             if isinstance(parsed, OpenIncident):
                 if parsed.title is None:
                     deps.chat.open_view(command["trigger_id"], blocks.open_incident_modal())

@@ -4,6 +4,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.domain.errors import GatehouseError
 from bot.services import access
 from bot.slack import workflows
 from bot.slack.blocks import access as blocks
@@ -26,6 +27,9 @@ def register(app: App, deps: Deps) -> None:
         text, user = command.get("text", ""), command["user_id"]
         try:
             parsed = parse_access_command(text)
+        except GatehouseError:
+            return  # the ack already told the user what to fix
+        try:
             if parsed.verb == "list":
                 mine = access.list_my_access(uow=deps.uow, user=user)
                 respond(
