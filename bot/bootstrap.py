@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import uvicorn
+from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
 
 from bot.config import Settings
 from bot.domain.rules import AccessPolicy
@@ -129,29 +131,40 @@ def readiness(gatehouse: Gatehouse) -> dict[str, str]:
     return problems
 
 
-def start(gatehouse: Gatehouse) -> None:
-    """Reconcile Vault once, then serve Slack in the configured mode until stopped."""
+def build_slack_app(gatehouse: Gatehouse, *, http: bool) -> App:
+    """The Bolt app; in HTTP mode the ack is the response and the work runs after it."""
     settings = gatehouse.settings
     assert settings.slack_bot_token is not None
     client = make_web_client(
         settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
-    threading.Thread(target=_reconcile_quietly, args=(gatehouse,), daemon=True).start()
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
-    http = settings.mode == "http"
-    app = create_app(
+    return create_app(
         deps=slack_deps(gatehouse, client),
         client=client,
         signing_secret=signing_secret,
         process_before_response=http,
     )
-    if http:
-        web = create_http_app(app, lambda: readiness(gatehouse))
-        uvicorn.run(web, host=settings.host, port=settings.port, log_level="warning")
+
+
+def build_web_app(gatehouse: Gatehouse) -> Starlette:
+    """HTTP mode: /slack/events, /healthz, /readyz, /metrics."""
+    return create_http_app(build_slack_app(gatehouse, http=True), lambda: readiness(gatehouse))
+
+
+def start(gatehouse: Gatehouse) -> None:
+    """Reconcile Vault once, then serve Slack in the configured mode until stopped."""
+    settings = gatehouse.settings
+    threading.Thread(target=_reconcile_quietly, args=(gatehouse,), daemon=True).start()
+    if settings.mode == "http":
+        uvicorn.run(
+            build_web_app(gatehouse), host=settings.host, port=settings.port, log_level="warning"
+        )
         return
     assert settings.slack_app_token is not None
+    app = build_slack_app(gatehouse, http=False)
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     handler.start()  # type: ignore[no-untyped-call]
 

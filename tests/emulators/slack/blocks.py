@@ -12,59 +12,23 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .block_kit import (
+    BLOCK_KEYS,
+    COMMON_ELEMENT,
+    CONFIRM_KEYS,
+    ELEMENT_KEYS,
+    INPUTS,
+    INTERACTIVE,
+    MULTI_SELECTS,
+    SELECT_EXTRA,
+    SELECTS,
+    TEXT_TYPES,
+    VIEW_KEYS,
+)
 from .common import JSON, random_token
 
 MESSAGE_BLOCKS = 50
 SURFACE_BLOCKS = 100
-_TEXT_TYPES = ("plain_text", "mrkdwn")
-_CONFIRM_KEYS = {"title", "text", "confirm", "deny", "style"}
-_COMMON_ELEMENT = {"type", "action_id", "confirm", "focus_on_load"}
-_SELECTS = {"static_select", "external_select", "users_select", "conversations_select",
-            "channels_select"}  # fmt: skip
-_MULTI_SELECTS = {"multi_" + s for s in _SELECTS}
-_INPUTS = {"plain_text_input", "email_text_input", "url_text_input", "number_text_input",
-           "rich_text_input", "file_input", "datepicker", "timepicker", "datetimepicker",
-           "checkboxes", "radio_buttons"} | _SELECTS | _MULTI_SELECTS  # fmt: skip
-_INTERACTIVE = _INPUTS | {"button", "overflow", "workflow_button"}
-_ELEMENT_KEYS: dict[str, set[str]] = {
-    "button": {"text", "value", "url", "style", "accessibility_label"},
-    "workflow_button": {"text", "workflow", "style", "accessibility_label"},
-    "overflow": {"options"},
-    "checkboxes": {"options", "initial_options"},
-    "radio_buttons": {"options", "initial_option"},
-    "datepicker": {"placeholder", "initial_date"},
-    "timepicker": {"placeholder", "initial_time", "timezone"},
-    "datetimepicker": {"initial_date_time"},
-    "plain_text_input": {"placeholder", "initial_value", "multiline", "min_length", "max_length",
-                         "dispatch_action_config"},
-    "email_text_input": {"placeholder", "initial_value", "dispatch_action_config"},
-    "url_text_input": {"placeholder", "initial_value", "dispatch_action_config"},
-    "number_text_input": {"placeholder", "initial_value", "is_decimal_allowed", "min_value",
-                          "max_value", "dispatch_action_config"},
-    "rich_text_input": {"placeholder", "initial_value", "dispatch_action_config"},
-    "file_input": {"filetypes", "max_files"},
-    "image": {"image_url", "alt_text", "slack_file"},
-}  # fmt: skip
-_SELECT_EXTRA = {"placeholder", "options", "option_groups", "initial_option", "initial_options",
-                 "min_query_length", "initial_user", "initial_users", "initial_conversation",
-                 "initial_conversations", "initial_channel", "initial_channels",
-                 "default_to_current_conversation", "filter", "response_url_enabled",
-                 "max_selected_items"}  # fmt: skip
-_BLOCK_KEYS: dict[str, set[str]] = {
-    "section": {"text", "fields", "accessory", "expand"},
-    "divider": set(),
-    "header": {"text"},
-    "actions": {"elements"},
-    "context": {"elements"},
-    "input": {"label", "element", "dispatch_action", "hint", "optional"},
-    "image": {"image_url", "alt_text", "title", "slack_file"},
-    "markdown": {"text"},
-    "rich_text": {"elements"},
-    "file": {"external_id", "source"},
-    "video": {"alt_text", "author_name", "description", "provider_icon_url", "provider_name",
-              "title", "title_url", "thumbnail_url", "video_url"},
-    "call": {"call_id"},
-}  # fmt: skip
 
 
 class _Checker:
@@ -96,8 +60,16 @@ class _Checker:
             if key not in allowed:
                 self.err(path, f"invalid additional property: {key}")
 
-    def text(self, obj: JSON, key: str, path: str, limit: int, *, plain_only: bool = False,
-             required: bool = False) -> None:  # fmt: skip
+    def text(
+        self,
+        obj: JSON,
+        key: str,
+        path: str,
+        limit: int,
+        *,
+        plain_only: bool = False,
+        required: bool = False,
+    ) -> None:
         value = obj.get(key)
         if value is None:
             if required:
@@ -110,7 +82,7 @@ class _Checker:
             self.err(where, "must provide an object")
             return
         kind = value.get("type")
-        allowed = ("plain_text",) if plain_only else _TEXT_TYPES
+        allowed = ("plain_text",) if plain_only else TEXT_TYPES
         if kind not in allowed:
             self.err(where, "failed to match all allowed schemas")
             return
@@ -140,7 +112,7 @@ class _Checker:
         if not isinstance(confirm, dict):
             return
         where = f"{path}/confirm"
-        self.extra_keys(confirm, _CONFIRM_KEYS, where)
+        self.extra_keys(confirm, CONFIRM_KEYS, where)
         self.text(confirm, "title", where, 100, plain_only=True, required=True)
         self.text(confirm, "text", where, 300, required=True)
         self.text(confirm, "confirm", where, 30, plain_only=True, required=True)
@@ -180,11 +152,11 @@ class _Checker:
         if kind not in allowed:
             self.err(path, "failed to match all allowed schemas")
             return
-        keys = _COMMON_ELEMENT | _ELEMENT_KEYS.get(kind, set())
-        if kind in _SELECTS or kind in _MULTI_SELECTS:
-            keys |= _SELECT_EXTRA
+        keys = COMMON_ELEMENT | ELEMENT_KEYS.get(kind, set())
+        if kind in SELECTS or kind in MULTI_SELECTS:
+            keys |= SELECT_EXTRA
         if kind == "image":
-            keys = {"type"} | _ELEMENT_KEYS["image"]
+            keys = {"type"} | ELEMENT_KEYS["image"]
         self.extra_keys(element, keys, path)
         self.string(element, "action_id", path, 255)
         self.text(element, "placeholder", path, 150, plain_only=True)
@@ -218,10 +190,10 @@ class _Checker:
             self.err(path, "must provide an object")
             return
         kind = block.get("type")
-        if kind not in _BLOCK_KEYS or (kind == "markdown" and surface != "message"):
+        if kind not in BLOCK_KEYS or (kind == "markdown" and surface != "message"):
             self.err(path, "failed to match all allowed schemas")
             return
-        self.extra_keys(block, {"type", "block_id"} | _BLOCK_KEYS[kind], path)
+        self.extra_keys(block, {"type", "block_id"} | BLOCK_KEYS[kind], path)
         self.string(block, "block_id", path, 255)
         if kind == "section":
             if "text" not in block and "fields" not in block:
@@ -231,21 +203,35 @@ class _Checker:
                 for i, field in enumerate(self.items(block, "fields", path, 1, 10)):
                     self.text_object(field, f"{path}/fields/{i}", 2000)
             if "accessory" in block:
-                accessory_types = (_INTERACTIVE - {"plain_text_input", "rich_text_input",
-                                   "email_text_input", "url_text_input", "number_text_input",
-                                   "file_input", "workflow_button"}) | {"image"}  # fmt: skip
+                accessory_types = (
+                    INTERACTIVE
+                    - {
+                        "plain_text_input",
+                        "rich_text_input",
+                        "email_text_input",
+                        "url_text_input",
+                        "number_text_input",
+                        "file_input",
+                        "workflow_button",
+                    }
+                ) | {"image"}
                 self.element(block["accessory"], f"{path}/accessory", accessory_types)
         elif kind == "header":
             self.text(block, "text", path, 150, plain_only=True, required=True)
         elif kind == "actions":
             for i, el in enumerate(self.items(block, "elements", path, 1, 25)):
-                allowed = _INTERACTIVE - {"plain_text_input", "email_text_input", "url_text_input",
-                                          "number_text_input", "file_input"}  # fmt: skip
+                allowed = INTERACTIVE - {
+                    "plain_text_input",
+                    "email_text_input",
+                    "url_text_input",
+                    "number_text_input",
+                    "file_input",
+                }
                 self.element(el, f"{path}/elements/{i}", allowed)
         elif kind == "context":
             for i, el in enumerate(self.items(block, "elements", path, 1, 10)):
                 where = f"{path}/elements/{i}"
-                if isinstance(el, dict) and el.get("type") in _TEXT_TYPES:
+                if isinstance(el, dict) and el.get("type") in TEXT_TYPES:
                     self.text_object(el, where, 3000)
                 else:
                     self.element(el, where, {"image"})
@@ -255,7 +241,7 @@ class _Checker:
             if "element" not in block:
                 self.err(path, "missing required field: element")
             else:
-                self.element(block["element"], f"{path}/element", _INPUTS)
+                self.element(block["element"], f"{path}/element", INPUTS)
         elif kind == "image":
             if "slack_file" not in block:
                 self.string(block, "image_url", path, 3000, required=True)
@@ -292,10 +278,6 @@ def check_message_blocks(blocks: Any, pointer: str = "/blocks") -> list[str]:
     return checker.problems
 
 
-_VIEW_KEYS = {"type", "title", "blocks", "close", "submit", "private_metadata", "callback_id",
-              "clear_on_close", "notify_on_close", "external_id", "submit_disabled"}  # fmt: skip
-
-
 def check_view(view: Any, allowed_types: tuple[str, ...], pointer: str = "/view") -> list[str]:
     checker = _Checker()
     if not isinstance(view, dict):
@@ -303,10 +285,12 @@ def check_view(view: Any, allowed_types: tuple[str, ...], pointer: str = "/view"
         return checker.problems
     kind = view.get("type")
     if kind not in allowed_types:
-        checker.err(f"{pointer}/type" if kind else pointer,
-                    "must be a valid enum value" if kind else "missing required field: type")  # fmt: skip
+        checker.err(
+            f"{pointer}/type" if kind else pointer,
+            "must be a valid enum value" if kind else "missing required field: type",
+        )
         return checker.problems
-    checker.extra_keys(view, _VIEW_KEYS, pointer)
+    checker.extra_keys(view, VIEW_KEYS, pointer)
     modal = kind == "modal"
     checker.text(view, "title", pointer, 24, plain_only=True, required=modal)
     checker.text(view, "close", pointer, 24, plain_only=True)
@@ -339,7 +323,7 @@ def _fill(node: Any) -> None:
     if isinstance(node, dict):
         if node.get("type") == "plain_text" and "text" in node:
             node.setdefault("emoji", True)
-        if node.get("type") in _INTERACTIVE:
+        if node.get("type") in INTERACTIVE:
             node.setdefault("action_id", random_token(5))
         for value in node.values():
             _fill(value)

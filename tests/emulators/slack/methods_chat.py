@@ -27,13 +27,20 @@ def post_message(ctx: Ctx) -> JSON:
             thread_ts = parent.thread_ts  # a reply to a reply lands in the parent's thread
             parent = channel.find(thread_ts)
     metadata = ctx.json_arg("metadata", bad_format="invalid_metadata_format")
-    if metadata is not None and (
-        not isinstance(metadata, dict) or "event_type" not in metadata
-    ):
+    if metadata is not None and (not isinstance(metadata, dict) or "event_type" not in metadata):
         raise ApiError("invalid_metadata_format")
-    message = Message(ts=ws.next_ts(), channel=channel.id, user=ws.bot_user_id, text=text or "",
-                      blocks=blocks, attachments=attachments, thread_ts=thread_ts,
-                      bot_id=ws.bot_id, app_id=ws.app_id, metadata=metadata)  # fmt: skip
+    message = Message(
+        ts=ws.next_ts(),
+        channel=channel.id,
+        user=ws.bot_user_id,
+        text=text or "",
+        blocks=blocks,
+        attachments=attachments,
+        thread_ts=thread_ts,
+        bot_id=ws.bot_id,
+        app_id=ws.app_id,
+        metadata=metadata,
+    )
     if parent is not None and thread_ts is not None:
         parent.thread_ts = parent.ts
         parent.reply_count += 1
@@ -57,8 +64,11 @@ def update(ctx: Ctx) -> JSON:
         raise ApiError("is_archived")
     has_blocks = "blocks" in ctx.args and ctx.args["blocks"] is not None
     has_attachments = "attachments" in ctx.args and ctx.args["attachments"] is not None
-    if not ctx.has("text") and not has_blocks and not has_attachments and not ctx.has(
-        "markdown_text"
+    if (
+        not ctx.has("text")
+        and not has_blocks
+        and not has_attachments
+        and not ctx.has("markdown_text")
     ):
         raise ApiError("no_text")
     text, blocks, attachments = _update_content(ctx)
@@ -69,8 +79,13 @@ def update(ctx: Ctx) -> JSON:
     if has_attachments:
         message.attachments = attachments or None
     message.edited = {"user": ws.bot_user_id, "ts": ws.next_ts()}
-    return {"ok": True, "channel": channel.id, "ts": message.ts, "text": message.text,
-            "message": _out(ctx, message)}  # fmt: skip
+    return {
+        "ok": True,
+        "channel": channel.id,
+        "ts": message.ts,
+        "text": message.text,
+        "message": _out(ctx, message),
+    }
 
 
 def _update_content(ctx: Ctx) -> tuple[str | None, list[JSON] | None, list[JSON] | None]:
@@ -95,9 +110,16 @@ def post_ephemeral(ctx: Ctx) -> JSON:
         raise ApiError("user_not_in_channel")
     text, blocks, _ = message_content(ctx)
     message_ts = ws.next_ts()
-    ws.ephemerals.append(Ephemeral(message_ts=message_ts, channel=channel.id, user=user_id,
-                                   text=text or "", blocks=blocks,
-                                   thread_ts=ctx.str_arg("thread_ts")))  # fmt: skip
+    ws.ephemerals.append(
+        Ephemeral(
+            message_ts=message_ts,
+            channel=channel.id,
+            user=user_id,
+            text=text or "",
+            blocks=blocks,
+            thread_ts=ctx.str_arg("thread_ts"),
+        )
+    )
     return {"ok": True, "message_ts": message_ts}
 
 
@@ -145,8 +167,12 @@ def pins_add(ctx: Ctx) -> JSON:
     if len(channel.pins) >= MAX_PINS:
         raise ApiError("too_many_pins")
     channel.pins.append(ts)
-    ws.add_system_message(channel, ws.bot_user_id, "pinned_item",
-                          f"<@{ws.bot_user_id}> pinned a message to this channel.")  # fmt: skip
+    ws.add_system_message(
+        channel,
+        ws.bot_user_id,
+        "pinned_item",
+        f"<@{ws.bot_user_id}> pinned a message to this channel.",
+    )
     return {"ok": True}
 
 
@@ -168,8 +194,15 @@ def pins_list(ctx: Ctx) -> JSON:
     for ts in channel.pins:
         message = channel.find(ts)
         if message is not None:
-            items.append({"type": "message", "created": ws.now(), "created_by": ws.bot_user_id,
-                          "channel": channel.id, "message": _out(ctx, message)})  # fmt: skip
+            items.append(
+                {
+                    "type": "message",
+                    "created": ws.now(),
+                    "created_by": ws.bot_user_id,
+                    "channel": channel.id,
+                    "message": _out(ctx, message),
+                }
+            )
     return {"ok": True, "items": items}
 
 

@@ -38,8 +38,14 @@ def create(ctx: Ctx) -> JSON:
     check_name(name)
     if ws.channel_named(name) is not None:
         raise ApiError("name_taken")
-    channel = Channel(id=new_id("C"), name=name, creator=ws.bot_user_id, created=ws.now(),
-                      is_private=ctx.bool_arg("is_private"), members=[ws.bot_user_id])  # fmt: skip
+    channel = Channel(
+        id=new_id("C"),
+        name=name,
+        creator=ws.bot_user_id,
+        created=ws.now(),
+        is_private=ctx.bool_arg("is_private"),
+        members=[ws.bot_user_id],
+    )
     ws.channels[channel.id] = channel
     out = _channel_out(ctx, channel)
     out["is_member"] = True
@@ -78,7 +84,9 @@ def invite(ctx: Ctx) -> JSON:
         raise ApiError(errors[0]["error"], extra={"errors": errors})
     for user_id in ok:
         channel.members.append(user_id)
-        ws.add_system_message(channel, user_id, "channel_join", f"<@{user_id}> has joined the channel")
+        ws.add_system_message(
+            channel, user_id, "channel_join", f"<@{user_id}> has joined the channel"
+        )
     out: JSON = {"ok": True, "channel": _channel_out(ctx, channel)}
     if errors:
         out["errors"] = errors
@@ -96,8 +104,9 @@ def set_topic(ctx: Ctx) -> JSON:
     if len(topic) > MAX_TOPIC:
         raise ApiError("too_long")
     channel.topic = {"value": topic, "creator": ws.bot_user_id, "last_set": ws.now()}
-    ws.add_system_message(channel, ws.bot_user_id, "channel_topic",
-                          f"set the channel topic: {topic}")  # fmt: skip
+    ws.add_system_message(
+        channel, ws.bot_user_id, "channel_topic", f"set the channel topic: {topic}"
+    )
     return {"ok": True, "channel": _channel_out(ctx, channel)}
 
 
@@ -142,8 +151,9 @@ def join(ctx: Ctx) -> JSON:
         out["already_in_channel"] = True
     else:
         channel.members.append(ws.bot_user_id)
-        ws.add_system_message(channel, ws.bot_user_id, "channel_join",
-                              f"<@{ws.bot_user_id}> has joined the channel")  # fmt: skip
+        ws.add_system_message(
+            channel, ws.bot_user_id, "channel_join", f"<@{ws.bot_user_id}> has joined the channel"
+        )
     out["channel"] = _channel_out(ctx, channel)
     return out
 
@@ -192,9 +202,15 @@ def _open_mpim(ctx: Ctx, others: list[str]) -> tuple[Channel, bool]:
         if channel.is_mpim and sorted(channel.members) == members:
             return channel, False
     names = [ws.users[u].name for u in members]
-    channel = Channel(id=new_id("C"), name="mpdm-" + "--".join(names) + "-1",
-                      creator=ws.bot_user_id, created=ws.now(), is_private=True, is_mpim=True,
-                      members=members)  # fmt: skip
+    channel = Channel(
+        id=new_id("C"),
+        name="mpdm-" + "--".join(names) + "-1",
+        creator=ws.bot_user_id,
+        created=ws.now(),
+        is_private=True,
+        is_mpim=True,
+        members=members,
+    )
     ws.channels[channel.id] = channel
     return channel, True
 
@@ -238,9 +254,16 @@ def history(ctx: Ctx) -> JSON:
     newest_first = [m.ts for m in reversed(top_level)]
     page, next_cursor = _page(ctx, newest_first, "ts", 100)
     wanted = set(page)
-    messages = [m.to_api(ws.team_id, ws.bot_profile()) for m in reversed(top_level) if m.ts in wanted]
-    return {"ok": True, "messages": messages, "has_more": bool(next_cursor), "pin_count":
-            len(channel.pins), "response_metadata": {"next_cursor": next_cursor}}  # fmt: skip
+    messages = [
+        m.to_api(ws.team_id, ws.bot_profile()) for m in reversed(top_level) if m.ts in wanted
+    ]
+    return {
+        "ok": True,
+        "messages": messages,
+        "has_more": bool(next_cursor),
+        "pin_count": len(channel.pins),
+        "response_metadata": {"next_cursor": next_cursor},
+    }
 
 
 def replies(ctx: Ctx) -> JSON:
@@ -255,8 +278,12 @@ def replies(ctx: Ctx) -> JSON:
     root = parent.thread_ts or parent.ts
     thread = [m for m in channel.history if m.ts == root or m.thread_ts == root]
     messages = [m.to_api(ws.team_id, ws.bot_profile()) for m in thread]
-    return {"ok": True, "messages": messages, "has_more": False,
-            "response_metadata": {"next_cursor": ""}}  # fmt: skip
+    return {
+        "ok": True,
+        "messages": messages,
+        "has_more": False,
+        "response_metadata": {"next_cursor": ""},
+    }
 
 
 HANDLERS: dict[str, Handler] = {

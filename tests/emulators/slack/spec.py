@@ -20,9 +20,23 @@ from .common import ApiError, invalid_arguments, missing_field, split_list, to_b
 
 # Arguments that carry JSON structures: form bodies send them as JSON strings, JSON bodies as-is.
 JSON_ARGS = frozenset(
-    {"blocks", "attachments", "unfurled_attachments", "metadata", "view", "files", "unfurls",
-     "user_auth_blocks", "outputs", "profile", "file_ids", "prefs", "inputs", "options"}
-)  # fmt: skip
+    {
+        "blocks",
+        "attachments",
+        "unfurled_attachments",
+        "metadata",
+        "view",
+        "files",
+        "unfurls",
+        "user_auth_blocks",
+        "outputs",
+        "profile",
+        "file_ids",
+        "prefs",
+        "inputs",
+        "options",
+    }
+)
 
 
 @dataclass(frozen=True)

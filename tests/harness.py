@@ -1,0 +1,62 @@
+"""Run the real bot in HTTP mode on a loopback port, for end-to-end tests, the demo and benches."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from bot import bootstrap
+from bot.config import Settings
+from bot.store import migrate
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_POLICY = REPO / "deploy" / "policy.example.yaml"
+
+
+@dataclass
+class RunningBot:
+    url: str
+    gatehouse: bootstrap.Gatehouse
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.url}/slack/events"
+
+
+def bot_settings(**values: Any) -> Settings:
+    """Settings from explicit values only: no environment, no .env."""
+    defaults: dict[str, Any] = {"policy_path": EXAMPLE_POLICY, "mode": "http"}
+    return Settings(_env_file=None, **{**defaults, **values})
+
+
+@contextmanager
+def running_gatehouse(settings: Settings) -> Iterator[RunningBot]:
+    """Migrate, build and serve the bot like `gatehouse run` in HTTP mode, on a free port."""
+    migrate.upgrade(settings.database_url)
+    gatehouse = bootstrap.build(settings)
+    web = bootstrap.build_web_app(gatehouse)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(web, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bot did not start serving within 10 s")
+        time.sleep(0.01)
+    try:
+        yield RunningBot(f"http://127.0.0.1:{port}", gatehouse)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+        gatehouse.engine.dispose()
