@@ -108,3 +108,7 @@ def postgres_engine(postgres_admin: Engine) -> Iterator[Engine]:
     """A fresh, migrated PostgreSQL database, for what only PostgreSQL does."""
     with _fresh_postgres_database(postgres_admin) as url, _migrated_engine(url) as engine:
         yield engine
+
+
+# The Vault emulator, an ML database on real PostgreSQL, and Vault set up by setup.sh.
+from tests.integration.vault_support import ml_database, set_up_vault, vault  # noqa: E402, F401

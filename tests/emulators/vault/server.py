@@ -170,7 +170,10 @@ class VaultEmulator:
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="vault-emulator", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() returns quickly
+            name="vault-emulator",
+            daemon=True,
         )
         self._thread.start()
         self._stopping.clear()

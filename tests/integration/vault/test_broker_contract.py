@@ -20,7 +20,7 @@ from bot.domain.errors import CredentialDenied, CredentialUnavailable
 from bot.domain.grant import Grant
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 from tests.emulators.vault import VaultEmulator, running_vault
-from tests.integration.vault.conftest import INCIDENT_POLICIES, RecordedTokens
+from tests.integration.vault_support import INCIDENT_POLICIES, RecordedTokens
 from tests.tools.jwt import self_signed_certificate, service_account_jwt
 from tests.unit.example_policy import example_policy
 

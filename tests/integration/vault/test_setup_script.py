@@ -7,7 +7,7 @@ import hvac.exceptions
 import pytest
 
 from tests.emulators.vault import VaultEmulator
-from tests.integration.vault.conftest import MlDatabase, SetUpVault, run_setup_script
+from tests.integration.vault_support import MlDatabase, SetUpVault, run_setup_script
 
 
 def test_setup_configures_engine_roles_policies_and_approle(set_up_vault: SetUpVault) -> None:

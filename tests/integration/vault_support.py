@@ -1,4 +1,4 @@
-"""Fixtures for the Vault tests: the emulator, an ML database on real PostgreSQL, Vault set up
+"""Support for the Vault tests: the emulator, an ML database on real PostgreSQL, Vault set up
 by deploy/vault/setup.sh, and the bot's broker logged in with the AppRole setup.sh made."""
 
 import base64
@@ -23,7 +23,7 @@ from psycopg import sql
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 from tests.emulators.vault import VaultEmulator, running_vault
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = REPO / "deploy" / "vault" / "setup.sh"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 INCIDENT_POLICIES = [
