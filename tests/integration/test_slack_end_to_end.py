@@ -269,3 +269,93 @@ def test_slack_429_is_waited_out_and_nothing_is_lost(scene: Scene) -> None:
     assert any(m for m in scene.slack.messages(channel.id) if "rate limited" in m.text)
     statuses = [c.status for c in scene.slack.calls_to("chat.postMessage")]
     assert 429 in statuses
+
+
+def test_forms_open_an_incident_file_a_request_and_deny_with_a_reason(scene: Scene) -> None:
+    slack = scene.slack
+    scene.command("/incident", "", "U0ONCALL1", scene.general)
+    eventually(lambda: [v for v in slack.views("U0ONCALL1") if not v.closed])
+    submitted = scene.people.view_submission(
+        "U0ONCALL1",
+        "gatehouse.open_incident",
+        {
+            "title": {"title": {"type": "plain_text_input", "value": "Feature store lag"}},
+            "severity": {
+                "severity": {"type": "static_select", "selected_option": {"value": "sev3"}}
+            },
+        },
+    )
+    assert submitted.status == 200
+    channel = scene.incident_channel()
+    assert "SEV3" in channel.topic["value"]
+    channel.members.extend(["U0ONCALL2", "U0LEAD2"])
+
+    scene.command("/request-access", "", "U0ONCALL2", channel.id)
+    eventually(lambda: [v for v in slack.views("U0ONCALL2") if not v.closed])
+    empty = scene.people.view_submission(
+        "U0ONCALL2",
+        "gatehouse.request_access",
+        {
+            "resource": {
+                "resource": {
+                    "type": "static_select",
+                    "selected_option": {"value": "inference-logs-ro"},
+                }
+            },
+            "reason": {"reason": {"type": "plain_text_input", "value": "  "}},
+        },
+    )
+    assert empty.json()["response_action"] == "errors"  # nothing lost: the form stays open
+    scene.people.view_submission(
+        "U0ONCALL2",
+        "gatehouse.request_access",
+        {
+            "resource": {
+                "resource": {
+                    "type": "static_select",
+                    "selected_option": {"value": "inference-logs-ro"},
+                }
+            },
+            "duration": {
+                "duration": {"type": "static_select", "selected_option": {"value": "30m"}}
+            },
+            "reason": {"reason": {"type": "plain_text_input", "value": "lag graphs"}},
+        },
+    )
+    card = scene.card(channel.id)
+    request_id = request_id_in(card)
+    scene.click("U0LEAD2", "gatehouse.deny", channel.id, card.ts, request_id)
+    eventually(lambda: [v for v in slack.views("U0LEAD2") if not v.closed])
+    scene.people.view_submission(
+        "U0LEAD2",
+        "gatehouse.deny_reason",
+        {"deny_reason": {"reason": {"type": "plain_text_input", "value": "use the dashboard"}}},
+    )
+    eventually(lambda: scene.request_state(request_id) is RequestState.DENIED)
+
+    def denied_card() -> bool:
+        updated = slack.channel(channel.id).find(card.ts)
+        text = json.dumps(updated.blocks if updated else [])
+        return "use the dashboard" in text and "gatehouse.approve" not in text
+
+    eventually(denied_card)
+
+
+def test_unsigned_and_stale_requests_are_refused(scene: Scene) -> None:
+    forged = scene.people.slash_command(
+        "/incident",
+        "open forged",
+        user_id="U0ONCALL1",
+        channel_id=scene.general,
+        options=SendOptions(corrupt_signature=True),
+    )
+    stale = scene.people.slash_command(
+        "/incident",
+        "open stale",
+        user_id="U0ONCALL1",
+        channel_id=scene.general,
+        options=SendOptions(timestamp=int(time.time()) - 6 * 60),
+    )
+    assert (forged.status, stale.status) == (401, 401)
+    time.sleep(0.3)
+    assert not [c for c in scene.slack.workspace.channels.values() if c.name.startswith("inc-")]
