@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck layers pytest migrate clean
+.PHONY: run test lint fmt typecheck layers pytest migrate demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/gatehouse db upgrade
 	$(BIN)/gatehouse run
+
+# A whole incident against the Slack and Vault emulators, on SQLite: no accounts needed.
+demo: $(STAMP)
+	$(BIN)/python -m tests.demo
 
 migrate: $(STAMP)
 	$(BIN)/gatehouse db upgrade

@@ -97,9 +97,8 @@ class IncidentSummary:
             ]
             for decision in request.decisions:
                 because = f" ({decision.reason})" if decision.reason else ""
-                lines.append(
-                    f"- {decision.verdict} by {decision.approver} at {_when(decision.at)}{because}"
-                )
+                verdict = {"approve": "approved", "deny": "denied"}.get(decision.verdict, "")
+                lines.append(f"- {verdict} by {decision.approver} at {_when(decision.at)}{because}")
             lines.append(f"- Issued: {_when(request.issued_at)}")
             lines.append(f"- Ended: {_when(request.ended_at)} ({request.end_reason or '-'})")
             if request.issued_at:

@@ -18,7 +18,8 @@ from bot.domain.grant import GrantStatus
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SendOptions, SlackClient
 from tests.harness import RunningBot, bot_settings, running_gatehouse
-from tests.integration.vault_support import MlDatabase, SetUpVault
+from tests.integration.vault_support import MlDatabase
+from tests.tools.vault_setup import SetUpVault
 
 T = TypeVar("T")
 PEOPLE = {

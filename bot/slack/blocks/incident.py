@@ -88,9 +88,15 @@ def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]
     return text, blocks
 
 
+_PAST = {"approve": "approved", "deny": "denied"}
+
+
 def _request_line(line: RequestLine) -> str:
     decisions = (
-        "; ".join(f"{d.verdict} by {mention(d.approver)} {when(d.at)}" for d in line.decisions)
+        "; ".join(
+            f"{_PAST.get(d.verdict, d.verdict)} by {mention(d.approver)} {when(d.at)}"
+            for d in line.decisions
+        )
         or "no decision"
     )
     revoked = ""

@@ -90,7 +90,8 @@ class Mount:
 
 
 class VaultCore:
-    def __init__(self, root_token: str) -> None:
+    def __init__(self, root_token: str, *, database_detached: bool = False) -> None:
+        self.database_detached = database_detached
         self.lock = threading.RLock()
         self.clock = Clock()
         self.tokens = TokenStore()
@@ -142,7 +143,12 @@ class VaultCore:
         for existing in self.mounts:
             if full.startswith(existing) or existing.startswith(full):
                 raise bad_request(f"path is already in use at {existing}")
-        self.mounts[full] = Mount(full, type_name, catalog[type_name](),
+        backend = (
+            DatabaseBackend(detached=self.database_detached)
+            if type_name == "database"
+            else catalog[type_name]()
+        )
+        self.mounts[full] = Mount(full, type_name, backend,
                                   self._mount_accessor(type_name),
                                   description=str(body.get("description") or ""))  # fmt: skip
 

@@ -128,9 +128,13 @@ def _render(query: str, values: dict[str, str]) -> str:
 class DatabaseBackend:
     type_name = "database"
 
-    def __init__(self) -> None:
+    def __init__(self, *, detached: bool = False) -> None:
+        """`detached`: no database behind the engine (for demos): statements are recorded in
+        `executed` instead of run, and credentials log in nowhere."""
         self.connections: dict[str, Connection] = {}
         self.roles: dict[str, Role] = {}
+        self.detached = detached
+        self.executed: list[str] = []
 
     # -- routing --------------------------------------------------------------------------
 
@@ -198,7 +202,7 @@ class DatabaseBackend:
         url = str(details.get("connection_url") or "")
         if not url:
             raise bad_request("error creating database object: connection_url cannot be empty")
-        if connection.verify_connection:
+        if connection.verify_connection and not self.detached:
             try:
                 with psycopg.connect(connection.conninfo(), connect_timeout=5) as conn:
                     conn.execute("SELECT 1")
@@ -288,8 +292,14 @@ class DatabaseBackend:
             secret=Secret(ttl=ttl, internal=internal),
         )
 
-    @staticmethod
-    def _execute(connection: Connection, statements: list[str], values: dict[str, str]) -> None:
+    def _execute(
+        self, connection: Connection, statements: list[str], values: dict[str, str]
+    ) -> None:
+        if self.detached:
+            self.executed += [
+                _render(query, {**values, "password": "***"}) for query in _split(statements)
+            ]
+            return
         with psycopg.connect(connection.conninfo(), connect_timeout=5) as conn, conn.transaction():
             for query in _split(statements):
                 conn.execute(_render(query, values).encode())
@@ -337,6 +347,9 @@ class DatabaseBackend:
         if role is not None and role.revocation_statements:
             values = {"name": username, "username": username}
             self._execute(connection, role.revocation_statements, values)
+            return
+        if self.detached:
+            self.executed.append(f'DROP ROLE IF EXISTS "{username}"')
             return
         _default_revoke(connection.conninfo(), username)
 

@@ -143,10 +143,15 @@ class VaultEmulator:
     """A Vault dev server stand-in for tests: `start()`, point hvac at `url`, `stop()`."""
 
     def __init__(
-        self, *, root_token: str | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        *,
+        root_token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        database_detached: bool = False,
     ) -> None:
         self.root_token = root_token or new_token_id()
-        self.core = VaultCore(self.root_token)
+        self.core = VaultCore(self.root_token, database_detached=database_detached)
         self.host = host
         self.port = port
         self.calls: list[RecordedCall] = []

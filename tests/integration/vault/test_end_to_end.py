@@ -21,7 +21,8 @@ from bot.services import access, incidents, issuing
 from bot.services.sweeps import ISSUING_GRACE, reconcile_vault
 from bot.store import SqlUnitOfWorkFactory
 from integrations.vault import VaultCredentialBroker
-from tests.integration.vault_support import MlDatabase, SetUpVault, make_broker
+from tests.integration.vault_support import MlDatabase, make_broker
+from tests.tools.vault_setup import SetUpVault
 from tests.unit.example_policy import example_policy
 
 POLICY = example_policy()

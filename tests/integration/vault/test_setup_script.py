@@ -7,7 +7,8 @@ import hvac.exceptions
 import pytest
 
 from tests.emulators.vault import VaultEmulator
-from tests.integration.vault_support import MlDatabase, SetUpVault, run_setup_script
+from tests.integration.vault_support import MlDatabase
+from tests.tools.vault_setup import SetUpVault, run_setup_script
 
 
 def test_setup_configures_engine_roles_policies_and_approle(set_up_vault: SetUpVault) -> None:
@@ -49,6 +50,7 @@ def test_the_bot_can_do_exactly_what_it_needs(set_up_vault: SetUpVault) -> None:
 def test_setup_runs_again_without_harm(
     vault: VaultEmulator, ml_database: MlDatabase, tmp_path: Path
 ) -> None:
-    run_setup_script(vault, ml_database, tmp_path / "first")
-    again = run_setup_script(vault, ml_database, tmp_path / "second")
+    connection = ml_database.url.replace("postgres@", "{{username}}@", 1)
+    run_setup_script(vault, connection, tmp_path / "first")
+    again = run_setup_script(vault, connection, tmp_path / "second")
     assert "Vault is ready for Gatehouse." in again.output

@@ -1,0 +1,202 @@
+"""`make demo`: a whole incident, played against the Slack and Vault emulators, on SQLite.
+
+No Slack workspace, no Vault and no PostgreSQL are needed: the Vault emulator's database engine
+runs detached, so the credential it hands out logs in nowhere. Prints what each person would see
+in Slack, then the audit summary and the result of `gatehouse audit verify`.
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import hvac
+from typer.testing import CliRunner
+
+from bot.cli import app as cli
+from bot.services.incidents import build_summary
+from tests.emulators.slack import SlackEmulator, running_slack
+from tests.emulators.slack.client import SlackClient
+from tests.emulators.vault import running_vault
+from tests.harness import bot_settings, running_gatehouse
+from tests.tools.vault_setup import run_setup_script
+
+T = TypeVar("T")
+PEOPLE = {
+    "U0ONCALL1": "ada (on call)",
+    "U0ONCALL2": "grace (on call)",
+    "U0LEAD1": "linus (ML lead)",
+    "U0SEC1": "radia (security)",
+}
+NOWHERE = "postgresql://{{username}}:{{password}}@db.invalid:5432/ml"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def plain(text: str) -> str:
+    """Slack mrkdwn as a reader sees it."""
+    text = re.sub(
+        r"<@([A-Z0-9]+)(?:\|[^>]*)?>", lambda m: "@" + PEOPLE.get(m.group(1), m.group(1)), text
+    )
+    text = re.sub(r"<!date\^\d+\^[^|]*\|([^>]*)>", r"\1", text)
+    text = re.sub(r"<#([A-Z0-9]+)>", r"#\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def rendered(blocks: list[dict[str, Any]] | None, fallback: str) -> str:
+    lines: list[str] = []
+    for block in blocks or []:
+        if block.get("type") in ("section", "header"):
+            lines.append(block["text"]["text"])
+        elif block.get("type") == "context":
+            lines += [element.get("text", "") for element in block["elements"]]
+        elif block.get("type") == "actions":
+            lines.append("  ".join(f"[{e['text']['text']}]" for e in block["elements"]))
+    return plain("\n".join(lines) or fallback)
+
+
+def show(who: str, where: str, text: str) -> None:
+    say(f"── {who} · {where}")
+    for line in text.splitlines():
+        say(f"   {line}")
+
+
+def wait_for(check: Callable[[], T | None], what: str) -> T:
+    deadline = time.monotonic() + 20
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo stopped: {what} did not happen")
+        time.sleep(0.05)
+
+
+def main() -> None:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        running_slack() as slack,
+        running_vault(database_detached=True) as vault,
+    ):
+        say("Gatehouse demo: Slack and Vault are emulated on this machine; the bot is real.")
+        say("The Vault emulator's database engine runs with no database behind it, so the")
+        say("credential it hands out is real in Vault but logs in nowhere.\n")
+        setup = run_setup_script(vault, NOWHERE, Path(folder))
+        for user_id, name in PEOPLE.items():
+            slack.add_user(user_id, name.split()[0])
+        room = slack.add_channel("war-room", members=list(PEOPLE))
+        database_url = f"sqlite:///{Path(folder) / 'gatehouse.db'}"
+        settings = bot_settings(
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=slack.signing_secret,
+            slack_api_url=slack.api_url,
+            vault_addr=vault.url,
+            vault_auth="approle",
+            vault_role_id=setup.role_id,
+            vault_secret_id=setup.secret_id,
+            database_url=database_url,
+        )
+        with running_gatehouse(settings) as bot:
+            play(slack, SlackClient(slack, bot.events_url), room, vault.url)
+            incident_id = next(iter(_incidents(bot)))
+            say("\n════ Audit summary (the report uploaded to the channel) ════\n")
+            say(plain(build_summary(uow=bot.gatehouse.uow, incident_id=incident_id).to_markdown()))
+        say("════ gatehouse audit verify ════")
+        os.environ["DATABASE_URL"] = database_url
+        result = CliRunner().invoke(cli, ["audit", "verify"])
+        say(result.output.strip())
+        sys.exit(result.exit_code)
+
+
+def _incidents(bot: Any) -> list[str]:
+    with bot.gatehouse.uow() as tx:
+        return [incident.id for incident in tx.incidents.list_open()] or [
+            event.entry.incident_id for event in tx.audit.events() if event.entry.incident_id
+        ]
+
+
+def play(slack: SlackEmulator, people: SlackClient, room: str, vault_url: str) -> None:
+    def command(user: str, channel: str, text: str) -> None:
+        name, _, rest = text.partition(" ")
+        say(f"\n▶ {PEOPLE[user]} types: {text}")
+        result = people.slash_command(name, rest, user_id=user, channel_id=channel)
+        if result.text:
+            show(PEOPLE[user], "only you can see this", plain(result.text))
+
+    command("U0ONCALL1", room, "/incident open Ranker p99 over 2s sev1")
+    channel = wait_for(
+        lambda: next((c for c in slack.workspace.channels.values() if c.pins), None),
+        "the incident channel",
+    )
+    card = slack.messages(channel.id)[0]
+    show(
+        "everyone",
+        f"#{channel.name} (topic: {plain(channel.topic['value'])})",
+        rendered(card.blocks, card.text) + "\n📌 pinned",
+    )
+    channel.members.extend(["U0ONCALL2", "U0LEAD1", "U0SEC1"])
+
+    command(
+        "U0ONCALL2",
+        channel.id,
+        "/request-access feature-store-rw 1h fix the bad ranker feature row",
+    )
+    request = wait_for(
+        lambda: next(
+            (m for m in slack.messages(channel.id) if "gatehouse.approve" in json.dumps(m.blocks)),
+            None,
+        ),
+        "the approval card",
+    )
+    show("everyone", f"#{channel.name}", rendered(request.blocks, request.text))
+    request_id = re.findall(r"R-[A-Z2-7]{8}", request.text)[0]
+    for approver in ("U0LEAD1", "U0SEC1"):
+        say(f"\n▶ {PEOPLE[approver]} clicks [Approve]")
+        people.block_action(
+            approver, "gatehouse.approve", request_id, channel_id=channel.id, message_ts=request.ts
+        )
+        time.sleep(0.3)
+    delivered = wait_for(
+        lambda: next(
+            (e for e in slack.ephemerals("U0ONCALL2") if "vault unwrap" in json.dumps(e.blocks)),
+            None,
+        ),
+        "the credential",
+    )
+    updated = slack.channel(channel.id).find(request.ts)
+    assert updated is not None
+    show(
+        "everyone",
+        f"#{channel.name} (the card, updated in place)",
+        rendered(updated.blocks, updated.text),
+    )
+    show(
+        PEOPLE["U0ONCALL2"],
+        f"#{channel.name}, only you can see this (also sent by DM)",
+        rendered(delivered.blocks, delivered.text),
+    )
+    token = re.search(r"VAULT_TOKEN=(\S+) vault unwrap", json.dumps(delivered.blocks))
+    assert token is not None
+    secret = hvac.Client(url=vault_url, token=token.group(1)).sys.unwrap()["data"]
+    say(f"\n▶ {PEOPLE['U0ONCALL2']} runs the unwrap command and gets user {secret['username']}")
+    say("   (and a password that never touched Slack, the bot's database or its logs; here no")
+    say("   database stands behind it, so it logs in nowhere)")
+
+    command("U0ONCALL1", channel.id, "/incident close rolled back the ranker feature row")
+    wait_for(lambda: slack.channel(channel.id).archived, "the archive")
+    summary = next(m for m in slack.messages(channel.id) if "audit summary" in m.text)
+    show("everyone", f"#{channel.name}", rendered(summary.blocks, summary.text) + "\n📌 pinned")
+    uploaded = [f for m in slack.messages(channel.id) for f in (m.files or [])]
+    say(f"── everyone · #{channel.name}: 📎 {uploaded[0].get('title') if uploaded else 'report'}")
+    say(f"── #{channel.name} is archived.")
+
+
+if __name__ == "__main__":
+    main()
