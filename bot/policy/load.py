@@ -14,6 +14,11 @@ from bot.policy.messages import explain_error, keys
 from bot.policy.models import PolicyDocument
 from bot.policy.problems import Loc, PolicyError, PolicyProblem, document_order, dotted, kind
 
+FILE_NOT_FOUND = (
+    "file not found; start from the example (cp deploy/policy.example.yaml policy.yaml) "
+    "or point GATEHOUSE_POLICY at your policy"
+)
+
 
 def load_policy(path: str | Path) -> AccessPolicy:
     """Read and validate a policy file; raise PolicyError listing every problem."""
@@ -21,7 +26,7 @@ def load_policy(path: str | Path) -> AccessPolicy:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PolicyError([PolicyProblem(source, "file not found")]) from None
+        raise PolicyError([PolicyProblem(source, FILE_NOT_FOUND)]) from None
     except UnicodeDecodeError:
         raise PolicyError([PolicyProblem(source, "the file is not UTF-8 text")]) from None
     except OSError as exc:

@@ -23,6 +23,7 @@ from bot.policy import (
     parse_policy,
     policy_json_schema,
 )
+from bot.policy.load import FILE_NOT_FOUND
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
 
@@ -421,7 +422,7 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_policy(missing)
 
-    assert info.value.problems == [PolicyProblem(str(missing), "file not found")]
+    assert info.value.problems == [PolicyProblem(str(missing), FILE_NOT_FOUND)]
     assert check_policy(missing) == info.value.problems
 
 
