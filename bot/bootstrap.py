@@ -19,8 +19,10 @@ from starlette.applications import Starlette
 from bot.config import Settings
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
+from bot.scheduler import Job, build_scheduler
 from bot.services import issuing
 from bot.services.sweeps import reconcile_vault
+from bot.slack import workflows
 from bot.slack.app import create_app
 from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
@@ -154,10 +156,27 @@ def build_web_app(gatehouse: Gatehouse) -> Starlette:
     return create_http_app(build_slack_app(gatehouse, http=True), lambda: readiness(gatehouse))
 
 
+SWEEP_EVERY_SECONDS = 15
+RECONCILE_EVERY_SECONDS = 300
+
+
+def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
+    """The periodic work: sweeps (expiry, time-outs, retries) and reconciliation with Vault."""
+    return [
+        Job("sweep", lambda: workflows.sweep(deps), SWEEP_EVERY_SECONDS),
+        Job("reconcile", lambda: _reconcile_quietly(gatehouse), RECONCILE_EVERY_SECONDS),
+    ]
+
+
 def start(gatehouse: Gatehouse) -> None:
-    """Reconcile Vault once, then serve Slack in the configured mode until stopped."""
+    """Reconcile Vault once, start the sweeps, then serve Slack until stopped."""
     settings = gatehouse.settings
     threading.Thread(target=_reconcile_quietly, args=(gatehouse,), daemon=True).start()
+    assert settings.slack_bot_token is not None
+    client = make_web_client(
+        settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    build_scheduler(build_jobs(gatehouse, slack_deps(gatehouse, client))).start()
     if settings.mode == "http":
         uvicorn.run(
             build_web_app(gatehouse), host=settings.host, port=settings.port, log_level="warning"

@@ -254,3 +254,26 @@ def list_my_access(*, uow: UnitOfWorkFactory, user: str) -> MyAccess:
             active=tx.requests.list_for_requester(user, states=[RequestState.ACTIVE]),
             to_decide=tx.requests.list_pending_for_approver(user),
         )
+
+
+def time_out_request(
+    *, uow: UnitOfWorkFactory, policy: AccessPolicy, request_id: str, now: datetime
+) -> AccessRequest:
+    """A PENDING request nobody decided within `incident.request_timeout`. Idempotent."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        timeout = policy.incident.request_timeout
+        if request.state is not RequestState.PENDING or now < request.requested_at + timeout:
+            return request
+        request.time_out(now=now, timeout=timeout)
+        tx.requests.save(request)
+        record_for_request(
+            tx,
+            Action.REQUEST_TIMED_OUT,
+            request,
+            at=now,
+            actor=None,
+            reason="nobody decided in time",
+        )
+        tx.commit()
+    return request

@@ -17,10 +17,17 @@ from functools import partial
 
 from bot.domain.audit import Action, utc_iso
 from bot.domain.errors import CredentialError
-from bot.domain.grant import GrantStatus
-from bot.domain.ports import CredentialInventory, LiveToken, UnitOfWork, UnitOfWorkFactory
+from bot.domain.grant import Grant, GrantStatus
+from bot.domain.ports import (
+    CredentialBroker,
+    CredentialInventory,
+    LiveToken,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bot.domain.rules import AccessPolicy
 from bot.services.common import record, record_for_grant
+from bot.services.issuing import revoke_grant, revoke_incident_tokens
 
 ISSUING_GRACE = timedelta(minutes=2)
 _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
@@ -159,3 +166,48 @@ def _revoke_orphan(
     (report.revoked_tokens if accessor else report.revoked_leases).append(
         accessor or lease_id or ""
     )
+
+
+SWEEP_BATCH = 100
+
+
+def due_expiries(*, uow: UnitOfWorkFactory, now: datetime) -> list[str]:
+    """Requests whose access has reached its end (ACTIVE grants due)."""
+    with uow() as tx:
+        return [grant.request_id for grant in tx.grants.list_due(now, SWEEP_BATCH)]
+
+
+def due_timeouts(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime) -> list[str]:
+    """PENDING requests older than the policy's request timeout."""
+    older_than = now - policy.incident.request_timeout
+    with uow() as tx:
+        return [request.id for request in tx.requests.list_due_pending(older_than, SWEEP_BATCH)]
+
+
+def retry_revocations(
+    *, uow: UnitOfWorkFactory, broker: CredentialBroker, clock: Callable[[], datetime]
+) -> list[Grant]:
+    """Ask Vault again for every revocation it has not confirmed, and for closed incidents'
+    tokens still on record. Returns the grants now confirmed revoked."""
+    with uow() as tx:
+        pending = tx.grants.list_by_status([GrantStatus.REVOKING], SWEEP_BATCH)
+        closed_tokens = {
+            incident_id
+            for incident_id, _ in tx.vault_tokens.list_unrevoked()
+            if not _is_open(tx, incident_id)
+        }
+    confirmed = [
+        grant
+        for grant in (
+            revoke_grant(uow=uow, broker=broker, grant_id=g.id, clock=clock) for g in pending
+        )
+        if grant.status is GrantStatus.REVOKED
+    ]
+    for incident_id in sorted(closed_tokens):
+        revoke_incident_tokens(uow=uow, broker=broker, incident_id=incident_id, clock=clock)
+    return confirmed
+
+
+def _is_open(tx: UnitOfWork, incident_id: str) -> bool:
+    incident = tx.incidents.get(incident_id)
+    return incident is not None and incident.is_open

@@ -4,9 +4,11 @@ Run after the ack, on the app's worker pool. Every function here is safe to call
 same click or retry: the services make the second call a no-op or a clear refusal.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
@@ -14,11 +16,12 @@ from bot.domain.errors import ChannelNameTaken, ChatError, NotFound
 from bot.domain.incident import Incident, Severity
 from bot.domain.ports import ChatGateway, CredentialBroker, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
-from bot.services import access, incidents, issuing
+from bot.services import access, incidents, issuing, sweeps
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 
 MAX_NAME_ATTEMPTS = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,6 +132,11 @@ def issue_and_deliver(deps: Deps, *, request_id: str) -> None:
         request_id=request_id,
         clock=deps.clock,
     )
+    _deliver(deps, result)
+
+
+def _deliver(deps: Deps, result: issuing.IssueResult) -> None:
+    request_id = result.request.id
     if result.credential is not None:
         incident = _incident_by_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
@@ -145,6 +153,53 @@ def issue_and_deliver(deps: Deps, *, request_id: str) -> None:
             deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
     _refresh_card(deps, request_id, retrying=result.retrying)
     _tell_requester(deps, request_id, retrying=result.retrying)
+
+
+def sweep(deps: Deps) -> int:
+    """One pass of the periodic work; returns how many items it handled.
+
+    Expire access at its end, time out undecided requests, issue again what Vault refused
+    while it was down (and deliver it), retry unconfirmed revocations. Each item is its own
+    transaction and idempotent, so replicas can sweep at the same time. One failure is logged
+    and does not stop the rest.
+    """
+    handled = 0
+    now = deps.clock()
+    for request_id in sweeps.due_expiries(uow=deps.uow, now=now):
+        handled += _safely(partial(_expire, deps, request_id))
+    for request_id in sweeps.due_timeouts(uow=deps.uow, policy=deps.policy, now=now):
+        handled += _safely(partial(_time_out, deps, request_id))
+    retried = issuing.retry_issues(
+        uow=deps.uow, policy=deps.policy, broker=deps.broker, clock=deps.clock
+    )
+    for result in retried:
+        handled += _safely(partial(_deliver, deps, result))
+    for grant in sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=deps.clock):
+        handled += _safely(partial(_refresh_card, deps, grant.request_id))
+    return handled
+
+
+def _expire(deps: Deps, request_id: str) -> None:
+    access.expire_access(uow=deps.uow, broker=deps.broker, request_id=request_id, clock=deps.clock)
+    _refresh_card(deps, request_id)
+    _tell_requester(deps, request_id)
+
+
+def _time_out(deps: Deps, request_id: str) -> None:
+    access.time_out_request(
+        uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
+    )
+    _refresh_card(deps, request_id)
+    _tell_requester(deps, request_id)
+
+
+def _safely(work: Callable[[], None]) -> int:
+    try:
+        work()
+    except Exception:
+        log.exception("sweep item failed")
+        return 0
+    return 1
 
 
 def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -> None:

@@ -107,6 +107,14 @@ class MemoryRequests:
             and r.decision_by(approver_id) is None
         ]
 
+    def list_due_pending(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
+        found = [
+            copy.deepcopy(r)
+            for r in self._state.requests.values()
+            if r.state is RequestState.PENDING and r.requested_at <= older_than
+        ]
+        return found[:limit]
+
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
         return found[:limit]
@@ -148,6 +156,14 @@ class MemoryGrants:
     def get_for_request(self, request_id: str, *, for_update: bool = False) -> Grant | None:
         found = [g for g in self.list_for_request(request_id) if g.status is not GrantStatus.FAILED]
         return found[0] if found else None
+
+    def list_due(self, now: datetime, limit: int) -> Sequence[Grant]:
+        found = [
+            copy.deepcopy(g)
+            for g in self._state.grants.values()
+            if g.status is GrantStatus.ACTIVE and g.ends_at <= now
+        ]
+        return found[:limit]
 
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
