@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # Containers listen on every interface; set 127.0.0.1 to keep HTTP mode local.
     host: str = Field(default="0.0.0.0", validation_alias="GATEHOUSE_HOST")  # noqa: S104
     slack_api_url: str | None = Field(default=None, validation_alias="GATEHOUSE_SLACK_API_URL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="GATEHOUSE_LOG_LEVEL"
+    )
 
     @field_validator("vault_addr", "slack_api_url")
     @classmethod

@@ -9,6 +9,7 @@ from bot.cli.db import db_app
 from bot.cli.policy import policy_app
 from bot.cli.vault import vault_app
 from bot.config import SLACK_APP_HELP
+from bot.log_setup import configure_logging
 from bot.policy import PolicyError
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(vault_app, name="vault")
 def run() -> None:
     """Start the bot (Socket Mode by default, GATEHOUSE_MODE=http for HTTP)."""
     settings = settings_or_exit()
+    configure_logging(level=settings.log_level)
     missing = settings.missing_for_run()
     if missing:
         typer.echo(f"✗ Slack is not configured: {', '.join(missing)} not set.\n", err=True)

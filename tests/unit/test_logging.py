@@ -1,0 +1,73 @@
+"""Logs carry no secret, whatever its shape and whoever logs it."""
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from bot.log_setup import configure_logging, redact_text
+
+SECRETS = [
+    "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",  # Slack bot token
+    "xoxp-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",  # Slack user token
+    "xapp-1-A0123456789-1234567890123-abcdef0123456789",  # Slack app-level token
+    "hvs.CAESIJ9Vq8kq3v0v8k2l5ZlN0wEXAMPLEexampleAbCdEf",  # Vault service token
+    "hvb.AAAAAQJXexampleEXAMPLEexampleEXAMPLE",  # Vault batch token
+    "s.AbCdEfGhIjKlMnOpQrStUvWx",  # Vault token, old format
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlLWV4YW1wbGU",  # JWT
+]
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging(json=True, level="DEBUG")
+    root = logging.getLogger()
+    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    yield stream
+    structlog.reset_defaults()
+    root.handlers.clear()
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_every_token_shape_is_redacted_in_text(secret: str) -> None:
+    assert secret not in redact_text(f"got {secret} from somewhere")
+
+
+def test_passwords_in_urls_and_assignments_are_redacted() -> None:
+    text = redact_text(
+        "postgresql://vault:Sup3r-S3cret@db:5432/ml password=Hunter2! "
+        '{"secret_id": "0f1e2d3c-aaaa", "password": "A1a-xxxxxxxxxxxxxxxx"}'
+    )
+    for secret in ("Sup3r-S3cret", "Hunter2!", "0f1e2d3c-aaaa", "A1a-xxxxxxxxxxxxxxxx"):
+        assert secret not in text
+    assert "postgresql://vault:[redacted]@db:5432/ml" in text
+
+
+def test_private_keys_are_redacted() -> None:
+    key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nxyz\n-----END RSA PRIVATE KEY-----"
+    assert "MIIEow" not in redact_text(f"loaded {key} ok")
+
+
+def test_structlog_and_library_logs_are_json_lines_without_secrets(captured: io.StringIO) -> None:
+    log = structlog.get_logger("gatehouse.test")
+    with structlog.contextvars.bound_contextvars(incident_id="INC-1", request_id="R-1"):
+        log.info("issued", wrapping_token=SECRETS[3], lease_id="database/creds/x/abc")
+    logging.getLogger("hvac.adapters").warning("call failed for token %s", SECRETS[3])
+    logging.getLogger("somewhere").info("connecting with %s", "postgresql://u:pw123456@h/db")
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert lines[0]["event"] == "issued"
+    assert lines[0]["incident_id"] == "INC-1" and lines[0]["request_id"] == "R-1"
+    assert lines[0]["lease_id"] == "database/creds/x/abc"
+    text = captured.getvalue()
+    assert SECRETS[3] not in text and "pw123456" not in text
+    assert all("timestamp" in line and "level" in line for line in lines)
+
+
+def test_library_debug_logs_stay_off_even_at_debug(captured: io.StringIO) -> None:
+    for name in ("slack_bolt.App", "slack_sdk.web.base_client", "urllib3.connectionpool"):
+        logging.getLogger(name).debug("Received the following request body: payload=...")
+    assert "request body" not in captured.getvalue()
