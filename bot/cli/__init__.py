@@ -6,6 +6,7 @@ from bot import bootstrap
 from bot.cli.audit import audit_app
 from bot.cli.common import settings_or_exit
 from bot.cli.db import db_app
+from bot.cli.doctor import doctor
 from bot.cli.policy import policy_app
 from bot.cli.vault import vault_app
 from bot.config import SLACK_APP_HELP
@@ -22,6 +23,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(vault_app, name="vault")
+app.command("doctor")(doctor)
 
 
 @app.command("run")

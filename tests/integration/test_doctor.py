@@ -1,0 +1,114 @@
+"""`gatehouse doctor` against the emulators: every check passes, then each one fails alone."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.cli.doctor import MANIFEST, run_checks
+from bot.config import Settings
+from bot.store import migrate
+from tests.emulators.slack import SlackEmulator, running_slack
+from tests.harness import bot_settings
+from tests.tools.vault_setup import SetUpVault
+
+SCOPES = yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"]
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    with running_slack(scopes=SCOPES) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def healthy(slack: SlackEmulator, set_up_vault: SetUpVault, tmp_path: Path) -> dict[str, Any]:
+    database = f"sqlite:///{tmp_path / 'gatehouse.db'}"
+    migrate.upgrade(database)
+    return {
+        "slack_bot_token": slack.bot_token,
+        "slack_app_token": "xapp-1-A0-1-abcdef",
+        "slack_api_url": slack.api_url,
+        "vault_addr": set_up_vault.emulator.url,
+        "vault_auth": "approle",
+        "vault_role_id": set_up_vault.role_id,
+        "vault_secret_id": set_up_vault.secret_id,
+        "database_url": database,
+    }
+
+
+def results(settings: Settings) -> dict[str, bool]:
+    return {check.name: check.ok for check in run_checks(settings)}
+
+
+def test_everything_in_place_passes_and_exits_zero(
+    healthy: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert all(results(bot_settings(mode="socket", **healthy)).values())
+    monkeypatch.chdir(tmp_path)
+    environment = {
+        "SLACK_BOT_TOKEN": healthy["slack_bot_token"],
+        "SLACK_APP_TOKEN": healthy["slack_app_token"],
+        "GATEHOUSE_SLACK_API_URL": healthy["slack_api_url"],
+        "VAULT_ADDR": healthy["vault_addr"],
+        "GATEHOUSE_VAULT_AUTH": "approle",
+        "GATEHOUSE_VAULT_ROLE_ID": healthy["vault_role_id"],
+        "GATEHOUSE_VAULT_SECRET_ID": healthy["vault_secret_id"],
+        "DATABASE_URL": healthy["database_url"],
+        "GATEHOUSE_POLICY": str(Path(__file__).parents[2] / "deploy/policy.example.yaml"),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("✓") == 6
+
+
+def test_each_failure_is_named_with_its_fix(
+    healthy: dict[str, Any], set_up_vault: SetUpVault, tmp_path: Path
+) -> None:
+    unmigrated = {**healthy, "database_url": f"sqlite:///{tmp_path / 'empty.db'}"}
+    assert results(bot_settings(mode="socket", **unmigrated)) == {
+        "settings": True,
+        "policy": True,
+        "database": False,
+        "slack": True,
+        "mode": True,
+        "vault": True,
+    }
+    no_app_token = {k: v for k, v in healthy.items() if k != "slack_app_token"}
+    failed = {c.name: c for c in run_checks(bot_settings(mode="socket", **no_app_token))}
+    assert not failed["mode"].ok and "SLACK_APP_TOKEN" in failed["mode"].fix
+    assert not failed["settings"].ok
+    bad_policy = tmp_path / "policy.yaml"
+    bad_policy.write_text("version: 2\n")
+    assert not results(bot_settings(mode="socket", policy_path=bad_policy, **healthy))["policy"]
+    root = set_up_vault.root()
+    root.sys.create_or_update_policy(
+        "gatehouse", 'path "sys/capabilities-self" { capabilities = ["update"] }'
+    )
+    vault = {c.name: c for c in run_checks(bot_settings(mode="socket", **healthy))}["vault"]
+    assert not vault.ok and "auth/token/revoke-accessor (update)" in vault.detail
+
+
+def test_a_token_missing_scopes_is_caught(set_up_vault: SetUpVault, tmp_path: Path) -> None:
+    with running_slack(scopes=["chat:write"]) as narrow:
+        database = f"sqlite:///{tmp_path / 'gatehouse.db'}"
+        migrate.upgrade(database)
+        settings = bot_settings(
+            mode="socket",
+            slack_bot_token=narrow.bot_token,
+            slack_app_token="xapp-1-A0-1-abc",
+            slack_api_url=narrow.api_url,
+            vault_addr=set_up_vault.emulator.url,
+            vault_auth="approle",
+            vault_role_id=set_up_vault.role_id,
+            vault_secret_id=set_up_vault.secret_id,
+            database_url=database,
+        )
+        slack = {c.name: c for c in run_checks(settings)}["slack"]
+    assert not slack.ok and "pins:write" in slack.detail
