@@ -1,0 +1,50 @@
+"""When the database or Vault is down: readiness says which, and users get a clear answer."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import bootstrap
+from bot.domain.incident import Severity
+from bot.services import incidents
+from bot.slack.errors import user_message
+from bot.store import SqlUnitOfWorkFactory, create_engine_for
+from tests.harness import bot_settings
+
+
+class Broker:
+    def __init__(self, reachable: bool) -> None:
+        self._reachable = reachable
+
+    def reachable(self) -> bool:
+        return self._reachable
+
+
+def gatehouse(database_url: str, *, vault_up: bool) -> bootstrap.Gatehouse:
+    engine = create_engine_for(database_url)
+    settings = bot_settings(database_url=database_url)
+    broker: Any = Broker(vault_up)
+    return bootstrap.Gatehouse(settings, None, engine, SqlUnitOfWorkFactory(engine), broker)  # type: ignore[arg-type]
+
+
+def test_readiness_names_what_is_down(engine: Any, database_url: str) -> None:
+    assert bootstrap.readiness(gatehouse(database_url, vault_up=True)) == {}
+    assert bootstrap.readiness(gatehouse(database_url, vault_up=False)) == {"vault": "unreachable"}
+    down = gatehouse("postgresql://postgres@127.0.0.1:1/gatehouse", vault_up=True)
+    assert bootstrap.readiness(down) == {"database": "OperationalError"}
+
+
+def test_a_user_hears_that_nothing_was_changed_when_the_database_is_down() -> None:
+    uow = SqlUnitOfWorkFactory(create_engine_for("postgresql://postgres@127.0.0.1:1/gatehouse"))
+    try:
+        incidents.start_incident(
+            uow=uow,
+            title="x",
+            severity=Severity.SEV2,
+            opened_by="U1",
+            channel_id="C1",
+            channel_name="inc-x",
+            now=datetime.now(UTC),
+        )
+    except Exception as error:
+        message = user_message(error)
+    assert "nothing was changed" in message
