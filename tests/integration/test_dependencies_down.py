@@ -3,6 +3,9 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
 from bot import bootstrap
 from bot.domain.incident import Severity
 from bot.services import incidents
@@ -35,7 +38,7 @@ def test_readiness_names_what_is_down(engine: Any, database_url: str) -> None:
 
 def test_a_user_hears_that_nothing_was_changed_when_the_database_is_down() -> None:
     uow = SqlUnitOfWorkFactory(create_engine_for("postgresql://postgres@127.0.0.1:1/gatehouse"))
-    try:
+    with pytest.raises(OperationalError) as failure:
         incidents.start_incident(
             uow=uow,
             title="x",
@@ -45,6 +48,5 @@ def test_a_user_hears_that_nothing_was_changed_when_the_database_is_down() -> No
             channel_name="inc-x",
             now=datetime.now(UTC),
         )
-    except Exception as error:
-        message = user_message(error)
+    message = user_message(failure.value)
     assert "nothing was changed" in message
