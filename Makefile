@@ -4,13 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck layers pytest migrate demo clean
+.PHONY: run test lint fmt typecheck layers pytest migrate demo clean lock image
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+# Re-pin requirements.lock to the runtime closure installed in .venv (after changing dependencies).
+lock: $(STAMP)
+	$(BIN)/python -m tests.unit.deploy.test_requirements_lock > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+image:
+	docker build -f deploy/Dockerfile -t gatehouse:dev .
 
 run: $(STAMP)
 	$(BIN)/gatehouse db upgrade

@@ -8,6 +8,7 @@ Regenerate it after changing [project.dependencies] or upgrading the virtualenv:
 import tomllib
 from importlib import metadata
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -50,7 +51,11 @@ def runtime_closure() -> dict[NormalizedName, list[Requirement]]:
         if name in extras_seen and extras == extras_seen[name]:
             continue
         extras_seen[name] = extras
-        for line in metadata.requires(requirement.name) or []:
+        try:
+            requires = metadata.requires(requirement.name) or []
+        except metadata.PackageNotFoundError:
+            pytest.fail(f"{requirement.name} is not installed: run make (pip install -e .)")
+        for line in requires:
             queue.append((Requirement(line), extras))
     return wanted
 
