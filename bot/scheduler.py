@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from integrations.metrics import SWEEP_DURATION, SWEEP_ITEMS
+
 log = logging.getLogger(__name__)
 
 
@@ -39,9 +41,13 @@ def build_scheduler(jobs: Sequence[Job]) -> BackgroundScheduler:
 
 def _logged(job: Job) -> Callable[[], None]:
     def run() -> None:
-        try:
-            job.run()
-        except Exception:
-            log.exception("job %s failed", job.name)
+        with SWEEP_DURATION.labels(job.name).time():
+            try:
+                handled = job.run()
+            except Exception:  # the next run tries again
+                log.exception("job %s failed", job.name)
+                return
+        if isinstance(handled, int):
+            SWEEP_ITEMS.labels(job.name).inc(handled)
 
     return run

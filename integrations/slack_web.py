@@ -13,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.domain.errors import ChannelNameTaken, ChatError
+from integrations.metrics import SLACK_CALLS, SLACK_ERRORS
 
 T = TypeVar("T")
 Blocks = Sequence[Mapping[str, Any]]
@@ -41,13 +42,16 @@ class SlackChat:
 
     def _call(self, method: str, action: Callable[[], T]) -> T:
         try:
-            return action()
+            with SLACK_CALLS.labels(method).time():
+                return action()
         except SlackApiError as error:
             code = str(error.response.get("error", "unknown_error"))
+            SLACK_ERRORS.labels(method, code).inc()
             if method == "conversations.create" and code == "name_taken":
                 raise ChannelNameTaken("That channel name is taken.") from None
             raise ChatError(f"Slack refused {method}: {code}") from None
         except (SlackRequestError, OSError) as error:
+            SLACK_ERRORS.labels(method, "unreachable").inc()
             raise ChatError(f"Slack could not be reached for {method}: {error}") from None
 
     def create_channel(self, name: str) -> str:

@@ -211,3 +211,15 @@ def retry_revocations(
 def _is_open(tx: UnitOfWork, incident_id: str) -> bool:
     incident = tx.incidents.get(incident_id)
     return incident is not None and incident.is_open
+
+
+def expiry_lag(*, uow: UnitOfWorkFactory, now: datetime) -> timedelta:
+    """How far past its end the most overdue active grant is (zero when none is due)."""
+    with uow() as tx:
+        due = tx.grants.list_due(now, 1)
+    return max((now - grant.ends_at for grant in due), default=timedelta(0))
+
+
+def count_active(*, uow: UnitOfWorkFactory) -> int:
+    with uow() as tx:
+        return len(tx.grants.list_by_status([GrantStatus.ACTIVE], 100_000))

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from integrations.metrics import ACK_SECONDS
+
 ReadinessCheck = Callable[[], dict[str, str]]
 
 
@@ -19,8 +21,9 @@ def create_http_app(bolt: App, readiness: ReadinessCheck) -> Starlette:
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        # Bolt is synchronous: dispatch off the event loop so requests do not queue behind it.
-        response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        with ACK_SECONDS.time():
+            # Bolt is synchronous: dispatch off the event loop so requests do not queue behind it.
+            response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
         return to_starlette_response(response)
 
     async def healthz(_: Request) -> Response:

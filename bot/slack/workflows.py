@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from bot.domain.access import RequestState, Verdict
+from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
 from bot.domain.errors import ChannelNameTaken, ChatError, NotFound
 from bot.domain.incident import Incident, Severity
@@ -19,6 +19,7 @@ from bot.domain.rules import AccessPolicy, Delivery
 from bot.services import access, incidents, issuing, sweeps
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
+from integrations import metrics
 
 MAX_NAME_ATTEMPTS = 20
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def file_request(
         reason=reason,
         now=deps.clock(),
     )
+    _count(request)
     text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
     card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
     access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
@@ -118,8 +120,12 @@ def decide(
     )
     _refresh_card(deps, request_id)
     if result.request.state is RequestState.DENIED:
+        _count(result.request)
         _tell_requester(deps, request_id)
     elif result.approved:
+        _count(result.request)
+        waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
+        metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
         issue_and_deliver(deps, request_id=request_id)
 
 
@@ -137,6 +143,11 @@ def issue_and_deliver(deps: Deps, *, request_id: str) -> None:
 
 def _deliver(deps: Deps, result: issuing.IssueResult) -> None:
     request_id = result.request.id
+    if result.credential is not None or result.request.state is RequestState.FAILED:
+        _count(result.request)
+    if result.credential is not None and result.request.activated_at is not None:
+        waited = (result.request.activated_at - result.request.requested_at).total_seconds()
+        metrics.TIME_TO_CREDENTIAL.labels(result.request.resource).observe(waited)
     if result.credential is not None:
         incident = _incident_by_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
@@ -165,6 +176,7 @@ def sweep(deps: Deps) -> int:
     """
     handled = 0
     now = deps.clock()
+    metrics.SWEEP_LAG.set(sweeps.expiry_lag(uow=deps.uow, now=now).total_seconds())
     for request_id in sweeps.due_expiries(uow=deps.uow, now=now):
         handled += _safely(partial(_expire, deps, request_id))
     for request_id in sweeps.due_timeouts(uow=deps.uow, policy=deps.policy, now=now):
@@ -176,21 +188,32 @@ def sweep(deps: Deps) -> int:
         handled += _safely(partial(_deliver, deps, result))
     for grant in sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=deps.clock):
         handled += _safely(partial(_refresh_card, deps, grant.request_id))
+    metrics.ACTIVE_GRANTS.set(sweeps.count_active(uow=deps.uow))
     return handled
 
 
 def _expire(deps: Deps, request_id: str) -> None:
-    access.expire_access(uow=deps.uow, broker=deps.broker, request_id=request_id, clock=deps.clock)
+    _count(
+        access.expire_access(
+            uow=deps.uow, broker=deps.broker, request_id=request_id, clock=deps.clock
+        )
+    )
     _refresh_card(deps, request_id)
     _tell_requester(deps, request_id)
 
 
 def _time_out(deps: Deps, request_id: str) -> None:
-    access.time_out_request(
-        uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
+    _count(
+        access.time_out_request(
+            uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
+        )
     )
     _refresh_card(deps, request_id)
     _tell_requester(deps, request_id)
+
+
+def _count(request: AccessRequest) -> None:
+    metrics.REQUESTS.labels(request.resource, request.state.value).inc()
 
 
 def _safely(work: Callable[[], None]) -> int:
@@ -217,6 +240,7 @@ def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -
     )
     for grant in [*result.revoked, *result.unconfirmed]:
         _refresh_card(deps, grant.request_id)
+        _count(access.get_request(uow=deps.uow, request_id=grant.request_id))
     with deps.uow() as tx:
         for request in tx.requests.list_for_incident(incident.id):
             if request.state is RequestState.CANCELLED and request.card_ts:
@@ -280,7 +304,9 @@ def _tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> N
 
 
 def cancel(deps: Deps, *, request_id: str, user: str) -> None:
-    access.cancel_request(uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock())
+    _count(
+        access.cancel_request(uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock())
+    )
     _refresh_card(deps, request_id.upper())
 
 
@@ -294,4 +320,5 @@ def revoke(deps: Deps, *, request_id: str, user: str) -> None:
         clock=deps.clock,
     )
     _refresh_card(deps, request_id.upper())
+    _count(access.get_request(uow=deps.uow, request_id=request_id))
     _tell_requester(deps, request_id.upper())

@@ -27,6 +27,7 @@ from bot.domain.errors import CredentialError, CredentialRejected, CredentialUna
 from bot.domain.grant import Grant
 from bot.domain.ports import IssuedCredential, LiveToken
 from bot.domain.rules import Delivery, ResourceRule
+from integrations.metrics import REVOCATIONS
 from integrations.vault.session import VaultSession
 
 INCIDENT_TOKEN_ROLE = "gatehouse-incident"  # noqa: S105 - a role name, not a secret
@@ -260,6 +261,15 @@ class VaultCredentialBroker:
 
     def revoke(self, *, grant: Grant) -> datetime:
         """Revoke the grant's lease and token; return when lookups confirmed both are gone."""
+        try:
+            confirmed = self._revoke(grant)
+        except CredentialError:
+            REVOCATIONS.labels("failed").inc()
+            raise
+        REVOCATIONS.labels("confirmed").inc()
+        return confirmed
+
+    def _revoke(self, grant: Grant) -> datetime:
         bot = self._session.client
         if grant.lease_id:
             lease_id = grant.lease_id

@@ -21,6 +21,7 @@ from bot.domain.errors import (
     CredentialRejected,
     CredentialUnavailable,
 )
+from integrations.metrics import VAULT_CALLS, VAULT_ERRORS, vault_path_label
 
 T = TypeVar("T")
 
@@ -161,6 +162,17 @@ class VaultSession:
         `as_bot`: the call uses the bot's own token, so a 403 may mean that token was revoked
         or expired early; log in once more and try again before giving up.
         """
+        label = vault_path_label(path)
+        with VAULT_CALLS.labels(label).time():
+            try:
+                return self._call(what, action, path=path, capability=capability, as_bot=as_bot)
+            except CredentialError as error:
+                VAULT_ERRORS.labels(label, type(error).__name__).inc()
+                raise
+
+    def _call(
+        self, what: str, action: Callable[[], T], *, path: str, capability: str, as_bot: bool
+    ) -> T:
         delay = self.config.backoff_seconds
         logged_in_again = False
         for attempt in range(1, self.config.attempts + 1):

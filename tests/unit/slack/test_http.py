@@ -138,3 +138,10 @@ def test_health_readiness_and_metrics() -> None:
     assert not_ready.status_code == 503 and not_ready.json()["problems"] == {"vault": "unreachable"}
     metrics = make_client().get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text
+
+
+def test_acks_are_timed_on_metrics() -> None:
+    client = make_client()
+    body = command("reopen", command="/incident")
+    client.post("/slack/events", content=body, headers=signed(body))
+    assert "gatehouse_ack_seconds_count" in client.get("/metrics").text

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import NotAllowed
@@ -201,3 +202,21 @@ def test_home_lists_what_waits_on_me_my_access_and_open_incidents(deps: Deps) ->
     assert method == "views.publish" and args["user"] == "U0LEAD1"
     assert request_id in view and "gatehouse.approve" in view and "Ranker latency" in view
     assert len(args["view"]["blocks"]) <= 100
+
+
+def test_the_lifecycle_feeds_the_metrics(deps: Deps) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    active = sample("gatehouse_requests_total", resource="inference-logs-ro", state="active")
+    approvals = sample("gatehouse_time_to_approval_seconds_count", resource="inference-logs-ro")
+    _, request_id = open_and_request(deps)
+    workflows.decide(
+        deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
+    )
+    assert sample("gatehouse_requests_total", resource="inference-logs-ro", state="active") == (
+        active + 1
+    )
+    assert sample("gatehouse_time_to_approval_seconds_count", resource="inference-logs-ro") == (
+        approvals + 1
+    )
