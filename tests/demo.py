@@ -19,6 +19,7 @@ import hvac
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
+from bot.log_setup import configure_logging
 from bot.services.incidents import build_summary
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
@@ -80,6 +81,7 @@ def wait_for(check: Callable[[], T | None], what: str) -> T:
 
 
 def main() -> None:
+    configure_logging(json=False, level="WARNING")  # the transcript is the output
     with (
         tempfile.TemporaryDirectory() as folder,
         running_slack() as slack,

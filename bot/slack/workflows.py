@@ -4,11 +4,13 @@ Run after the ack, on the app's worker pool. Every function here is safe to call
 same click or retry: the services make the second call a no-op or a clear refusal.
 """
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+
+import structlog
+from structlog.contextvars import bound_contextvars
 
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
@@ -22,7 +24,7 @@ from bot.slack.blocks import incident as incident_blocks
 from integrations import metrics
 
 MAX_NAME_ATTEMPTS = 20
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -67,6 +69,7 @@ def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) ->
     card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
     deps.chat.pin(channel_id, card_ts)
     incidents.attach_incident_card(uow=deps.uow, incident_id=incident.id, card_ts=card_ts)
+    log.info("incident opened", incident_id=incident.id, channel=channel_name, user=opener)
     return incident
 
 
@@ -104,6 +107,13 @@ def file_request(
     text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
     card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
     access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
+    log.info(
+        "request filed",
+        incident_id=request.incident_id,
+        request_id=request.id,
+        resource=request.resource,
+        user=user,
+    )
     return request.id
 
 
@@ -117,6 +127,14 @@ def decide(
         verdict=verdict,
         reason=reason,
         now=deps.clock(),
+    )
+    log.info(
+        "request decided",
+        incident_id=result.request.incident_id,
+        request_id=request_id,
+        verdict=verdict.value,
+        user=approver,
+        state=result.request.state.value,
     )
     _refresh_card(deps, request_id)
     if result.request.state is RequestState.DENIED:
@@ -143,6 +161,21 @@ def issue_and_deliver(deps: Deps, *, request_id: str) -> None:
 
 def _deliver(deps: Deps, result: issuing.IssueResult) -> None:
     request_id = result.request.id
+    with bound_contextvars(incident_id=result.request.incident_id, request_id=request_id):
+        _deliver_in_context(deps, result)
+
+
+def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
+    request_id = result.request.id
+    if result.error:
+        log.warning("credential not issued", error=result.error, retrying=result.retrying)
+    elif result.credential is not None and result.grant is not None:
+        log.info(
+            "credential issued",
+            grant_id=result.grant.id,
+            token_accessor=result.grant.token_accessor,
+            lease_id=result.grant.lease_id,
+        )
     if result.credential is not None or result.request.state is RequestState.FAILED:
         _count(result.request)
     if result.credential is not None and result.request.activated_at is not None:
@@ -259,6 +292,13 @@ def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -
     )
     if deps.policy.incident.archive_on_close:
         deps.chat.archive(channel_id)
+    log.info(
+        "incident closed",
+        incident_id=incident.id,
+        user=user,
+        revoked=len(result.revoked),
+        unconfirmed=len(result.unconfirmed),
+    )
 
 
 def _incident(deps: Deps, channel_id: str) -> Incident:

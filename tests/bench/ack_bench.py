@@ -192,6 +192,7 @@ def main() -> None:
             "DATABASE_URL": f"sqlite:///{Path(folder) / 'bench.db'}",
             "GATEHOUSE_POLICY": str(EXAMPLE_POLICY),
             "GATEHOUSE_MODE": "http",
+            "GATEHOUSE_LOG_LEVEL": "WARNING",
             "GATEHOUSE_HOST": "127.0.0.1",
             "GATEHOUSE_PORT": str(port),
         }
