@@ -21,12 +21,14 @@ from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
 from bot.scheduler import Job, build_scheduler
 from bot.services import issuing
+from bot.services.checkpoints import sign_checkpoint
 from bot.services.sweeps import reconcile_vault
 from bot.slack import workflows
 from bot.slack.app import create_app
 from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
+from integrations.audit_signing import Ed25519Signer
 from integrations.slack_web import SlackChat, make_web_client
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 
@@ -158,14 +160,26 @@ def build_web_app(gatehouse: Gatehouse) -> Starlette:
 
 SWEEP_EVERY_SECONDS = 15
 RECONCILE_EVERY_SECONDS = 300
+CHECKPOINT_POLL_SECONDS = 5  # signs when 100 events or 60 s have passed
 
 
 def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
     """The periodic work: sweeps (expiry, time-outs, retries) and reconciliation with Vault."""
-    return [
+    jobs = [
         Job("sweep", lambda: workflows.sweep(deps), SWEEP_EVERY_SECONDS),
         Job("reconcile", lambda: _reconcile_quietly(gatehouse), RECONCILE_EVERY_SECONDS),
     ]
+    key = gatehouse.settings.audit_signing_key
+    if key is not None:
+        signer = Ed25519Signer(key.get_secret_value())
+        jobs.append(
+            Job(
+                "checkpoint",
+                lambda: sign_checkpoint(uow=gatehouse.uow, signer=signer, now=utc_now()),
+                CHECKPOINT_POLL_SECONDS,
+            )
+        )
+    return jobs
 
 
 def start(gatehouse: Gatehouse) -> None:

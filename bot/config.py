@@ -27,6 +27,7 @@ _SECRET_VARIABLES = frozenset(
         "SLACK_SIGNING_SECRET",
         "VAULT_TOKEN",
         "GATEHOUSE_VAULT_SECRET_ID",
+        "GATEHOUSE_AUDIT_SIGNING_KEY",
     }
 )
 
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     # Containers listen on every interface; set 127.0.0.1 to keep HTTP mode local.
     host: str = Field(default="0.0.0.0", validation_alias="GATEHOUSE_HOST")  # noqa: S104
     slack_api_url: str | None = Field(default=None, validation_alias="GATEHOUSE_SLACK_API_URL")
+    audit_signing_key: SecretStr | None = Field(
+        default=None, validation_alias="GATEHOUSE_AUDIT_SIGNING_KEY"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias="GATEHOUSE_LOG_LEVEL"
     )

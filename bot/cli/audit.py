@@ -10,8 +10,10 @@ import typer
 
 from bot.cli.common import database_errors, database_url
 from bot.domain.audit import AuditEvent, utc_iso, verify_chain
+from bot.domain.checkpoints import check_signatures, unanchored_tail
 from bot.domain.summary import summarize_incident
 from bot.store import SqlUnitOfWorkFactory, create_engine_for
+from integrations.audit_signing import Ed25519Checker, new_key
 
 audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
 
@@ -37,27 +39,70 @@ def verify(
             help="SEQ:HASH witnessed elsewhere (the close summary prints one). Repeatable.",
         ),
     ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The checkpoint key's public PEM (from `gatehouse audit keygen`): also check "
+            "the signed checkpoints, which catch a chain re-hashed without the key.",
+        ),
+    ] = None,
 ) -> None:
     """Check every link of the chain; exit 1 naming the first bad event and why."""
     anchors = dict(_parse_anchor(text) for text in anchor or [])
+    checker = Ed25519Checker.from_file(public_key) if public_key else None
     url = database_url()
     with database_errors(url):
         engine = create_engine_for(url)
         try:
             with SqlUnitOfWorkFactory(engine).reader() as tx:
+                signed = None
+                if checker is not None:
+                    mine = [c for c in tx.checkpoints.all() if c.key_id == checker.key_id]
+                    signed = check_signatures(mine, checker)
+                    anchors = {**signed.anchors, **anchors}
                 report = verify_chain(tx.audit.chain_links(), anchors=anchors)
         finally:
             engine.dispose()
-    if report.ok:
-        typer.echo(
-            f"✓ audit chain intact: {report.checked} events, "
-            f"head {report.head_seq} {report.head_hash}"
-        )
-        return
-    problem = report.problem.value if report.problem else "bad"
-    typer.echo(f"✗ event {report.first_bad_seq} {problem}: {report.detail}", err=True)
-    typer.echo(f"  {report.checked} events before it check out.", err=True)
-    raise typer.Exit(1)
+    problems = 0
+    if signed is not None:
+        for forged in signed.forged:
+            typer.echo(f"✗ the checkpoint at event {forged.seq} has an invalid signature", err=True)
+        problems += len(signed.forged)
+        if report.head_seq and not signed.anchors:
+            typer.echo("✗ no checkpoint signed with this key: nothing anchors the chain", err=True)
+            problems += 1
+    if not report.ok:
+        kind = report.problem.value if report.problem else "bad"
+        typer.echo(f"✗ event {report.first_bad_seq} {kind}: {report.detail}", err=True)
+        typer.echo(f"  {report.checked} events before it check out.", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"✓ audit chain intact: {report.checked} events, head {report.head_seq} {report.head_hash}"
+    )
+    if signed is not None and checker is not None:
+        tail = unanchored_tail(signed, report.head_seq)
+        typer.echo(f"  signed checkpoints: {len(signed.anchors)} verify with key {checker.key_id}")
+        if tail:
+            typer.echo(
+                f"  events {tail[0]} to {tail[-1]} are not yet covered by a signed checkpoint"
+            )
+    if problems:
+        raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+def keygen(
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="Where to write the public key (PEM).")
+    ] = Path("gatehouse-audit.pub"),
+) -> None:
+    """Make an Ed25519 key for signed checkpoints: the private key for the bot's settings, the
+    public key for whoever verifies."""
+    private_b64, public_pem = new_key()
+    public_key.write_bytes(public_pem)
+    typer.echo(f"Public key written to {public_key}. Give the bot this setting (keep it secret):")
+    typer.echo(f"GATEHOUSE_AUDIT_SIGNING_KEY={private_b64}")
 
 
 @audit_app.command("export")

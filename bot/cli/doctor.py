@@ -15,6 +15,7 @@ from bot.domain.errors import CredentialError
 from bot.domain.rules import AccessPolicy
 from bot.policy import PolicyError, load_policy
 from bot.store import migrate
+from integrations.audit_signing import Ed25519Signer
 from integrations.slack_web import make_web_client
 from integrations.vault import VaultSession
 
@@ -59,7 +60,23 @@ def run_checks(settings: Settings, manifest: Path = MANIFEST) -> list[Check]:
     checks.append(_slack(settings, manifest))
     checks.append(_mode(settings))
     checks.append(_vault(settings, policy))
+    checks.append(_signing_key(settings))
     return checks
+
+
+def _signing_key(settings: Settings) -> Check:
+    if settings.audit_signing_key is None:
+        return Check(
+            "audit key",
+            False,
+            "GATEHOUSE_AUDIT_SIGNING_KEY is not set",
+            "run `gatehouse audit keygen` and set the key it prints",
+        )
+    try:
+        signer = Ed25519Signer(settings.audit_signing_key.get_secret_value())
+    except ValueError as error:
+        return Check("audit key", False, str(error), "run `gatehouse audit keygen` for a new key")
+    return Check("audit key", True, f"checkpoints are signed with key {signer.key_id}")
 
 
 def _settings(settings: Settings) -> Check:

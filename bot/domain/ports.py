@@ -8,6 +8,7 @@ from typing import Any, Protocol, Self
 
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink
+from bot.domain.checkpoints import Checkpoint
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.rules import ResourceRule
@@ -72,6 +73,12 @@ class VaultTokenRepository(Protocol):
     def mark_revoked(self, accessors: Sequence[str], *, at: datetime) -> None: ...
 
 
+class CheckpointRepository(Protocol):
+    def add(self, checkpoint: Checkpoint) -> None: ...
+    def last(self) -> Checkpoint | None: ...
+    def all(self) -> Iterator[Checkpoint]: ...
+
+
 class AuditLog(Protocol):
     def append(self, entry: AuditEntry) -> AuditEvent:
         """Seal `entry` onto the chain inside the current transaction."""
@@ -101,6 +108,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def vault_tokens(self) -> VaultTokenRepository: ...
+    @property
+    def checkpoints(self) -> CheckpointRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -147,5 +147,16 @@ audit_events = Table(
     Column("hash", HASH, nullable=False, unique=True),
 )
 
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False, index=True),
+    Column("head_hash", HASH, nullable=False),
+    Column("at", AUDIT_MOMENT, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("signature", String(128), nullable=False),
+)
+
 DECISION_UNIQUE = "uq_decisions_request_id_approver_id"
 GRANT_REQUEST_UNIQUE = "uq_grants_live_request_id"

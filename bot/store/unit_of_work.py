@@ -6,6 +6,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from bot.store.audit_log import SqlAuditLog
+from bot.store.checkpoints import SqlCheckpointRepository
 from bot.store.engine import READ_ONLY_OPTION
 from bot.store.repositories import (
     SqlAccessRequestRepository,
@@ -27,6 +28,8 @@ class SqlUnitOfWork:
     requests: SqlAccessRequestRepository
     grants: SqlGrantRepository
     audit: SqlAuditLog
+    vault_tokens: SqlVaultTokenRepository
+    checkpoints: SqlCheckpointRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -45,6 +48,7 @@ class SqlUnitOfWork:
         self.grants = SqlGrantRepository(connection)
         self.audit = SqlAuditLog(connection)
         self.vault_tokens = SqlVaultTokenRepository(connection)
+        self.checkpoints = SqlCheckpointRepository(connection)
         return self
 
     def __exit__(

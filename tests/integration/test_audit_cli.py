@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from bot.cli import app
 from bot.domain.audit import AuditEntry, seal
 from bot.domain.incident import Severity
 from bot.services import incidents
+from bot.services.checkpoints import sign_checkpoint
 from bot.store import SqlUnitOfWorkFactory
+from integrations.audit_signing import Ed25519Signer
 from tests.integration.test_services_on_store import T0
 
 runner = CliRunner()
@@ -187,3 +190,56 @@ def test_export_jsonl_and_markdown(
     assert f"# Incident {incident_id}: Latency" in report and "| 3 |" in report
     missing = runner.invoke(app, ["audit", "export", "--incident", "INC-NOPE"])
     assert missing.exit_code == 1
+
+
+def test_keygen_signed_checkpoints_and_a_rehashed_chain(
+    cli_env: str, engine: Engine, uow_factory: SqlUnitOfWorkFactory, tmp_path: Path
+) -> None:
+    public = tmp_path / "audit.pub"
+    made = runner.invoke(app, ["audit", "keygen", "--public-key", str(public)])
+    assert made.exit_code == 0 and public.exists()
+    private = made.output.split("GATEHOUSE_AUDIT_SIGNING_KEY=")[1].strip()
+    signer = Ed25519Signer(private)
+    fill(uow_factory, count=6)
+    assert sign_checkpoint(uow=uow_factory, signer=signer, now=T0) is not None
+    with uow_factory() as tx:
+        tx.audit.append(AuditEntry(action="incident.note", at=T0, actor="U0A", data={"n": 99}))
+        tx.commit()
+    code, output = verify("--public-key", str(public))
+    assert code == 0, output
+    assert (
+        "signed checkpoints: 1 verify" in output and "events 7 to 7 are not yet covered" in output
+    )
+
+    # An attacker with database rights but not the key edits event 3 and re-hashes the rest.
+    with uow_factory() as tx:
+        events = list(tx.audit.events())
+    forged = [*events[:2], replace(events[2], entry=replace(events[2].entry, actor="U0EVIL"))]
+    for event in events[3:]:
+        forged.append(event)
+    prev = forged[1].hash
+    rows = []
+    for event in forged[2:]:
+        sealed = seal(event.entry, seq=event.seq, prev_hash=prev)
+        prev = sealed.hash
+        rows.append(sealed)
+
+    def rewrite(connection: Connection) -> None:
+        for sealed in rows:
+            connection.execute(
+                text(
+                    "UPDATE audit_events SET actor = :actor, prev_hash = :prev, hash = :hash "
+                    "WHERE seq = :seq"
+                ),
+                {
+                    "actor": sealed.entry.actor,
+                    "prev": sealed.prev_hash,
+                    "hash": sealed.hash,
+                    "seq": sealed.seq,
+                },
+            )
+
+    tamper(engine, rewrite)
+    assert verify()[0] == 0  # the chain alone is fooled...
+    code, output = verify("--public-key", str(public))
+    assert code == 1 and "event 6 changed" in output  # ...the signed checkpoint is not

@@ -12,10 +12,12 @@ from bot.cli import app
 from bot.cli.doctor import MANIFEST, run_checks
 from bot.config import Settings
 from bot.store import migrate
+from integrations.audit_signing import new_key
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.harness import bot_settings
 from tests.tools.vault_setup import SetUpVault
 
+KEY = new_key()[0]
 SCOPES = yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"]
 
 
@@ -38,6 +40,7 @@ def healthy(slack: SlackEmulator, set_up_vault: SetUpVault, tmp_path: Path) -> d
         "vault_role_id": set_up_vault.role_id,
         "vault_secret_id": set_up_vault.secret_id,
         "database_url": database,
+        "audit_signing_key": KEY,
     }
 
 
@@ -59,13 +62,14 @@ def test_everything_in_place_passes_and_exits_zero(
         "GATEHOUSE_VAULT_ROLE_ID": healthy["vault_role_id"],
         "GATEHOUSE_VAULT_SECRET_ID": healthy["vault_secret_id"],
         "DATABASE_URL": healthy["database_url"],
+        "GATEHOUSE_AUDIT_SIGNING_KEY": KEY,
         "GATEHOUSE_POLICY": str(Path(__file__).parents[2] / "deploy/policy.example.yaml"),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     result = CliRunner().invoke(app, ["doctor"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("✓") == 6
+    assert result.output.count("✓") == 7
 
 
 def test_each_failure_is_named_with_its_fix(
@@ -79,7 +83,12 @@ def test_each_failure_is_named_with_its_fix(
         "slack": True,
         "mode": True,
         "vault": True,
+        "audit key": True,
     }
+    no_key = {k: v for k, v in healthy.items() if k != "audit_signing_key"}
+    assert not results(bot_settings(mode="socket", **no_key))["audit key"]
+    broken_key = {**healthy, "audit_signing_key": "xyz"}
+    assert not results(bot_settings(mode="socket", **broken_key))["audit key"]
     no_app_token = {k: v for k, v in healthy.items() if k != "slack_app_token"}
     failed = {c.name: c for c in run_checks(bot_settings(mode="socket", **no_app_token))}
     assert not failed["mode"].ok and "SLACK_APP_TOKEN" in failed["mode"].fix

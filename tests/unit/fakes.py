@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink, next_in_chain
+from bot.domain.checkpoints import Checkpoint
 from bot.domain.errors import (
     AlreadyDone,
     ChannelNameTaken,
@@ -35,6 +36,7 @@ class MemoryState:
     grants: dict[str, Grant] = field(default_factory=dict)
     events: list[AuditEvent] = field(default_factory=list)
     vault_tokens: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
 class MemoryIncidents:
@@ -141,6 +143,20 @@ class MemoryVaultTokens:
                 self._state.vault_tokens[accessor] = (owner, at)
 
 
+class MemoryCheckpoints:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def add(self, checkpoint: Checkpoint) -> None:
+        self._state.checkpoints.append(checkpoint)
+
+    def last(self) -> Checkpoint | None:
+        return self._state.checkpoints[-1] if self._state.checkpoints else None
+
+    def all(self) -> Iterator[Checkpoint]:
+        yield from list(self._state.checkpoints)
+
+
 class MemoryGrants:
     def __init__(self, state: MemoryState) -> None:
         self._state = state
@@ -216,6 +232,7 @@ class MemoryUnitOfWork:
     grants: MemoryGrants
     audit: MemoryAudit
     vault_tokens: MemoryVaultTokens
+    checkpoints: MemoryCheckpoints
 
     def __init__(self, store: "MemoryStore") -> None:
         self._store = store
@@ -228,6 +245,7 @@ class MemoryUnitOfWork:
         self.grants = MemoryGrants(self._working)
         self.audit = MemoryAudit(self._working)
         self.vault_tokens = MemoryVaultTokens(self._working)
+        self.checkpoints = MemoryCheckpoints(self._working)
         return self
 
     def __exit__(
