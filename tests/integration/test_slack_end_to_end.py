@@ -175,7 +175,9 @@ def test_open_request_approve_twice_deliver_close(scene: Scene) -> None:
     ephemeral = delivered() or eventually(delivered)
     wrapping = re.search(r"VAULT_TOKEN=(\S+) vault unwrap", json.dumps(ephemeral.blocks))
     assert wrapping is not None
-    assert any("vault unwrap" in json.dumps(m.blocks) for m in slack.dms("U0ONCALL2"))
+    eventually(lambda: any("vault unwrap" in json.dumps(m.blocks) for m in slack.dms("U0ONCALL2")))
+    # the card's last update and the requester's thread reply come right after the DM
+    eventually(lambda: any("is ready" in m.text for m in slack.thread(channel.id, card.ts)))
     creds = hvac.Client(url=scene.vault.emulator.url, token=wrapping.group(1)).sys.unwrap()["data"]
     scene.database.users.append(creds["username"])
     assert creds["password"] not in json.dumps([e.blocks for e in slack.ephemerals("U0ONCALL2")])
@@ -252,14 +254,18 @@ def test_double_clicks_retries_and_simultaneous_approvers_issue_once(scene: Scen
     for thread in threads:
         thread.join()
     eventually(lambda: scene.request_state(request_id) is RequestState.ACTIVE)
+
+    def deliveries() -> list[Any]:
+        return [
+            e for e in scene.slack.ephemerals("U0ONCALL2") if "vault unwrap" in json.dumps(e.blocks)
+        ]
+
+    eventually(deliveries)
     time.sleep(0.5)  # let any duplicate work finish
     with scene.bot.gatehouse.uow() as tx:
         grants = tx.grants.list_for_request(request_id)
     assert [g.status for g in grants] == [GrantStatus.ACTIVE]
-    delivered = [
-        e for e in scene.slack.ephemerals("U0ONCALL2") if "vault unwrap" in json.dumps(e.blocks)
-    ]
-    assert len(delivered) == 1
+    assert len(deliveries()) == 1
 
 
 def test_slack_429_is_waited_out_and_nothing_is_lost(scene: Scene) -> None:
