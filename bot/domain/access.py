@@ -90,6 +90,7 @@ class AccessRequest:
     end_reason: str | None = None
     ended_by: str | None = None
     card_ts: str | None = None  # the approval card in the incident channel
+    reminded_at: datetime | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -171,6 +172,15 @@ class AccessRequest:
             )
         self._move(RequestState.CANCELLED, now)
         self._end(now, reason=reason, by=by)
+
+    def remind(self, *, now: datetime, after: timedelta) -> frozenset[str]:
+        """Once, `after` the request was filed and while it is pending: who still may decide."""
+        if self.state is not RequestState.PENDING or self.reminded_at is not None:
+            raise InvalidState(f"Request {self.id} needs no reminder.")
+        if now < self.requested_at + after:
+            raise InvalidState(f"Request {self.id} is not due for a reminder yet.")
+        self.reminded_at = now
+        return frozenset(a for a in self.possible_approvers if self.decision_by(a) is None)
 
     def time_out(self, *, now: datetime, timeout: timedelta) -> None:
         if now < self.requested_at + timeout:

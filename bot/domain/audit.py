@@ -27,6 +27,7 @@ class Action(StrEnum):
     REQUEST_DENIED = "request.denied"
     REQUEST_CANCELLED = "request.cancelled"
     REQUEST_TIMED_OUT = "request.timed_out"
+    REQUEST_REMINDED = "request.reminded"
     REQUEST_FAILED = "request.failed"
     REQUEST_EXPIRED = "request.expired"
     REQUEST_REVOKED = "request.revoked"

@@ -277,3 +277,21 @@ def time_out_request(
         )
         tx.commit()
     return request
+
+
+def remind_approvers(
+    *, uow: UnitOfWorkFactory, policy: AccessPolicy, request_id: str, now: datetime
+) -> frozenset[str]:
+    """Mark the one reminder of a pending request; returns whom to remind (empty: not due)."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        try:
+            waiting = request.remind(now=now, after=policy.incident.reminder_after)
+        except InvalidState:
+            return frozenset()
+        tx.requests.save(request)
+        record_for_request(
+            tx, Action.REQUEST_REMINDED, request, at=now, actor=None, approvers=sorted(waiting)
+        )
+        tx.commit()
+    return waiting

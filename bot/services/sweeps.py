@@ -223,3 +223,14 @@ def expiry_lag(*, uow: UnitOfWorkFactory, now: datetime) -> timedelta:
 def count_active(*, uow: UnitOfWorkFactory) -> int:
     with uow() as tx:
         return len(tx.grants.list_by_status([GrantStatus.ACTIVE], 100_000))
+
+
+def due_reminders(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime) -> list[str]:
+    """PENDING requests past `reminder_after` whose approvers were not reminded yet."""
+    older_than = now - policy.incident.reminder_after
+    with uow() as tx:
+        return [
+            request.id
+            for request in tx.requests.list_due_pending(older_than, SWEEP_BATCH)
+            if request.reminded_at is None
+        ]

@@ -214,6 +214,8 @@ def sweep(deps: Deps) -> int:
         handled += _safely(partial(_expire, deps, request_id))
     for request_id in sweeps.due_timeouts(uow=deps.uow, policy=deps.policy, now=now):
         handled += _safely(partial(_time_out, deps, request_id))
+    for request_id in sweeps.due_reminders(uow=deps.uow, policy=deps.policy, now=now):
+        handled += _safely(partial(_remind, deps, request_id))
     retried = issuing.retry_issues(
         uow=deps.uow, policy=deps.policy, broker=deps.broker, clock=deps.clock
     )
@@ -233,6 +235,21 @@ def _expire(deps: Deps, request_id: str) -> None:
     )
     _refresh_card(deps, request_id)
     _tell_requester(deps, request_id)
+
+
+def _remind(deps: Deps, request_id: str) -> None:
+    """One thread reply mentioning the approvers who have not decided: no DM storm."""
+    waiting = access.remind_approvers(
+        uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
+    )
+    if waiting:
+        request = access.get_request(uow=deps.uow, request_id=request_id)
+        incident = _incident_by_request(deps, request_id)
+        deps.chat.post(
+            incident.channel_id,
+            text=access_blocks.reminder(request, waiting),
+            thread_ts=request.card_ts,
+        )
 
 
 def _time_out(deps: Deps, request_id: str) -> None:

@@ -265,6 +265,7 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "end_reason": request.end_reason,
         "ended_by": request.ended_by,
         "card_ts": request.card_ts,
+        "reminded_at": request.reminded_at,
     }
 
 
@@ -288,6 +289,7 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         end_reason=row.end_reason,
         ended_by=row.ended_by,
         card_ts=row.card_ts,
+        reminded_at=row.reminded_at,
     )
 
 

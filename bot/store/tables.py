@@ -74,6 +74,7 @@ access_requests = Table(
     Column("end_reason", Text),
     Column("ended_by", USER_ID),
     Column("card_ts", String(32)),
+    Column("reminded_at", UtcDateTime),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
 )

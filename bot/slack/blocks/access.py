@@ -262,3 +262,10 @@ def my_access(
             for r in to_decide
         ]
     return clip("\n".join(lines), 3900)
+
+
+def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
+    return (
+        f"⏰ {mentions(waiting)}: {request.id} by {mention(request.requester_id)} is still waiting "
+        f"for {request.approvals_required - len(request.approvers_so_far)} more approval(s)."
+    )

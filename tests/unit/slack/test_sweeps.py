@@ -146,3 +146,18 @@ def test_the_scheduler_runs_jobs_on_their_interval_and_survives_a_failing_one() 
         assert ran.wait(timeout=5)  # the good job kept running beside the failing one
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_approvers_are_reminded_once_in_the_thread(deps: Deps, clock: Clock) -> None:
+    _, request_id = filed(deps)
+    clock.now += timedelta(minutes=9)
+    workflows.sweep(deps)
+    assert not any("⏰" in args.get("text", "") for _, args in chat(deps).calls)
+    clock.now += timedelta(minutes=2)
+    workflows.sweep(deps)
+    workflows.sweep(deps)
+    reminders = [args for _, args in chat(deps).calls if "⏰" in args.get("text", "")]
+    assert len(reminders) == 1
+    assert reminders[0]["thread_ts"] is not None
+    assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in reminders[0]["text"]
+    assert state(deps, request_id) is RequestState.PENDING
