@@ -17,6 +17,7 @@ from .common import (
     new_uuid,
     not_found,
     parse_duration,
+    read_or_delete,
     rfc3339_nano,
     token_params,
     token_params_read,
@@ -112,14 +113,9 @@ class AppRoleBackend:
         raise VaultError(404, "unsupported path")
 
     def _role(self, req: Request, name: str) -> Reply:
-        if req.operation == "read":
-            role = self.roles.get(name)
-            if role is None:
-                raise not_found()
-            return Reply(data=role.read_data())
-        if req.operation == "delete":
-            self.roles.pop(name, None)
-            return Reply(status=204)
+        done = read_or_delete(req, self.roles, name)
+        if done is not None:
+            return done
         body = req.body
         existing = self.roles.get(name)
         role = existing or AppRole(name=name, role_id=new_uuid(), params=token_params({}))

@@ -8,9 +8,10 @@ import string
 import threading
 import time
 import uuid
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 BASE62 = string.ascii_letters + string.digits
 SYSTEM_DEFAULT_TTL = 768 * 3600  # 32 days, Vault's default_lease_ttl
@@ -296,3 +297,20 @@ def login_from(params: dict[str, Any], **fields: Any) -> Login:
         no_default_policy=params["token_no_default_policy"],
         **fields,
     )
+
+
+class Readable(Protocol):
+    def read_data(self) -> JSON: ...
+
+
+def read_or_delete(req: Request, items: MutableMapping[str, Any], name: str) -> Reply | None:
+    """The read and delete of a named config object (a role, a connection); None otherwise."""
+    if req.operation == "read":
+        item = items.get(name)
+        if item is None:
+            raise not_found()
+        return Reply(data=item.read_data())
+    if req.operation == "delete":
+        items.pop(name, None)
+        return Reply(status=204)
+    return None

@@ -27,6 +27,7 @@ from .common import (
     parse_duration,
     pg_timestamp,
     random_base62,
+    read_or_delete,
 )
 from .tokens import calculate_ttl
 
@@ -167,14 +168,9 @@ class DatabaseBackend:
         raise VaultError(404, "unsupported path")
 
     def _config(self, req: Request, name: str) -> Reply:
-        if req.operation == "read":
-            connection = self.connections.get(name)
-            if connection is None:
-                raise not_found()
-            return Reply(data=connection.read_data())
-        if req.operation == "delete":
-            self.connections.pop(name, None)
-            return Reply(status=204)
+        done = read_or_delete(req, self.connections, name)
+        if done is not None:
+            return done
         if req.operation not in ("create", "update"):
             raise VaultError(405, "unsupported operation")
         body = req.body
@@ -220,14 +216,9 @@ class DatabaseBackend:
         return Reply(status=204, warnings=warnings).no_content_unless_warned()
 
     def _role(self, req: Request, name: str) -> Reply:
-        if req.operation == "read":
-            role = self.roles.get(name)
-            if role is None:
-                raise not_found()
-            return Reply(data=role.read_data())
-        if req.operation == "delete":
-            self.roles.pop(name, None)
-            return Reply(status=204)
+        done = read_or_delete(req, self.roles, name)
+        if done is not None:
+            return done
         if req.operation not in ("create", "update"):
             raise VaultError(405, "unsupported operation")
         body = req.body

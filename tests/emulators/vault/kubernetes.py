@@ -31,6 +31,7 @@ from .common import (
     login_from,
     not_found,
     permission_denied,
+    read_or_delete,
     token_params,
     token_params_read,
 )
@@ -185,14 +186,9 @@ class KubernetesBackend:
         raise VaultError(404, "unsupported path")
 
     def _role(self, req: Request, name: str) -> Reply:
-        if req.operation == "read":
-            role = self.roles.get(name)
-            if role is None:
-                raise not_found()
-            return Reply(data=role.read_data())
-        if req.operation == "delete":
-            self.roles.pop(name, None)
-            return Reply(status=204)
+        done = read_or_delete(req, self.roles, name)
+        if done is not None:
+            return done
         body, existing = req.body, self.roles.get(name)
         names = as_str_list(body.get("bound_service_account_names")) or (
             existing.bound_names if existing else []
