@@ -19,6 +19,7 @@ from bot.services.common import (
     random_token,
     record,
     record_for_request,
+    request_by_id,
 )
 from bot.services.issuing import revoke_grant, revoke_incident_tokens
 
@@ -99,6 +100,7 @@ class CloseResult:
     revoked: list[Grant] = field(default_factory=list)
     unconfirmed: list[Grant] = field(default_factory=list)
     unconfirmed_tokens: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)  # requests the close cancelled
 
 
 def close_incident(
@@ -126,7 +128,9 @@ def close_incident(
             now=now,
         )
         tx.incidents.save(incident)
+        cancelled = []
         for request in tx.requests.list_for_incident(incident.id, states=_UNISSUED):
+            cancelled.append(request.id)
             request.cancel_for_close(now=now, by_user=closed_by)
             tx.requests.save(request)
             record_for_request(
@@ -180,6 +184,7 @@ def close_incident(
         revoked=[g for g in outcomes if g.status is GrantStatus.REVOKED],
         unconfirmed=[g for g in outcomes if g.status is not GrantStatus.REVOKED],
         unconfirmed_tokens=unconfirmed_tokens,
+        cancelled=cancelled,
     )
 
 
@@ -217,3 +222,10 @@ def incident_status(*, uow: UnitOfWorkFactory, channel_id: str) -> tuple[Inciden
 def list_open_incidents(*, uow: UnitOfWorkFactory) -> Sequence[Incident]:
     with uow() as tx:
         return tx.incidents.list_open()
+
+
+def incident_for_request(*, uow: UnitOfWorkFactory, request_id: str) -> Incident:
+    """The incident a request was filed in."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id)
+        return incident_by_id(tx, request.incident_id)

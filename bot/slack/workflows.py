@@ -291,10 +291,9 @@ def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -
     for grant in [*result.revoked, *result.unconfirmed]:
         _refresh_card(deps, grant.request_id)
         _count(access.get_request(uow=deps.uow, request_id=grant.request_id))
-    with deps.uow() as tx:
-        for request in tx.requests.list_for_incident(incident.id):
-            if request.state is RequestState.CANCELLED and request.card_ts:
-                _refresh_card(deps, request.id)
+    for request_id in result.cancelled:
+        _refresh_card(deps, request_id)
+        _count(access.get_request(uow=deps.uow, request_id=request_id))
     _refresh_incident_card(deps, result.incident)
     deps.chat.set_topic(channel_id, incident_blocks.topic(result.incident))
     text, blocks = incident_blocks.summary_blocks(result.summary)
@@ -326,11 +325,7 @@ def _incident(deps: Deps, channel_id: str) -> Incident:
 
 
 def _incident_by_request(deps: Deps, request_id: str) -> Incident:
-    request = access.get_request(uow=deps.uow, request_id=request_id)
-    with deps.uow() as tx:
-        incident = tx.incidents.get(request.incident_id)
-    assert incident is not None
-    return incident
+    return incidents.incident_for_request(uow=deps.uow, request_id=request_id)
 
 
 def _refresh_card(deps: Deps, request_id: str, *, retrying: bool = False) -> None:

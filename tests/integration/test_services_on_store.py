@@ -1,6 +1,7 @@
 """The use cases on the real store: one transaction each, races settled by the database."""
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -12,9 +13,10 @@ from bot.domain.errors import GatehouseError
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access, incidents, issuing
+from bot.slack import workflows
 from bot.store import SqlUnitOfWorkFactory
 from tests.unit.example_policy import example_policy
-from tests.unit.fakes import FakeBroker
+from tests.unit.fakes import FakeBroker, FakeChat
 
 POLICY = example_policy()
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -168,3 +170,35 @@ def test_a_failed_use_case_leaves_nothing_behind(uow_factory: SqlUnitOfWorkFacto
         )
     with uow_factory() as tx:
         assert tx.audit.head() == before
+
+
+def test_closing_with_pending_requests_updates_their_cards(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    """The Slack close on the real store: cancelled requests' cards end in place, and no
+    transaction waits on another (SQLite takes its write lock at BEGIN)."""
+    chat = FakeChat()
+    deps = workflows.Deps(
+        uow=uow_factory, policy=POLICY, broker=FakeBroker(), chat=chat, clock=clock
+    )
+    incident = workflows.open_incident(
+        deps, title="Latency", severity=Severity.SEV2, opener="U0ONCALL1"
+    )
+    request_id = workflows.file_request(
+        deps,
+        channel_id=incident.channel_id,
+        user="U0ONCALL2",
+        resource="inference-logs-ro",
+        duration=None,
+        reason="x",
+    )
+    started = time.monotonic()
+    workflows.close_incident(
+        deps, channel_id=incident.channel_id, user="U0ONCALL1", resolution="fixed"
+    )
+    assert time.monotonic() - started < 5
+    card_updates = [args for method, args in chat.calls if method == "chat.update"]
+    assert any("Cancelled" in str(args["blocks"]) for args in card_updates)
+    with uow_factory() as tx:
+        stored = tx.requests.get(request_id)
+    assert stored is not None and stored.state is RequestState.CANCELLED
