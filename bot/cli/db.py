@@ -1,5 +1,6 @@
 """`gatehouse db ...` commands: create and migrate the database schema."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -19,15 +20,7 @@ def upgrade(
     revision: Annotated[str, typer.Option("--revision", help="Revision to upgrade to.")] = "head",
 ) -> None:
     """Apply migrations up to a revision (the latest by default). Safe to run again."""
-    url = database_url()
-    with database_errors(url):
-        before = migrate.current_revision(url)
-        migrate.upgrade(url, revision)
-        after = migrate.current_revision(url)
-    if before == after:
-        typer.echo(f"{shown_url(url)} is already at {_described(after)}; nothing to do.")
-    else:
-        typer.echo(f"Upgraded {shown_url(url)} from {_described(before)} to {_described(after)}.")
+    _migrate(migrate.upgrade, revision, "Upgraded")
 
 
 @db_app.command("downgrade")
@@ -35,15 +28,19 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="Revision to go back to; 'base' drops all.")],
 ) -> None:
     """Undo migrations down to a revision."""
+    _migrate(migrate.downgrade, revision, "Downgraded")
+
+
+def _migrate(move: Callable[[str, str], None], revision: str, done: str) -> None:
     url = database_url()
     with database_errors(url):
         before = migrate.current_revision(url)
-        migrate.downgrade(url, revision)
+        move(url, revision)
         after = migrate.current_revision(url)
     if before == after:
         typer.echo(f"{shown_url(url)} is already at {_described(after)}; nothing to do.")
     else:
-        typer.echo(f"Downgraded {shown_url(url)} from {_described(before)} to {_described(after)}.")
+        typer.echo(f"{done} {shown_url(url)} from {_described(before)} to {_described(after)}.")
 
 
 @db_app.command("current")
