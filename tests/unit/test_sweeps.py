@@ -77,6 +77,17 @@ class Scene:
         )
         return request.id
 
+    def issued(self) -> str:
+        request_id = self.approved()
+        issuing.issue_access(
+            uow=self.store,
+            policy=POLICY,
+            broker=self.broker,
+            request_id=request_id,
+            clock=self.clock,
+        )
+        return request_id
+
     def grant_of(self, request_id: str) -> Grant:
         return next(g for g in self.store.state.grants.values() if g.request_id == request_id)
 
@@ -122,14 +133,7 @@ def test_an_issue_interrupted_by_a_crash_is_failed_then_issued_again() -> None:
 
 def test_tokens_of_live_grants_and_open_incidents_stay() -> None:
     scene = Scene()
-    request_id = scene.approved()
-    issuing.issue_access(
-        uow=scene.store,
-        policy=POLICY,
-        broker=scene.broker,
-        request_id=request_id,
-        clock=scene.clock,
-    )
+    request_id = scene.issued()
     grant = scene.grant_of(request_id)
     scene.inventory.tokens += [
         LiveToken("acc-grant", scene.incident.id, grant.id),
@@ -145,14 +149,7 @@ def test_tokens_of_live_grants_and_open_incidents_stay() -> None:
 
 def test_after_close_every_leftover_token_and_lease_goes() -> None:
     scene = Scene()
-    request_id = scene.approved()
-    issuing.issue_access(
-        uow=scene.store,
-        policy=POLICY,
-        broker=scene.broker,
-        request_id=request_id,
-        clock=scene.clock,
-    )
+    request_id = scene.issued()
     grant = scene.grant_of(request_id)
     incidents.close_incident(
         uow=scene.store,
@@ -180,14 +177,7 @@ def test_after_close_every_leftover_token_and_lease_goes() -> None:
 
 def test_leases_are_left_alone_while_the_resource_has_live_grants() -> None:
     scene = Scene()
-    request_id = scene.approved()
-    issuing.issue_access(
-        uow=scene.store,
-        policy=POLICY,
-        broker=scene.broker,
-        request_id=request_id,
-        clock=scene.clock,
-    )
+    scene.issued()
     scene.inventory.leases["database/creds/inference-logs-ro"] = [
         "database/creds/inference-logs-ro/wrapped-one"
     ]
