@@ -374,3 +374,14 @@ def revoke(deps: Deps, *, request_id: str, user: str) -> None:
     _refresh_card(deps, request_id.upper())
     _count(access.get_request(uow=deps.uow, request_id=request_id))
     _tell_requester(deps, request_id.upper())
+
+
+def tell_privately(deps: Deps, user: str, text: str, channel: str | None = None) -> None:
+    """An ephemeral in `channel` when there is one and the user is in it, else a DM."""
+    if channel:
+        try:
+            deps.chat.post_ephemeral(channel, user, text=text)
+            return
+        except ChatError:
+            pass  # e.g. not in the channel: fall back to a DM, so the message is not lost
+    deps.chat.send_dm(user, text=text)

@@ -365,3 +365,32 @@ def test_unsigned_and_stale_requests_are_refused(scene: Scene) -> None:
     assert (forged.status, stale.status) == (401, 401)
     time.sleep(0.3)
     assert not [c for c in scene.slack.workspace.channels.values() if c.name.startswith("inc-")]
+
+
+def test_approving_from_app_home_and_errors_by_dm(scene: Scene) -> None:
+    slack = scene.slack
+    scene.command("/incident", "open from home", "U0ONCALL1", scene.general)
+    channel = scene.incident_channel()
+    channel.members.append("U0ONCALL2")
+    scene.command("/request-access", "inference-logs-ro 30m from home", "U0ONCALL2", channel.id)
+    card = scene.card(channel.id)
+    request_id = request_id_in(card)
+    opened = scene.people.event(
+        {
+            "type": "app_home_opened",
+            "user": "U0LEAD1",
+            "tab": "home",
+            "channel": "D0HOME",
+            "event_ts": str(time.time()),
+        }
+    )
+    assert opened.status == 200
+    home = eventually(lambda: slack.home_tab("U0LEAD1"))
+    assert request_id in json.dumps(home.body)
+    clicked = scene.people.block_action("U0LEAD1", "gatehouse.approve", request_id, view_id=home.id)
+    assert clicked.status == 200
+    eventually(lambda: scene.request_state(request_id) is RequestState.ACTIVE)
+    # the home tab is published again without the request; a second click is told by DM
+    eventually(lambda: request_id not in json.dumps(slack.home_tab("U0LEAD1").body))  # type: ignore[union-attr]
+    scene.people.block_action("U0LEAD1", "gatehouse.approve", request_id, view_id=home.id)
+    eventually(lambda: any("already approved" in m.text for m in slack.dms("U0LEAD1")))

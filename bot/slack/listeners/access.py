@@ -89,6 +89,6 @@ def register(app: App, deps: Deps) -> None:
                 reason=reason,
             )
         except Exception as error:
-            deps.chat.post_ephemeral(channel, user, text=user_message(error, typed=reason))
+            workflows.tell_privately(deps, user, user_message(error, typed=reason), channel)
 
     app.view(ids.REQUEST_ACCESS_VIEW)(ack=ack_form, lazy=[run_form])

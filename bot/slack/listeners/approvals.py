@@ -1,4 +1,4 @@
-"""Approve and Deny on the approval card, and the deny-reason form."""
+"""Approve and Deny, on the approval card or on App Home, and the deny-reason form."""
 
 from typing import Any
 
@@ -8,6 +8,7 @@ from bot.domain.access import Verdict
 from bot.slack import ids, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
+from bot.slack.listeners import home
 from bot.slack.workflows import Deps
 
 
@@ -16,7 +17,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
 
     def approve(body: dict[str, Any], action: dict[str, Any]) -> None:
-        user, channel = body["user"]["id"], body["channel"]["id"]
+        user = body["user"]["id"]
         try:
             workflows.decide(
                 deps,
@@ -25,18 +26,18 @@ def register(app: App, deps: Deps) -> None:
                 verdict=Verdict.APPROVE,
                 reason=None,
             )
-        except Exception as error:
-            deps.chat.post_ephemeral(channel, user, text=user_message(error))
+        except Exception as error:  # reported to the clicker, privately
+            workflows.tell_privately(deps, user, user_message(error), _channel(body))
+        if (body.get("view") or {}).get("type") == "home":
+            home.publish(deps, user)
 
     def ask_deny_reason(body: dict[str, Any], action: dict[str, Any]) -> None:
         modal = blocks.deny_reason_modal(action["value"])
-        modal["private_metadata"] = f"{action['value']}|{body['channel']['id']}"
+        modal["private_metadata"] = f"{action['value']}|{_channel(body) or ''}"
         try:
             deps.chat.open_view(body["trigger_id"], modal)
         except Exception as error:
-            deps.chat.post_ephemeral(
-                body["channel"]["id"], body["user"]["id"], text=user_message(error)
-            )
+            workflows.tell_privately(deps, body["user"]["id"], user_message(error), _channel(body))
 
     app.action(ids.APPROVE)(ack=ack_click, lazy=[approve])
     app.action(ids.DENY)(ack=ack_click, lazy=[ask_deny_reason])
@@ -58,6 +59,14 @@ def register(app: App, deps: Deps) -> None:
                 deps, request_id=request_id, approver=user, verdict=Verdict.DENY, reason=reason
             )
         except Exception as error:
-            deps.chat.post_ephemeral(channel, user, text=user_message(error, typed=reason))
+            workflows.tell_privately(deps, user, user_message(error, typed=reason), channel)
 
     app.view(ids.DENY_REASON_VIEW)(ack=ack_deny, lazy=[deny])
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    """The channel of a click on a message; None for a click on App Home."""
+    channel = body.get("channel") or (body.get("container") or {}).get("channel_id")
+    if isinstance(channel, dict):
+        return str(channel.get("id") or "") or None
+    return str(channel) if channel else None
