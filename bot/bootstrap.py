@@ -23,7 +23,7 @@ from bot.scheduler import Job, build_scheduler
 from bot.services import issuing
 from bot.services.checkpoints import sign_checkpoint
 from bot.services.sweeps import reconcile_vault
-from bot.slack import workflows
+from bot.slack import extending, workflows
 from bot.slack.app import create_app
 from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
@@ -166,7 +166,7 @@ CHECKPOINT_POLL_SECONDS = 5  # signs when 100 events or 60 s have passed
 def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
     """The periodic work: sweeps (expiry, time-outs, retries) and reconciliation with Vault."""
     jobs = [
-        Job("sweep", lambda: workflows.sweep(deps), SWEEP_EVERY_SECONDS),
+        Job("sweep", lambda: workflows.sweep(deps) + extending.sweep(deps), SWEEP_EVERY_SECONDS),
         Job("reconcile", lambda: _reconcile_quietly(gatehouse), RECONCILE_EVERY_SECONDS),
     ]
     key = gatehouse.settings.audit_signing_key

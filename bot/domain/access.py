@@ -13,11 +13,15 @@ terminal state can never change.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bot.domain.durations import looks_like_duration
 from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed
 from bot.domain.incident import Incident, clean_text
 from bot.domain.rules import AccessPolicy, ResourceRule
+
+if TYPE_CHECKING:
+    from bot.domain.extension import Extension
 
 MAX_REASON = 500
 
@@ -91,6 +95,9 @@ class AccessRequest:
     ended_by: str | None = None
     card_ts: str | None = None  # the approval card in the incident channel
     reminded_at: datetime | None = None
+    break_glass: bool = False  # issued at once; approvers review it after the fact
+    reviewed_at: datetime | None = None  # break-glass: when enough approvers confirmed it
+    extensions: "list[Extension]" = field(default_factory=list)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -102,6 +109,27 @@ class AccessRequest:
     def possible_approvers(self) -> frozenset[str]:
         """Who may still decide: eligible, not the requester."""
         return self.eligible_approvers - {self.requester_id}
+
+    @property
+    def open_extension(self) -> "Extension | None":
+        return next((e for e in self.extensions if e.state.is_open), None)
+
+    @property
+    def awaiting_review(self) -> bool:
+        """Break-glass access that approvers have neither confirmed nor denied yet."""
+        return (
+            self.break_glass
+            and self.reviewed_at is None
+            and self.state in (RequestState.APPROVED, RequestState.ACTIVE)
+            and not any(d.verdict is Verdict.DENY for d in self.decisions)
+        )
+
+    def awaits_decision_from(self, user: str) -> bool:
+        """Whether `user` has something to decide here: the request, its review, an extension."""
+        if self.state is RequestState.PENDING or self.awaiting_review:
+            return user in self.possible_approvers and self.decision_by(user) is None
+        extension = self.open_extension
+        return extension is not None and extension.awaits(user)
 
     def decision_by(self, approver_id: str) -> Decision | None:
         return next((d for d in self.decisions if d.approver_id == approver_id), None)
@@ -126,17 +154,23 @@ class AccessRequest:
         earlier = self.decision_by(approver_id)
         if earlier is not None:
             raise AlreadyDone(f"You already {_past(earlier.verdict)} request {self.id}.")
-        if self.state is not RequestState.PENDING:
+        if self.break_glass:
+            if not self.awaiting_review:
+                raise InvalidState(
+                    f"Break-glass request {self.id} is {self.state.value}"
+                    f"{' and reviewed' if self.reviewed_at else ''}: there is nothing to review."
+                )
+        elif self.state is not RequestState.PENDING:
             raise InvalidState(f"Request {self.id} is already {self.state.value}.")
         if approver_id == self.requester_id:
             raise NotAllowed(
                 "You cannot approve or deny your own request. "
-                f"It can be decided by {_mentions(self.possible_approvers)}."
+                f"It can be decided by {mention_list(self.possible_approvers)}."
             )
         if approver_id not in self.eligible_approvers:
             raise NotAllowed(
                 f"You are not an approver for {self.resource}. "
-                f"It can be decided by {_mentions(self.possible_approvers)}."
+                f"It can be decided by {mention_list(self.possible_approvers)}."
             )
         cleaned_reason = None
         if verdict is Verdict.DENY:
@@ -147,12 +181,26 @@ class AccessRequest:
             cleaned_reason = clean_text(reason, field="comment", max_length=MAX_REASON)
         decision = Decision(self.id, approver_id, verdict, now, cleaned_reason)
         self.decisions.append(decision)
-        if verdict is Verdict.DENY:
+        if self.break_glass:
+            self._review(decision, now)
+        elif verdict is Verdict.DENY:
             self._move(RequestState.DENIED, now)
             self._end(now, reason=f"denied: {cleaned_reason}", by=approver_id)
         elif len(set(self.approvers_so_far)) >= self.approvals_required:
             self._move(RequestState.APPROVED, now)
         return decision
+
+    def _review(self, decision: Decision, now: datetime) -> None:
+        """After-the-fact review of break-glass access: a deny ends it at once."""
+        if decision.verdict is Verdict.DENY:
+            reason = f"break-glass denied by {decision.approver_id}: {decision.reason}"
+            if self.state is RequestState.ACTIVE:
+                self.revoke(now=now, by_user=decision.approver_id, reason=reason)
+            else:
+                self._move(RequestState.CANCELLED, now)
+                self._end(now, reason=reason, by=decision.approver_id)
+        elif len(set(self.approvers_so_far)) >= self.approvals_required:
+            self.reviewed_at = now
 
     def cancel(
         self, *, by_user: str, now: datetime, reason: str = "cancelled by requester"
@@ -210,12 +258,22 @@ class AccessRequest:
         self._move(RequestState.REVOKED, now)
         self._end(now, reason=reason, by=by_user)
 
+    def extend_to(self, new_end: datetime) -> None:
+        """Move the end of ACTIVE access later (an approved extension Vault renewed)."""
+        if self.state is not RequestState.ACTIVE or self.ends_at is None:
+            raise InvalidState(f"Request {self.id} is {self.state.value}, not active.")
+        if new_end <= self.ends_at:
+            raise InvalidState(f"Access for request {self.id} already ends at or after that.")
+        self.ends_at = new_end
+
     def _end(self, at: datetime, *, reason: str, by: str | None) -> None:
         self.ended_at = at
         self.end_reason = reason
         self.ended_by = by
         if self.ends_at is not None and at < self.ends_at:
             self.ends_at = at
+        for extension in self.extensions:
+            extension.cancel(reason=f"access ended: {reason}", now=at)
 
 
 def file_request(
@@ -228,13 +286,21 @@ def file_request(
     duration: timedelta | None,
     reason: str,
     now: datetime,
+    break_glass: bool = False,
 ) -> AccessRequest:
-    """A new PENDING request, after every rule that can be checked up front."""
+    """A new request, after every rule that can be checked up front.
+
+    PENDING; or, with `break_glass`, APPROVED at once for at most the break-glass TTL and
+    left to the approvers to review after the fact.
+    """
     incident.require_open()
     if not policy.can_request(requester_id, resource):
         groups = ", ".join(resource.requester_groups)
         raise NotAllowed(f"Only members of {groups} can request {resource.name}.")
-    granted_for = resource.resolve_duration(duration)
+    if break_glass:
+        granted_for = _break_glass_duration(resource, duration)
+    else:
+        granted_for = resource.resolve_duration(duration)
     cleaned_reason = clean_text(reason, field="reason", max_length=MAX_REASON)
     eligible = policy.approvers(resource)
     if len(eligible - {requester_id}) < resource.approvals_required:
@@ -252,8 +318,35 @@ def file_request(
         requested_at=now,
         approvals_required=resource.approvals_required,
         eligible_approvers=eligible,
+        state=RequestState.APPROVED if break_glass else RequestState.PENDING,
         state_changed_at=now,
+        break_glass=break_glass,
     )
+
+
+def _break_glass_duration(resource: ResourceRule, requested: timedelta | None) -> timedelta:
+    """Break-glass asks for no approval first, so its TTL is capped, not refused."""
+    if resource.break_glass is None:
+        raise NotAllowed(
+            f"{resource.name} has no break-glass: ask without --break-glass and wait for approval."
+        )
+    if requested is not None:
+        requested = min(requested, resource.max_ttl)
+    return min(resource.resolve_duration(requested), resource.break_glass.max_ttl)
+
+
+BREAK_GLASS_FLAGS = (
+    "--break-glass",
+    "—break-glass",
+    "–break-glass",
+)  # Slack may turn -- into a dash
+
+
+def split_break_glass(text: str) -> tuple[str, bool]:
+    """Take `--break-glass` out of the command text, wherever it was typed."""
+    words = text.split()
+    kept = [w for w in words if w.lower() not in BREAK_GLASS_FLAGS]
+    return " ".join(kept), len(kept) != len(words)
 
 
 def parse_request_text(text: str) -> tuple[str, str | None, str]:
@@ -284,5 +377,6 @@ def _past(verdict: Verdict) -> str:
     return "approved" if verdict is Verdict.APPROVE else "denied"
 
 
-def _mentions(users: frozenset[str]) -> str:
+def mention_list(users: frozenset[str]) -> str:
+    """`<@U1>, <@U2>` for messages the domain writes."""
     return ", ".join(f"<@{u}>" for u in sorted(users)) or "nobody (ask a policy admin)"

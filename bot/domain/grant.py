@@ -71,6 +71,11 @@ class Grant:
     def has_credential(self) -> bool:
         return bool(self.lease_id or self.token_accessor)
 
+    def extend_to(self, ends_at: datetime) -> None:
+        """Vault renewed the credential: it now ends later."""
+        self._require(GrantStatus.ACTIVE)
+        self.ends_at = ends_at
+
     def mark_failed(self, *, error: str, now: datetime) -> None:
         """Vault issued nothing: the grant ended, empty, when the failure was recorded."""
         self._require(GrantStatus.ISSUING, GrantStatus.REVOKING)

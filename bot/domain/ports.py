@@ -9,6 +9,7 @@ from typing import Any, Protocol, Self
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink
 from bot.domain.checkpoints import Checkpoint
+from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.rules import ResourceRule
@@ -27,6 +28,11 @@ class AccessRequestRepository(Protocol):
     def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None: ...
     def save(self, request: AccessRequest) -> None: ...
     def add_decision(self, decision: Decision) -> None: ...
+    def add_extension_decision(self, extension_id: str, decision: Decision) -> None: ...
+    def list_with_open_extensions(self, state: ExtensionState, limit: int) -> Sequence[str]:
+        """Ids of requests with an extension in `state`, oldest first."""
+        ...
+
     def list_for_incident(
         self, incident_id: str, *, states: Sequence[RequestState] | None = None
     ) -> Sequence[AccessRequest]: ...
@@ -39,7 +45,7 @@ class AccessRequestRepository(Protocol):
         self, requester_id: str, *, states: Sequence[RequestState]
     ) -> Sequence[AccessRequest]: ...
     def list_pending_for_approver(self, approver_id: str) -> Sequence[AccessRequest]:
-        """PENDING requests this user may still decide (eligible, not the requester, undecided)."""
+        """Requests waiting on this user: pending ones, break-glass to review and extensions."""
         ...
 
 
@@ -157,6 +163,11 @@ class CredentialBroker(Protocol):
 
     def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
         """Revoke the incident's tokens (and so everything issued through them); confirm."""
+        ...
+
+    def renew(self, *, grant: Grant, until: datetime, now: datetime) -> datetime:
+        """Renew the grant's own credential to `until`; returns the end Vault granted,
+        which may be earlier (Vault caps it at the token's maximum)."""
         ...
 
 

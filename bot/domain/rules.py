@@ -57,6 +57,7 @@ class ResourceRule:
     break_glass: BreakGlassTerms | None = None
     sensitive: bool = False
     delivery: Delivery = Delivery.WRAPPED
+    extension_approvals_required: int = 1
 
     @property
     def vault_policies(self) -> tuple[str, ...]:

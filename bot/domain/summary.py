@@ -9,6 +9,7 @@ from bot.domain.audit import Action, AuditEvent, utc_iso
 
 _OUTCOME_BY_ACTION = {
     Action.REQUEST_APPROVED: "approved",
+    Action.BREAK_GLASS_USED: "approved",
     Action.REQUEST_DENIED: "denied",
     Action.REQUEST_CANCELLED: "cancelled",
     Action.REQUEST_TIMED_OUT: "timed out",
@@ -41,6 +42,16 @@ class RequestLine:
     end_reason: str | None = None
     revocation_confirmed_at: datetime | None = None
     revocation_failures: int = 0
+    break_glass: bool = False
+    reviewed_at: datetime | None = None
+    extensions: list[str] = field(default_factory=list)  # one line per extension outcome
+    times_extended: int = 0
+
+    @property
+    def unreviewed_break_glass(self) -> bool:
+        """Break-glass access nobody confirmed or denied after the fact."""
+        denied = any(d.verdict == "deny" for d in self.decisions)
+        return self.break_glass and self.reviewed_at is None and not denied
 
 
 @dataclass
@@ -62,6 +73,10 @@ class IncidentSummary:
     @classmethod
     def empty(cls, incident_id: str) -> "IncidentSummary":
         return cls(incident_id)
+
+    @property
+    def unreviewed_break_glass(self) -> list[RequestLine]:
+        return [r for r in self.requests if r.unreviewed_break_glass]
 
     @property
     def unconfirmed_revocations(self) -> list[RequestLine]:
@@ -88,18 +103,36 @@ class IncidentSummary:
         ]
         if not self.requests:
             lines.append("No access was requested.")
+        for line in self.unreviewed_break_glass:
+            lines.append(
+                f"**Unreviewed break-glass:** {line.request_id} ({line.resource}) by "
+                f"{line.requester} was used without approval and never reviewed."
+            )
+        if self.unreviewed_break_glass:
+            lines.append("")
         for request in self.requests:
+            glass = " · break-glass" if request.break_glass else ""
             lines += [
-                f"### {request.request_id} · {request.resource} · {request.outcome}",
+                f"### {request.request_id} · {request.resource} · {request.outcome}{glass}",
                 "",
                 f"- Requested by {request.requester} at {_when(request.requested_at)} "
                 f"for {request.duration}: {request.reason}",
             ]
+            if request.break_glass:
+                review = (
+                    f"reviewed at {_when(request.reviewed_at)}"
+                    if request.reviewed_at
+                    else "UNREVIEWED"
+                    if request.unreviewed_break_glass
+                    else "denied after the fact"
+                )
+                lines.append(f"- Break-glass: issued before approval; {review}")
             for decision in request.decisions:
                 because = f" ({decision.reason})" if decision.reason else ""
                 verdict = {"approve": "approved", "deny": "denied"}.get(decision.verdict, "")
                 lines.append(f"- {verdict} by {decision.approver} at {_when(decision.at)}{because}")
             lines.append(f"- Issued: {_when(request.issued_at)}")
+            lines += [f"- {extension}" for extension in request.extensions]
             lines.append(f"- Ended: {_when(request.ended_at)} ({request.end_reason or '-'})")
             if request.issued_at:
                 confirmed = _when(request.revocation_confirmed_at)
@@ -165,6 +198,12 @@ def _apply_request_event(
         line.reason = str(data.get("reason", ""))
         line.duration = str(data.get("duration", ""))
         line.requested_at = at
+        line.break_glass = bool(data.get("break_glass", False))
+    elif action == Action.BREAK_GLASS_REVIEWED:
+        line.reviewed_at = at
+    elif action in _EXTENSION_OUTCOMES:
+        line.extensions.append(_EXTENSION_OUTCOMES[Action(action)](actor, at, data))
+        line.times_extended += action == Action.EXTENSION_APPLIED
     elif action == Action.REQUEST_DECIDED:
         line.decisions.append(
             DecisionLine(actor or "", str(data.get("verdict")), at, data.get("reason"))
@@ -178,9 +217,30 @@ def _apply_request_event(
         line.revocation_failures += 1
     elif action in _OUTCOME_BY_ACTION:
         line.outcome = _OUTCOME_BY_ACTION[Action(action)]
-        if action != Action.REQUEST_APPROVED:
+        if action not in (Action.REQUEST_APPROVED, Action.BREAK_GLASS_USED):
             line.ended_at = at
             line.end_reason = data.get("reason") or data.get("error")
+
+
+def _extension_applied(actor: str | None, at: datetime, data: dict[str, Any]) -> str:
+    approvers = ", ".join(data.get("approvers") or []) or "-"
+    ends = str(data.get("ends_at", "-")).replace("+00:00", "Z")
+    return f"Extended at {_when(at)} until {ends} (approved by {approvers})"
+
+
+def _extension_denied(actor: str | None, at: datetime, data: dict[str, Any]) -> str:
+    return f"Extension denied by {actor or '-'} at {_when(at)}: {data.get('reason') or '-'}"
+
+
+def _extension_failed(actor: str | None, at: datetime, data: dict[str, Any]) -> str:
+    return f"Extension approved but not applied at {_when(at)}: {data.get('error') or '-'}"
+
+
+_EXTENSION_OUTCOMES = {
+    Action.EXTENSION_APPLIED: _extension_applied,
+    Action.EXTENSION_DENIED: _extension_denied,
+    Action.EXTENSION_FAILED: _extension_failed,
+}
 
 
 def _when(moment: datetime | None) -> str:

@@ -39,6 +39,7 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
             requester_groups=_unique(spec.requesters),
             approver_groups=_unique(spec.approvers),
             approvals_required=spec.approvals_required,
+            extension_approvals_required=spec.extension_approvals_required,
             break_glass=BreakGlassTerms(spec.break_glass.max_ttl) if spec.break_glass else None,
             sensitive=spec.sensitive,
             delivery=Delivery(spec.delivery),

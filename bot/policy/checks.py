@@ -98,24 +98,23 @@ def _check_resource(
                 )
             )
 
-    required = resource.get("approvals_required", 1)
     approvers = _strings(resource.get("approvers"))
     # Only count when every approver group resolved; otherwise the count would mislead.
-    if (
-        isinstance(required, int)
-        and not isinstance(required, bool)
-        and required >= 1
-        and approvers
-        and all(group in members for group in approvers)
-    ):
+    if approvers and all(group in members for group in approvers):
         eligible = frozenset().union(*(members[group] for group in approvers))
-        if required > len(eligible):
-            message = (
-                f"needs {required} approvals but the approver groups ({', '.join(approvers)}) "
-                f"have only {len(eligible)} distinct member{'' if len(eligible) == 1 else 's'}"
-                " between them"
-            )
-            found.append(((*loc, "approvals_required"), message))
+        for key in ("approvals_required", "extension_approvals_required"):
+            required = resource.get(key, 1)
+            if (
+                isinstance(required, int)
+                and not isinstance(required, bool)
+                and required > len(eligible)
+            ):
+                message = (
+                    f"needs {required} approvals but the approver groups "
+                    f"({', '.join(approvers)}) have only {len(eligible)} distinct "
+                    f"member{'' if len(eligible) == 1 else 's'} between them"
+                )
+                found.append(((*loc, key), message))
     return found
 
 

@@ -23,6 +23,8 @@ def explain_resource(policy: AccessPolicy, name: str) -> str:
         f"  Who may approve:    {_describe_groups(policy, rule.approver_groups)}",
         f"  Approvals required: {rule.approvals_required} of {len(eligible)} eligible approvers"
         " (requesters never approve their own request)",
+        f"  Extensions:         {rule.extension_approvals_required} approval(s) extend active "
+        f"access in place, up to {format_duration(rule.max_ttl)} from the first issue",
         f"  Default TTL:        {format_duration(rule.default_ttl)}",
         f"  Max TTL:            {format_duration(rule.max_ttl)}",
         f"  Break-glass:        {break_glass}",

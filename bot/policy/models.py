@@ -127,6 +127,11 @@ class ResourceSection(_Section):
     approvals_required: int = Field(
         default=1, ge=1, description="Distinct approvals needed; the requester never counts."
     )
+    extension_approvals_required: int = Field(
+        default=1,
+        ge=1,
+        description="Distinct approvals needed to extend active access in place.",
+    )
     break_glass: BreakGlassSection | None = None
     sensitive: bool = False
     delivery: Literal["wrapped", "ephemeral"] = Field(

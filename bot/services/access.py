@@ -15,9 +15,9 @@ from bot.domain.access import (
 from bot.domain.audit import Action
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import InvalidState, NotAllowed, NotFound
-from bot.domain.grant import Grant
+from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
-from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
+from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
     end_grant,
@@ -40,8 +40,10 @@ def request_access(
     duration: str | None,
     reason: str,
     now: datetime,
+    break_glass: bool = False,
 ) -> AccessRequest:
-    """File a PENDING request in the incident that owns `channel_id`."""
+    """File a PENDING request in the incident that owns `channel_id`; with `break_glass`, an
+    APPROVED one that is issued at once and reviewed by the approvers afterwards."""
     rule = policy.resource(resource.strip())
     requested = parse_duration(duration) if duration else None
     with uow() as tx:
@@ -55,6 +57,7 @@ def request_access(
             duration=requested,
             reason=reason,
             now=now,
+            break_glass=break_glass,
         )
         tx.requests.add(request)
         record_for_request(
@@ -68,7 +71,18 @@ def request_access(
             reason=request.reason,
             approvals_required=request.approvals_required,
             approvers=sorted(request.possible_approvers),
+            break_glass=request.break_glass,
         )
+        if request.break_glass:
+            record_for_request(
+                tx,
+                Action.BREAK_GLASS_USED,
+                request,
+                at=now,
+                actor=requester_id,
+                reviewers=sorted(request.possible_approvers),
+                reviews_required=request.approvals_required,
+            )
         tx.commit()
     return request
 
@@ -77,6 +91,7 @@ def request_access(
 class DecisionResult:
     request: AccessRequest
     decision: Decision
+    revoke_grant_id: str | None = None  # a denied break-glass grant, for Vault to revoke
 
     @property
     def approved(self) -> bool:
@@ -96,6 +111,7 @@ def decide_request(
     with uow() as tx:
         request = request_by_id(tx, request_id, for_update=True)
         incident_by_id(tx, request.incident_id).require_open()
+        reviewed_before = request.reviewed_at is not None
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
         tx.requests.add_decision(decision)
         tx.requests.save(request)
@@ -110,7 +126,11 @@ def decide_request(
             approvals=len(request.approvers_so_far),
             approvals_required=request.approvals_required,
         )
-        if request.state is RequestState.APPROVED:
+        revoke_grant_id = None
+        if request.break_glass:
+            newly_reviewed = request.reviewed_at is not None and not reviewed_before
+            revoke_grant_id = _record_review(tx, request, decision, now, newly_reviewed)
+        elif request.state is RequestState.APPROVED:
             record_for_request(
                 tx,
                 Action.REQUEST_APPROVED,
@@ -129,7 +149,42 @@ def decide_request(
                 reason=decision.reason,
             )
         tx.commit()
-    return DecisionResult(request, decision)
+    return DecisionResult(request, decision, revoke_grant_id)
+
+
+def _record_review(
+    tx: UnitOfWork,
+    request: AccessRequest,
+    decision: Decision,
+    now: datetime,
+    newly_reviewed: bool,
+) -> str | None:
+    """Audit a review of break-glass access; a deny ends it. Returns a grant to revoke."""
+    if newly_reviewed:
+        record_for_request(
+            tx,
+            Action.BREAK_GLASS_REVIEWED,
+            request,
+            at=now,
+            actor=None,
+            approvers=request.approvers_so_far,
+        )
+        return None
+    if decision.verdict is not Verdict.DENY:
+        return None
+    action = (
+        Action.REQUEST_REVOKED
+        if request.state is RequestState.REVOKED
+        else (Action.REQUEST_CANCELLED)
+    )
+    record_for_request(
+        tx, action, request, at=now, actor=decision.approver_id, reason=request.end_reason
+    )
+    grant = tx.grants.get_for_request(request.id, for_update=True)
+    if grant is None or grant.status not in (GrantStatus.ACTIVE, GrantStatus.ISSUING):
+        return None
+    end_grant(tx, grant, now=now, actor=decision.approver_id, reason=request.end_reason or "")
+    return grant.id
 
 
 def cancel_request(

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.slack.listeners import access, approvals, home, incidents, my_access
+from bot.slack.listeners import access, approvals, extensions, home, incidents, my_access
 from bot.slack.workflows import Deps
 
 # Slow work (Vault, Slack calls) runs here after the ack; bounded, so a burst cannot
@@ -41,5 +41,6 @@ def create_app(
     access.register(app, deps)
     approvals.register(app, deps)
     my_access.register(app, deps)
+    extensions.register(app, deps)
     home.register(app, deps)
     return app

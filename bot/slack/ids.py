@@ -19,3 +19,13 @@ DURATION_BLOCK = "duration"
 DURATION_INPUT = "duration"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason"
+
+EXTEND = "gatehouse.extend"  # the requester's Extend button: opens the extend form
+EXTEND_VIEW = "gatehouse.extend_form"
+EXTEND_DURATION_BLOCK = "extend_duration"
+EXTEND_DURATION_INPUT = "duration"
+EXTEND_REASON_BLOCK = "extend_reason"
+EXTEND_REASON_INPUT = "reason"
+EXTEND_APPROVE = "gatehouse.extend_approve"
+EXTEND_DENY = "gatehouse.extend_deny"
+EXTEND_DENY_VIEW = "gatehouse.extend_deny_reason"

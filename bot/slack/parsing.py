@@ -3,6 +3,8 @@
 import re
 from dataclasses import dataclass
 
+from bot.domain.access import MAX_REASON
+from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity, clean_text
 
@@ -66,8 +68,10 @@ def parse_incident_command(text: str) -> IncidentCommand:
 
 @dataclass(frozen=True)
 class AccessCommand:
-    verb: str  # "list", "cancel" or "revoke"
+    verb: str  # "list", "cancel", "revoke" or "extend"
     request_id: str | None = None
+    duration: str | None = None  # extend: by how much
+    reason: str | None = None  # extend: why (optional)
 
 
 _REQUEST_ID = re.compile(r"^R-[A-Z2-7]{8}$")
@@ -82,6 +86,15 @@ def parse_access_command(text: str) -> AccessCommand:
         if len(words) != 2 or not _REQUEST_ID.match(words[1].upper()):
             raise InvalidInput(f"Name one request: `/access {verb} R-XXXXXXXX`.")
         return AccessCommand(verb, words[1].upper())
+    if verb == "extend":
+        usage = "Say which access and by how much: `/access extend R-XXXXXXXX 30m [reason]`."
+        if len(words) < 3 or not _REQUEST_ID.match(words[1].upper()):
+            raise InvalidInput(usage)
+        parse_duration(words[2])
+        reason = " ".join(words[3:]) or None
+        if reason is not None:
+            reason = clean_text(reason, field="reason", max_length=MAX_REASON)
+        return AccessCommand("extend", words[1].upper(), words[2].lower(), reason)
     if verb == "list" and len(words) == 1:
         return AccessCommand("list")
     raise InvalidInput(f"`{verb[:40]}` is not an /access command.")

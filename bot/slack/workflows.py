@@ -90,9 +90,18 @@ def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None
 
 
 def file_request(
-    deps: Deps, *, channel_id: str, user: str, resource: str, duration: str | None, reason: str
+    deps: Deps,
+    *,
+    channel_id: str,
+    user: str,
+    resource: str,
+    duration: str | None,
+    reason: str,
+    break_glass: bool = False,
 ) -> str:
-    """File the request, post its approval card, remember where the card is."""
+    """File the request, post its approval card, remember where the card is.
+
+    Break-glass: the card is the loud announcement, and the credential is issued at once."""
     request = access.request_access(
         uow=deps.uow,
         policy=deps.policy,
@@ -102,6 +111,7 @@ def file_request(
         duration=duration,
         reason=reason,
         now=deps.clock(),
+        break_glass=break_glass,
     )
     _count(request)
     text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
@@ -113,7 +123,10 @@ def file_request(
         request_id=request.id,
         resource=request.resource,
         user=user,
+        break_glass=request.break_glass,
     )
+    if request.break_glass:
+        issue_and_deliver(deps, request_id=request.id)
     return request.id
 
 
@@ -136,8 +149,10 @@ def decide(
         user=approver,
         state=result.request.state.value,
     )
-    _refresh_card(deps, request_id)
-    if result.request.state is RequestState.DENIED:
+    refresh_card(deps, request_id)
+    if result.request.break_glass:
+        _after_review(deps, result)
+    elif result.request.state is RequestState.DENIED:
         _count(result.request)
         _tell_requester(deps, request_id)
     elif result.approved:
@@ -145,6 +160,18 @@ def decide(
         waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
         issue_and_deliver(deps, request_id=request_id)
+
+
+def _after_review(deps: Deps, result: access.DecisionResult) -> None:
+    """A decision on break-glass access: a deny revokes it now and tells the channel."""
+    if result.revoke_grant_id is not None:
+        issuing.revoke_grant(
+            uow=deps.uow, broker=deps.broker, grant_id=result.revoke_grant_id, clock=deps.clock
+        )
+        refresh_card(deps, result.request.id)
+    if result.decision.verdict is Verdict.DENY:
+        _count(access.get_request(uow=deps.uow, request_id=result.request.id))
+        _tell_requester(deps, result.request.id)
 
 
 def issue_and_deliver(deps: Deps, *, request_id: str) -> None:
@@ -190,12 +217,13 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
             request_id=request_id,
             vault_addr=deps.vault_addr,
             now=deps.clock(),
+            extendable=not result.request.break_glass,
         )
         requester = result.request.requester_id
         deps.chat.post_ephemeral(incident.channel_id, requester, text=text, blocks=blocks)
         if rule.delivery is Delivery.WRAPPED:
             deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
-    _refresh_card(deps, request_id, retrying=result.retrying)
+    refresh_card(deps, request_id, retrying=result.retrying)
     _tell_requester(deps, request_id, retrying=result.retrying)
 
 
@@ -222,7 +250,7 @@ def sweep(deps: Deps) -> int:
     for result in retried:
         handled += _safely(partial(_deliver, deps, result))
     for grant in sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=deps.clock):
-        handled += _safely(partial(_refresh_card, deps, grant.request_id))
+        handled += _safely(partial(refresh_card, deps, grant.request_id))
     metrics.ACTIVE_GRANTS.set(sweeps.count_active(uow=deps.uow))
     return handled
 
@@ -233,7 +261,7 @@ def _expire(deps: Deps, request_id: str) -> None:
             uow=deps.uow, broker=deps.broker, request_id=request_id, clock=deps.clock
         )
     )
-    _refresh_card(deps, request_id)
+    refresh_card(deps, request_id)
     _tell_requester(deps, request_id)
 
 
@@ -258,7 +286,7 @@ def _time_out(deps: Deps, request_id: str) -> None:
             uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
         )
     )
-    _refresh_card(deps, request_id)
+    refresh_card(deps, request_id)
     _tell_requester(deps, request_id)
 
 
@@ -289,10 +317,10 @@ def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -
         clock=deps.clock,
     )
     for grant in [*result.revoked, *result.unconfirmed]:
-        _refresh_card(deps, grant.request_id)
+        refresh_card(deps, grant.request_id)
         _count(access.get_request(uow=deps.uow, request_id=grant.request_id))
     for request_id in result.cancelled:
-        _refresh_card(deps, request_id)
+        refresh_card(deps, request_id)
         _count(access.get_request(uow=deps.uow, request_id=request_id))
     _refresh_incident_card(deps, result.incident)
     deps.chat.set_topic(channel_id, incident_blocks.topic(result.incident))
@@ -328,7 +356,7 @@ def _incident_by_request(deps: Deps, request_id: str) -> Incident:
     return incidents.incident_for_request(uow=deps.uow, request_id=request_id)
 
 
-def _refresh_card(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
+def refresh_card(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
     request = access.get_request(uow=deps.uow, request_id=request_id)
     if request.card_ts is None:
         return
@@ -359,7 +387,7 @@ def cancel(deps: Deps, *, request_id: str, user: str) -> None:
     _count(
         access.cancel_request(uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock())
     )
-    _refresh_card(deps, request_id.upper())
+    refresh_card(deps, request_id.upper())
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:
@@ -371,7 +399,7 @@ def revoke(deps: Deps, *, request_id: str, user: str) -> None:
         by_user=user,
         clock=deps.clock,
     )
-    _refresh_card(deps, request_id.upper())
+    refresh_card(deps, request_id.upper())
     _count(access.get_request(uow=deps.uow, request_id=request_id))
     _tell_requester(deps, request_id.upper())
 

@@ -1,9 +1,9 @@
 """Persistence: SQLAlchemy Core tables, repositories and the unit of work (SQLite, PostgreSQL)."""
 
+from bot.store.access_requests import SqlAccessRequestRepository
 from bot.store.audit_log import SqlAuditLog
 from bot.store.engine import create_engine_for
 from bot.store.repositories import (
-    SqlAccessRequestRepository,
     SqlGrantRepository,
     SqlIncidentRepository,
 )

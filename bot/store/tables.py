@@ -5,6 +5,7 @@ Enums are stored as their string values; the repositories map rows to domain obj
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -75,6 +76,8 @@ access_requests = Table(
     Column("ended_by", USER_ID),
     Column("card_ts", String(32)),
     Column("reminded_at", UtcDateTime),
+    Column("break_glass", Boolean, nullable=False, server_default=text("false")),
+    Column("reviewed_at", UtcDateTime),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
 )
@@ -89,6 +92,36 @@ decisions = Table(
     Column("decided_at", UtcDateTime, nullable=False),
     Column("reason", Text),
     UniqueConstraint("request_id", "approver_id"),
+)
+
+access_extensions = Table(
+    "access_extensions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("request_id", ID, ForeignKey("access_requests.id"), nullable=False, index=True),
+    Column("requested_by", USER_ID, nullable=False),
+    Column("duration_seconds", Seconds, nullable=False),
+    Column("reason", Text),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("approvals_required", Integer, nullable=False),
+    Column("eligible_approvers", JsonStringSet, nullable=False),
+    Column("state", STATE, nullable=False, index=True),
+    Column("state_changed_at", UtcDateTime),
+    Column("previous_ends_at", UtcDateTime),
+    Column("new_ends_at", UtcDateTime),
+    Column("note", Text),
+)
+
+extension_decisions = Table(
+    "extension_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("extension_id", ID, ForeignKey("access_extensions.id"), nullable=False),
+    Column("approver_id", USER_ID, nullable=False),
+    Column("verdict", STATE, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("reason", Text),
+    UniqueConstraint("extension_id", "approver_id"),
 )
 
 grants = Table(
@@ -160,4 +193,5 @@ audit_checkpoints = Table(
 )
 
 DECISION_UNIQUE = "uq_decisions_request_id_approver_id"
+EXTENSION_DECISION_UNIQUE = "uq_extension_decisions_extension_id_approver_id"
 GRANT_REQUEST_UNIQUE = "uq_grants_live_request_id"

@@ -5,11 +5,11 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from bot.store.access_requests import SqlAccessRequestRepository
 from bot.store.audit_log import SqlAuditLog
 from bot.store.checkpoints import SqlCheckpointRepository
 from bot.store.engine import READ_ONLY_OPTION
 from bot.store.repositories import (
-    SqlAccessRequestRepository,
     SqlGrantRepository,
     SqlIncidentRepository,
 )

@@ -17,6 +17,7 @@ from bot.domain.errors import (
     CredentialError,
     CredentialUnavailable,
 )
+from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.ports import (
@@ -74,7 +75,25 @@ class MemoryRequests:
         stored = self._state.requests[request.id]
         saved = copy.deepcopy(request)
         saved.decisions = stored.decisions  # decisions are written by add_decision only
+        kept = {e.id: e.decisions for e in stored.extensions}
+        for extension in saved.extensions:
+            extension.decisions = kept.get(extension.id, [])
         self._state.requests[request.id] = saved
+
+    def add_extension_decision(self, extension_id: str, decision: Decision) -> None:
+        stored = self._state.requests[decision.request_id]
+        extension = next(e for e in stored.extensions if e.id == extension_id)
+        if any(d.approver_id == decision.approver_id for d in extension.decisions):
+            raise AlreadyDone(f"You already decided extension {extension_id}.")
+        extension.decisions.append(decision)
+
+    def list_with_open_extensions(self, state: ExtensionState, limit: int) -> Sequence[str]:
+        found = [
+            r.id
+            for r in self._state.requests.values()
+            if any(e.state is state for e in r.extensions)
+        ]
+        return found[:limit]
 
     def add_decision(self, decision: Decision) -> None:
         stored = self._state.requests[decision.request_id]
@@ -104,9 +123,7 @@ class MemoryRequests:
         return [
             copy.deepcopy(r)
             for r in self._state.requests.values()
-            if r.state is RequestState.PENDING
-            and approver_id in r.possible_approvers
-            and r.decision_by(approver_id) is None
+            if r.awaits_decision_from(approver_id)
         ]
 
     def list_due_pending(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
@@ -294,6 +311,9 @@ class FakeBroker:
         self.record_incident_token = record_incident_token
         self.fail_issue: CredentialError | None = None
         self.fail_revoke = False
+        self.fail_renew: CredentialError | None = None
+        self.renew_cap: datetime | None = None  # Vault's explicit max TTL, when set
+        self.renewed: list[tuple[str, datetime]] = []
         self._counter = 0
         self._lock = threading.Lock()
 
@@ -326,6 +346,15 @@ class FakeBroker:
         if grant.lease_id:
             self.live.pop(grant.lease_id, None)
         return grant.revoke_requested_at or grant.ends_at
+
+    def renew(self, *, grant: Grant, until: datetime, now: datetime) -> datetime:
+        if self.fail_renew is not None:
+            raise self.fail_renew
+        granted = min(until, self.renew_cap) if self.renew_cap else until
+        if grant.lease_id in self.live:
+            self.live[grant.lease_id] = granted
+        self.renewed.append((grant.id, granted))
+        return granted
 
     def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
         if self.fail_revoke:

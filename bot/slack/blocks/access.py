@@ -9,11 +9,15 @@ from bot.domain.durations import format_duration
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
 from bot.slack import ids
-from bot.slack.blocks.text import clip, context, escape, mention, mentions, section, when
+from bot.slack.blocks.buttons import decision_buttons
+from bot.slack.blocks.extension import extend_button, extension_blocks
+from bot.slack.blocks.text import clip, context, escape, header, mention, mentions, section, when
 
 REQUEST_USAGE = (
-    "Usage: `/request-access <resource> [duration] <reason>` in an incident channel, e.g. "
-    "`/request-access inference-logs-ro 2h checking p99 spikes`. Without arguments: a form."
+    "Usage: `/request-access <resource> [duration] <reason> [--break-glass]` in an incident "
+    "channel, e.g. `/request-access inference-logs-ro 2h checking p99 spikes`. Without "
+    "arguments: a form. `--break-glass` (where the policy allows it) issues at once, for a "
+    "short time, and the approvers review it afterwards."
 )
 DURATION_CHOICES = ("15m", "30m", "1h", "2h", "4h")
 
@@ -32,15 +36,13 @@ _OUTCOMES = {
 def approval_card(
     request: AccessRequest, rule: ResourceRule, *, retrying: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The one message per request, updated in place; buttons only while it is pending."""
+    """The one message per request, updated in place; buttons only while a decision is due."""
+    if request.break_glass:
+        return _break_glass_card(request, rule, retrying=retrying)
     text = (
         f"{request.id}: {mention(request.requester_id)} requests {rule.name} "
         f"for {format_duration(request.duration)}"
     )
-    approvers = request.approvers_so_far
-    progress = f"*Approvals:* {len(approvers)} of {request.approvals_required}"
-    if approvers:
-        progress += f" — {mentions(approvers)}"
     blocks: list[dict[str, Any]] = [
         section(
             f"*{mention(request.requester_id)}* requests *`{rule.name}`* for "
@@ -48,13 +50,68 @@ def approval_card(
             f"_{escape(rule.description)}_"
         ),
         section(f"*Reason:* {escape(request.reason)}"),
-        section(f"{progress}\n*Can approve:* {mentions(request.possible_approvers)}"),
+        section(f"{_progress(request)}\n*Can approve:* {mentions(request.possible_approvers)}"),
     ]
     if request.state is RequestState.PENDING:
         blocks.append(_buttons(request, rule))
     else:
         blocks.append(section(_outcome(request, retrying)))
+    blocks += extension_blocks(request)
     return text, blocks
+
+
+def _break_glass_card(
+    request: AccessRequest, rule: ResourceRule, *, retrying: bool
+) -> tuple[str, list[dict[str, Any]]]:
+    """Loud on purpose: access was taken before anyone approved it."""
+    text = (
+        f"🚨 BREAK-GLASS {request.id}: {mention(request.requester_id)} took {rule.name} for "
+        f"{format_duration(request.duration)} without approval. "
+        f"{mentions(request.possible_approvers)}: review it now."
+    )
+    blocks: list[dict[str, Any]] = [
+        header(f"🚨 Break-glass: {rule.name}"),
+        section(
+            f"<!here> *{mention(request.requester_id)}* took *`{rule.name}`* for "
+            f"*{format_duration(request.duration)}* *without approval* · {request.id}\n"
+            f"_{escape(rule.description)}_"
+        ),
+        section(f"*Reason:* {escape(request.reason)}"),
+        section(
+            f"*Review after the fact:* {mentions(request.possible_approvers)} — "
+            f"{request.approvals_required} confirmation(s) needed before access ends "
+            "(the end of the access is the deadline); one deny revokes it at once.\n"
+            + _progress(request)
+        ),
+    ]
+    if request.awaiting_review:
+        blocks.append(
+            decision_buttons(
+                value=request.id,
+                block_id=f"review:{request.id}",
+                approve_action=ids.APPROVE,
+                deny_action=ids.DENY,
+                approve_label="Confirm it was needed",
+                deny_label="Deny and revoke",
+                confirm=(
+                    f"Confirm that {request.id} was justified?",
+                    f"Revoke {rule.name} from the requester now?",
+                ),
+            )
+        )
+    elif request.reviewed_at is not None:
+        blocks.append(section(f"✅ Reviewed {when(request.reviewed_at)}"))
+    blocks.append(section(_outcome(request, retrying)))
+    return text, blocks
+
+
+def _progress(request: AccessRequest) -> str:
+    approvers = request.approvers_so_far
+    label = "Confirmations" if request.break_glass else "Approvals"
+    progress = f"*{label}:* {len(approvers)} of {request.approvals_required}"
+    if approvers:
+        progress += f" — {mentions(approvers)}"
+    return progress
 
 
 def _outcome(request: AccessRequest, retrying: bool) -> str:
@@ -73,33 +130,16 @@ def _outcome(request: AccessRequest, retrying: bool) -> str:
 
 
 def _buttons(request: AccessRequest, rule: ResourceRule) -> dict[str, Any]:
-    approve: dict[str, Any] = {
-        "type": "button",
-        "action_id": ids.APPROVE,
-        "style": "primary",
-        "text": {"type": "plain_text", "text": "Approve"},
-        "value": request.id,
-    }
-    deny: dict[str, Any] = {
-        "type": "button",
-        "action_id": ids.DENY,
-        "style": "danger",
-        "text": {"type": "plain_text", "text": "Deny"},
-        "value": request.id,
-    }
+    confirm = None
     if rule.sensitive:
-        approve["confirm"] = _confirm(f"Grant {rule.name} to this requester?", "Approve")
-        deny["confirm"] = _confirm(f"Deny access to {rule.name}?", "Deny")
-    return {"type": "actions", "block_id": f"decide:{request.id}", "elements": [approve, deny]}
-
-
-def _confirm(question: str, verb: str) -> dict[str, Any]:
-    return {
-        "title": {"type": "plain_text", "text": "Are you sure?"},
-        "text": {"type": "plain_text", "text": question[:300]},
-        "confirm": {"type": "plain_text", "text": verb},
-        "deny": {"type": "plain_text", "text": "Back"},
-    }
+        confirm = (f"Grant {rule.name} to this requester?", f"Deny access to {rule.name}?")
+    return decision_buttons(
+        value=request.id,
+        block_id=f"decide:{request.id}",
+        approve_action=ids.APPROVE,
+        deny_action=ids.DENY,
+        confirm=confirm,
+    )
 
 
 def outcome_for_requester(request: AccessRequest, *, retrying: bool = False) -> str:
@@ -122,8 +162,10 @@ def delivery(
     request_id: str,
     vault_addr: str | None,
     now: datetime,
+    extendable: bool = True,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The private message with the credential: the wrapping token, or the secret itself."""
+    """The private message with the credential: the wrapping token, or the secret itself,
+    with an Extend button unless the access cannot be extended (break-glass)."""
     ends = when(credential.expires_at)
     address = f"VAULT_ADDR={vault_addr} " if vault_addr else ""
     if credential.wrapping_token is not None:
@@ -138,7 +180,7 @@ def delivery(
             ),
             context(f"Your access ends {ends}. It is revoked when the incident closes."),
         ]
-        return text, blocks
+        return text, blocks + _extend(extendable, request_id)
     secret = credential.secret or {}
     lines = "\n".join(f"{key}: {value}" for key, value in secret.items())
     text = f"Your {rule.name} credential ({request_id}); shown once, not stored."
@@ -147,15 +189,21 @@ def delivery(
         section(f"```{clip(lines, 2900)}```"),
         context(f"Your access ends {ends}. It is revoked when the incident closes."),
     ]
-    return text, blocks
+    return text, blocks + _extend(extendable, request_id)
 
 
-def deny_reason_modal(request_id: str) -> dict[str, Any]:
+def _extend(extendable: bool, request_id: str) -> list[dict[str, Any]]:
+    return [extend_button(request_id)] if extendable else []
+
+
+def deny_reason_modal(
+    request_id: str, *, callback_id: str = ids.DENY_REASON_VIEW
+) -> dict[str, Any]:
     return {
         "type": "modal",
-        "callback_id": ids.DENY_REASON_VIEW,
+        "callback_id": callback_id,
         "private_metadata": request_id,
-        "title": {"type": "plain_text", "text": "Deny access"},
+        "title": {"type": "plain_text", "text": "Deny"},
         "submit": {"type": "plain_text", "text": "Deny"},
         "close": {"type": "plain_text", "text": "Back"},
         "blocks": [
@@ -232,7 +280,8 @@ def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, A
 
 ACCESS_USAGE = (
     "Usage: `/access` lists your requests and access; `/access cancel <id>` withdraws a "
-    "pending request; `/access revoke <id>` ends active access early."
+    "pending request; `/access revoke <id>` ends active access early; "
+    "`/access extend <id> <duration> [reason]` asks an approver for more time."
 )
 
 

@@ -4,10 +4,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.domain.access import AccessRequest
+from bot.domain.access import AccessRequest, RequestState
 from bot.domain.durations import format_duration
 from bot.domain.incident import Incident
 from bot.slack import ids
+from bot.slack.blocks.buttons import decision_buttons
 from bot.slack.blocks.text import context, escape, header, mention, section, when
 
 MAX_LISTED = 20  # a home view holds at most 100 blocks
@@ -24,34 +25,7 @@ def home_view(
     if not to_decide:
         blocks.append(context("Nothing waits on you."))
     for request in to_decide[:MAX_LISTED]:
-        blocks.append(
-            section(
-                f"*{request.id}* · {mention(request.requester_id)} requests `{request.resource}` "
-                f"for {format_duration(request.duration)}: _{escape(request.reason)}_"
-            )
-        )
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"home:{request.id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": ids.APPROVE,
-                        "style": "primary",
-                        "text": {"type": "plain_text", "text": "Approve"},
-                        "value": request.id,
-                    },
-                    {
-                        "type": "button",
-                        "action_id": ids.DENY,
-                        "style": "danger",
-                        "text": {"type": "plain_text", "text": "Deny"},
-                        "value": request.id,
-                    },
-                ],
-            }
-        )
+        blocks += _waiting_item(request)
     blocks.append(header("Your access"))
     if not active:
         blocks.append(context("No active access."))
@@ -74,3 +48,44 @@ def home_view(
             )
         )
     return {"type": "home", "blocks": blocks}
+
+
+def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:
+    """One thing to decide: a request, a break-glass review, or an extension."""
+    who, what = mention(request.requester_id), f"`{request.resource}`"
+    extension = request.open_extension
+    if request.state is RequestState.ACTIVE and extension is not None:
+        text = (
+            f"*{request.id}* · {who} asks to extend {what} by "
+            f"{format_duration(extension.duration)} (ends {when(request.ends_at)})"
+        )
+        buttons = decision_buttons(
+            value=request.id,
+            block_id=f"home-extension:{extension.id}",
+            approve_action=ids.EXTEND_APPROVE,
+            deny_action=ids.EXTEND_DENY,
+            approve_label="Approve extension",
+            deny_label="Deny extension",
+        )
+        return [section(text), buttons]
+    if request.break_glass:
+        text = (
+            f"🚨 *{request.id}* · {who} took {what} by break-glass for "
+            f"{format_duration(request.duration)}: _{escape(request.reason)}_ — review it"
+        )
+        labels = ("Confirm it was needed", "Deny and revoke")
+    else:
+        text = (
+            f"*{request.id}* · {who} requests {what} for "
+            f"{format_duration(request.duration)}: _{escape(request.reason)}_"
+        )
+        labels = ("Approve", "Deny")
+    buttons = decision_buttons(
+        value=request.id,
+        block_id=f"home:{request.id}",
+        approve_action=ids.APPROVE,
+        deny_action=ids.DENY,
+        approve_label=labels[0],
+        deny_label=labels[1],
+    )
+    return [section(text), buttons]

@@ -71,6 +71,15 @@ def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]
         blocks.append(section(_request_line(line)))
     if len(summary.requests) > 40:
         blocks.append(context(f"…and {len(summary.requests) - 40} more in the attached report."))
+    unreviewed = summary.unreviewed_break_glass
+    if unreviewed:
+        names = ", ".join(f"{line.request_id} ({mention(line.requester)})" for line in unreviewed)
+        blocks.append(
+            section(
+                f"🚨 *Unreviewed break-glass:* {names} — used without approval and never "
+                "reviewed by an approver."
+            )
+        )
     unconfirmed = summary.unconfirmed_revocations
     if unconfirmed:
         names = ", ".join(line.request_id for line in unconfirmed)
@@ -106,10 +115,12 @@ def _request_line(line: RequestLine) -> str:
             if (line.revocation_confirmed_at)
             else " · revocation pending"
         )
+    glass = " · 🚨 break-glass" if line.break_glass else ""
+    extended = f" · extended {line.times_extended}×" if line.times_extended else ""
     return clip(
-        f"*{line.request_id}* · `{line.resource}` · *{line.outcome}* — {mention(line.requester)} "
-        f"for {line.duration}: _{escape(line.reason)}_\n{decisions} · issued "
-        f"{when(line.issued_at)}{revoked}"
+        f"*{line.request_id}* · `{line.resource}` · *{line.outcome}*{glass} — "
+        f"{mention(line.requester)} for {line.duration}: _{escape(line.reason)}_\n{decisions} · "
+        f"issued {when(line.issued_at)}{extended}{revoked}"
     )
 
 

@@ -4,9 +4,9 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.domain.access import parse_request_text
+from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.durations import parse_duration
-from bot.domain.errors import GatehouseError
+from bot.domain.errors import GatehouseError, NotAllowed
 from bot.slack import ids, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
@@ -14,14 +14,20 @@ from bot.slack.workflows import Deps
 
 
 def register(app: App, deps: Deps) -> None:
-    def check(text: str) -> tuple[str, str | None, str]:
-        """Everything that needs no database: syntax, resource, duration, reason."""
+    def check(text: str) -> tuple[str, str | None, str, bool]:
+        """Everything that needs no database: syntax, resource, duration, reason, break-glass."""
+        text, break_glass = split_break_glass(text)
         resource, duration, reason = parse_request_text(text)
         if resource not in deps.policy.resources:
             raise unknown_resource(deps.policy, resource)
         rule = deps.policy.resource(resource)
-        rule.resolve_duration(parse_duration(duration) if duration else None)
-        return resource, duration, reason
+        if break_glass and rule.break_glass is None:
+            raise NotAllowed(
+                f"{resource} has no break-glass: ask without --break-glass and wait for approval."
+            )
+        if not break_glass:  # break-glass caps the duration instead of refusing it
+            rule.resolve_duration(parse_duration(duration) if duration else None)
+        return resource, duration, reason, break_glass
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         text = command.get("text", "")
@@ -45,7 +51,7 @@ def register(app: App, deps: Deps) -> None:
                 deps.chat.open_view(command["trigger_id"], blocks.request_modal(rules, channel))
                 return
             try:
-                resource, duration, reason = check(text)
+                resource, duration, reason, break_glass = check(text)
             except GatehouseError:
                 return  # the ack already told the user what to fix
             workflows.file_request(
@@ -55,6 +61,7 @@ def register(app: App, deps: Deps) -> None:
                 resource=resource,
                 duration=duration,
                 reason=reason,
+                break_glass=break_glass,
             )
         except Exception as error:
             respond(

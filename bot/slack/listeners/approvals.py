@@ -1,6 +1,6 @@
 """Approve and Deny, on the approval card or on App Home, and the deny-reason form."""
 
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import Ack, App
 
@@ -12,14 +12,41 @@ from bot.slack.listeners import home
 from bot.slack.workflows import Deps
 
 
+class Decide(Protocol):
+    def __call__(
+        self,
+        deps: Deps,
+        *,
+        request_id: str,
+        approver: str,
+        verdict: Verdict,
+        reason: str | None,
+    ) -> None: ...
+
+
 def register(app: App, deps: Deps) -> None:
+    register_decisions(
+        app,
+        deps,
+        decide=workflows.decide,
+        approve_action=ids.APPROVE,
+        deny_action=ids.DENY,
+        deny_view=ids.DENY_REASON_VIEW,
+    )
+
+
+def register_decisions(
+    app: App, deps: Deps, *, decide: Decide, approve_action: str, deny_action: str, deny_view: str
+) -> None:
+    """Approve at a click; Deny through a form that asks why. Errors go to the clicker."""
+
     def ack_click(ack: Ack) -> None:
         ack()
 
     def approve(body: dict[str, Any], action: dict[str, Any]) -> None:
         user = body["user"]["id"]
         try:
-            workflows.decide(
+            decide(
                 deps,
                 request_id=action["value"],
                 approver=user,
@@ -27,44 +54,45 @@ def register(app: App, deps: Deps) -> None:
                 reason=None,
             )
         except Exception as error:  # reported to the clicker, privately
-            workflows.tell_privately(deps, user, user_message(error), _channel(body))
+            workflows.tell_privately(deps, user, user_message(error), clicked_channel(body))
         if (body.get("view") or {}).get("type") == "home":
             home.publish(deps, user)
 
     def ask_deny_reason(body: dict[str, Any], action: dict[str, Any]) -> None:
-        modal = blocks.deny_reason_modal(action["value"])
-        modal["private_metadata"] = f"{action['value']}|{_channel(body) or ''}"
+        modal = blocks.deny_reason_modal(action["value"], callback_id=deny_view)
+        modal["private_metadata"] = f"{action['value']}|{clicked_channel(body) or ''}"
         try:
             deps.chat.open_view(body["trigger_id"], modal)
         except Exception as error:
-            workflows.tell_privately(deps, body["user"]["id"], user_message(error), _channel(body))
-
-    app.action(ids.APPROVE)(ack=ack_click, lazy=[approve])
-    app.action(ids.DENY)(ack=ack_click, lazy=[ask_deny_reason])
-
-    def ack_deny(ack: Ack, view: dict[str, Any]) -> None:
-        values = view["state"]["values"]
-        reason = values.get(ids.DENY_REASON_BLOCK, {}).get(ids.DENY_REASON_INPUT, {})
-        if not (reason.get("value") or "").strip():
-            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
-            return
-        ack()
+            workflows.tell_privately(
+                deps, body["user"]["id"], user_message(error), clicked_channel(body)
+            )
 
     def deny(view: dict[str, Any], body: dict[str, Any]) -> None:
         request_id, _, channel = view["private_metadata"].partition("|")
         reason = view["state"]["values"][ids.DENY_REASON_BLOCK][ids.DENY_REASON_INPUT]["value"]
         user = body["user"]["id"]
         try:
-            workflows.decide(
-                deps, request_id=request_id, approver=user, verdict=Verdict.DENY, reason=reason
-            )
+            decide(deps, request_id=request_id, approver=user, verdict=Verdict.DENY, reason=reason)
         except Exception as error:
             workflows.tell_privately(deps, user, user_message(error, typed=reason), channel)
 
-    app.view(ids.DENY_REASON_VIEW)(ack=ack_deny, lazy=[deny])
+    app.action(approve_action)(ack=ack_click, lazy=[approve])
+    app.action(deny_action)(ack=ack_click, lazy=[ask_deny_reason])
+    app.view(deny_view)(ack=ack_deny_reason, lazy=[deny])
 
 
-def _channel(body: dict[str, Any]) -> str | None:
+def ack_deny_reason(ack: Ack, view: dict[str, Any]) -> None:
+    """A deny needs a reason: an empty one is refused inside the form, nothing is lost."""
+    values = view["state"]["values"]
+    reason = values.get(ids.DENY_REASON_BLOCK, {}).get(ids.DENY_REASON_INPUT, {})
+    if not (reason.get("value") or "").strip():
+        ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
+        return
+    ack()
+
+
+def clicked_channel(body: dict[str, Any]) -> str | None:
     """The channel of a click on a message; None for a click on App Home."""
     channel = body.get("channel") or (body.get("container") or {}).get("channel_id")
     if isinstance(channel, dict):

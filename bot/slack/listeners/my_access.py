@@ -1,4 +1,4 @@
-"""/access: list, cancel, revoke."""
+"""/access: list, cancel, revoke, extend."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.domain.errors import GatehouseError
 from bot.services import access
-from bot.slack import workflows
+from bot.slack import extending, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.parsing import parse_access_command
@@ -38,7 +38,21 @@ def register(app: App, deps: Deps) -> None:
                 )
                 return
             assert parsed.request_id is not None
-            if parsed.verb == "cancel":
+            if parsed.verb == "extend":
+                assert parsed.duration is not None
+                extending.ask(
+                    deps,
+                    request_id=parsed.request_id,
+                    user=user,
+                    duration=parsed.duration,
+                    reason=parsed.reason,
+                )
+                respond(
+                    text=f"Asked to extend {parsed.request_id} by {parsed.duration}; "
+                    "an approver decides on its card.",
+                    response_type="ephemeral",
+                )
+            elif parsed.verb == "cancel":
                 workflows.cancel(deps, request_id=parsed.request_id, user=user)
                 respond(text=f"Cancelled {parsed.request_id}.", response_type="ephemeral")
             else:

@@ -106,7 +106,7 @@ def test_access_commands(text: str, verb: str, request_id: str | None) -> None:
     assert (parsed.verb, parsed.request_id) == (verb, request_id)
 
 
-@pytest.mark.parametrize("text", ["cancel", "revoke R-1", "extend R-ABCDEFGH 1h", "cancel a b"])
+@pytest.mark.parametrize("text", ["cancel", "revoke R-1", "renew R-ABCDEFGH 1h", "cancel a b"])
 def test_bad_access_commands(text: str) -> None:
     with pytest.raises(InvalidInput, match="/access"):
         parse_access_command(text)

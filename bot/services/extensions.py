@@ -1,0 +1,267 @@
+"""Extending active access in place: ask, decide, then renew the same credential in Vault.
+
+The approval is committed before Vault is called; the new end is recorded only after Vault has
+renewed. A crash in between leaves an APPROVED extension that `retry_extensions` applies later,
+and in the meantime access ends at its old end, never later than recorded.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
+from bot.domain.audit import Action, utc_iso
+from bot.domain.durations import format_duration, parse_duration
+from bot.domain.errors import CredentialError, CredentialUnavailable, InvalidState, NotFound
+from bot.domain.extension import (
+    Extension,
+    ExtensionState,
+    ask_extension,
+    extension_headroom,
+    new_extension_id,
+)
+from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
+from bot.domain.rules import AccessPolicy
+from bot.services.common import (
+    incident_by_id,
+    random_token,
+    record_for_grant,
+    record_for_request,
+    request_by_id,
+)
+
+
+@dataclass(frozen=True)
+class ExtensionResult:
+    request: AccessRequest
+    extension: Extension
+    decision: Decision | None = None
+    retrying: bool = False  # Vault was unavailable; the sweep applies it later
+
+
+def request_extension(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    request_id: str,
+    by_user: str,
+    duration: str,
+    reason: str | None,
+    now: datetime,
+) -> ExtensionResult:
+    """The requester asks to keep ACTIVE access longer; approvers decide on the card."""
+    wanted = parse_duration(duration)
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        incident = incident_by_id(tx, request.incident_id)
+        extension = ask_extension(
+            request,
+            extension_id=new_extension_id(random_token()),
+            incident=incident,
+            policy=policy,
+            rule=policy.resource(request.resource),
+            by_user=by_user,
+            duration=wanted,
+            reason=reason,
+            now=now,
+        )
+        tx.requests.save(request)
+        record_for_request(
+            tx,
+            Action.EXTENSION_REQUESTED,
+            request,
+            at=now,
+            actor=by_user,
+            extension_id=extension.id,
+            duration=format_duration(extension.duration),
+            reason=extension.reason,
+            ends_at=utc_iso(request.ends_at) if request.ends_at else None,
+            approvals_required=extension.approvals_required,
+            approvers=sorted(extension.possible_approvers),
+        )
+        tx.commit()
+    return ExtensionResult(request, extension)
+
+
+def headroom(*, uow: UnitOfWorkFactory, policy: AccessPolicy, request_id: str) -> timedelta:
+    """How much longer this ACTIVE access may still be extended (zero when it may not)."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id)
+    if request.state is not RequestState.ACTIVE or request.activated_at is None:
+        return timedelta(0)
+    assert request.ends_at is not None
+    rule = policy.resource(request.resource)
+    return extension_headroom(
+        activated_at=request.activated_at, ends_at=request.ends_at, max_ttl=rule.max_ttl
+    )
+
+
+def decide_extension(
+    *,
+    uow: UnitOfWorkFactory,
+    request_id: str,
+    approver_id: str,
+    verdict: Verdict,
+    reason: str | None,
+    now: datetime,
+) -> ExtensionResult:
+    """Record one decision on the request's open extension, under the request's row lock."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        extension = request.open_extension
+        if extension is None:
+            raise InvalidState(f"Request {request.id} has no extension waiting for a decision.")
+        incident_by_id(tx, request.incident_id).require_open()
+        decision = extension.decide(
+            approver_id=approver_id, verdict=verdict, reason=reason, now=now
+        )
+        tx.requests.add_extension_decision(extension.id, decision)
+        tx.requests.save(request)
+        _record(
+            tx,
+            Action.EXTENSION_DECIDED,
+            request,
+            extension,
+            now,
+            approver_id,
+            verdict=verdict.value,
+            reason=decision.reason,
+            approvals=len(extension.approvers_so_far),
+        )
+        if extension.state is ExtensionState.APPROVED:
+            _record(
+                tx,
+                Action.EXTENSION_APPROVED,
+                request,
+                extension,
+                now,
+                None,
+                approvers=extension.approvers_so_far,
+            )
+        elif extension.state is ExtensionState.DENIED:
+            _record(
+                tx,
+                Action.EXTENSION_DENIED,
+                request,
+                extension,
+                now,
+                approver_id,
+                reason=decision.reason,
+            )
+        tx.commit()
+    return ExtensionResult(request, extension, decision)
+
+
+def apply_extension(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    broker: CredentialBroker,
+    request_id: str,
+    clock: Callable[[], datetime],
+) -> ExtensionResult | None:
+    """Renew the credential of an APPROVED extension, then record the new end. Idempotent."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id)
+        grant = tx.grants.get_for_request(request.id)
+    extension = request.open_extension
+    if extension is None or extension.state is not ExtensionState.APPROVED:
+        return None
+    if request.state is not RequestState.ACTIVE or grant is None or request.ends_at is None:
+        return None  # ended meanwhile: ending the request cancelled the extension
+    assert request.activated_at is not None
+    cap = request.activated_at + policy.resource(request.resource).max_ttl
+    until = min(request.ends_at + extension.duration, cap)
+    now = clock()
+    try:
+        granted = broker.renew(grant=grant, until=until, now=now)
+        error = None
+    except CredentialError as failure:
+        if isinstance(failure, CredentialUnavailable):
+            return ExtensionResult(request, extension, retrying=True)
+        granted, error = None, failure.message
+    return _record_renewal(uow, request.id, extension.id, granted, error, clock())
+
+
+def _record_renewal(
+    uow: UnitOfWorkFactory,
+    request_id: str,
+    extension_id: str,
+    granted: datetime | None,
+    error: str | None,
+    now: datetime,
+) -> ExtensionResult:
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        extension = next(e for e in request.extensions if e.id == extension_id)
+        if extension.state is not ExtensionState.APPROVED:
+            return ExtensionResult(request, extension)  # another replica recorded it first
+        previous_end = request.ends_at
+        grant = tx.grants.get_for_request(request.id, for_update=True)
+        if error is None and (previous_end is None or granted is None or granted <= previous_end):
+            error = "Vault would not renew the credential past its current end"
+        if error is not None or grant is None or previous_end is None or granted is None:
+            extension.fail(error=error or "the access ended first", now=now)
+            tx.requests.save(request)
+            _record(tx, Action.EXTENSION_FAILED, request, extension, now, None, error=error)
+            tx.commit()
+            return ExtensionResult(request, extension)
+        request.extend_to(granted)
+        grant.extend_to(granted)
+        extension.applied(previous_end=previous_end, new_end=granted, now=now)
+        tx.requests.save(request)
+        tx.grants.save(grant)
+        record_for_grant(
+            tx,
+            Action.EXTENSION_APPLIED,
+            grant,
+            at=now,
+            actor=None,
+            extension_id=extension.id,
+            previous_ends_at=utc_iso(previous_end),
+            ends_at=utc_iso(granted),
+            approvers=extension.approvers_so_far,
+        )
+        tx.commit()
+    return ExtensionResult(request, extension)
+
+
+def retry_extensions(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    broker: CredentialBroker,
+    clock: Callable[[], datetime],
+    limit: int = 50,
+) -> list[ExtensionResult]:
+    """Apply approved extensions Vault could not renew yet (down, or a crash in between)."""
+    with uow() as tx:
+        due = tx.requests.list_with_open_extensions(ExtensionState.APPROVED, limit)
+    applied = []
+    for request_id in due:
+        result = apply_extension(
+            uow=uow, policy=policy, broker=broker, request_id=request_id, clock=clock
+        )
+        if result is not None and not result.retrying:
+            applied.append(result)
+    return applied
+
+
+def latest_extension(*, uow: UnitOfWorkFactory, request_id: str) -> Extension:
+    with uow() as tx:
+        request = request_by_id(tx, request_id)
+    if not request.extensions:
+        raise NotFound(f"Request {request.id} has no extension.")
+    return request.extensions[-1]
+
+
+def _record(
+    tx: UnitOfWork,
+    action: Action,
+    request: AccessRequest,
+    extension: Extension,
+    now: datetime,
+    actor: str | None,
+    **data: object,
+) -> None:
+    record_for_request(tx, action, request, at=now, actor=actor, extension_id=extension.id, **data)

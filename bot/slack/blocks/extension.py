@@ -1,0 +1,151 @@
+"""Extension messages: the Extend button and form, the prompt on the card, the outcomes."""
+
+from datetime import timedelta
+from typing import Any
+
+from bot.domain.access import AccessRequest
+from bot.domain.durations import format_duration, parse_duration
+from bot.domain.extension import Extension, ExtensionState
+from bot.slack import ids
+from bot.slack.blocks.buttons import decision_buttons
+from bot.slack.blocks.text import context, escape, mention, mentions, section, when
+
+EXTEND_CHOICES = ("15m", "30m", "1h", "2h")
+
+
+def extend_button(request_id: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": f"extend:{request_id}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ids.EXTEND,
+                "text": {"type": "plain_text", "text": "Extend"},
+                "value": request_id,
+            }
+        ],
+    }
+
+
+def extension_blocks(request: AccessRequest) -> list[dict[str, Any]]:
+    """What the request card shows about extensions: the open one with its buttons, and
+    how often access was extended."""
+    blocks: list[dict[str, Any]] = []
+    applied = [e for e in request.extensions if e.state is ExtensionState.APPLIED]
+    if applied:
+        last = applied[-1]
+        blocks.append(
+            context(
+                f"Extended {len(applied)}× — last by {format_duration(last.duration)} "
+                f"(approved by {mentions(last.approvers_so_far)}), now until "
+                f"{when(last.new_ends_at)}"
+            )
+        )
+    extension = request.open_extension
+    if extension is None:
+        return blocks
+    blocks.append(section(_asked(request, extension)))
+    if extension.state is ExtensionState.PENDING:
+        blocks.append(
+            decision_buttons(
+                value=request.id,
+                block_id=f"extension:{extension.id}",
+                approve_action=ids.EXTEND_APPROVE,
+                deny_action=ids.EXTEND_DENY,
+                approve_label="Approve extension",
+                deny_label="Deny extension",
+            )
+        )
+    else:
+        blocks.append(context("✅ Extension approved — renewing the credential in Vault…"))
+    return blocks
+
+
+def _asked(request: AccessRequest, extension: Extension) -> str:
+    because = f": _{escape(extension.reason)}_" if extension.reason else ""
+    progress = f"{len(extension.approvers_so_far)} of {extension.approvals_required}"
+    return (
+        f"⏳ *{mention(extension.requested_by)} asks to extend by "
+        f"{format_duration(extension.duration)}*{because}\n"
+        f"*Approvals:* {progress} · *Can approve:* {mentions(extension.possible_approvers)}"
+        f" · currently ends {when(request.ends_at)}"
+    )
+
+
+def extension_asked(request: AccessRequest, extension: Extension) -> str:
+    """The thread reply that tells the approvers an extension waits on them."""
+    return (
+        f"⏳ {mentions(extension.possible_approvers)}: {mention(extension.requested_by)} asks to "
+        f"extend {request.id} (`{request.resource}`) by {format_duration(extension.duration)}. "
+        "Approve or deny on the card above."
+    )
+
+
+def extension_outcome(request: AccessRequest, extension: Extension) -> str:
+    """The thread reply once an extension is decided or applied."""
+    who = mention(extension.requested_by)
+    if extension.state is ExtensionState.APPLIED:
+        return (
+            f"{who} your access to `{request.resource}` ({request.id}) is extended until "
+            f"{when(extension.new_ends_at)}, approved by {mentions(extension.approvers_so_far)}. "
+            "The same credential keeps working."
+        )
+    if extension.state is ExtensionState.APPROVED:
+        return (
+            f"{who} the extension of {request.id} is approved, but Vault is unavailable; "
+            "Gatehouse keeps trying. Until then access ends at the old time."
+        )
+    reasons = {
+        ExtensionState.DENIED: "⛔ denied",
+        ExtensionState.FAILED: "⚠️ approved, but Vault would not renew it",
+        ExtensionState.CANCELLED: "🚫 cancelled",
+    }
+    note = f": {escape(extension.note)}" if extension.note else ""
+    return f"{who} the extension of {request.id} was {reasons.get(extension.state, '')}{note}"
+
+
+def extend_modal(request: AccessRequest, headroom: timedelta, channel: str) -> dict[str, Any]:
+    """The form behind the Extend button: how much longer (no more than allowed), and why."""
+    whole_minutes = timedelta(minutes=int(headroom.total_seconds() // 60))
+    choices = [c for c in EXTEND_CHOICES if parse_duration(c) <= whole_minutes]
+    most = format_duration(whole_minutes)
+    if most not in choices:
+        choices.append(most)
+    return {
+        "type": "modal",
+        "callback_id": ids.EXTEND_VIEW,
+        "private_metadata": f"{request.id}|{channel}",
+        "title": {"type": "plain_text", "text": "Extend access"},
+        "submit": {"type": "plain_text", "text": "Ask"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(
+                f"`{request.resource}` · {request.id} ends {when(request.ends_at)}. "
+                f"It can be extended by at most {most}; an approver decides."
+            ),
+            {
+                "type": "input",
+                "block_id": ids.EXTEND_DURATION_BLOCK,
+                "label": {"type": "plain_text", "text": "Extend by"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": ids.EXTEND_DURATION_INPUT,
+                    "options": [
+                        {"text": {"type": "plain_text", "text": c}, "value": c} for c in choices
+                    ],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": ids.EXTEND_REASON_BLOCK,
+                "label": {"type": "plain_text", "text": "Why"},
+                "optional": True,
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ids.EXTEND_REASON_INPUT,
+                    "max_length": 500,
+                },
+            },
+        ],
+    }
