@@ -18,10 +18,11 @@ from hypothesis.stateful import (
 from bot.domain.access import RequestState, Verdict
 from bot.domain.audit import Action, verify_chain
 from bot.domain.errors import CredentialUnavailable, GatehouseError
+from bot.domain.extension import ExtensionState
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.domain.rules import AccessPolicy
-from bot.services import access, incidents, issuing
+from bot.services import access, extensions, incidents, issuing
 from tests.unit.example_policy import EVERYONE, LEADS, ONCALL, SECURITY, example_policy
 from tests.unit.fakes import FakeBroker, MemoryStore
 
@@ -107,6 +108,143 @@ class LifecycleMachine(RuleBasedStateMachine):
         except GatehouseError:
             return
         self.request_ids.append(filed.id)
+
+    @precondition(lambda self: self.channels)
+    @rule(
+        data=st.data(),
+        requester=st.sampled_from((*ONCALL, *USERS)),
+        resource=st.sampled_from(RESOURCES),
+        duration=st.sampled_from(DURATIONS),
+        vault_down=st.sampled_from([False, False, True]),
+    )
+    def break_glass(
+        self,
+        data: st.DataObject,
+        requester: str,
+        resource: str,
+        duration: str | None,
+        vault_down: bool,
+    ) -> None:
+        """As in the app: a break-glass request is issued as soon as it is filed."""
+        channel = data.draw(st.sampled_from(self.channels))
+        try:
+            filed = access.request_access(
+                uow=self.store,
+                policy=POLICY,
+                channel_id=channel,
+                requester_id=requester,
+                resource=resource,
+                duration=duration,
+                reason="nobody answers",
+                now=self.now,
+                break_glass=True,
+            )
+        except GatehouseError:
+            return
+        event("break-glass filed")
+        self.request_ids.append(filed.id)
+        self.issue_now(filed.id, vault_down)
+
+    @precondition(lambda self: self.request_ids)
+    @rule(
+        data=st.data(),
+        anyone=st.booleans(),
+        duration=st.sampled_from(["5m", "30m", "1h", "3h"]),
+    )
+    def ask_extension(self, data: st.DataObject, anyone: bool, duration: str) -> None:
+        """Mostly the requester of an active request asks; sometimes anyone, on anything."""
+        active = [
+            r.id for r in self.store.state.requests.values() if r.state is RequestState.ACTIVE
+        ]
+        pool = self.request_ids if anyone or not active else active
+        request_id = data.draw(st.sampled_from(pool))
+        requester = self.store.state.requests[request_id].requester_id
+        user = data.draw(st.sampled_from(USERS)) if anyone else requester
+        with contextlib.suppress(GatehouseError):
+            extensions.request_extension(
+                uow=self.store,
+                policy=POLICY,
+                request_id=request_id,
+                by_user=user,
+                duration=duration,
+                reason=None,
+                now=self.now,
+            )
+            event("extension asked")
+
+    def extendable(self) -> list[str]:
+        return [
+            r.id
+            for r in self.store.state.requests.values()
+            if r.state is RequestState.ACTIVE and not r.break_glass and r.open_extension is None
+        ]
+
+    @precondition(lambda self: self.extendable())
+    @rule(data=st.data(), duration=st.sampled_from(["5m", "15m", "1h"]))
+    def requester_extends_and_an_approver_agrees(self, data: st.DataObject, duration: str) -> None:
+        """The common path, so that extensions are exercised often."""
+        request_id = data.draw(st.sampled_from(self.extendable()))
+        request = self.store.state.requests[request_id]
+        approver = data.draw(
+            st.sampled_from(sorted(POLICY.approvers(POLICY.resource(request.resource))))
+        )
+        with contextlib.suppress(GatehouseError):
+            extensions.request_extension(
+                uow=self.store,
+                policy=POLICY,
+                request_id=request_id,
+                by_user=request.requester_id,
+                duration=duration,
+                reason=None,
+                now=self.now,
+            )
+            extensions.decide_extension(
+                uow=self.store,
+                request_id=request_id,
+                approver_id=approver,
+                verdict=Verdict.APPROVE,
+                reason=None,
+                now=self.now,
+            )
+            extensions.apply_extension(
+                uow=self.store,
+                policy=POLICY,
+                broker=self.broker,
+                request_id=request_id,
+                clock=self.clock,
+            )
+
+    @precondition(lambda self: self.request_ids)
+    @rule(
+        data=st.data(),
+        approver=st.sampled_from((*LEADS, *USERS)),
+        deny=st.sampled_from([False, False, True]),
+        vault_down=st.sampled_from([False, False, True]),
+    )
+    def decide_extension(
+        self, data: st.DataObject, approver: str, deny: bool, vault_down: bool
+    ) -> None:
+        """An approver decides an extension; as in the app, an approval renews at once."""
+        waiting = [r.id for r in self.store.state.requests.values() if r.open_extension]
+        request_id = data.draw(st.sampled_from(waiting or self.request_ids))
+        try:
+            extensions.decide_extension(
+                uow=self.store,
+                request_id=request_id,
+                approver_id=approver,
+                verdict=Verdict.DENY if deny else Verdict.APPROVE,
+                reason="enough" if deny else None,
+                now=self.now,
+            )
+        except GatehouseError:
+            return
+        self.broker.fail_renew = VAULT_DOWN if vault_down else None
+        try:
+            extensions.retry_extensions(
+                uow=self.store, policy=POLICY, broker=self.broker, clock=self.clock
+            )
+        finally:
+            self.broker.fail_renew = None
 
     @precondition(lambda self: self.request_ids)
     @rule(
@@ -235,7 +373,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 RequestState.ACTIVE,
                 RequestState.FAILED,
             )
-            if not reached_approval:
+            if not reached_approval or request.break_glass:
                 continue
             if request.activated_at is not None:
                 event("a request reached ACTIVE")
@@ -280,6 +418,44 @@ class LifecycleMachine(RuleBasedStateMachine):
                 assert request.ends_at - request.activated_at <= max_ttl
         for grant in self.store.state.grants.values():
             assert grant.ends_at - grant.created_at <= POLICY.resource(grant.resource).max_ttl
+
+    @invariant()
+    def break_glass_is_capped_and_reviewed_only_by_approvers(self) -> None:
+        for request in self.store.state.requests.values():
+            if not request.break_glass:
+                continue
+            rule = POLICY.resource(request.resource)
+            assert rule.break_glass is not None
+            assert request.duration <= rule.break_glass.max_ttl
+            reviewers = {d.approver_id for d in request.decisions}
+            assert request.requester_id not in reviewers
+            assert reviewers <= POLICY.approvers(rule)
+            if request.reviewed_at is not None:
+                event("break-glass reviewed")
+                assert len(set(request.approvers_so_far)) >= request.approvals_required
+
+    @invariant()
+    def extensions_stay_in_place_and_within_max_ttl(self) -> None:
+        for request in self.store.state.requests.values():
+            open_ones = [e for e in request.extensions if e.state.is_open]
+            assert len(open_ones) <= 1
+            if open_ones:
+                assert request.state is RequestState.ACTIVE
+            for extension in request.extensions:
+                if extension.state is ExtensionState.APPLIED:
+                    event("extension applied")
+                    assert extension.requested_by == request.requester_id
+                    assert request.requester_id not in extension.approvers_so_far
+                    assert request.activated_at is not None and extension.new_ends_at is not None
+                    assert (
+                        extension.new_ends_at - request.activated_at
+                        <= POLICY.resource(request.resource).max_ttl
+                    )
+            grants = [g for g in self.store.state.grants.values() if g.request_id == request.id]
+            live = [g for g in grants if g.status is not GrantStatus.FAILED]
+            assert len(live) <= 1  # an extension never adds a second credential
+            if live and request.state is RequestState.ACTIVE:
+                assert live[0].ends_at == request.ends_at
 
     @invariant()
     def one_credential_per_request(self) -> None:
