@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.domain.durations import format_duration
-from bot.domain.errors import InvalidState
+from bot.domain.errors import InvalidState, NotAllowed
 from bot.services import access, extensions
 from bot.slack import extending, ids, workflows
 from bot.slack.blocks import extension as blocks
@@ -22,6 +22,8 @@ def register(app: App, deps: Deps) -> None:
         user, channel = body["user"]["id"], clicked_channel(body) or ""
         try:
             request = access.get_request(uow=deps.uow, request_id=action["value"])
+            if user != request.requester_id:
+                raise NotAllowed(f"Only <@{request.requester_id}> can extend {request.id}.")
             room = extensions.headroom(uow=deps.uow, policy=deps.policy, request_id=request.id)
             if room.total_seconds() < 60:
                 longest = format_duration(deps.policy.resource(request.resource).max_ttl)
