@@ -26,6 +26,16 @@ TIME_TO_CREDENTIAL = Histogram(
     ["resource"],
     buckets=WAIT_BUCKETS,
 )
+EXTENSIONS = Counter(
+    "gatehouse_extensions_total",
+    "Extensions of active access reaching an outcome (applied, denied, failed), by resource.",
+    ["resource", "outcome"],
+)
+BREAK_GLASS = Counter(
+    "gatehouse_break_glass_total",
+    "Break-glass use and its review, by resource and event (used, reviewed, denied).",
+    ["resource", "event"],
+)
 ACTIVE_GRANTS = Gauge("gatehouse_active_grants", "Access currently active (set by each sweep).")
 REVOCATIONS = Counter(
     "gatehouse_revocations_total",

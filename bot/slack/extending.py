@@ -11,6 +11,7 @@ from bot.domain.extension import ExtensionState
 from bot.services import extensions, incidents
 from bot.slack.blocks import extension as extension_blocks
 from bot.slack.workflows import Deps, refresh_card
+from integrations import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +93,8 @@ def sweep(deps: Deps) -> int:
 
 
 def _announce(deps: Deps, result: extensions.ExtensionResult) -> None:
+    if not result.extension.state.is_open:
+        metrics.EXTENSIONS.labels(result.request.resource, result.extension.state.value).inc()
     _post_in_thread(
         deps, result, extension_blocks.extension_outcome(result.request, result.extension)
     )

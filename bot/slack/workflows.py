@@ -126,6 +126,7 @@ def file_request(
         break_glass=request.break_glass,
     )
     if request.break_glass:
+        metrics.BREAK_GLASS.labels(request.resource, "used").inc()
         issue_and_deliver(deps, request_id=request.id)
     return request.id
 
@@ -164,12 +165,15 @@ def decide(
 
 def _after_review(deps: Deps, result: access.DecisionResult) -> None:
     """A decision on break-glass access: a deny revokes it now and tells the channel."""
+    if result.request.reviewed_at == result.decision.decided_at:
+        metrics.BREAK_GLASS.labels(result.request.resource, "reviewed").inc()
     if result.revoke_grant_id is not None:
         issuing.revoke_grant(
             uow=deps.uow, broker=deps.broker, grant_id=result.revoke_grant_id, clock=deps.clock
         )
         refresh_card(deps, result.request.id)
     if result.decision.verdict is Verdict.DENY:
+        metrics.BREAK_GLASS.labels(result.request.resource, "denied").inc()
         _count(access.get_request(uow=deps.uow, request_id=result.request.id))
         _tell_requester(deps, result.request.id)
 
