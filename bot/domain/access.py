@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.domain.extension import Extension
 
 MAX_REASON = 500
+CLOSE_REASON = "incident closed"  # the end reason of everything closing an incident ends
 
 
 class RequestState(StrEnum):
@@ -211,7 +212,7 @@ class AccessRequest:
         self._cancel(now, reason=reason, by=by_user)
 
     def cancel_for_close(self, *, now: datetime, by_user: str) -> None:
-        self._cancel(now, reason="incident closed", by=by_user)
+        self._cancel(now, reason=CLOSE_REASON, by=by_user)
 
     def _cancel(self, now: datetime, *, reason: str, by: str) -> None:
         if self.state.is_terminal or self.state is RequestState.ACTIVE:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.domain.access import CLOSE_REASON
 from bot.domain.audit import Action, AuditEvent, utc_iso
 
 _OUTCOME_BY_ACTION = {
@@ -69,6 +70,29 @@ class IncidentSummary:
     event_count: int = 0
     head_seq: int = 0
     head_hash: str = ""
+    unrevoked_incident_tokens: list[str] = field(default_factory=list)  # accessors
+
+    def ended_by_close(self, outcome: str) -> list[RequestLine]:
+        """Requests the close itself ended with `outcome` ("revoked" or "cancelled")."""
+        return [r for r in self.requests if r.outcome == outcome and r.end_reason == CLOSE_REASON]
+
+    def close_report(self) -> str:
+        """One line on what closing did and what is still pending."""
+        revoked, cancelled = self.ended_by_close("revoked"), self.ended_by_close("cancelled")
+        pending = self.unconfirmed_revocations
+        parts = [
+            f"revoked {len(revoked)} active access",
+            f"cancelled {len(cancelled)} unissued request(s)",
+            "Vault confirmed every revocation"
+            if not pending
+            else f"{len(pending)} revocation(s) not yet confirmed by Vault (retrying)",
+        ]
+        if self.unrevoked_incident_tokens:
+            parts.append(
+                f"{len(self.unrevoked_incident_tokens)} incident token(s) not yet revoked "
+                "(reconciliation retries)"
+            )
+        return "Closing " + "; ".join(parts) + "."
 
     @classmethod
     def empty(cls, incident_id: str) -> "IncidentSummary":
@@ -140,6 +164,8 @@ class IncidentSummary:
             if request.revocation_failures:
                 lines.append(f"- Failed revocation attempts: {request.revocation_failures}")
             lines.append("")
+        if self.closed_at is not None:
+            lines += ["## What closing did", "", self.close_report(), ""]
         lines += [
             "## Audit trail",
             "",
@@ -187,6 +213,15 @@ def _apply_incident_event(
         summary.closed_by = actor
         summary.closed_at = at
         summary.resolution = data.get("resolution")
+    elif action == Action.VAULT_TOKENS_REVOCATION_FAILED:
+        for accessor in data.get("accessors") or []:
+            if accessor not in summary.unrevoked_incident_tokens:
+                summary.unrevoked_incident_tokens.append(str(accessor))
+    elif action == Action.VAULT_TOKENS_REVOKED:
+        revoked = set(data.get("accessors") or [])
+        summary.unrevoked_incident_tokens = [
+            a for a in summary.unrevoked_incident_tokens if a not in revoked
+        ]
 
 
 def _apply_request_event(

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.domain.access import RequestState
+from bot.domain.access import CLOSE_REASON, RequestState
 from bot.domain.audit import Action
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident, Severity, new_incident_id, open_incident
@@ -139,10 +139,10 @@ def close_incident(
                 request,
                 at=now,
                 actor=closed_by,
-                reason="incident closed",
+                reason=CLOSE_REASON,
             )
         for request in tx.requests.list_for_incident(incident.id, states=[RequestState.ACTIVE]):
-            request.revoke(now=now, by_user=closed_by, reason="incident closed")
+            request.revoke(now=now, by_user=closed_by, reason=CLOSE_REASON)
             tx.requests.save(request)
             record_for_request(
                 tx,
@@ -150,11 +150,11 @@ def close_incident(
                 request,
                 at=now,
                 actor=closed_by,
-                reason="incident closed",
+                reason=CLOSE_REASON,
             )
         live = (GrantStatus.ISSUING, GrantStatus.ACTIVE)
         for grant in tx.grants.list_for_incident(incident.id, statuses=live):
-            end_grant(tx, grant, now=now, actor=closed_by, reason="incident closed")
+            end_grant(tx, grant, now=now, actor=closed_by, reason=CLOSE_REASON)
         record(
             tx,
             Action.INCIDENT_CLOSED,

@@ -335,3 +335,26 @@ def test_break_glass_cannot_be_extended(world: World) -> None:
     world.issue(request_id)
     with pytest.raises(NotAllowed, match="Break-glass access cannot be extended"):
         ask(world, request_id, "5m")
+
+
+# -- the close report ------------------------------------------------------------------------
+
+
+def test_the_close_summary_says_what_closing_did_and_what_is_pending(world: World) -> None:
+    active(world)
+    world.request()  # still pending at close
+    world.broker.fail_revoke = True
+    summary = world.close().summary
+    report = summary.close_report()
+    assert "revoked 1 active access" in report
+    assert "cancelled 1 unissued request(s)" in report
+    assert "1 revocation(s) not yet confirmed by Vault" in report
+    assert "1 incident token(s) not yet revoked" in report
+    assert "## What closing did" in summary.to_markdown()
+
+
+def test_a_clean_close_reports_every_revocation_confirmed(world: World) -> None:
+    active(world)
+    report = world.close().summary.close_report()
+    assert "Vault confirmed every revocation" in report
+    assert "incident token" not in report

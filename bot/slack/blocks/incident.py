@@ -71,6 +71,7 @@ def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]
         blocks.append(section(_request_line(line)))
     if len(summary.requests) > 40:
         blocks.append(context(f"…and {len(summary.requests) - 40} more in the attached report."))
+    blocks.append(section(summary.close_report()))
     unreviewed = summary.unreviewed_break_glass
     if unreviewed:
         names = ", ".join(f"{line.request_id} ({mention(line.requester)})" for line in unreviewed)
