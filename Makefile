@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck layers pytest migrate demo clean lock image
+.PHONY: run test lint fmt typecheck layers pytest migrate demo clean lock image docs
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml requirements.lock
 lock: $(STAMP)
 	$(BIN)/python -m tests.unit.deploy.test_requirements_lock > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+
+# Regenerate docs/configuration.md from bot/config.py (a test fails while it is stale).
+docs: $(STAMP)
+	$(BIN)/gatehouse config --markdown > docs/configuration.md
 
 image:
 	docker build -f deploy/Dockerfile -t gatehouse:dev .

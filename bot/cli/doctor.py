@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import bootstrap
+from bot.cli.output import mark, show_table
 from bot.config import Settings, SettingsError, load_settings
 from bot.domain.errors import CredentialError
 from bot.domain.rules import AccessPolicy
@@ -212,10 +213,15 @@ def doctor() -> None:
         typer.echo(f"✗ settings: {error}", err=True)
         raise typer.Exit(1) from None
     checks = run_checks(settings)
-    for check in checks:
-        mark = "✓" if check.ok else "✗"
-        typer.echo(f"{mark} {check.name}: {check.detail}")
-        if not check.ok and check.fix:
-            typer.echo(f"    fix: {check.fix}")
+    show_table(
+        ["", "check", "result", "fix"],
+        [(mark(check.ok), check.name, check.detail, check.fix) for check in checks],
+        plain=lambda: "\n".join(_plain_line(check) for check in checks),
+    )
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
+
+
+def _plain_line(check: Check) -> str:
+    line = f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}"
+    return line + (f"\n    fix: {check.fix}" if not check.ok and check.fix else "")
