@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -43,7 +43,13 @@ class Consoles:
 
 def consoles() -> Consoles:
     """Consoles on the streams of this moment (a test runner may have replaced them)."""
-    return Consoles(out=Console(file=sys.stdout), err=Console(file=sys.stderr))
+    return Consoles(out=_console(sys.stdout), err=_console(sys.stderr))
+
+
+def _console(stream: TextIO) -> Console:
+    # The stream decides, not FORCE_COLOR or TTY_COMPATIBLE: nothing styled reaches a pipe.
+    isatty = getattr(stream, "isatty", None)
+    return Console(file=stream, force_terminal=bool(isatty and isatty()))
 
 
 class Tracker:
@@ -58,8 +64,9 @@ class Tracker:
             self._bar.advance(self._task, steps)
 
     def describe(self, text: str) -> None:
+        """Say what is happening now (shown at once: steps are few and may be quick)."""
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, description=text)
+            self._bar.update(self._task, description=text, refresh=True)
 
     def counted(self, items: Iterable[T]) -> Iterator[T]:
         """Yield `items`, advancing the bar as they pass."""
