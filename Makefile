@@ -4,13 +4,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck layers pytest migrate demo clean lock image docs
+.PHONY: install run test lint fmt typecheck layers pytest migrate demo clean lock image docs
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+# Only the virtualenv, for the `gatehouse` command: .venv/bin/gatehouse.
+install: $(STAMP)
 
 # Re-pin requirements.lock to the runtime closure installed in .venv (after changing dependencies).
 lock: $(STAMP)
