@@ -25,7 +25,7 @@ from bot.policy import explain_resource, load_policy
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from tests.emulators.vault import VaultEmulator
 from tests.integration.test_audit_cli import fill
-from tests.integration.vault.test_broker_contract import Target, prepare
+from tests.integration.vault.test_vault_cli import an_orphan_to_reconcile
 
 EVENTS = 3 * output.PROGRESS_STEP + 7  # several steps of the bar and a remainder
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
@@ -213,20 +213,7 @@ def test_reconcile_on_a_terminal_shows_its_steps_and_a_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out, err = terminal
-    target = prepare(Target(vault.url, vault.root_token, vault))
-    target.root().auth.token.create(
-        policies=["ml-serving-exec"], meta={"gatehouse_incident": "INC-GONE"}
-    )
-    database = f"sqlite:///{tmp_path / 'gatehouse.db'}"
-    migrate.upgrade(database)
-    monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "DATABASE_URL": database,
-        "GATEHOUSE_POLICY": str(EXAMPLE_POLICY),
-        "VAULT_ADDR": vault.url,
-        "VAULT_TOKEN": target.bot_token(),
-    }.items():
-        monkeypatch.setenv(name, value)
+    an_orphan_to_reconcile(vault, tmp_path, monkeypatch)
 
     result = runner.invoke(app, ["vault", "reconcile"])
 
