@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck layers pytest migrate demo clean lock image
+.PHONY: install run test lint fmt typecheck layers pytest migrate demo clean lock image docs
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +12,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+# Only the virtualenv, for the `gatehouse` command: .venv/bin/gatehouse.
+install: $(STAMP)
+
 # Re-pin requirements.lock to the runtime closure installed in .venv (after changing dependencies).
 lock: $(STAMP)
 	$(BIN)/python -m tests.unit.deploy.test_requirements_lock > requirements.lock.new
 	mv requirements.lock.new requirements.lock
+
+# Regenerate docs/configuration.md from bot/config.py (a test fails while it is stale).
+docs: $(STAMP)
+	$(BIN)/gatehouse config --markdown > docs/configuration.md
 
 image:
 	docker build -f deploy/Dockerfile -t gatehouse:dev .

@@ -19,9 +19,10 @@ SLACK_APP_HELP = (
 )
 
 
-# Their values are never echoed back in an error message.
+# Their values are never echoed back in an error message (a database URL carries a password).
 _SECRET_VARIABLES = frozenset(
     {
+        "DATABASE_URL",
         "SLACK_BOT_TOKEN",
         "SLACK_APP_TOKEN",
         "SLACK_SIGNING_SECRET",
@@ -41,53 +42,138 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
-    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="SLACK_BOT_TOKEN",
+        description="Bot User OAuth Token (OAuth & Permissions), `xoxb-…`.",
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="SLACK_APP_TOKEN",
+        description="App-level token with `connections:write` (Basic Information → App-Level "
+        "Tokens), `xapp-…`. Socket Mode only.",
+    )
     slack_signing_secret: SecretStr | None = Field(
-        default=None, validation_alias="SLACK_SIGNING_SECRET"
+        default=None,
+        validation_alias="SLACK_SIGNING_SECRET",
+        description="Signing Secret (Basic Information) that authenticates Slack's requests. "
+        "HTTP mode only.",
     )
-    vault_addr: str | None = Field(default=None, validation_alias="VAULT_ADDR")
-    vault_token: SecretStr | None = Field(default=None, validation_alias="VAULT_TOKEN")
-    vault_namespace: str | None = Field(default=None, validation_alias="VAULT_NAMESPACE")
-    vault_cacert: Path | None = Field(default=None, validation_alias="VAULT_CACERT")
+    vault_addr: str | None = Field(
+        default=None,
+        validation_alias="VAULT_ADDR",
+        description="The Vault server, `https://vault.example.internal:8200`.",
+    )
+    vault_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="VAULT_TOKEN",
+        description="The bot's own Vault token, for `GATEHOUSE_VAULT_AUTH=token`.",
+    )
+    vault_namespace: str | None = Field(
+        default=None,
+        validation_alias="VAULT_NAMESPACE",
+        description="Vault Enterprise namespace to work in.",
+    )
+    vault_cacert: Path | None = Field(
+        default=None,
+        validation_alias="VAULT_CACERT",
+        description="CA bundle (PEM) that signed Vault's TLS certificate, for a private CA.",
+    )
     vault_auth: Literal["token", "approle", "kubernetes"] = Field(
-        default="token", validation_alias="GATEHOUSE_VAULT_AUTH"
+        default="token",
+        validation_alias="GATEHOUSE_VAULT_AUTH",
+        description="How the bot logs in to Vault.",
     )
-    vault_role_id: str | None = Field(default=None, validation_alias="GATEHOUSE_VAULT_ROLE_ID")
+    vault_role_id: str | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_VAULT_ROLE_ID",
+        description="AppRole role id (`deploy/vault/setup.sh` prints it).",
+    )
     vault_secret_id: SecretStr | None = Field(
-        default=None, validation_alias="GATEHOUSE_VAULT_SECRET_ID"
+        default=None,
+        validation_alias="GATEHOUSE_VAULT_SECRET_ID",
+        description="AppRole secret id (`deploy/vault/setup.sh` prints it).",
     )
     vault_kubernetes_role: str | None = Field(
-        default=None, validation_alias="GATEHOUSE_VAULT_KUBERNETES_ROLE"
+        default=None,
+        validation_alias="GATEHOUSE_VAULT_KUBERNETES_ROLE",
+        description="Vault role of the Kubernetes auth method the pod logs in with.",
     )
     vault_kubernetes_token_path: Path = Field(
         default=Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
         validation_alias="GATEHOUSE_VAULT_KUBERNETES_TOKEN_PATH",
+        description="The service account token presented to Vault's Kubernetes auth method.",
     )
     vault_token_role: str = Field(
-        default="gatehouse-incident", validation_alias="GATEHOUSE_VAULT_TOKEN_ROLE"
+        default="gatehouse-incident",
+        validation_alias="GATEHOUSE_VAULT_TOKEN_ROLE",
+        description="Token role every incident token is created through.",
     )
     vault_incident_policy: str = Field(
-        default="gatehouse-incident-token", validation_alias="GATEHOUSE_VAULT_INCIDENT_POLICY"
+        default="gatehouse-incident-token",
+        validation_alias="GATEHOUSE_VAULT_INCIDENT_POLICY",
+        description="Vault policy each incident token carries (it lets the token create "
+        "one child token per grant).",
     )
     vault_wrap_ttl: timedelta = Field(
-        default=timedelta(minutes=5), validation_alias="GATEHOUSE_VAULT_WRAP_TTL"
+        default=timedelta(minutes=5),
+        validation_alias="GATEHOUSE_VAULT_WRAP_TTL",
+        description="Life of the single-use wrapping token a credential is delivered in.",
     )
     vault_timeout: float = Field(
-        default=10.0, gt=0, le=300, validation_alias="GATEHOUSE_VAULT_TIMEOUT"
+        default=10.0,
+        gt=0,
+        le=300,
+        validation_alias="GATEHOUSE_VAULT_TIMEOUT",
+        description="Seconds each Vault call may take; failed calls are retried with backoff.",
     )
-    database_url: str = Field(default="sqlite:///gatehouse.db", validation_alias="DATABASE_URL")
-    policy_path: Path = Field(default=Path("policy.yaml"), validation_alias="GATEHOUSE_POLICY")
-    mode: Literal["socket", "http"] = Field(default="socket", validation_alias="GATEHOUSE_MODE")
-    port: int = Field(default=3000, ge=1, le=65535, validation_alias="GATEHOUSE_PORT")
+    database_url: str = Field(
+        default="sqlite:///gatehouse.db",
+        validation_alias="DATABASE_URL",
+        description="`sqlite:///path` for one process, `postgresql://user:password@host:5432/db` "
+        "for several replicas. Its password is never printed.",
+        json_schema_extra={"secret": "its password"},
+    )
+    policy_path: Path = Field(
+        default=Path("policy.yaml"),
+        validation_alias="GATEHOUSE_POLICY",
+        description="The access policy file (`gatehouse policy check` validates it).",
+    )
+    mode: Literal["socket", "http"] = Field(
+        default="socket",
+        validation_alias="GATEHOUSE_MODE",
+        description="`socket`: one process, no public URL. `http`: several replicas behind a "
+        "load balancer, serving `/slack/events`, `/healthz`, `/readyz` and `/metrics`.",
+    )
+    port: int = Field(
+        default=3000,
+        ge=1,
+        le=65535,
+        validation_alias="GATEHOUSE_PORT",
+        description="Port HTTP mode listens on.",
+    )
     # Containers listen on every interface; set 127.0.0.1 to keep HTTP mode local.
-    host: str = Field(default="0.0.0.0", validation_alias="GATEHOUSE_HOST")  # noqa: S104
-    slack_api_url: str | None = Field(default=None, validation_alias="GATEHOUSE_SLACK_API_URL")
+    host: str = Field(
+        default="0.0.0.0",  # noqa: S104
+        validation_alias="GATEHOUSE_HOST",
+        description="Address HTTP mode listens on; `127.0.0.1` keeps it local.",
+    )
+    slack_api_url: str | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_SLACK_API_URL",
+        description="Slack Web API base URL, for emulators and demos. Unset: Slack's own.",
+    )
     audit_signing_key: SecretStr | None = Field(
-        default=None, validation_alias="GATEHOUSE_AUDIT_SIGNING_KEY"
+        default=None,
+        validation_alias="GATEHOUSE_AUDIT_SIGNING_KEY",
+        description="Ed25519 private key (base64) that signs audit checkpoints; make it with "
+        "`gatehouse audit keygen`. Unset: no checkpoints, and `gatehouse doctor` fails.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", validation_alias="GATEHOUSE_LOG_LEVEL"
+        default="INFO",
+        validation_alias="GATEHOUSE_LOG_LEVEL",
+        description="Lowest level logged. Library request and response bodies stay off even "
+        "at DEBUG.",
     )
 
     @field_validator("vault_addr", "slack_api_url")

@@ -5,6 +5,7 @@ import typer
 from bot import bootstrap
 from bot.cli.audit import audit_app
 from bot.cli.common import settings_or_exit
+from bot.cli.config import config
 from bot.cli.db import db_app
 from bot.cli.doctor import doctor
 from bot.cli.policy import policy_app
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(vault_app, name="vault")
 app.command("doctor")(doctor)
+app.command("config")(config)
 
 
 @app.command("run")

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import database_errors, database_url
-from bot.domain.audit import AuditEvent, utc_iso, verify_chain
-from bot.domain.checkpoints import check_signatures, unanchored_tail
+from bot.cli.output import progress, show_table
+from bot.domain.audit import AuditEvent, ChainReport, utc_iso, verify_chain
+from bot.domain.checkpoints import CheckpointReport, check_signatures, unanchored_tail
 from bot.domain.summary import summarize_incident
 from bot.store import SqlUnitOfWorkFactory, create_engine_for
 from integrations.audit_signing import Ed25519Checker, new_key
@@ -61,7 +62,10 @@ def verify(
                     mine = [c for c in tx.checkpoints.all() if c.key_id == checker.key_id]
                     signed = check_signatures(mine, checker)
                     anchors = {**signed.anchors, **anchors}
-                report = verify_chain(tx.audit.chain_links(), anchors=anchors)
+                head = tx.audit.head()
+                total = head.seq if head else 0
+                with progress("Checking the audit chain", total=total) as tracker:
+                    report = verify_chain(tracker.counted(tx.audit.chain_links()), anchors=anchors)
         finally:
             engine.dispose()
     problems = 0
@@ -77,18 +81,36 @@ def verify(
         typer.echo(f"✗ event {report.first_bad_seq} {kind}: {report.detail}", err=True)
         typer.echo(f"  {report.checked} events before it check out.", err=True)
         raise typer.Exit(1)
-    typer.echo(
-        f"✓ audit chain intact: {report.checked} events, head {report.head_seq} {report.head_hash}"
-    )
-    if signed is not None and checker is not None:
-        tail = unanchored_tail(signed, report.head_seq)
-        typer.echo(f"  signed checkpoints: {len(signed.anchors)} verify with key {checker.key_id}")
-        if tail:
-            typer.echo(
-                f"  events {tail[0]} to {tail[-1]} are not yet covered by a signed checkpoint"
-            )
+    _show_intact(report, signed, checker)
     if problems:
         raise typer.Exit(1)
+
+
+def _show_intact(
+    report: ChainReport, signed: CheckpointReport | None, checker: Ed25519Checker | None
+) -> None:
+    """The summary of a chain that checks out: a table on a terminal, lines in a pipe."""
+    facts = [("events", str(report.checked)), ("head", f"{report.head_seq} {report.head_hash}")]
+    lines = [
+        f"✓ audit chain intact: {report.checked} events, head {report.head_seq} {report.head_hash}"
+    ]
+    if signed is not None and checker is not None:
+        verified = f"{len(signed.anchors)} verify with key {checker.key_id}"
+        facts.append(("signed checkpoints", verified))
+        lines.append(f"  signed checkpoints: {verified}")
+        tail = unanchored_tail(signed, report.head_seq)
+        if tail:
+            facts.append(("not yet signed", f"events {tail[0]} to {tail[-1]}"))
+            lines.append(
+                f"  events {tail[0]} to {tail[-1]} are not yet covered by a signed checkpoint"
+            )
+    show_table(
+        ["", ""],
+        facts,
+        title="✓ audit chain intact",
+        header=False,
+        plain=lambda: "\n".join(lines),
+    )
 
 
 @audit_app.command("keygen")
@@ -120,8 +142,11 @@ def export(
     with database_errors(url):
         engine = create_engine_for(url)
         try:
-            with SqlUnitOfWorkFactory(engine).reader() as tx:
-                events = list(tx.audit.events(incident_id=incident.upper()))
+            with (
+                SqlUnitOfWorkFactory(engine).reader() as tx,
+                progress(f"Reading the events of {incident}", total=None) as tracker,
+            ):
+                events = list(tracker.counted(tx.audit.events(incident_id=incident.upper())))
                 head = tx.audit.head()
         finally:
             engine.dispose()

@@ -1,15 +1,14 @@
 """`gatehouse doctor`: is everything in place? One line per check, with the fix."""
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import bootstrap
+from bot.cli.output import mark, show_table
 from bot.config import Settings, SettingsError, load_settings
 from bot.domain.errors import CredentialError
 from bot.domain.rules import AccessPolicy
@@ -19,7 +18,11 @@ from integrations.audit_signing import Ed25519Signer
 from integrations.slack_web import make_web_client
 from integrations.vault import VaultSession
 
-MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-app-manifest.yaml"
+# The bot scopes of deploy/slack-app-manifest.yaml (a test keeps them equal). Kept here because
+# an installed package, the image's included, ships without deploy/.
+BOT_SCOPES = frozenset(
+    {"commands", "chat:write", "channels:manage", "pins:write", "files:write", "im:write"}
+)
 # What the bot's own token must be allowed to do (deploy/vault/policies/gatehouse.hcl).
 BOT_CAPABILITIES = {
     "auth/token/revoke-accessor": {"update"},
@@ -39,7 +42,7 @@ class Check:
     fix: str = ""
 
 
-def run_checks(settings: Settings, manifest: Path = MANIFEST) -> list[Check]:
+def run_checks(settings: Settings) -> list[Check]:
     checks = [_settings(settings)]
     policy = None
     try:
@@ -57,7 +60,7 @@ def run_checks(settings: Settings, manifest: Path = MANIFEST) -> list[Check]:
             )
         )
     checks.append(_database(settings))
-    checks.append(_slack(settings, manifest))
+    checks.append(_slack(settings))
     checks.append(_mode(settings))
     checks.append(_vault(settings, policy))
     checks.append(_signing_key(settings))
@@ -112,7 +115,7 @@ def _database(settings: Settings) -> Check:
     return Check("database", True, f"reachable, at the latest revision {head}")
 
 
-def _slack(settings: Settings, manifest: Path) -> Check:
+def _slack(settings: Settings) -> Check:
     if settings.slack_bot_token is None:
         return Check(
             "slack", False, "SLACK_BOT_TOKEN is not set", "install the app and copy its bot token"
@@ -131,8 +134,7 @@ def _slack(settings: Settings, manifest: Path) -> Check:
             "reinstall the app and copy the bot token again",
         )
     granted = {s.strip() for s in str(response.headers.get("x-oauth-scopes", "")).split(",") if s}
-    wanted = set(yaml.safe_load(manifest.read_text())["oauth_config"]["scopes"]["bot"])
-    missing = sorted(wanted - granted)
+    missing = sorted(BOT_SCOPES - granted)
     if missing:
         return Check(
             "slack",
@@ -212,10 +214,15 @@ def doctor() -> None:
         typer.echo(f"✗ settings: {error}", err=True)
         raise typer.Exit(1) from None
     checks = run_checks(settings)
-    for check in checks:
-        mark = "✓" if check.ok else "✗"
-        typer.echo(f"{mark} {check.name}: {check.detail}")
-        if not check.ok and check.fix:
-            typer.echo(f"    fix: {check.fix}")
+    show_table(
+        ["", "check", "result", "fix"],
+        [(mark(check.ok), check.name, check.detail, check.fix) for check in checks],
+        plain=lambda: "\n".join(_plain_line(check) for check in checks),
+    )
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
+
+
+def _plain_line(check: Check) -> str:
+    line = f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}"
+    return line + (f"\n    fix: {check.fix}" if not check.ok and check.fix else "")

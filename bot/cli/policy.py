@@ -7,9 +7,17 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.output import show_table
 from bot.domain.errors import NotFound
 from bot.domain.rules import AccessPolicy
-from bot.policy import PolicyError, PolicyProblem, explain_resource, load_policy, policy_json_schema
+from bot.policy import (
+    PolicyError,
+    PolicyProblem,
+    explain_resource,
+    load_policy,
+    policy_json_schema,
+    resource_facts,
+)
 
 policy_app = typer.Typer(help="Check, explain and describe policy.yaml.", no_args_is_help=True)
 
@@ -60,10 +68,17 @@ def explain(
     """Say who may request a resource, who approves it, and for how long."""
     policy = _load_or_exit(_policy_path(policy_file))
     try:
-        typer.echo(explain_resource(policy, resource))
+        heading, facts = resource_facts(policy, resource)
     except NotFound as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
+    show_table(
+        ["", ""],
+        facts,
+        title=heading,
+        header=False,
+        plain=lambda: explain_resource(policy, resource),
+    )
 
 
 @policy_app.command("schema")

@@ -6,7 +6,7 @@ cross-field checks (`checks`) run on the raw document. `load` ties the passes to
 makes the domain objects and `explain` describes a resource.
 """
 
-from bot.policy.explain import explain_resource
+from bot.policy.explain import explain_resource, resource_facts
 from bot.policy.load import check_policy, load_policy, parse_policy
 from bot.policy.models import SUPPORTED_VERSION, policy_json_schema
 from bot.policy.problems import PolicyError, PolicyProblem
@@ -20,4 +20,5 @@ __all__ = [
     "load_policy",
     "parse_policy",
     "policy_json_schema",
+    "resource_facts",
 ]

@@ -8,6 +8,13 @@ from bot.domain.rules import AccessPolicy, Delivery, ResourceRule
 
 def explain_resource(policy: AccessPolicy, name: str) -> str:
     """Plain-text account of one resource; raises NotFound (listing known ones) if unknown."""
+    heading, facts = resource_facts(policy, name)
+    width = max(len(label) for label, _ in facts) + 2
+    return "\n".join([heading, *(f"  {label + ':':<{width}}{value}" for label, value in facts)])
+
+
+def resource_facts(policy: AccessPolicy, name: str) -> tuple[str, list[tuple[str, str]]]:
+    """`name: description`, and (label, value) pairs saying who, how many and for how long."""
     rule = policy.resource(name)
     eligible = policy.approvers(rule)
     if rule.break_glass is None:
@@ -15,22 +22,27 @@ def explain_resource(policy: AccessPolicy, name: str) -> str:
     else:
         limit = format_duration(rule.break_glass.max_ttl)
         break_glass = f"may be used before approval for up to {limit}; reviewed after the fact"
-    lines = [
-        f"{rule.name}: {rule.description}",
-        f"  Vault:              {_describe_vault(rule)}",
-        f"  Delivery:           {_DELIVERY[rule.delivery]}",
-        f"  Who may request:    {_describe_groups(policy, rule.requester_groups)}",
-        f"  Who may approve:    {_describe_groups(policy, rule.approver_groups)}",
-        f"  Approvals required: {rule.approvals_required} of {len(eligible)} eligible approvers"
-        " (requesters never approve their own request)",
-        f"  Extensions:         {rule.extension_approvals_required} approval(s) extend active "
-        f"access in place, up to {format_duration(rule.max_ttl)} from the first issue",
-        f"  Default TTL:        {format_duration(rule.default_ttl)}",
-        f"  Max TTL:            {format_duration(rule.max_ttl)}",
-        f"  Break-glass:        {break_glass}",
-        f"  Sensitive:          {'yes' if rule.sensitive else 'no'}",
+    facts = [
+        ("Vault", _describe_vault(rule)),
+        ("Delivery", _DELIVERY[rule.delivery]),
+        ("Who may request", _describe_groups(policy, rule.requester_groups)),
+        ("Who may approve", _describe_groups(policy, rule.approver_groups)),
+        (
+            "Approvals required",
+            f"{rule.approvals_required} of {len(eligible)} eligible approvers"
+            " (requesters never approve their own request)",
+        ),
+        (
+            "Extensions",
+            f"{rule.extension_approvals_required} approval(s) extend active access in place, "
+            f"up to {format_duration(rule.max_ttl)} from the first issue",
+        ),
+        ("Default TTL", format_duration(rule.default_ttl)),
+        ("Max TTL", format_duration(rule.max_ttl)),
+        ("Break-glass", break_glass),
+        ("Sensitive", "yes" if rule.sensitive else "no"),
     ]
-    return "\n".join(lines)
+    return f"{rule.name}: {rule.description}", facts
 
 
 _DELIVERY = {

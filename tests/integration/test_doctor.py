@@ -5,11 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.cli.doctor import MANIFEST, run_checks
+from bot.cli.doctor import BOT_SCOPES, run_checks
 from bot.config import Settings
 from bot.store import migrate
 from integrations.audit_signing import new_key
@@ -18,7 +17,7 @@ from tests.harness import bot_settings
 from tests.tools.vault_setup import SetUpVault
 
 KEY = new_key()[0]
-SCOPES = yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"]
+SCOPES = sorted(BOT_SCOPES)
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from tests.integration.vault.test_broker_contract import Target, prepare
 EXAMPLE_POLICY = Path(__file__).resolve().parents[3] / "deploy" / "policy.example.yaml"
 
 
-def test_reconcile_revokes_an_orphan_and_reports(
+def an_orphan_to_reconcile(
     vault: VaultEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[Target, str]:
+    """Vault holding a token of a grant nobody knows; the bot's settings in the environment."""
     target = prepare(Target(vault.url, vault.root_token, vault))
     orphan = target.root().auth.token.create(
         policies=["ml-serving-exec"],
@@ -32,6 +33,13 @@ def test_reconcile_revokes_an_orphan_and_reports(
         "VAULT_TOKEN": target.bot_token(),
     }.items():
         monkeypatch.setenv(name, value)
+    return target, orphan
+
+
+def test_reconcile_revokes_an_orphan_and_reports(
+    vault: VaultEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, orphan = an_orphan_to_reconcile(vault, tmp_path, monkeypatch)
     result = CliRunner().invoke(app, ["vault", "reconcile"])
     assert result.exit_code == 0, result.output
     assert "Orphan tokens revoked: 1" in result.output

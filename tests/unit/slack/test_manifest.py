@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.cli.doctor import BOT_SCOPES
+
 REPO = Path(__file__).resolve().parents[3]
 METHODS = REPO.parent / "shared" / "specs" / "slack" / "methods"
 MANIFEST = REPO / "deploy" / "slack-app-manifest.yaml"
@@ -56,3 +58,7 @@ def test_the_manifest_declares_the_commands_interactivity_home_and_socket_mode()
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+
+
+def test_doctor_checks_exactly_the_manifest_scopes() -> None:
+    assert bot_scopes() == BOT_SCOPES, "update BOT_SCOPES in bot/cli/doctor.py with the manifest"
