@@ -19,6 +19,8 @@ DURATION_BLOCK = "duration"
 DURATION_INPUT = "duration"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason"
+BREAK_GLASS_BLOCK = "break_glass"
+BREAK_GLASS_INPUT = "break_glass"
 
 EXTEND = "gatehouse.extend"  # the requester's Extend button: opens the extend form
 EXTEND_VIEW = "gatehouse.extend_form"

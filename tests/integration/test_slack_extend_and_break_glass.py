@@ -157,3 +157,36 @@ def test_break_glass_is_loud_issues_at_once_and_a_deny_revokes_it(scene: Scene) 
     text = json.dumps(summary.blocks)
     assert "break-glass" in text and "Unreviewed break-glass" not in text
     assert re.search(r"R-[A-Z2-7]{8}", text)
+
+
+def test_break_glass_from_the_form_is_refused_where_the_policy_has_none(scene: Scene) -> None:
+    slack = scene.slack
+    channel = open_incident(scene, "U0ONCALL2", "U0LEAD1")
+    scene.command("/request-access", "", "U0ONCALL2", channel.id)
+    form = eventually(lambda: [v for v in slack.views("U0ONCALL2") if not v.closed])[-1]
+    assert "Use it now, review after" in json.dumps(form.body)
+
+    def submit(resource: str) -> Any:
+        return scene.people.view_submission(
+            "U0ONCALL2",
+            "gatehouse.request_access",
+            {
+                "resource": {
+                    "resource": {"type": "static_select", "selected_option": {"value": resource}}
+                },
+                "reason": {"reason": {"type": "plain_text_input", "value": "pods down"}},
+                "break_glass": {
+                    "break_glass": {
+                        "type": "checkboxes",
+                        "selected_options": [{"value": "break_glass"}],
+                    }
+                },
+            },
+        )
+
+    refused = submit("inference-logs-ro").json()
+    assert refused["response_action"] == "errors"
+    assert "has no break-glass" in refused["errors"]["break_glass"]
+    submit("serving-cluster-exec")
+    card = scene.card(channel.id, "Deny and revoke")
+    eventually(lambda: scene.request_state(request_id_in(card)) is RequestState.ACTIVE)

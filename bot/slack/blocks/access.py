@@ -274,8 +274,42 @@ def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, A
                     "max_length": 500,
                 },
             },
+            *_break_glass_choice(resources),
         ],
     }
+
+
+def _break_glass_choice(resources: list[ResourceRule]) -> list[dict[str, Any]]:
+    """Offered only when some resource allows break-glass."""
+    allowed = [rule.name for rule in resources if rule.break_glass is not None]
+    if not allowed:
+        return []
+    return [
+        {
+            "type": "input",
+            "block_id": ids.BREAK_GLASS_BLOCK,
+            "label": {"type": "plain_text", "text": "Break glass"},
+            "optional": True,
+            "hint": {
+                "type": "plain_text",
+                "text": clip(
+                    "Issued at once for a short time; approvers review it afterwards and a "
+                    f"deny revokes it. Allowed for: {', '.join(allowed)}.",
+                    150,
+                ),
+            },
+            "element": {
+                "type": "checkboxes",
+                "action_id": ids.BREAK_GLASS_INPUT,
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": "Use it now, review after"},
+                        "value": "break_glass",
+                    }
+                ],
+            },
+        }
+    ]
 
 
 ACCESS_USAGE = (

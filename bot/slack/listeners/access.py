@@ -77,6 +77,15 @@ def register(app: App, deps: Deps) -> None:
         if not reason.strip():
             ack(response_action="errors", errors={ids.REASON_BLOCK: "Say why you need access."})
             return
+        resource = (
+            values.get(ids.RESOURCE_BLOCK, {}).get(ids.RESOURCE_INPUT, {}).get("selected_option")
+            or {}
+        ).get("value")
+        rule = deps.policy.resources.get(resource or "")
+        if _break_glass_ticked(values) and rule is not None and rule.break_glass is None:
+            message = f"{rule.name} has no break-glass: untick it and wait for approval."
+            ack(response_action="errors", errors={ids.BREAK_GLASS_BLOCK: message})
+            return
         ack()
 
     def run_form(view: dict[str, Any], body: dict[str, Any]) -> None:
@@ -94,8 +103,14 @@ def register(app: App, deps: Deps) -> None:
                 resource=resource,
                 duration=duration,
                 reason=reason,
+                break_glass=_break_glass_ticked(values),
             )
         except Exception as error:
             workflows.tell_privately(deps, user, user_message(error, typed=reason), channel)
 
     app.view(ids.REQUEST_ACCESS_VIEW)(ack=ack_form, lazy=[run_form])
+
+
+def _break_glass_ticked(values: dict[str, Any]) -> bool:
+    picked = values.get(ids.BREAK_GLASS_BLOCK, {}).get(ids.BREAK_GLASS_INPUT, {})
+    return bool(picked.get("selected_options"))
