@@ -28,6 +28,7 @@ _SECRET_VARIABLES = frozenset(
         "VAULT_TOKEN",
         "GATEHOUSE_VAULT_SECRET_ID",
         "GATEHOUSE_AUDIT_SIGNING_KEY",
+        "GATEHOUSE_PAGERDUTY_TOKEN",
     }
 )
 
@@ -86,11 +87,20 @@ class Settings(BaseSettings):
     audit_signing_key: SecretStr | None = Field(
         default=None, validation_alias="GATEHOUSE_AUDIT_SIGNING_KEY"
     )
+    pagerduty_token: SecretStr | None = Field(
+        default=None, validation_alias="GATEHOUSE_PAGERDUTY_TOKEN"
+    )
+    pagerduty_api_url: str = Field(
+        default="https://api.pagerduty.com", validation_alias="GATEHOUSE_PAGERDUTY_API_URL"
+    )
+    pagerduty_timeout: float = Field(
+        default=3.0, gt=0, le=30, validation_alias="GATEHOUSE_PAGERDUTY_TIMEOUT"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias="GATEHOUSE_LOG_LEVEL"
     )
 
-    @field_validator("vault_addr", "slack_api_url")
+    @field_validator("vault_addr", "slack_api_url", "pagerduty_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -7,9 +7,15 @@ from typing import Annotated
 
 import typer
 
+from bot import bootstrap
+from bot.cli.common import settings_or_exit
+from bot.domain.eligibility import Resolution
 from bot.domain.errors import NotFound
 from bot.domain.rules import AccessPolicy
 from bot.policy import PolicyError, PolicyProblem, explain_resource, load_policy, policy_json_schema
+from bot.policy.cases import check_cases, load_cases, run_cases
+from bot.policy.explain import explain_for_user
+from bot.services.eligibility import resolve_groups
 
 policy_app = typer.Typer(help="Check, explain and describe policy.yaml.", no_args_is_help=True)
 
@@ -46,7 +52,7 @@ def check(
     path = _policy_path(file)
     policy = _load_or_exit(path)
     resources = _plural(len(policy.resources), "resource")
-    groups = _plural(len(policy.groups), "group")
+    groups = _plural(len(policy.groups) + len(policy.dynamic_groups), "group")
     typer.echo(f"✓ {path} is valid: {resources}, {groups}")
 
 
@@ -56,14 +62,74 @@ def explain(
     policy_file: Annotated[
         Path | None, typer.Option("--policy", help=_FILE_HELP, show_default=False)
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="A Slack user ID: may they request it now, who could approve, would they be "
+            "auto-approved, and why. Looks up Slack user groups and PagerDuty on-call.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Say who may request a resource, who approves it, and for how long."""
     policy = _load_or_exit(_policy_path(policy_file))
     try:
         typer.echo(explain_resource(policy, resource))
+        if user:
+            resolution = _look_up_now(policy, resource, user)
+            typer.echo("")
+            typer.echo(explain_for_user(policy, resource, user, resolution))
     except NotFound as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
+
+
+def _look_up_now(policy: AccessPolicy, resource: str, user: str) -> Resolution:
+    """The resource's dynamic groups as the bot would look them up for `user` right now."""
+    rule = policy.resource(resource)
+    if not policy.dynamic_groups_of(rule):
+        return Resolution()
+    directory, oncall = bootstrap.build_lookups(settings_or_exit())
+    return resolve_groups(
+        policy=policy, rule=rule, requester_id=user, directory=directory, oncall=oncall
+    )
+
+
+@policy_app.command("test")
+def run_policy_tests(
+    file: Annotated[Path, typer.Argument(help="A YAML list of expectations.")],
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help=_FILE_HELP, show_default=False)
+    ] = None,
+) -> None:
+    """Check expectations about the policy (can_request, can_approve, approvals_required,
+    auto_approved); list every one that fails, with the reason, and exit 1."""
+    path = _policy_path(policy_file)
+    policy = _load_or_exit(path)
+    try:
+        cases = load_cases(file)
+    except PolicyError as exc:
+        _report(file, exc.problems)
+        raise typer.Exit(1) from None
+    problems = check_cases(policy, cases)
+    if problems:
+        _report(file, problems)
+        raise typer.Exit(1)
+    failures = run_cases(policy, cases)
+    expectations = sum(len(case.expectations()) for case in cases)
+    for failure in failures:
+        typer.echo(f"✗ {failure}", err=True)
+    if failures:
+        typer.echo(
+            f"✗ {len(failures)} of {_plural(expectations, 'expectation')} in {file} failed "
+            f"against {path}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(
+        f"✓ {_plural(expectations, 'expectation')} in {_plural(len(cases), 'case')} hold for {path}"
+    )
 
 
 @policy_app.command("schema")

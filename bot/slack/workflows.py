@@ -14,11 +14,11 @@ from structlog.contextvars import bound_contextvars
 
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
-from bot.domain.errors import ChannelNameTaken, ChatError, NotFound
+from bot.domain.errors import ChannelNameTaken, ChatError, NotAllowed, NotFound
 from bot.domain.incident import Incident, Severity
-from bot.domain.ports import ChatGateway, CredentialBroker, UnitOfWorkFactory
+from bot.domain.ports import ChatGateway, CredentialBroker, Directory, OnCall, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
-from bot.services import access, incidents, issuing, sweeps
+from bot.services import access, eligibility, incidents, issuing, sweeps
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 from integrations import metrics
@@ -37,6 +37,8 @@ class Deps:
     chat: ChatGateway
     clock: Callable[[], datetime]
     vault_addr: str | None = None
+    directory: Directory | None = None  # Slack user groups
+    oncall: OnCall | None = None  # PagerDuty; None when not configured
 
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
@@ -92,17 +94,30 @@ def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None
 def file_request(
     deps: Deps, *, channel_id: str, user: str, resource: str, duration: str | None, reason: str
 ) -> str:
-    """File the request, post its approval card, remember where the card is."""
-    request = access.request_access(
-        uow=deps.uow,
+    """Look dynamic groups up, file the request, post its card and remember it; note failed
+    lookups in the thread; issue at once when on-call approved it, telling the approvers."""
+    rule = deps.policy.resource(resource.strip())
+    found = eligibility.resolve_groups(
         policy=deps.policy,
-        channel_id=channel_id,
+        rule=rule,
         requester_id=user,
-        resource=resource,
-        duration=duration,
-        reason=reason,
-        now=deps.clock(),
+        directory=deps.directory,
+        oncall=deps.oncall,
     )
+    try:
+        request = access.request_access(
+            uow=deps.uow,
+            policy=deps.policy,
+            channel_id=channel_id,
+            requester_id=user,
+            resource=resource,
+            duration=duration,
+            reason=reason,
+            now=deps.clock(),
+            resolution=found,
+        )
+    except NotAllowed as refused:
+        raise NotAllowed(access_blocks.with_lookup_notes(refused.message, found.notes)) from None
     _count(request)
     text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
     card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
@@ -114,6 +129,11 @@ def file_request(
         resource=request.resource,
         user=user,
     )
+    if found.notes:
+        deps.chat.post(channel_id, text=access_blocks.lookup_note(found), thread_ts=card_ts)
+    if request.state is RequestState.APPROVED:
+        deps.chat.post(channel_id, text=access_blocks.auto_approved(request), thread_ts=card_ts)
+        issue_and_deliver(deps, request_id=request.id)
     return request.id
 
 

@@ -266,6 +266,8 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "ended_by": request.ended_by,
         "card_ts": request.card_ts,
         "reminded_at": request.reminded_at,
+        "approver_labels": dict(request.approver_labels),
+        "auto_approved_because": request.auto_approved_because,
     }
 
 
@@ -290,6 +292,8 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         ended_by=row.ended_by,
         card_ts=row.card_ts,
         reminded_at=row.reminded_at,
+        approver_labels=row.approver_labels,
+        auto_approved_because=row.auto_approved_because,
     )
 
 
