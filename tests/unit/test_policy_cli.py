@@ -28,7 +28,7 @@ def test_check_valid_file() -> None:
     result = runner.invoke(app, ["policy", "check", str(EXAMPLE)])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"✓ {EXAMPLE} is valid: 3 resources, 4 groups"
+    assert result.stdout.strip() == f"✓ {EXAMPLE} is valid: 3 resources, 6 groups"
 
 
 def test_check_lists_every_problem_and_fails(broken_policy: Path) -> None:
