@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
 from bot.config import Settings
-from bot.domain.ports import Directory, OnCall
+from bot.domain.ports import Directory
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
 from bot.scheduler import Job, build_scheduler
@@ -125,7 +125,7 @@ def build_oncall(settings: Settings, directory: Directory) -> PagerDutyOnCall | 
     )
 
 
-def build_lookups(settings: Settings) -> tuple[Directory | None, OnCall | None]:
+def build_lookups(settings: Settings) -> tuple[SlackDirectory | None, PagerDutyOnCall | None]:
     """Slack user groups and PagerDuty on-call, as far as the settings allow (for the CLI)."""
     if settings.slack_bot_token is None:
         return None, None

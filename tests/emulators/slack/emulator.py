@@ -218,8 +218,18 @@ class SlackEmulator:
             ws.channels[channel].history.append(message)
         return message.ts
 
-    def add_usergroup(self, handle: str, users: Iterable[str], name: str | None = None) -> str:
-        group = UserGroup(id=new_id("S"), handle=handle, name=name or handle, users=list(users))
+    def add_usergroup(
+        self,
+        handle: str,
+        users: Iterable[str],
+        name: str | None = None,
+        *,
+        group_id: str | None = None,
+    ) -> str:
+        """A user group; `group_id` gives it a known id (one a policy names), else a new one."""
+        group = UserGroup(
+            id=group_id or new_id("S"), handle=handle, name=name or handle, users=list(users)
+        )
         with self.workspace.lock:
             self.workspace.usergroups[group.id] = group
         return group.id
