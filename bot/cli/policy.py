@@ -20,6 +20,7 @@ from bot.services.eligibility import resolve_groups
 policy_app = typer.Typer(help="Check, explain and describe policy.yaml.", no_args_is_help=True)
 
 _FILE_HELP = "Policy file. Defaults to $GATEHOUSE_POLICY, else policy.yaml."
+PolicyOption = Annotated[Path | None, typer.Option("--policy", help=_FILE_HELP, show_default=False)]
 
 
 def _policy_path(given: Path | None) -> Path:
@@ -59,9 +60,7 @@ def check(
 @policy_app.command("explain")
 def explain(
     resource: Annotated[str, typer.Argument(help="Resource name, as in /request-access.")],
-    policy_file: Annotated[
-        Path | None, typer.Option("--policy", help=_FILE_HELP, show_default=False)
-    ] = None,
+    policy_file: PolicyOption = None,
     user: Annotated[
         str | None,
         typer.Option(
@@ -99,9 +98,7 @@ def _look_up_now(policy: AccessPolicy, resource: str, user: str) -> Resolution:
 @policy_app.command("test")
 def run_policy_tests(
     file: Annotated[Path, typer.Argument(help="A YAML list of expectations.")],
-    policy_file: Annotated[
-        Path | None, typer.Option("--policy", help=_FILE_HELP, show_default=False)
-    ] = None,
+    policy_file: PolicyOption = None,
 ) -> None:
     """Check expectations about the policy (can_request, can_approve, approvals_required,
     auto_approved); list every one that fails, with the reason, and exit 1."""

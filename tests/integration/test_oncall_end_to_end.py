@@ -15,8 +15,14 @@ from bot.domain.grant import GrantStatus
 from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
 from tests.emulators.slack import running_slack
 from tests.emulators.slack.client import SlackClient
-from tests.harness import bot_settings, running_gatehouse
-from tests.integration.test_slack_end_to_end import PEOPLE, Scene, eventually, request_id_in
+from tests.harness import running_gatehouse
+from tests.integration.test_slack_end_to_end import (
+    PEOPLE,
+    Scene,
+    eventually,
+    request_id_in,
+    scene_settings,
+)
 from tests.integration.vault_support import MlDatabase
 from tests.tools.vault_setup import SetUpVault
 
@@ -60,15 +66,10 @@ def scene(
         pagerduty.add_user("Ada Lovelace", "ada@example.com")
         pagerduty.put_on_call(grace, escalation_policy="PEPML01", schedule="P7ML0NC")
         general = slack.add_channel("war-room", members=[*PEOPLE, "U0PLAT1"])
-        settings = bot_settings(
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=slack.signing_secret,
-            slack_api_url=slack.api_url,
-            vault_addr=set_up_vault.emulator.url,
-            vault_auth="approle",
-            vault_role_id=set_up_vault.role_id,
-            vault_secret_id=set_up_vault.secret_id,
-            database_url=database_url,
+        settings = scene_settings(
+            slack,
+            set_up_vault,
+            database_url,
             pagerduty_token=pagerduty.token,
             pagerduty_api_url=pagerduty.url,
             pagerduty_timeout=0.5,

@@ -1,41 +1,31 @@
 """Dynamic groups at request time, on fakes: on-call auto-approval and its fallbacks, Slack user
 groups, and the incident commander as an approver."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from bot.domain.access import RequestState, Verdict
+from bot.domain.access import RequestState
 from bot.domain.audit import Action, verify_chain
 from bot.domain.eligibility import Resolution
 from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
 from bot.domain.grant import GrantStatus
-from bot.domain.incident import Severity
-from bot.services import access, eligibility, incidents, issuing
+from bot.services import access, eligibility
 from tests.unit.example_policy import ML_PRIMARY, example_policy
-from tests.unit.fakes import FakeBroker, FakeDirectory, FakeOnCall, MemoryStore
+from tests.unit.fakes import FakeDirectory, FakeOnCall
+from tests.unit.test_services import World as ServicesWorld
 
 POLICY = example_policy()
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-CHANNEL = "C0INCIDENT"
 
 
-class World:
+class World(ServicesWorld):
+    """The services' test world, with PagerDuty and Slack user groups faked."""
+
     def __init__(self) -> None:
-        self.store = MemoryStore()
-        self.broker = FakeBroker()
+        super().__init__()
         self.oncall = FakeOnCall()
         self.directory = FakeDirectory()
         self.directory.add_group("S0PLATLEAD", "platform-leads", ["U0PLAT1", "U0PLAT2"])
-        self.incident = incidents.start_incident(
-            uow=self.store,
-            title="Model latency",
-            severity=Severity.SEV2,
-            opened_by="U0ONCALL1",
-            channel_id=CHANNEL,
-            channel_name="inc-20261123-model-latency",
-            now=T0,
-        )
 
     def resolve(self, resource: str, by: str) -> Resolution:
         return eligibility.resolve_groups(
@@ -46,43 +36,22 @@ class World:
             oncall=self.oncall,
         )
 
-    def request(self, resource: str = "inference-logs-ro", by: str = "U0ONCALL2") -> str:
-        return access.request_access(
-            uow=self.store,
-            policy=POLICY,
-            channel_id=CHANNEL,
-            requester_id=by,
-            resource=resource,
-            duration="1h",
-            reason="p99 spikes",
-            now=T0,
-            resolution=self.resolve(resource, by),
-        ).id
+    def request(
+        self,
+        resource: str = "inference-logs-ro",
+        *,
+        by: str = "U0ONCALL2",
+        duration: str | None = "1h",
+        resolution: Resolution | None = None,
+    ) -> str:
+        found = resolution or self.resolve(resource, by)
+        return super().request(resource, by=by, duration=duration, resolution=found)
 
     def state(self, request_id: str) -> RequestState:
         return self.store.state.requests[request_id].state
 
     def events(self, action: Action) -> list[dict[str, object]]:
         return [dict(e.entry.data) for e in self.store.state.events if e.entry.action == action]
-
-    def approve(self, request_id: str, approver: str) -> access.DecisionResult:
-        return access.decide_request(
-            uow=self.store,
-            request_id=request_id,
-            approver_id=approver,
-            verdict=Verdict.APPROVE,
-            reason=None,
-            now=T0,
-        )
-
-    def issue(self, request_id: str) -> issuing.IssueResult:
-        return issuing.issue_access(
-            uow=self.store,
-            policy=POLICY,
-            broker=self.broker,
-            request_id=request_id,
-            clock=lambda: T0,
-        )
 
 
 @pytest.fixture
@@ -123,13 +92,14 @@ def test_approvers_of_an_auto_approved_request_may_revoke_it(world: World) -> No
     request_id = world.request()
     world.issue(request_id)
 
+    world.now += timedelta(minutes=5)
     access.revoke_access(
         uow=world.store,
         policy=POLICY,
         broker=world.broker,
         request_id=request_id,
         by_user="U0LEAD2",
-        clock=lambda: T0 + timedelta(minutes=5),
+        clock=world.clock,
     )
 
     assert world.state(request_id) is RequestState.REVOKED
@@ -185,7 +155,7 @@ def test_pagerduty_failing_falls_back_to_approvers_and_says_why(world: World, fa
     assert world.state(request_id) is RequestState.PENDING  # never auto-approved on an error
     (audited,) = world.events(Action.GROUP_LOOKUP_FAILED)
     assert failure in str(audited["error"])
-    assert world.approve(request_id, "U0LEAD1").approved  # ordinary approval still works
+    assert world.decide(request_id, "U0LEAD1").approved  # ordinary approval still works
 
 
 def test_pagerduty_not_configured_is_a_failed_check_with_a_reason(world: World) -> None:
@@ -237,7 +207,7 @@ def test_slack_user_group_members_approve_and_are_named_by_handle(world: World) 
         "@platform-leads": {"U0PLAT1", "U0PLAT2"},
         "incident commander": {"U0ONCALL1"},
     }
-    assert world.approve(request_id, "U0PLAT2").approved
+    assert world.decide(request_id, "U0PLAT2").approved
 
 
 def test_approvers_are_a_snapshot_taken_when_the_request_is_filed(world: World) -> None:
@@ -246,8 +216,8 @@ def test_approvers_are_a_snapshot_taken_when_the_request_is_filed(world: World) 
     world.directory.add_group("S0PLATLEAD", "platform-leads", ["U0NEWCOMER"])
 
     with pytest.raises(NotAllowed, match="not an approver"):
-        world.approve(request_id, "U0NEWCOMER")
-    assert world.approve(request_id, "U0PLAT1").approved
+        world.decide(request_id, "U0NEWCOMER")
+    assert world.decide(request_id, "U0PLAT1").approved
     assert world.directory.lookups == lookups  # deciding looks nothing up
 
 
@@ -269,7 +239,7 @@ def test_a_slack_user_group_that_cannot_be_read_counts_as_empty(world: World) ->
 def test_the_commander_approves_someone_elses_request(world: World) -> None:
     request_id = world.request("serving-cluster-exec", by="U0ONCALL2")
 
-    assert world.approve(request_id, "U0ONCALL1").approved
+    assert world.decide(request_id, "U0ONCALL1").approved
 
 
 def test_the_commander_never_approves_their_own_request(world: World) -> None:
@@ -278,14 +248,14 @@ def test_the_commander_never_approves_their_own_request(world: World) -> None:
     request = world.store.state.requests[request_id]
     assert "incident commander" not in request.approver_labels
     with pytest.raises(NotAllowed, match="your own request"):
-        world.approve(request_id, "U0ONCALL1")
+        world.decide(request_id, "U0ONCALL1")
 
 
 def test_the_commander_approves_only_where_the_policy_says_so(world: World) -> None:
     request_id = world.request("inference-logs-ro", by="U0ONCALL2")
 
     with pytest.raises(NotAllowed, match="not an approver"):
-        world.approve(request_id, "U0ONCALL1")
+        world.decide(request_id, "U0ONCALL1")
 
 
 # --- The close summary ------------------------------------------------------------------------
@@ -297,18 +267,11 @@ def test_the_close_summary_says_which_approvals_were_automatic_and_why(world: Wo
     world.issue(automatic)
     world.oncall.failure = OnCallUnavailable("PagerDuty did not answer within 3 s")
     ordinary = world.request()
-    world.approve(ordinary, "U0LEAD1")
+    world.decide(ordinary, "U0LEAD1")
     world.issue(ordinary)
 
-    closed = incidents.close_incident(
-        uow=world.store,
-        policy=POLICY,
-        broker=world.broker,
-        incident_id=world.incident.id,
-        closed_by="U0ONCALL1",
-        resolution="rolled back",
-        clock=lambda: T0 + timedelta(minutes=30),
-    )
+    world.now += timedelta(minutes=30)
+    closed = world.close()
 
     lines = {line.request_id: line for line in closed.summary.requests}
     because = lines[automatic].auto_approved_because

@@ -1,38 +1,15 @@
 """policy.yaml's dynamic groups, auto-approval and incident_commander: loading, every mistake
 at its key path, the JSON Schema, and explain for a resource and for one user."""
 
-import copy
-from pathlib import Path
-from typing import Any
-
 import pytest
 import yaml
 
 from bot.domain.eligibility import Resolution
 from bot.domain.oncall import OnCallShift
 from bot.domain.rules import INCIDENT_COMMANDER, DynamicGroup, GroupSource
-from bot.policy import PolicyError, PolicyProblem, load_policy, parse_policy, policy_json_schema
+from bot.policy import load_policy, parse_policy, policy_json_schema
 from bot.policy.explain import explain_for_user, explain_resource
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
-Doc = dict[str, Any]
-
-
-def example_doc() -> Doc:
-    doc: Doc = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    return copy.deepcopy(doc)
-
-
-def problems_in(doc: Doc) -> list[PolicyProblem]:
-    with pytest.raises(PolicyError) as info:
-        parse_policy(yaml.safe_dump(doc, sort_keys=False))
-    return info.value.problems
-
-
-def only_problem(doc: Doc) -> PolicyProblem:
-    problems = problems_in(doc)
-    assert len(problems) == 1, problems
-    return problems[0]
+from tests.unit.test_policy import EXAMPLE, Doc, example_doc, only_problem, problems_in
 
 
 def test_the_example_reads_dynamic_groups_auto_approval_and_the_commander() -> None:

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.emulators.loopback import LoopbackServer
+from tests.emulators.loopback import LoopbackServer, serve_in_background, stop_serving
 
 from . import spec
 
@@ -113,20 +113,13 @@ class PagerDutyEmulator:
         server.emulator = self
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="pagerduty-emulator", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(server, "pagerduty-emulator")
 
     def stop(self) -> None:
         """Stop answering: later calls find the port closed, as when PagerDuty is down."""
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(server, self._thread)
+        self._thread = None
 
     # -- the account ----------------------------------------------------------------------------
 

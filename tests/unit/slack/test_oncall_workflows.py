@@ -2,7 +2,6 @@
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,24 +13,13 @@ from bot.services import access
 from bot.slack import workflows
 from bot.slack.workflows import Deps
 from tests.unit.example_policy import ML_PRIMARY, example_policy
-from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall
 
 
-@pytest.fixture
-def deps() -> Deps:
-    directory = FakeDirectory()
-    directory.add_group("S0PLATLEAD", "platform-leads", ["U0PLAT1"])
-    return Deps(
-        uow=MemoryStore(),
-        policy=example_policy(),
-        broker=FakeBroker(),
-        chat=FakeChat(),
-        clock=lambda: T0,
-        directory=directory,
-        oncall=FakeOnCall(),
-    )
+@pytest.fixture(autouse=True)
+def platform_leads(deps: Deps) -> None:
+    """The Slack user group of the example policy, with one member."""
+    fakes(deps)[2].add_group("S0PLATLEAD", "platform-leads", ["U0PLAT1"])
 
 
 def fakes(deps: Deps) -> tuple[FakeChat, FakeOnCall, FakeDirectory]:
