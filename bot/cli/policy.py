@@ -89,7 +89,14 @@ def _look_up_now(policy: AccessPolicy, resource: str, user: str) -> Resolution:
     rule = policy.resource(resource)
     if not policy.dynamic_groups_of(rule):
         return Resolution()
-    directory, oncall = bootstrap.build_lookups(settings_or_exit())
+    settings = settings_or_exit()
+    if settings.slack_bot_token is None:
+        typer.echo(
+            "SLACK_BOT_TOKEN is not set: Slack user groups and PagerDuty on-call (matched by "
+            "Slack e-mail) cannot be looked up here.",
+            err=True,
+        )
+    directory, oncall = bootstrap.build_lookups(settings)
     return resolve_groups(
         policy=policy, rule=rule, requester_id=user, directory=directory, oncall=oncall
     )

@@ -119,7 +119,7 @@ def file_request(
     except NotAllowed as refused:
         raise NotAllowed(access_blocks.with_lookup_notes(refused.message, found.notes)) from None
     _count(request)
-    text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
+    text, blocks = access_blocks.approval_card(request, rule)
     card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
     access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
     log.info(

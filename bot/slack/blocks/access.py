@@ -78,12 +78,11 @@ def _approvers(request: AccessRequest) -> str:
 def lookup_note(found: Resolution) -> str:
     """The thread note when Slack or PagerDuty could not be asked: who counts, and why not."""
     lines = [f"• {escape(note)}" for note in found.notes]
+    lines.append("Those groups count as empty for this request.")
     if found.oncall_error:
         lines.append(
             "Nobody is auto-approved on a failed on-call check: approvers decide as usual."
         )
-    else:
-        lines.append("Those groups count as empty for this request.")
     return clip("ℹ️ Some lookups failed when this request was filed:\n" + "\n".join(lines), 3900)
 
 
