@@ -35,10 +35,13 @@ def resolve_groups(
     notes: list[str] = []
     shift: OnCallShift | None = None
     oncall_error: str | None = None
+    pagerduty_failed: str | None = None  # one failure is enough: no second wait per request
     for group in policy.dynamic_groups_of(rule):
         try:
             if group.is_pagerduty:
                 labels[group.name] = f"on call in {group.name}"
+                if pagerduty_failed:
+                    raise OnCallUnavailable(pagerduty_failed)
                 found, mine = _on_call_members(group, rule, requester_id, oncall)
                 members[group.name] = found
                 if group.name == rule.auto_approve_oncall:
@@ -48,6 +51,8 @@ def resolve_groups(
                 labels[group.name] = f"@{usergroup.handle}"
                 members[group.name] = usergroup.members
         except (ChatError, OnCallUnavailable) as error:
+            if isinstance(error, OnCallUnavailable):
+                pagerduty_failed = error.message
             members[group.name] = frozenset()
             notes.append(
                 f"{group.name} ({group.describe()}) could not be looked up: {error.message}"

@@ -1,6 +1,7 @@
 """Dynamic groups at request time, on fakes: on-call auto-approval and its fallbacks, Slack user
 groups, and the incident commander as an approver."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from bot.domain.audit import Action, verify_chain
 from bot.domain.eligibility import Resolution
 from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
 from bot.domain.grant import GrantStatus
+from bot.domain.rules import DynamicGroup, GroupSource
 from bot.services import access, eligibility
 from tests.unit.example_policy import ML_PRIMARY, example_policy
 from tests.unit.fakes import FakeDirectory, FakeOnCall
@@ -174,8 +176,6 @@ def test_pagerduty_not_configured_is_a_failed_check_with_a_reason(world: World) 
 def test_an_on_call_approver_group_counts_whoever_is_on_call_now(world: World) -> None:
     policy = example_policy()
     rule = policy.resource("feature-store-rw")
-    from dataclasses import replace
-
     policy = replace(
         policy,
         resources={**policy.resources, rule.name: replace(rule, approver_groups=("ml-primary",))},
@@ -285,3 +285,27 @@ def test_the_close_summary_says_which_approvals_were_automatic_and_why(world: Wo
     report = closed.summary.to_markdown()
     assert "- Approved automatically: on call in ml-primary (PagerDuty schedule P7ML0NC)" in report
     assert "- Lookup failed: ml-primary (PagerDuty schedule P7ML0NC)" in report
+
+
+def test_pagerduty_is_asked_once_per_request_when_it_fails(world: World) -> None:
+    policy = example_policy()
+    rule = policy.resource("inference-logs-ro")
+    backup = DynamicGroup("ml-secondary", GroupSource.PAGERDUTY_ESCALATION_POLICY, "PEPML02")
+    policy = replace(
+        policy,
+        dynamic_groups={**policy.dynamic_groups, backup.name: backup},
+        resources={**policy.resources, rule.name: replace(rule, approver_groups=("ml-secondary",))},
+    )
+    world.oncall.failure = OnCallUnavailable("PagerDuty did not answer within 3 s")
+
+    found = eligibility.resolve_groups(
+        policy=policy,
+        rule=policy.resource(rule.name),
+        requester_id="U0ONCALL2",
+        directory=world.directory,
+        oncall=world.oncall,
+    )
+
+    assert world.oncall.lookups == 1  # the second group does not wait another 3 s
+    assert len(found.notes) == 2 and all("within 3 s" in note for note in found.notes)
+    assert found.oncall_error == "PagerDuty did not answer within 3 s"
