@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt typecheck layers pytest migrate demo clean lock image docs
+.PHONY: install run test lint fmt typecheck layers policy-test pytest migrate demo clean lock image docs
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ demo: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/gatehouse db upgrade
 
-test: lint typecheck layers pytest
+test: lint typecheck layers policy-test pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,6 +53,10 @@ typecheck: $(STAMP)
 
 layers: $(STAMP)
 	$(BIN)/lint-imports
+
+# The example policy's own expectations, as teams run theirs in CI before a policy ships.
+policy-test: $(STAMP)
+	$(BIN)/gatehouse policy test deploy/policy.example.tests.yaml --policy deploy/policy.example.yaml
 
 # Exit code 5 means pytest collected no test: that is a failure here, never a pass.
 pytest: $(STAMP)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
 from bot.config import Settings
+from bot.domain.ports import Directory
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
 from bot.scheduler import Job, build_scheduler
@@ -29,7 +30,8 @@ from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from integrations.audit_signing import Ed25519Signer
-from integrations.slack_web import SlackChat, make_web_client
+from integrations.oncall import PagerDutyOnCall
+from integrations.slack_web import SlackChat, SlackDirectory, make_web_client
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,31 @@ def build(settings: Settings) -> Gatehouse:
     return Gatehouse(settings, policy, engine, uow, build_broker(settings, policy, uow))
 
 
+def build_oncall(settings: Settings, directory: Directory) -> PagerDutyOnCall | None:
+    """PagerDuty on-call lookups, when GATEHOUSE_PAGERDUTY_TOKEN is set."""
+    if settings.pagerduty_token is None:
+        return None
+    return PagerDutyOnCall(
+        token=settings.pagerduty_token.get_secret_value(),
+        directory=directory,
+        base_url=settings.pagerduty_api_url,
+        timeout=settings.pagerduty_timeout,
+    )
+
+
+def build_lookups(settings: Settings) -> tuple[SlackDirectory | None, PagerDutyOnCall | None]:
+    """Slack user groups and PagerDuty on-call, as far as the settings allow (for the CLI)."""
+    if settings.slack_bot_token is None:
+        return None, None
+    client = make_web_client(
+        settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    directory = SlackDirectory(client)
+    return directory, build_oncall(settings, directory)
+
+
 def slack_deps(gatehouse: Gatehouse, client: WebClient) -> Deps:
+    directory = SlackDirectory(client)
     return Deps(
         uow=gatehouse.uow,
         policy=gatehouse.policy,
@@ -119,6 +145,8 @@ def slack_deps(gatehouse: Gatehouse, client: WebClient) -> Deps:
         chat=SlackChat(client),
         clock=utc_now,
         vault_addr=gatehouse.settings.vault_addr,
+        directory=directory,
+        oncall=build_oncall(gatehouse.settings, directory),
     )
 
 

@@ -29,6 +29,7 @@ _SECRET_VARIABLES = frozenset(
         "VAULT_TOKEN",
         "GATEHOUSE_VAULT_SECRET_ID",
         "GATEHOUSE_AUDIT_SIGNING_KEY",
+        "GATEHOUSE_PAGERDUTY_TOKEN",
     }
 )
 
@@ -169,6 +170,26 @@ class Settings(BaseSettings):
         description="Ed25519 private key (base64) that signs audit checkpoints; make it with "
         "`gatehouse audit keygen`. Unset: no checkpoints, and `gatehouse doctor` fails.",
     )
+    pagerduty_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_PAGERDUTY_TOKEN",
+        description="PagerDuty REST API key with read access, for `pagerduty_schedule` and "
+        "`pagerduty_escalation_policy` groups. Unset: those groups count as empty and nobody "
+        "is auto-approved.",
+    )
+    pagerduty_api_url: str = Field(
+        default="https://api.pagerduty.com",
+        validation_alias="GATEHOUSE_PAGERDUTY_API_URL",
+        description="PagerDuty REST API base URL (an emulator in tests and demos).",
+    )
+    pagerduty_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        le=30,
+        validation_alias="GATEHOUSE_PAGERDUTY_TIMEOUT",
+        description="Seconds per PagerDuty call; past it the request falls back to ordinary "
+        "approval, with a note in the thread.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO",
         validation_alias="GATEHOUSE_LOG_LEVEL",
@@ -176,7 +197,7 @@ class Settings(BaseSettings):
         "at DEBUG.",
     )
 
-    @field_validator("vault_addr", "slack_api_url")
+    @field_validator("vault_addr", "slack_api_url", "pagerduty_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -1,6 +1,8 @@
-"""The chat gateway over slack_sdk's WebClient: Slack's rate limits and connection errors are
-retried by slack_sdk's own handlers; what still fails becomes a ChatError with Slack's code."""
+"""The chat gateway and the directory over slack_sdk's WebClient: Slack's rate limits and
+connection errors are retried by slack_sdk's own handlers; what still fails becomes a ChatError
+with Slack's code."""
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -13,7 +15,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.domain.errors import ChannelNameTaken, ChatError
+from bot.domain.ports import UserGroupMembers
 from integrations.metrics import SLACK_CALLS, SLACK_ERRORS
+from integrations.ttl_cache import TtlCache
 
 T = TypeVar("T")
 Blocks = Sequence[Mapping[str, Any]]
@@ -34,6 +38,29 @@ def make_web_client(token: str, *, base_url: str | None = None, timeout: int = 1
     return client
 
 
+class SlackRefused(ChatError):
+    """Slack answered with an error code (`users_not_found`, `no_such_subteam`...)."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"Slack refused {method}: {code}")
+        self.code = code
+
+
+def _call(method: str, action: Callable[[], T]) -> T:
+    try:
+        with SLACK_CALLS.labels(method).time():
+            return action()
+    except SlackApiError as error:
+        code = str(error.response.get("error", "unknown_error"))
+        SLACK_ERRORS.labels(method, code).inc()
+        if method == "conversations.create" and code == "name_taken":
+            raise ChannelNameTaken("That channel name is taken.") from None
+        raise SlackRefused(method, code) from None
+    except (SlackRequestError, OSError) as error:
+        SLACK_ERRORS.labels(method, "unreachable").inc()
+        raise ChatError(f"Slack could not be reached for {method}: {error}") from None
+
+
 class SlackChat:
     """Implements the ChatGateway port."""
 
@@ -41,18 +68,7 @@ class SlackChat:
         self.client = client
 
     def _call(self, method: str, action: Callable[[], T]) -> T:
-        try:
-            with SLACK_CALLS.labels(method).time():
-                return action()
-        except SlackApiError as error:
-            code = str(error.response.get("error", "unknown_error"))
-            SLACK_ERRORS.labels(method, code).inc()
-            if method == "conversations.create" and code == "name_taken":
-                raise ChannelNameTaken("That channel name is taken.") from None
-            raise ChatError(f"Slack refused {method}: {code}") from None
-        except (SlackRequestError, OSError) as error:
-            SLACK_ERRORS.labels(method, "unreachable").inc()
-            raise ChatError(f"Slack could not be reached for {method}: {error}") from None
+        return _call(method, action)
 
     def create_channel(self, name: str) -> str:
         response = self._call(
@@ -140,6 +156,63 @@ class SlackChat:
         self._call(
             "views.publish", lambda: self.client.views_publish(user_id=user, view=dict(view))
         )
+
+
+class SlackDirectory:
+    """Implements the Directory port: user groups and e-mail addresses, cached for `seconds`
+    so a burst of requests does not spend Slack's Tier 2 limit on the same group."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self._groups: TtlCache[UserGroupMembers] = TtlCache(seconds, clock)
+        self._handles: TtlCache[dict[str, str]] = TtlCache(seconds, clock)
+        self._people: TtlCache[str | None] = TtlCache(seconds, clock)
+
+    def usergroup(self, group_id: str) -> UserGroupMembers:
+        def load() -> UserGroupMembers:
+            response = _call(
+                "usergroups.users.list",
+                lambda: self.client.usergroups_users_list(usergroup=group_id),
+            )
+            members = frozenset(str(user) for user in response.get("users") or [])
+            return UserGroupMembers(group_id, self._handle(group_id), members)
+
+        return self._groups.get(group_id, load)
+
+    def _handle(self, group_id: str) -> str:
+        def load() -> dict[str, str]:
+            response = _call("usergroups.list", lambda: self.client.usergroups_list())
+            return {str(g["id"]): str(g["handle"]) for g in response.get("usergroups") or []}
+
+        return self._handles.get("all", load).get(group_id, group_id)
+
+    def email_of(self, user_id: str) -> str | None:
+        def load() -> str | None:
+            response = _call("users.info", lambda: self.client.users_info(user=user_id))
+            email = ((response.get("user") or {}).get("profile") or {}).get("email")
+            return str(email) if email else None
+
+        return self._people.get(("email", user_id), load)
+
+    def user_by_email(self, email: str) -> str | None:
+        def load() -> str | None:
+            try:
+                response = _call(
+                    "users.lookupByEmail", lambda: self.client.users_lookupByEmail(email=email)
+                )
+            except SlackRefused as refused:
+                if refused.code == "users_not_found":
+                    return None
+                raise
+            return str(response["user"]["id"])
+
+        return self._people.get(("user", email.lower()), load)
 
 
 def _blocks(blocks: Blocks | None) -> list[dict[str, Any]] | None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import bootstrap
 from bot.cli.output import mark, show_table
 from bot.config import Settings, SettingsError, load_settings
-from bot.domain.errors import CredentialError
+from bot.domain.errors import CredentialError, OnCallUnavailable
 from bot.domain.rules import AccessPolicy
 from bot.policy import PolicyError, load_policy
 from bot.store import migrate
@@ -21,7 +21,17 @@ from integrations.vault import VaultSession
 # The bot scopes of deploy/slack-app-manifest.yaml (a test keeps them equal). Kept here because
 # an installed package, the image's included, ships without deploy/.
 BOT_SCOPES = frozenset(
-    {"commands", "chat:write", "channels:manage", "pins:write", "files:write", "im:write"}
+    {
+        "commands",
+        "chat:write",
+        "channels:manage",
+        "pins:write",
+        "files:write",
+        "im:write",
+        "usergroups:read",
+        "users:read",
+        "users:read.email",
+    }
 )
 # What the bot's own token must be allowed to do (deploy/vault/policies/gatehouse.hcl).
 BOT_CAPABILITIES = {
@@ -64,7 +74,34 @@ def run_checks(settings: Settings) -> list[Check]:
     checks.append(_mode(settings))
     checks.append(_vault(settings, policy))
     checks.append(_signing_key(settings))
+    checks.append(_pagerduty(settings, policy))
     return checks
+
+
+def _pagerduty(settings: Settings, policy: AccessPolicy | None) -> Check:
+    groups = sorted(
+        name
+        for name, group in (policy.dynamic_groups if policy else {}).items()
+        if group.is_pagerduty
+    )
+    if not groups:
+        return Check("pagerduty", True, "the policy has no PagerDuty groups")
+    fix = "set GATEHOUSE_PAGERDUTY_TOKEN to a PagerDuty REST API key with read access"
+    if settings.pagerduty_token is None:
+        detail = f"GATEHOUSE_PAGERDUTY_TOKEN is not set: empty on-call groups {', '.join(groups)}"
+        return Check("pagerduty", False, detail, fix)
+    _, oncall = bootstrap.build_lookups(settings)
+    if oncall is None:
+        return Check(
+            "pagerduty", False, "SLACK_BOT_TOKEN is not set", "people are matched by Slack e-mail"
+        )
+    try:
+        oncall.check()
+    except OnCallUnavailable as error:
+        return Check("pagerduty", False, error.message, f"{fix} (GATEHOUSE_PAGERDUTY_API_URL)")
+    finally:
+        oncall.close()
+    return Check("pagerduty", True, f"API key accepted; on-call groups: {', '.join(groups)}")
 
 
 def _signing_key(settings: Settings) -> Check:

@@ -10,6 +10,7 @@ Every transition goes through `AccessRequest._move`, which refuses anything not 
 terminal state can never change.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -99,6 +100,9 @@ class AccessRequest:
     break_glass: bool = False  # issued at once; approvers review it after the fact
     reviewed_at: datetime | None = None  # break-glass: when enough approvers confirmed it
     extensions: "list[Extension]" = field(default_factory=list)
+    # Approvers shown by group on the card: `@handle` of a Slack user group -> its members.
+    approver_labels: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    auto_approved_because: str | None = None  # set when on-call approved it, not people
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -202,6 +206,14 @@ class AccessRequest:
                 self._end(now, reason=reason, by=decision.approver_id)
         elif len(set(self.approvers_so_far)) >= self.approvals_required:
             self.reviewed_at = now
+
+    def approve_automatically(self, *, because: str, now: datetime) -> None:
+        """Approved without waiting for approvers, on the stated grounds (the requester is on
+        call); it then goes through the same issue path as any approved request."""
+        if self.state is not RequestState.PENDING:
+            raise InvalidState(f"Request {self.id} is already {self.state.value}.")
+        self.auto_approved_because = because
+        self._move(RequestState.APPROVED, now)
 
     def cancel(
         self, *, by_user: str, now: datetime, reason: str = "cancelled by requester"

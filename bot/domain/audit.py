@@ -24,6 +24,8 @@ class Action(StrEnum):
     REQUEST_FILED = "request.filed"
     REQUEST_DECIDED = "request.decided"
     REQUEST_APPROVED = "request.approved"
+    REQUEST_AUTO_APPROVED = "request.auto_approved"
+    GROUP_LOOKUP_FAILED = "request.group_lookup_failed"
     REQUEST_DENIED = "request.denied"
     REQUEST_CANCELLED = "request.cancelled"
     REQUEST_TIMED_OUT = "request.timed_out"

@@ -51,3 +51,8 @@ class ChatError(GatehouseError):
 
 class ChannelNameTaken(ChatError):
     """conversations.create answered name_taken: try the next name."""
+
+
+class OnCallUnavailable(GatehouseError):
+    """PagerDuty could not say who is on call (down, slow, refused or unreadable): nobody is
+    auto-approved on its account, and approvers decide as usual."""

@@ -12,7 +12,8 @@ from bot.domain.checkpoints import Checkpoint
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
-from bot.domain.rules import ResourceRule
+from bot.domain.oncall import OnCallShift
+from bot.domain.rules import DynamicGroup, ResourceRule
 
 
 class IncidentRepository(Protocol):
@@ -213,3 +214,30 @@ class ChatGateway(Protocol):
     ) -> None: ...
     def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None: ...
     def publish_home(self, user: str, view: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class UserGroupMembers:
+    id: str
+    handle: str  # shown as `@handle`
+    members: frozenset[str]
+
+
+class Directory(Protocol):
+    """Who is who in Slack, looked up when a request is filed. Raises ChatError."""
+
+    def usergroup(self, group_id: str) -> UserGroupMembers: ...
+    def email_of(self, user_id: str) -> str | None: ...
+    def user_by_email(self, email: str) -> str | None: ...
+
+
+class OnCall(Protocol):
+    """Who is on call right now (PagerDuty). Raises OnCallUnavailable when it cannot tell."""
+
+    def shift_of(self, user_id: str, group: DynamicGroup) -> OnCallShift | None:
+        """The Slack user's current on-call entry in the group's schedule or escalation policy."""
+        ...
+
+    def users_on_call(self, group: DynamicGroup) -> frozenset[str]:
+        """The Slack users on call in the group now."""
+        ...

@@ -5,12 +5,48 @@ see this validated form.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 
 from bot.domain.durations import format_duration
 from bot.domain.errors import InvalidInput, NotFound
+
+INCIDENT_COMMANDER = "incident_commander"
+"""Listed among a resource's approvers: the commander of the incident the request is filed in."""
+
+
+class GroupSource(StrEnum):
+    """Where a dynamic group's members come from when a request is filed."""
+
+    SLACK_USERGROUP = "slack_usergroup"
+    PAGERDUTY_SCHEDULE = "pagerduty_schedule"
+    PAGERDUTY_ESCALATION_POLICY = "pagerduty_escalation_policy"
+
+
+_SOURCE_WORDS = {
+    GroupSource.SLACK_USERGROUP: "Slack user group",
+    GroupSource.PAGERDUTY_SCHEDULE: "PagerDuty schedule",
+    GroupSource.PAGERDUTY_ESCALATION_POLICY: "PagerDuty escalation policy",
+}
+
+
+@dataclass(frozen=True)
+class DynamicGroup:
+    """A group looked up when a request is filed: the members of a Slack user group, or
+    whoever is on call right then in a PagerDuty schedule or escalation policy."""
+
+    name: str
+    source: GroupSource
+    ref: str  # S0123ABCD for a Slack user group, PABC123 for PagerDuty
+
+    @property
+    def is_pagerduty(self) -> bool:
+        return self.source is not GroupSource.SLACK_USERGROUP
+
+    def describe(self) -> str:
+        """`PagerDuty schedule PABC123`."""
+        return f"{_SOURCE_WORDS[self.source]} {self.ref}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +94,11 @@ class ResourceRule:
     sensitive: bool = False
     delivery: Delivery = Delivery.WRAPPED
     extension_approvals_required: int = 1
+    auto_approve_oncall: str | None = None  # a PagerDuty group: whoever is on call there now
+
+    @property
+    def commander_approves(self) -> bool:
+        return INCIDENT_COMMANDER in self.approver_groups
 
     @property
     def vault_policies(self) -> tuple[str, ...]:
@@ -91,11 +132,16 @@ class IncidentRules:
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """Groups resolved to members, resources, and incident rules."""
+    """Groups resolved to members, resources, and incident rules.
+
+    `groups` holds the members known now: the listed ones, and dynamic groups once they have
+    been looked up for a request (`with_members`). A dynamic group not looked up has nobody.
+    """
 
     incident: IncidentRules
     groups: Mapping[str, frozenset[str]]
     resources: Mapping[str, ResourceRule]
+    dynamic_groups: Mapping[str, DynamicGroup] = field(default_factory=dict)
     _empty: frozenset[str] = field(default=frozenset(), repr=False)
 
     def resource(self, name: str) -> ResourceRule:
@@ -124,6 +170,19 @@ class AccessPolicy:
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.members(self.incident.admin_groups)
+
+    def with_members(self, looked_up: Mapping[str, frozenset[str]]) -> "AccessPolicy":
+        """This policy with the members of groups looked up for one request."""
+        return replace(self, groups={**self.groups, **looked_up})
+
+    def dynamic_groups_of(self, resource: ResourceRule) -> tuple[DynamicGroup, ...]:
+        """The dynamic groups a request for `resource` needs looked up, each once."""
+        names = [*resource.requester_groups, *resource.approver_groups]
+        if resource.auto_approve_oncall:
+            names.append(resource.auto_approve_oncall)
+        return tuple(
+            self.dynamic_groups[n] for n in dict.fromkeys(names) if n in self.dynamic_groups
+        )
 
     @property
     def vault_policies(self) -> tuple[str, ...]:

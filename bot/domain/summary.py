@@ -43,6 +43,8 @@ class RequestLine:
     end_reason: str | None = None
     revocation_confirmed_at: datetime | None = None
     revocation_failures: int = 0
+    auto_approved_because: str | None = None  # approved by on-call, not by people
+    lookups_failed: list[str] = field(default_factory=list)
     break_glass: bool = False
     reviewed_at: datetime | None = None
     extensions: list[str] = field(default_factory=list)  # one line per extension outcome
@@ -151,6 +153,9 @@ class IncidentSummary:
                     else "denied after the fact"
                 )
                 lines.append(f"- Break-glass: issued before approval; {review}")
+            if request.auto_approved_because:
+                lines.append(f"- Approved automatically: {request.auto_approved_because}")
+            lines += [f"- Lookup failed: {failure}" for failure in request.lookups_failed]
             for decision in request.decisions:
                 because = f" ({decision.reason})" if decision.reason else ""
                 verdict = {"approve": "approved", "deny": "denied"}.get(decision.verdict, "")
@@ -243,6 +248,10 @@ def _apply_request_event(
         line.decisions.append(
             DecisionLine(actor or "", str(data.get("verdict")), at, data.get("reason"))
         )
+    elif action == Action.REQUEST_AUTO_APPROVED:
+        line.auto_approved_because = str(data.get("because", ""))
+    elif action == Action.GROUP_LOOKUP_FAILED:
+        line.lookups_failed.append(str(data.get("error", "")))
     elif action == Action.GRANT_ISSUED and line.outcome == "approved":
         line.issued_at = at
         line.outcome = "active"

@@ -7,11 +7,13 @@ from bot.domain.rules import (
     AccessPolicy,
     BreakGlassTerms,
     Delivery,
+    DynamicGroup,
+    GroupSource,
     IncidentRules,
     ResourceRule,
     VaultTarget,
 )
-from bot.policy.models import PolicyDocument
+from bot.policy.models import GroupSection, PolicyDocument
 
 
 def to_domain(document: PolicyDocument) -> AccessPolicy:
@@ -24,7 +26,16 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
         reminder_after=section.reminder_after,
         archive_on_close=section.archive_on_close,
     )
-    groups = {name: frozenset(group.members) for name, group in document.groups.items()}
+    groups = {
+        name: frozenset(group.members)
+        for name, group in document.groups.items()
+        if group.members is not None
+    }
+    dynamic = {
+        name: _dynamic(name, group)
+        for name, group in document.groups.items()
+        if group.members is None
+    }
     resources = {
         name: ResourceRule(
             name=name,
@@ -43,6 +54,7 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
             break_glass=BreakGlassTerms(spec.break_glass.max_ttl) if spec.break_glass else None,
             sensitive=spec.sensitive,
             delivery=Delivery(spec.delivery),
+            auto_approve_oncall=spec.auto_approve.oncall if spec.auto_approve else None,
         )
         for name, spec in document.resources.items()
     }
@@ -50,7 +62,17 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
         incident=incident,
         groups=types.MappingProxyType(groups),
         resources=types.MappingProxyType(resources),
+        dynamic_groups=types.MappingProxyType(dynamic),
     )
+
+
+def _dynamic(name: str, group: GroupSection) -> DynamicGroup:
+    """The dynamic group of a section that passed the checks (exactly one key is set)."""
+    for source in GroupSource:
+        ref = getattr(group, source.value)
+        if ref is not None:
+            return DynamicGroup(name, source, ref)
+    raise ValueError(f"group {name!r} has no members and no source")
 
 
 def _unique(names: Sequence[str]) -> tuple[str, ...]:

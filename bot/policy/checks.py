@@ -10,8 +10,11 @@ from datetime import timedelta
 
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import InvalidInput
-from bot.policy.models import INCIDENT_DEFAULTS
+from bot.domain.rules import INCIDENT_COMMANDER
+from bot.policy.models import GROUP_SOURCES, INCIDENT_DEFAULTS
 from bot.policy.problems import Loc
+
+_PAGERDUTY_SOURCES = ("pagerduty_schedule", "pagerduty_escalation_policy")
 
 
 def cross_checks(raw: Mapping[object, object]) -> list[tuple[Loc, str]]:
@@ -20,16 +23,31 @@ def cross_checks(raw: Mapping[object, object]) -> list[tuple[Loc, str]]:
     groups = raw.get("groups")
     known: set[str] | None = None
     members: dict[str, frozenset[str]] = {}
+    sources: dict[str, str] = {}  # group name -> the one key that says where its members are
     if isinstance(groups, dict):
         known = {name for name in groups if isinstance(name, str)}
         for name, group in groups.items():
-            listed = _strings(group.get("members")) if isinstance(group, dict) else None
-            if isinstance(name, str) and listed:
+            if not isinstance(name, str) or not isinstance(group, dict):
+                continue
+            given = [key for key in GROUP_SOURCES if group.get(key) is not None]
+            found.extend(_check_group(("groups", name), name, given))
+            listed = _strings(group.get("members"))
+            if listed:
                 members[name] = frozenset(listed)
+            if len(given) == 1:
+                sources[name] = given[0]
 
     incident = raw.get("incident")
     if isinstance(incident, dict):
-        found.extend(_unknown_groups(("incident", "admins"), incident.get("admins"), known))
+        admins = incident.get("admins")
+        found.extend(_unknown_groups(("incident", "admins"), admins, known))
+        for name in _strings(admins) or []:
+            if sources.get(name, "members") != "members":
+                message = (
+                    f"group {name!r} is a {sources[name]} group; incident admins must be a "
+                    "group with listed members"
+                )
+                found.append((("incident", "admins"), message))
         timeout = _duration_or_none(
             incident.get("request_timeout", format_duration(INCIDENT_DEFAULTS.request_timeout))
         )
@@ -47,7 +65,24 @@ def cross_checks(raw: Mapping[object, object]) -> list[tuple[Loc, str]]:
     if isinstance(resources, dict):
         for name, resource in resources.items():
             if isinstance(resource, dict):
-                found.extend(_check_resource(("resources", name), resource, known, members))
+                found.extend(
+                    _check_resource(("resources", name), resource, known, members, sources)
+                )
+    return found
+
+
+def _check_group(loc: Loc, name: str, given: list[str]) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    if name == INCIDENT_COMMANDER:
+        message = (
+            f"{INCIDENT_COMMANDER!r} is reserved: list it among a resource's approvers to let "
+            "the incident's commander approve; rename this group"
+        )
+        found.append((loc, message))
+    if len(given) != 1:
+        choices = ", ".join(GROUP_SOURCES)
+        has = f"; this group has {' and '.join(given)}" if given else ""
+        found.append((loc, f"set exactly one of {choices}{has}"))
     return found
 
 
@@ -56,10 +91,25 @@ def _check_resource(
     resource: Mapping[object, object],
     known: set[str] | None,
     members: Mapping[str, frozenset[str]],
+    sources: Mapping[str, str],
 ) -> list[tuple[Loc, str]]:
     found: list[tuple[Loc, str]] = []
     found.extend(_unknown_groups((*loc, "requesters"), resource.get("requesters"), known))
-    found.extend(_unknown_groups((*loc, "approvers"), resource.get("approvers"), known))
+    found.extend(
+        _unknown_groups((*loc, "approvers"), resource.get("approvers"), known, commander_ok=True)
+    )
+    auto = resource.get("auto_approve")
+    oncall = auto.get("oncall") if isinstance(auto, dict) else None
+    if isinstance(oncall, str):
+        where = (*loc, "auto_approve", "oncall")
+        unknown = _unknown_groups(where, [oncall], known)
+        found.extend(unknown)
+        if oncall in sources and sources[oncall] not in _PAGERDUTY_SOURCES:
+            message = (
+                "must name a pagerduty_schedule or pagerduty_escalation_policy group; "
+                f"{oncall!r} is a {sources[oncall]} group"
+            )
+            found.append((where, message))
 
     default_ttl = _duration_or_none(resource.get("default_ttl"))
     max_ttl = _duration_or_none(resource.get("max_ttl"))
@@ -118,13 +168,21 @@ def _check_resource(
     return found
 
 
-def _unknown_groups(loc: Loc, value: object, known: set[str] | None) -> list[tuple[Loc, str]]:
+def _unknown_groups(
+    loc: Loc, value: object, known: set[str] | None, *, commander_ok: bool = False
+) -> list[tuple[Loc, str]]:
     names = _strings(value)
     if known is None or names is None:
         return []
     found: list[tuple[Loc, str]] = []
     for name in names:
-        if name not in known:
+        if name == INCIDENT_COMMANDER and not commander_ok:
+            message = (
+                f"{INCIDENT_COMMANDER!r} stands for the incident's commander and can only be "
+                "listed among approvers"
+            )
+            found.append((loc, message))
+        elif name not in known and not (commander_ok and name == INCIDENT_COMMANDER):
             message = f"unknown group {name!r} (groups: {', '.join(sorted(known)) or 'none'})"
             close = difflib.get_close_matches(name, sorted(known), n=1)
             found.append((loc, f"{message}; did you mean {close[0]!r}?" if close else message))

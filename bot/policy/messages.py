@@ -24,6 +24,10 @@ _PATTERN_MESSAGES = {
     "channel_prefix": "must be lowercase letters, digits, '-' or '_' (at most 21), "
     "because Slack channel names allow nothing else",
     "members": "must be a Slack user ID like U0123ABCD, not a name or an email address",
+    "slack_usergroup": "must be a Slack user group ID like S0123ABCD, not its @handle",
+    "pagerduty_schedule": "must be a PagerDuty ID like PABC123 (the end of its PagerDuty URL)",
+    "pagerduty_escalation_policy": "must be a PagerDuty ID like PABC123 (the end of its "
+    "PagerDuty URL)",
 }
 _KEY_MESSAGES = {
     "resources": "resource names are typed in /request-access, so use letters, digits, "

@@ -45,6 +45,9 @@ Duration = Annotated[
 NonEmptyText = Annotated[str, Field(min_length=1)]
 ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Za-z0-9_]+$")]
+SlackUserGroupId = Annotated[str, Field(pattern=r"^S[A-Z0-9]+$")]
+PagerDutyId = Annotated[str, Field(pattern=r"^P[A-Z0-9]+$")]
+GROUP_SOURCES = ("members", "slack_usergroup", "pagerduty_schedule", "pagerduty_escalation_policy")
 
 
 def _duration_field(default: timedelta, description: str) -> Any:
@@ -86,9 +89,26 @@ class IncidentSection(_Section):
 
 
 class GroupSection(_Section):
-    """A named set of Slack users."""
+    """A named set of Slack users: listed, a Slack user group, or whoever is on call in
+    PagerDuty. Exactly one of the keys."""
 
-    members: list[SlackUserId] = Field(min_length=1, description="Slack user IDs, like U0123ABCD.")
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    members: list[SlackUserId] | None = Field(
+        default=None, min_length=1, description="Slack user IDs, like U0123ABCD."
+    )
+    slack_usergroup: SlackUserGroupId | None = Field(
+        default=None,
+        description="A Slack user group ID (S0123ABCD); its members are read when a request is "
+        "filed and shown by the group's @handle.",
+    )
+    pagerduty_schedule: PagerDutyId | None = Field(
+        default=None, description="A PagerDuty schedule ID: whoever is on call in it right now."
+    )
+    pagerduty_escalation_policy: PagerDutyId | None = Field(
+        default=None,
+        description="A PagerDuty escalation policy ID: whoever is on call in it right now.",
+    )
 
 
 class VaultSection(_Section):
@@ -115,6 +135,15 @@ class BreakGlassSection(_Section):
     max_ttl: Duration = Field(description="The longest break-glass access; at most max_ttl.")
 
 
+class AutoApproveSection(_Section):
+    """Approve without waiting when the requester is on call."""
+
+    oncall: str = Field(
+        description="A pagerduty_schedule or pagerduty_escalation_policy group. A requester on "
+        "call there right now gets access at once; approvers are told and may revoke it."
+    )
+
+
 class ResourceSection(_Section):
     """Something people may request access to."""
 
@@ -123,7 +152,11 @@ class ResourceSection(_Section):
     default_ttl: Duration = Field(description="Access length when the request names none.")
     max_ttl: Duration = Field(description="The longest access that may be granted.")
     requesters: list[str] = Field(min_length=1, description="Groups whose members may request.")
-    approvers: list[str] = Field(min_length=1, description="Groups whose members may approve.")
+    approvers: list[str] = Field(
+        min_length=1,
+        description="Groups whose members may approve; `incident_commander` adds the commander "
+        "of the request's incident (never for their own request).",
+    )
     approvals_required: int = Field(
         default=1, ge=1, description="Distinct approvals needed; the requester never counts."
     )
@@ -133,6 +166,7 @@ class ResourceSection(_Section):
         description="Distinct approvals needed to extend active access in place.",
     )
     break_glass: BreakGlassSection | None = None
+    auto_approve: AutoApproveSection | None = None
     sensitive: bool = False
     delivery: Literal["wrapped", "ephemeral"] = Field(
         default="wrapped",

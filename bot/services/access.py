@@ -14,6 +14,7 @@ from bot.domain.access import (
 )
 from bot.domain.audit import Action
 from bot.domain.durations import format_duration, parse_duration
+from bot.domain.eligibility import Resolution, labelled_approvers, policy_for_request
 from bot.domain.errors import InvalidState, NotAllowed, NotFound
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
@@ -27,6 +28,7 @@ from bot.services.common import (
     record_for_request,
     request_by_id,
 )
+from bot.services.eligibility import settle_on_call
 from bot.services.issuing import revoke_grant
 
 
@@ -41,23 +43,30 @@ def request_access(
     reason: str,
     now: datetime,
     break_glass: bool = False,
+    resolution: Resolution | None = None,
 ) -> AccessRequest:
-    """File a PENDING request in the incident that owns `channel_id`; with `break_glass`, an
-    APPROVED one that is issued at once and reviewed by the approvers afterwards."""
+    """File a request in the incident that owns `channel_id`: PENDING, or APPROVED at once when
+    the requester is on call in the resource's auto-approve group (`resolution`). With
+    `break_glass`, APPROVED at once and reviewed by the approvers afterwards."""
     rule = policy.resource(resource.strip())
     requested = parse_duration(duration) if duration else None
+    found = resolution or Resolution()
     with uow() as tx:
         incident = incident_for_channel(tx, channel_id)
+        policy_now = policy_for_request(policy, found, commander_id=incident.commander_id)
         request = file_request(
             request_id=new_request_id(random_token()),
             incident=incident,
-            policy=policy,
+            policy=policy_now,
             resource=rule,
             requester_id=requester_id,
             duration=requested,
             reason=reason,
             now=now,
             break_glass=break_glass,
+        )
+        request.approver_labels = labelled_approvers(
+            policy_now, rule, found, requester_id=requester_id
         )
         tx.requests.add(request)
         record_for_request(
@@ -83,6 +92,8 @@ def request_access(
                 reviewers=sorted(request.possible_approvers),
                 reviews_required=request.approvals_required,
             )
+        else:
+            settle_on_call(tx, request, rule=rule, policy=policy_now, resolution=found, now=now)
         tx.commit()
     return request
 

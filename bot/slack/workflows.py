@@ -14,11 +14,11 @@ from structlog.contextvars import bound_contextvars
 
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
-from bot.domain.errors import ChannelNameTaken, ChatError, NotFound
+from bot.domain.errors import ChannelNameTaken, ChatError, NotAllowed, NotFound
 from bot.domain.incident import Incident, Severity
-from bot.domain.ports import ChatGateway, CredentialBroker, UnitOfWorkFactory
+from bot.domain.ports import ChatGateway, CredentialBroker, Directory, OnCall, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
-from bot.services import access, incidents, issuing, sweeps
+from bot.services import access, eligibility, incidents, issuing, sweeps
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 from integrations import metrics
@@ -37,6 +37,8 @@ class Deps:
     chat: ChatGateway
     clock: Callable[[], datetime]
     vault_addr: str | None = None
+    directory: Directory | None = None  # Slack user groups
+    oncall: OnCall | None = None  # PagerDuty; None when not configured
 
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
@@ -99,22 +101,35 @@ def file_request(
     reason: str,
     break_glass: bool = False,
 ) -> str:
-    """File the request, post its approval card, remember where the card is.
+    """Look dynamic groups up, file the request, post its card and remember it; note failed
+    lookups in the thread; issue at once when on-call approved it, telling the approvers.
 
     Break-glass: the card is the loud announcement, and the credential is issued at once."""
-    request = access.request_access(
-        uow=deps.uow,
+    rule = deps.policy.resource(resource.strip())
+    found = eligibility.resolve_groups(
         policy=deps.policy,
-        channel_id=channel_id,
+        rule=rule,
         requester_id=user,
-        resource=resource,
-        duration=duration,
-        reason=reason,
-        now=deps.clock(),
-        break_glass=break_glass,
+        directory=deps.directory,
+        oncall=deps.oncall,
     )
+    try:
+        request = access.request_access(
+            uow=deps.uow,
+            policy=deps.policy,
+            channel_id=channel_id,
+            requester_id=user,
+            resource=resource,
+            duration=duration,
+            reason=reason,
+            now=deps.clock(),
+            resolution=found,
+            break_glass=break_glass,
+        )
+    except NotAllowed as refused:
+        raise NotAllowed(access_blocks.with_lookup_notes(refused.message, found.notes)) from None
     _count(request)
-    text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
+    text, blocks = access_blocks.approval_card(request, rule)
     card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
     access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
     log.info(
@@ -125,8 +140,13 @@ def file_request(
         user=user,
         break_glass=request.break_glass,
     )
+    if found.notes:
+        deps.chat.post(channel_id, text=access_blocks.lookup_note(found), thread_ts=card_ts)
     if request.break_glass:
         metrics.BREAK_GLASS.labels(request.resource, "used").inc()
+    elif request.state is RequestState.APPROVED:
+        deps.chat.post(channel_id, text=access_blocks.auto_approved(request), thread_ts=card_ts)
+    if request.state is RequestState.APPROVED:
         issue_and_deliver(deps, request_id=request.id)
     return request.id
 

@@ -271,6 +271,8 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "reminded_at": request.reminded_at,
         "break_glass": request.break_glass,
         "reviewed_at": request.reviewed_at,
+        "approver_labels": dict(request.approver_labels),
+        "auto_approved_because": request.auto_approved_because,
     }
 
 
@@ -297,4 +299,6 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         reminded_at=row.reminded_at,
         break_glass=bool(row.break_glass),
         reviewed_at=row.reviewed_at,
+        approver_labels=row.approver_labels,
+        auto_approved_because=row.auto_approved_because,
     )

@@ -67,3 +67,30 @@ class JsonStringSet(TypeDecorator[frozenset[str]]):
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             raise ValueError(f"expected a JSON list of strings, got {value!r}")
         return frozenset(items)
+
+
+class JsonGroupMap(TypeDecorator[dict[str, frozenset[str]]]):
+    """Named sets of strings as a JSON object of sorted lists in a TEXT column; NULL is empty."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if not value:
+            return None
+        return json.dumps(
+            {name: sorted(members) for name, members in value.items()},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dict[str, frozenset[str]]:
+        if value is None:
+            return {}
+        found = json.loads(value)
+        if not isinstance(found, dict) or not all(
+            isinstance(members, list) and all(isinstance(m, str) for m in members)
+            for members in found.values()
+        ):
+            raise ValueError(f"expected a JSON object of string lists, got {value!r}")
+        return {str(name): frozenset(members) for name, members in found.items()}

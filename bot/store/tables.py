@@ -18,7 +18,7 @@ from sqlalchemy import (
     text,
 )
 
-from bot.store.column_types import JsonStringSet, Seconds, UtcDateTime
+from bot.store.column_types import JsonGroupMap, JsonStringSet, Seconds, UtcDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -78,6 +78,8 @@ access_requests = Table(
     Column("reminded_at", UtcDateTime),
     Column("break_glass", Boolean, nullable=False, server_default=text("false")),
     Column("reviewed_at", UtcDateTime),
+    Column("approver_labels", JsonGroupMap),
+    Column("auto_approved_because", Text),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
 )

@@ -40,3 +40,22 @@ class LoopbackServer(ThreadingHTTPServer):
         for connection in open_now:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+
+def serve_in_background(server: LoopbackServer, name: str) -> threading.Thread:
+    """Serve on a daemon thread, polling often so that `stop_serving` returns quickly."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def stop_serving(server: LoopbackServer | None, thread: threading.Thread | None) -> None:
+    """Stop accepting, close the socket and cut open connections: the server is gone."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+    if thread is not None:
+        thread.join(timeout=5)

@@ -12,6 +12,7 @@ from bot.cli.doctor import BOT_SCOPES, run_checks
 from bot.config import Settings
 from bot.store import migrate
 from integrations.audit_signing import new_key
+from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.harness import bot_settings
 from tests.tools.vault_setup import SetUpVault
@@ -27,10 +28,20 @@ def slack() -> Iterator[SlackEmulator]:
 
 
 @pytest.fixture
-def healthy(slack: SlackEmulator, set_up_vault: SetUpVault, tmp_path: Path) -> dict[str, Any]:
+def pagerduty() -> Iterator[PagerDutyEmulator]:
+    with running_pagerduty() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def healthy(
+    slack: SlackEmulator, pagerduty: PagerDutyEmulator, set_up_vault: SetUpVault, tmp_path: Path
+) -> dict[str, Any]:
     database = f"sqlite:///{tmp_path / 'gatehouse.db'}"
     migrate.upgrade(database)
     return {
+        "pagerduty_token": pagerduty.token,
+        "pagerduty_api_url": pagerduty.url,
         "slack_bot_token": slack.bot_token,
         "slack_app_token": "xapp-1-A0-1-abcdef",
         "slack_api_url": slack.api_url,
@@ -62,13 +73,15 @@ def test_everything_in_place_passes_and_exits_zero(
         "GATEHOUSE_VAULT_SECRET_ID": healthy["vault_secret_id"],
         "DATABASE_URL": healthy["database_url"],
         "GATEHOUSE_AUDIT_SIGNING_KEY": KEY,
+        "GATEHOUSE_PAGERDUTY_TOKEN": healthy["pagerduty_token"],
+        "GATEHOUSE_PAGERDUTY_API_URL": healthy["pagerduty_api_url"],
         "GATEHOUSE_POLICY": str(Path(__file__).parents[2] / "deploy/policy.example.yaml"),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     result = CliRunner().invoke(app, ["doctor"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("✓") == 7
+    assert result.output.count("✓") == 8
 
 
 def test_each_failure_is_named_with_its_fix(
@@ -83,6 +96,7 @@ def test_each_failure_is_named_with_its_fix(
         "mode": True,
         "vault": True,
         "audit key": True,
+        "pagerduty": True,
     }
     no_key = {k: v for k, v in healthy.items() if k != "audit_signing_key"}
     assert not results(bot_settings(mode="socket", **no_key))["audit key"]
@@ -101,6 +115,29 @@ def test_each_failure_is_named_with_its_fix(
     )
     vault = {c.name: c for c in run_checks(bot_settings(mode="socket", **healthy))}["vault"]
     assert not vault.ok and "auth/token/revoke-accessor (update)" in vault.detail
+
+
+def test_pagerduty_missing_or_refusing_is_named_with_its_fix(
+    healthy: dict[str, Any], pagerduty: PagerDutyEmulator, tmp_path: Path
+) -> None:
+    no_token = {k: v for k, v in healthy.items() if k != "pagerduty_token"}
+    missing = {c.name: c for c in run_checks(bot_settings(mode="socket", **no_token))}
+    assert not missing["pagerduty"].ok
+    assert "GATEHOUSE_PAGERDUTY_TOKEN is not set: empty on-call groups ml-primary" in (
+        missing["pagerduty"].detail
+    )
+    pagerduty.revoke_token()
+    refused = {c.name: c for c in run_checks(bot_settings(mode="socket", **healthy))}
+    assert not refused["pagerduty"].ok and "(401)" in refused["pagerduty"].detail
+    without = tmp_path / "policy.yaml"
+    without.write_text(
+        (Path(__file__).parents[2] / "deploy/policy.example.yaml")
+        .read_text()
+        .replace("  ml-primary:       {pagerduty_schedule: P7ML0NC}", "")
+        .replace("    auto_approve: {oncall: ml-primary}", ""),
+    )
+    unused = run_checks(bot_settings(mode="socket", policy_path=without, **no_token))
+    assert {c.name: c.ok for c in unused}["pagerduty"]
 
 
 def test_a_token_missing_scopes_is_caught(set_up_vault: SetUpVault, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import hvac
 import pytest
 
+from bot.config import Settings
 from bot.domain.access import RequestState
 from bot.domain.grant import GrantStatus
 from tests.emulators.slack import SlackEmulator, running_slack
@@ -108,22 +109,30 @@ class Scene:
         return request.state
 
 
+def scene_settings(
+    slack: SlackEmulator, vault: SetUpVault, database_url: str, **more: Any
+) -> Settings:
+    """The bot in HTTP mode against the Slack emulator and the Vault emulator."""
+    return bot_settings(
+        slack_bot_token=slack.bot_token,
+        slack_signing_secret=slack.signing_secret,
+        slack_api_url=slack.api_url,
+        vault_addr=vault.emulator.url,
+        vault_auth="approle",
+        vault_role_id=vault.role_id,
+        vault_secret_id=vault.secret_id,
+        database_url=database_url,
+        **more,
+    )
+
+
 @pytest.fixture
 def scene(database_url: str, set_up_vault: SetUpVault, ml_database: MlDatabase) -> Iterator[Scene]:
     with running_slack() as slack:
         for user_id, name in PEOPLE.items():
             slack.add_user(user_id, name, email=f"{name}@example.com")
         general = slack.add_channel("war-room", members=list(PEOPLE))
-        settings = bot_settings(
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=slack.signing_secret,
-            slack_api_url=slack.api_url,
-            vault_addr=set_up_vault.emulator.url,
-            vault_auth="approle",
-            vault_role_id=set_up_vault.role_id,
-            vault_secret_id=set_up_vault.secret_id,
-            database_url=database_url,
-        )
+        settings = scene_settings(slack, set_up_vault, database_url)
         with running_gatehouse(settings) as bot:
             yield Scene(
                 slack, bot, SlackClient(slack, bot.events_url), set_up_vault, ml_database, general

@@ -3,8 +3,11 @@
 from datetime import timedelta
 
 from bot.domain.rules import (
+    INCIDENT_COMMANDER,
     AccessPolicy,
     BreakGlassTerms,
+    DynamicGroup,
+    GroupSource,
     IncidentRules,
     ResourceRule,
     VaultTarget,
@@ -15,6 +18,8 @@ LEADS = ("U0LEAD1", "U0LEAD2", "U0LEAD3")
 SECURITY = ("U0SEC1", "U0SEC2")
 ADMIN = "U0ADMIN1"
 EVERYONE = (*ONCALL, *LEADS, *SECURITY, ADMIN, "U0OUTSIDER")
+ML_PRIMARY = DynamicGroup("ml-primary", GroupSource.PAGERDUTY_SCHEDULE, "P7ML0NC")
+PLATFORM_LEADS = DynamicGroup("platform-leads", GroupSource.SLACK_USERGROUP, "S0PLATLEAD")
 
 
 def example_policy() -> AccessPolicy:
@@ -32,6 +37,7 @@ def example_policy() -> AccessPolicy:
             "security": frozenset(SECURITY),
             "incident-admins": frozenset({ADMIN}),
         },
+        dynamic_groups={"ml-primary": ML_PRIMARY, "platform-leads": PLATFORM_LEADS},
         resources={
             "inference-logs-ro": ResourceRule(
                 name="inference-logs-ro",
@@ -42,6 +48,7 @@ def example_policy() -> AccessPolicy:
                 requester_groups=("ml-oncall",),
                 approver_groups=("ml-leads",),
                 approvals_required=1,
+                auto_approve_oncall="ml-primary",
             ),
             "feature-store-rw": ResourceRule(
                 name="feature-store-rw",
@@ -60,7 +67,7 @@ def example_policy() -> AccessPolicy:
                 default_ttl=timedelta(minutes=30),
                 max_ttl=timedelta(hours=1),
                 requester_groups=("ml-oncall",),
-                approver_groups=("ml-leads",),
+                approver_groups=("ml-leads", "platform-leads", INCIDENT_COMMANDER),
                 approvals_required=1,
                 break_glass=BreakGlassTerms(max_ttl=timedelta(minutes=15)),
             ),

@@ -14,20 +14,26 @@ from bot.domain.checkpoints import Checkpoint
 from bot.domain.errors import (
     AlreadyDone,
     ChannelNameTaken,
+    ChatError,
     CredentialError,
     CredentialUnavailable,
+    OnCallUnavailable,
 )
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
+from bot.domain.oncall import OnCallShift
 from bot.domain.ports import (
     Blocks,
     ChatGateway,
     CredentialBroker,
+    Directory,
     IssuedCredential,
+    OnCall,
     UnitOfWorkFactory,
+    UserGroupMembers,
 )
-from bot.domain.rules import ResourceRule
+from bot.domain.rules import DynamicGroup, GroupSource, ResourceRule
 
 
 @dataclass
@@ -441,3 +447,69 @@ class FakeChat:
 
 def _chat_conforms(chat: FakeChat) -> ChatGateway:
     return chat
+
+
+class FakeDirectory:
+    """Slack user groups by id; `failure` makes every lookup raise it."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, UserGroupMembers] = {}
+        self.emails: dict[str, str] = {}
+        self.failure: ChatError | None = None
+        self.lookups = 0
+
+    def add_group(self, group_id: str, handle: str, members: Sequence[str]) -> None:
+        self.groups[group_id] = UserGroupMembers(group_id, handle, frozenset(members))
+
+    def usergroup(self, group_id: str) -> UserGroupMembers:
+        self.lookups += 1
+        if self.failure is not None:
+            raise self.failure
+        if group_id not in self.groups:
+            raise ChatError("Slack refused usergroups.users.list: no_such_subteam")
+        return self.groups[group_id]
+
+    def email_of(self, user_id: str) -> str | None:
+        return self.emails.get(user_id)
+
+    def user_by_email(self, email: str) -> str | None:
+        return next((user for user, known in self.emails.items() if known == email), None)
+
+
+class FakeOnCall:
+    """Who is on call, by PagerDuty group ref; `failure` makes every lookup raise it."""
+
+    def __init__(self) -> None:
+        self.shifts: dict[tuple[str, str], OnCallShift] = {}
+        self.failure: OnCallUnavailable | None = None
+        self.lookups = 0
+
+    def put_on_call(self, user_id: str, group: DynamicGroup, *, level: int = 1) -> OnCallShift:
+        by_schedule = group.source is GroupSource.PAGERDUTY_SCHEDULE
+        shift = OnCallShift(
+            user_id=user_id,
+            pagerduty_user_id=f"P{user_id[1:]}",
+            escalation_policy_id="PEP0001" if by_schedule else group.ref,
+            escalation_level=level,
+            schedule_id=group.ref if by_schedule else None,
+            start=datetime(2026, 11, 23, 8, 0, tzinfo=UTC),
+            end=datetime(2026, 11, 23, 20, 0, tzinfo=UTC),
+        )
+        self.shifts[(group.ref, user_id)] = shift
+        return shift
+
+    def shift_of(self, user_id: str, group: DynamicGroup) -> OnCallShift | None:
+        self.lookups += 1
+        if self.failure is not None:
+            raise self.failure
+        return self.shifts.get((group.ref, user_id))
+
+    def users_on_call(self, group: DynamicGroup) -> frozenset[str]:
+        self.lookups += 1
+        if self.failure is not None:
+            raise self.failure
+        return frozenset(user for ref, user in self.shifts if ref == group.ref)
+
+
+def _lookups_conform(directory: FakeDirectory, oncall: FakeOnCall) -> tuple[Directory, OnCall]:
+    return directory, oncall

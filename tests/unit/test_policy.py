@@ -599,3 +599,14 @@ def test_vault_policy_beside_token_policies_is_a_problem() -> None:
     doc["resources"]["serving-cluster-exec"]["vault"]["policy"] = "extra"
     problem = only_problem(doc)
     assert problem.path == "resources.serving-cluster-exec.vault.policy"
+
+
+def test_the_example_policy_module_is_the_example_file() -> None:
+    from tests.unit.example_policy import example_policy
+
+    loaded, built = load_policy(EXAMPLE), example_policy()
+
+    assert dict(loaded.groups) == dict(built.groups)
+    assert dict(loaded.dynamic_groups) == dict(built.dynamic_groups)
+    assert dict(loaded.resources) == dict(built.resources)
+    assert loaded.incident == built.incident

@@ -28,7 +28,7 @@ def test_check_valid_file() -> None:
     result = runner.invoke(app, ["policy", "check", str(EXAMPLE)])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"✓ {EXAMPLE} is valid: 3 resources, 4 groups"
+    assert result.stdout.strip() == f"✓ {EXAMPLE} is valid: 3 resources, 6 groups"
 
 
 def test_check_lists_every_problem_and_fails(broken_policy: Path) -> None:
@@ -103,3 +103,34 @@ def test_example_file_validates_against_the_schema() -> None:
     schema = json.loads(runner.invoke(app, ["policy", "schema"]).stdout)
 
     jsonschema.validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), schema)
+
+
+def test_explain_for_a_user_without_slack_says_what_cannot_be_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in ("SLACK_BOT_TOKEN", "GATEHOUSE_PAGERDUTY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+    result = runner.invoke(
+        app, ["policy", "explain", "inference-logs-ro", "--policy", str(EXAMPLE), "--user", "U0A"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "May request:        no: not a member of ml-oncall" in result.stdout
+    assert "Auto-approved:      no: U0A may not request inference-logs-ro" in result.stdout
+    assert "PagerDuty is not configured" in result.stdout
+
+
+def test_explain_for_a_user_of_a_resource_without_dynamic_groups_looks_nothing_up() -> None:
+    result = runner.invoke(
+        app,
+        ["policy", "explain", "feature-store-rw", "--policy", str(EXAMPLE), "--user", "U0ONCALL1"],
+        env={"SLACK_BOT_TOKEN": "not-a-bot-token"},  # would fail settings if they were read
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "May request:        yes: member of ml-oncall" in result.stdout
+    assert "Who could approve:  ml-leads (U0LEAD1, U0LEAD2, U0LEAD3); security" in result.stdout
+    assert "Auto-approved:      no: feature-store-rw has no on-call auto-approval" in result.stdout

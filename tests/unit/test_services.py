@@ -7,6 +7,7 @@ import pytest
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.audit import Action, verify_chain
+from bot.domain.eligibility import Resolution
 from bot.domain.errors import (
     AlreadyDone,
     CredentialDenied,
@@ -56,6 +57,7 @@ class World:
         *,
         by: str = "U0ONCALL2",
         duration: str | None = "2h",
+        resolution: Resolution | None = None,
     ) -> str:
         return access.request_access(
             uow=self.store,
@@ -66,6 +68,7 @@ class World:
             duration=duration,
             reason="p99 spikes",
             now=self.now,
+            resolution=resolution,
         ).id
 
     def decide(

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.domain.access import AccessRequest, RequestState
 from bot.domain.durations import format_duration
+from bot.domain.eligibility import Resolution
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
 from bot.slack import ids
@@ -43,6 +44,10 @@ def approval_card(
         f"{request.id}: {mention(request.requester_id)} requests {rule.name} "
         f"for {format_duration(request.duration)}"
     )
+    progress, who = _progress(request), "*Can approve:*"
+    if request.auto_approved_because:
+        progress = f"🤖 *Auto-approved:* {escape(request.auto_approved_because)}"
+        who = "*Approvers (told; may revoke):*"
     blocks: list[dict[str, Any]] = [
         section(
             f"*{mention(request.requester_id)}* requests *`{rule.name}`* for "
@@ -50,7 +55,7 @@ def approval_card(
             f"_{escape(rule.description)}_"
         ),
         section(f"*Reason:* {escape(request.reason)}"),
-        section(f"{_progress(request)}\n*Can approve:* {mentions(request.possible_approvers)}"),
+        section(f"{progress}\n{who} {_approvers(request)}"),
     ]
     if request.state is RequestState.PENDING:
         blocks.append(_buttons(request, rule))
@@ -78,7 +83,7 @@ def _break_glass_card(
         ),
         section(f"*Reason:* {escape(request.reason)}"),
         section(
-            f"*Review after the fact:* {mentions(request.possible_approvers)} — "
+            f"*Review after the fact:* {_approvers(request)} — "
             f"{request.approvals_required} confirmation(s) needed before access ends "
             "(the end of the access is the deadline); one deny revokes it at once.\n"
             + _progress(request)
@@ -112,6 +117,47 @@ def _progress(request: AccessRequest) -> str:
     if approvers:
         progress += f" — {mentions(approvers)}"
     return progress
+
+
+def _approvers(request: AccessRequest) -> str:
+    """Who may decide: named groups by label (`@ml-leads (<@U1>, <@U2>)`), then the rest."""
+    named = set().union(*request.approver_labels.values()) if request.approver_labels else set()
+    parts = (
+        [mentions(request.possible_approvers - named)] if request.possible_approvers - named else []
+    )
+    parts += [
+        f"{escape(label)} ({mentions(members)})"
+        for label, members in sorted(request.approver_labels.items())
+    ]
+    return ", ".join(parts) or "nobody"
+
+
+def lookup_note(found: Resolution) -> str:
+    """The thread note when Slack or PagerDuty could not be asked: who counts, and why not."""
+    lines = [f"• {escape(note)}" for note in found.notes]
+    lines.append("Those groups count as empty for this request.")
+    if found.oncall_error:
+        lines.append(
+            "Nobody is auto-approved on a failed on-call check: approvers decide as usual."
+        )
+    return clip("ℹ️ Some lookups failed when this request was filed:\n" + "\n".join(lines), 3900)
+
+
+def with_lookup_notes(refusal: str, notes: tuple[str, ...]) -> str:
+    """A refusal, with the lookups that failed (they may be why the user was not eligible)."""
+    if not notes:
+        return refusal
+    return f"{refusal} (Note: {'; '.join(notes)}.)"
+
+
+def auto_approved(request: AccessRequest) -> str:
+    """The thread reply telling the approvers that on-call approved it, and how to undo it."""
+    because = escape(request.auto_approved_because or "")
+    return (
+        f"🤖 {request.id} was approved automatically: {because}.\n"
+        f"{mentions(request.possible_approvers)}: you were not asked, but you may end this "
+        f"access with `/access revoke {request.id}`."
+    )
 
 
 def _outcome(request: AccessRequest, retrying: bool) -> str:

@@ -109,6 +109,8 @@ def _request_line(line: RequestLine) -> str:
         )
         or "no decision"
     )
+    if line.auto_approved_because:
+        decisions = f"🤖 auto-approved: {escape(line.auto_approved_because)}"
     revoked = ""
     if line.issued_at:
         revoked = (

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from tests.emulators.loopback import serve_in_background, stop_serving
+
 from .common import JSON, new_id
 from .dispatch import Dispatcher, Outcome
 from .server import Handler, Server
@@ -112,19 +114,11 @@ class SlackEmulator:
         server.emulator = self
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="slack-emulator", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(server, "slack-emulator")
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(server, self._thread)
         self._thread = None
 
     def __enter__(self) -> SlackEmulator:
@@ -218,8 +212,18 @@ class SlackEmulator:
             ws.channels[channel].history.append(message)
         return message.ts
 
-    def add_usergroup(self, handle: str, users: Iterable[str], name: str | None = None) -> str:
-        group = UserGroup(id=new_id("S"), handle=handle, name=name or handle, users=list(users))
+    def add_usergroup(
+        self,
+        handle: str,
+        users: Iterable[str],
+        name: str | None = None,
+        *,
+        group_id: str | None = None,
+    ) -> str:
+        """A user group; `group_id` gives it a known id (one a policy names), else a new one."""
+        group = UserGroup(
+            id=group_id or new_id("S"), handle=handle, name=name or handle, users=list(users)
+        )
         with self.workspace.lock:
             self.workspace.usergroups[group.id] = group
         return group.id

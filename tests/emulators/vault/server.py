@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.emulators.loopback import LoopbackServer
+from tests.emulators.loopback import LoopbackServer, serve_in_background, stop_serving
 
 from .common import VaultError, new_token_id
 from .core import VaultCore
@@ -144,13 +144,7 @@ class VaultEmulator:
         server.emulator = self
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() returns quickly
-            name="vault-emulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(server, "vault-emulator")
         self._stopping.clear()
         self._reaper = threading.Thread(target=self._reap_loop, name="vault-reaper", daemon=True)
         self._reaper.start()
@@ -159,13 +153,9 @@ class VaultEmulator:
         """Stop serving (connections are refused) but keep every token, lease and role."""
         server, self._server = self._server, None
         self._stopping.set()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-        for thread in (self._thread, self._reaper):
-            if thread is not None:
-                thread.join(timeout=5)
+        stop_serving(server, self._thread)
+        if self._reaper is not None:
+            self._reaper.join(timeout=5)
         self._thread = self._reaper = None
 
     def __enter__(self) -> VaultEmulator:

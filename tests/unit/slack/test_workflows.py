@@ -16,22 +16,9 @@ from bot.slack import workflows
 from bot.slack.blocks.access import my_access
 from bot.slack.listeners.home import publish
 from bot.slack.workflows import Deps
-from tests.unit.example_policy import example_policy
-from tests.unit.fakes import FakeBroker, FakeChat, MemoryStore
+from tests.unit.fakes import FakeBroker, FakeChat
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def deps() -> Deps:
-    return Deps(
-        uow=MemoryStore(),
-        policy=example_policy(),
-        broker=FakeBroker(),
-        chat=FakeChat(),
-        clock=lambda: T0,
-        vault_addr="https://vault.example:8200",
-    )
 
 
 def chat(deps: Deps) -> FakeChat:

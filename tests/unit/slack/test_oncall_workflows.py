@@ -1,0 +1,130 @@
+"""What Slack sees of on-call auto-approval, failed lookups and group approvers, on fakes."""
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bot.domain.access import RequestState
+from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
+from bot.domain.incident import Severity
+from bot.services import access
+from bot.slack import workflows
+from bot.slack.workflows import Deps
+from tests.unit.example_policy import ML_PRIMARY, example_policy
+from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall
+
+
+@pytest.fixture(autouse=True)
+def platform_leads(deps: Deps) -> None:
+    """The Slack user group of the example policy, with one member."""
+    fakes(deps)[2].add_group("S0PLATLEAD", "platform-leads", ["U0PLAT1"])
+
+
+def fakes(deps: Deps) -> tuple[FakeChat, FakeOnCall, FakeDirectory]:
+    assert isinstance(deps.chat, FakeChat)
+    assert isinstance(deps.oncall, FakeOnCall) and isinstance(deps.directory, FakeDirectory)
+    return deps.chat, deps.oncall, deps.directory
+
+
+def text_of(call: tuple[str, dict[str, Any]]) -> str:
+    return str(call[1].get("text", "")) + json.dumps(call[1].get("blocks") or [])
+
+
+def file(deps: Deps, resource: str = "inference-logs-ro", user: str = "U0ONCALL2") -> str:
+    incident = workflows.open_incident(
+        deps, title="Ranker latency", severity=Severity.SEV2, opener="U0ONCALL1"
+    )
+    before = len(fakes(deps)[0].calls)
+    request_id = workflows.file_request(
+        deps,
+        channel_id=incident.channel_id,
+        user=user,
+        resource=resource,
+        duration="1h",
+        reason="x",
+    )
+    del fakes(deps)[0].calls[:before]
+    return request_id
+
+
+def test_auto_approval_posts_the_card_tells_the_approvers_and_delivers(deps: Deps) -> None:
+    chat, oncall, _ = fakes(deps)
+    oncall.put_on_call("U0ONCALL2", ML_PRIMARY)
+
+    request_id = file(deps)
+
+    assert chat.methods() == [
+        "chat.postMessage",  # the card: approved automatically, and why
+        "chat.postMessage",  # the approvers told in its thread
+        "chat.postEphemeral",
+        "dm",
+        "chat.update",  # the card: access active
+        "chat.postMessage",  # the requester told in the thread
+    ]
+    card, told = text_of(chat.calls[0]), chat.calls[1][1]
+    assert "Auto-approved:* on call in ml-primary (PagerDuty schedule P7ML0NC)" in card
+    assert "gatehouse.approve" not in card
+    assert told["thread_ts"] is not None
+    assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in told["text"]
+    assert f"/access revoke {request_id}" in told["text"]
+    assert "vault unwrap" in text_of(chat.calls[3])
+    assert access.get_request(uow=deps.uow, request_id=request_id).state is RequestState.ACTIVE
+
+
+def test_pagerduty_down_files_an_ordinary_request_and_says_why_in_the_thread(deps: Deps) -> None:
+    chat, oncall, _ = fakes(deps)
+    oncall.put_on_call("U0ONCALL2", ML_PRIMARY)
+    oncall.failure = OnCallUnavailable("PagerDuty did not answer within 3 s")
+
+    request_id = file(deps)
+
+    assert chat.methods() == ["chat.postMessage", "chat.postMessage"]
+    assert "gatehouse.approve" in text_of(chat.calls[0])
+    note = chat.calls[1][1]
+    assert note["thread_ts"] is not None
+    assert "PagerDuty did not answer within 3 s" in note["text"]
+    assert "Nobody is auto-approved on a failed on-call check" in note["text"]
+    assert access.get_request(uow=deps.uow, request_id=request_id).state is RequestState.PENDING
+    assert isinstance(deps.broker, FakeBroker) and deps.broker.issued == []
+
+
+def test_the_card_names_a_slack_user_group_by_handle_and_the_commander(deps: Deps) -> None:
+    chat, _, _ = fakes(deps)
+
+    file(deps, "serving-cluster-exec")
+
+    card = text_of(chat.calls[0])
+    assert "@platform-leads (<@U0PLAT1>)" in card
+    assert "incident commander (<@U0ONCALL1>)" in card
+    assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in card
+    assert chat.methods() == ["chat.postMessage"]  # every lookup worked: no note
+
+
+def test_a_user_group_slack_cannot_read_is_noted_in_the_thread(deps: Deps) -> None:
+    chat, _, directory = fakes(deps)
+    directory.failure = ChatError("Slack refused usergroups.users.list: ratelimited")
+
+    file(deps, "serving-cluster-exec")
+
+    note = chat.calls[1][1]["text"]
+    assert "platform-leads (Slack user group S0PLATLEAD) could not be looked up" in note
+    assert "count as empty" in note
+
+
+def test_a_refusal_mentions_the_lookups_that_failed(deps: Deps) -> None:
+    policy = example_policy()
+    rule = policy.resource("inference-logs-ro")
+    deps.policy = replace(
+        policy,
+        resources={**policy.resources, rule.name: replace(rule, requester_groups=("ml-primary",))},
+    )
+    _, oncall, _ = fakes(deps)
+    oncall.failure = OnCallUnavailable("PagerDuty refused the API key (401)")
+
+    with pytest.raises(NotAllowed) as refused:
+        file(deps)
+
+    assert "Only members of ml-primary" in refused.value.message
+    assert "PagerDuty refused the API key (401)" in refused.value.message
