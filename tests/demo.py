@@ -191,6 +191,47 @@ def play(slack: SlackEmulator, people: SlackClient, room: str, vault_url: str) -
     say("   (and a password that never touched Slack, the bot's database or its logs; here no")
     say("   database stands behind it, so it logs in nowhere)")
 
+    command("U0ONCALL2", channel.id, f"/access extend {request_id} 30m the rollback is slow")
+    asked = wait_for(
+        lambda: next((m for m in slack.thread(channel.id, request.ts) if "asks" in m.text), None),
+        "the extension ask",
+    )
+    show("everyone", f"#{channel.name}, in the card's thread", plain(asked.text))
+    say(f"\n▶ {PEOPLE['U0LEAD1']} clicks [Approve extension]")
+    people.block_action(
+        "U0LEAD1",
+        "gatehouse.extend_approve",
+        request_id,
+        channel_id=channel.id,
+        message_ts=request.ts,
+    )
+    extended = wait_for(
+        lambda: next(
+            (m for m in slack.thread(channel.id, request.ts) if "extended until" in m.text), None
+        ),
+        "the extension",
+    )
+    show("everyone", f"#{channel.name}, in the card's thread", plain(extended.text))
+
+    command(
+        "U0ONCALL2",
+        channel.id,
+        "/request-access serving-cluster-exec 1h pods crash-looping, nobody answers --break-glass",
+    )
+    glass = wait_for(
+        lambda: next(
+            (
+                m
+                for m in slack.messages(channel.id)
+                if "BREAK-GLASS" in m.text and "Access active" in json.dumps(m.blocks)
+            ),
+            None,
+        ),
+        "the break-glass card, with access active",
+    )
+    show("everyone", f"#{channel.name}", rendered(glass.blocks, glass.text))
+    say("   (nobody reviews it before the close: the summary flags it)")
+
     command("U0ONCALL1", channel.id, "/incident close rolled back the ranker feature row")
     wait_for(lambda: slack.channel(channel.id).archived, "the archive")
     summary = next(m for m in slack.messages(channel.id) if "audit summary" in m.text)

@@ -83,7 +83,7 @@ class IncidentSummary:
         revoked, cancelled = self.ended_by_close("revoked"), self.ended_by_close("cancelled")
         pending = self.unconfirmed_revocations
         parts = [
-            f"revoked {len(revoked)} active access",
+            f"revoked {len(revoked)} active grant(s)",
             f"cancelled {len(cancelled)} unissued request(s)",
             "Vault confirmed every revocation"
             if not pending
