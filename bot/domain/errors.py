@@ -51,3 +51,16 @@ class ChatError(GatehouseError):
 
 class ChannelNameTaken(ChatError):
     """conversations.create answered name_taken: try the next name."""
+
+
+class SinkError(GatehouseError):
+    """An audit sink did not take a batch. Nothing is dropped: the batch is sent again later."""
+
+
+class SinkUnavailable(SinkError):
+    """The sink could not be reached, timed out, or answered 429 or 5xx: retried with backoff."""
+
+
+class SinkMisconfigured(SinkError):
+    """The sink refused the batch (bad URL, token, secret, index): an operator must fix the
+    settings. Retried slowly, never dropped."""
