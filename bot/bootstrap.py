@@ -5,6 +5,7 @@ Nothing happens at import time; `build` does the work when a command asks for it
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 
 from bot.config import Settings
 from bot.domain.errors import SinkMisconfigured
+from bot.domain.ports import AuditSink, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
 from bot.scheduler import Job, build_scheduler
@@ -213,15 +215,19 @@ def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
     if gatehouse.sinks:
         jobs.append(
             Job(
-                "audit-export", lambda: export_audit_to_sinks(gatehouse), AUDIT_EXPORT_EVERY_SECONDS
+                "audit-export",
+                lambda: export_audit_to_sinks(gatehouse.uow, gatehouse.sinks),
+                AUDIT_EXPORT_EVERY_SECONDS,
             )
         )
     return jobs
 
 
-def export_audit_to_sinks(gatehouse: Gatehouse) -> int:
+def export_audit_to_sinks(
+    uow: UnitOfWorkFactory, sinks: Sequence[AuditSink], clock: Callable[[], datetime] = utc_now
+) -> int:
     """One export run: deliver, count, and say loudly when a sink refuses our settings."""
-    deliveries = export_audit(uow=gatehouse.uow, sinks=gatehouse.sinks, clock=utc_now)
+    deliveries = export_audit(uow=uow, sinks=sinks, clock=clock)
     for delivery in deliveries:
         metrics.AUDIT_EXPORT_DELIVERED.labels(delivery.sink).inc(delivery.delivered)
         if delivery.error is None:
@@ -238,8 +244,8 @@ def export_audit_to_sinks(gatehouse: Gatehouse) -> int:
             delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else "now",
             delivery.error.message,
         )
-    now = utc_now()
-    backlog = export_backlog(uow=gatehouse.uow, sinks=[sink.name for sink in gatehouse.sinks])
+    now = clock()
+    backlog = export_backlog(uow=uow, sinks=[sink.name for sink in sinks])
     for sink, waiting in backlog.items():
         metrics.AUDIT_EXPORT_BACKLOG.labels(sink).set(waiting.records)
         metrics.AUDIT_EXPORT_OLDEST_AGE.labels(sink).set(waiting.oldest_age(now).total_seconds())

@@ -64,6 +64,10 @@ class SqlSinkCursorRepository:
         return Backlog(max(head_seq - event_seq, 0) + checkpoints, min(moments, default=None))
 
     def _add_if_missing(self, sink: str) -> None:
+        """Insert only when absent: an INSERT meeting another transaction's new row would wait."""
+        exists = select(_COLUMNS.sink).where(_COLUMNS.sink == sink)
+        if self._connection.execute(exists).first() is not None:
+            return
         dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
         self._connection.execute(
             dialect.insert(audit_sink_cursors)
