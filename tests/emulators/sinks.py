@@ -31,8 +31,11 @@ REPLAY_WINDOW_SECONDS = 300
 Answer = tuple[int, dict[str, Any]]
 
 
-def _hec(status: int, code: int, text: str, **extra: Any) -> Answer:
-    return status, {"text": text, "code": code, **extra}
+def _hec(status: int, code: int, text: str, invalid_event: int | None = None) -> Answer:
+    body: dict[str, Any] = {"text": text, "code": code}
+    if invalid_event is not None:
+        body["invalid-event-number"] = invalid_event
+    return status, body
 
 
 class SinkReceiver:
@@ -144,7 +147,8 @@ class SinkReceiver:
             for number, event in enumerate(_concatenated_json(raw)):
                 problem = self._hec_problem(event)
                 if problem is not None:
-                    return self._reject(*_hec(400, *problem, **{"invalid-event-number": number}))
+                    code, why = problem
+                    return self._reject(*_hec(400, code, why, invalid_event=number))
                 self.hec_events.append(event)
                 self.accepted.append(event["event"])
             return _hec(200, 0, "Success")
