@@ -88,14 +88,17 @@ def test_a_cursor_only_moves_forward_and_is_never_deleted(
 ) -> None:
     produce(uow, 3, Clock(datetime.now(UTC)))
     with uow() as tx:
+        tx.checkpoints.add(Checkpoint(3, "0" * 64, datetime.now(UTC), "key", "sig"))
         cursor = tx.sink_cursors.lock("webhook")
         assert cursor is not None
         tx.commit()
     statements = {
-        "UPDATE audit_sink_cursors SET event_seq = 2": None,
+        "UPDATE audit_sink_cursors SET event_seq = 2, checkpoint_id = 1": None,
         "UPDATE audit_sink_cursors SET event_seq = 1": "only moves forward",
+        "UPDATE audit_sink_cursors SET checkpoint_id = 0": "only moves forward",
+        "UPDATE audit_sink_cursors SET sink = 'splunk'": "only moves forward",
         "UPDATE audit_sink_cursors SET event_seq = 4": "cannot pass the end",
-        "UPDATE audit_sink_cursors SET checkpoint_id = 1": "cannot pass the end",
+        "UPDATE audit_sink_cursors SET checkpoint_id = 2": "cannot pass the end",
         "DELETE FROM audit_sink_cursors": "DELETE refused",
         "TRUNCATE audit_sink_cursors": "TRUNCATE refused",
         "INSERT INTO audit_sink_cursors (sink, event_seq, checkpoint_id, attempts) "

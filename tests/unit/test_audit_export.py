@@ -73,6 +73,14 @@ def test_a_checkpoint_waits_for_its_event_and_stops_later_ones() -> None:
     assert ids(second) == ["event-3", "event-4", "checkpoint-1", "checkpoint-2"]
 
 
+def test_a_checkpoint_read_before_its_event_was_visible_waits() -> None:
+    """On PostgreSQL events and checkpoints are read in two statements: event 3 and its
+    checkpoint may both commit in between, so the checkpoint is seen and the event is not."""
+    batch = next_batch(chain(2), [(1, checkpoint(3))], delivered_seq=0, limit=10)
+    assert ids(batch) == ["event-1", "event-2"]
+    assert next_batch([], [(1, checkpoint(3))], delivered_seq=2, limit=10) == []
+
+
 def test_the_limit_cuts_a_prefix() -> None:
     batch = next_batch(chain(3), [(1, checkpoint(1))], delivered_seq=0, limit=2)
     assert ids(batch) == ["event-1", "checkpoint-1"]
