@@ -18,11 +18,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.emulators.loopback import LoopbackServer
+from tests.emulators.loopback import LoopbackHandler, LoopbackServer, Serving
 
 WEBHOOK_PATH = "/webhook"
 HEC_EVENT_PATHS = ("/services/collector/event", "/services/collector/event/1.0")
@@ -62,8 +61,7 @@ class SinkReceiver:
         self.delay = 0.0
         self.requests = 0
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
 
     @property
     def url(self) -> str:
@@ -83,30 +81,18 @@ class SinkReceiver:
 
     def start(self) -> None:
         """Serve, on the port of the last run if there was one."""
-        if self._server is not None:
+        if self._serving is not None:
             return
         server = _Server((self.host, self.port), _Handler)
         server.receiver = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="sink-receiver",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serving = Serving(server, "sink-receiver")
+        self.port = self._serving.port
 
     def stop(self) -> None:
         """Stop serving: connections are refused until `start()`; what was accepted stays."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     def webhook(self, headers: dict[str, str], raw: bytes) -> Answer:
         timestamp = headers.get("x-gatehouse-timestamp", "")
@@ -205,17 +191,12 @@ class _Server(LoopbackServer):
     receiver: SinkReceiver
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def _serve(self) -> None:
         receiver = self.server.receiver
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
         path = urlsplit(self.path).path
         if receiver.delay:
@@ -234,12 +215,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(encoded)))
         self.end_headers()
         self.wfile.write(encoded)
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
 
 
 @contextmanager

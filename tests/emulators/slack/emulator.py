@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from tests.emulators.loopback import Serving
+
 from .common import JSON, new_id
 from .dispatch import Dispatcher, Outcome
 from .server import Handler, Server
@@ -73,8 +75,7 @@ class SlackEmulator:
         )
         self.calls: list[RecordedCall] = []
         self._calls_lock = threading.Lock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         ws = self.workspace
         ws.users[self.bot_user_id] = User(
             id=self.bot_user_id,
@@ -106,26 +107,17 @@ class SlackEmulator:
         return self.url + "/api/"
 
     def start(self) -> None:
-        if self._server is not None:
+        if self._serving is not None:
             return
         server = Server((self.host, self.port), Handler)
         server.emulator = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="slack-emulator", daemon=True
-        )
-        self._thread.start()
+        self._serving = Serving(server, "slack-emulator")
+        self.port = self._serving.port
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> SlackEmulator:
         self.start()
