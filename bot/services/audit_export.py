@@ -3,8 +3,10 @@
 Each run, for each sink: claim its cursor (SKIP LOCKED on PostgreSQL, so replicas running the
 same job never send to one sink at once), read the records after it, commit the claim, send
 without holding a transaction, then move the cursor past what the sink took, or record the
-failure and back off (bot.domain.export). A claim lasts `CLAIM_FOR`, far longer than a send can
-take with the adapters' timeouts; a worker that died holding one is replaced when it runs out.
+failure and back off (bot.domain.export). A claim lasts `CLAIM_FOR`, far longer than a send
+takes with the adapters' timeouts (5 s to connect, 10 s per read or write); a worker that died
+holding one is replaced when it runs out. A send slower than the claim loses it: its batch may
+then go out twice, which the records' ids let a receiver recognize (at-least-once).
 """
 
 from collections.abc import Callable, Sequence
