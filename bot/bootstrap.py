@@ -5,7 +5,8 @@ Nothing happens at import time; `build` does the work when a command asks for it
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import uvicorn
@@ -17,11 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
 from bot.config import Settings
-from bot.domain.ports import Directory
+from bot.domain.errors import SinkMisconfigured
+from bot.domain.ports import AuditSink, Directory, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
 from bot.scheduler import Job, build_scheduler
 from bot.services import issuing
+from bot.services.audit_export import export_audit, export_backlog
 from bot.services.checkpoints import sign_checkpoint
 from bot.services.sweeps import reconcile_vault
 from bot.slack import extending, workflows
@@ -29,8 +32,10 @@ from bot.slack.app import create_app
 from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
+from integrations import metrics
 from integrations.audit_signing import Ed25519Signer
 from integrations.oncall import PagerDutyOnCall
+from integrations.sinks import SplunkHecSink, WebhookSink
 from integrations.slack_web import SlackChat, SlackDirectory, make_web_client
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 
@@ -52,6 +57,7 @@ class Gatehouse:
     engine: Engine
     uow: SqlUnitOfWorkFactory
     broker: VaultCredentialBroker
+    sinks: list[WebhookSink | SplunkHecSink] = field(default_factory=list)
 
 
 def vault_config(settings: Settings) -> VaultConfig:
@@ -98,9 +104,34 @@ def build_broker(
     )
 
 
+def build_sinks(settings: Settings) -> list[WebhookSink | SplunkHecSink]:
+    """The configured audit sinks. None configured: nothing is exported, no cursor is kept."""
+    missing = settings.missing_for_sinks()
+    if missing:
+        raise NotReady(
+            f"An audit sink is configured without its secret: {', '.join(missing)} not set "
+            "(see deploy/.env.example)."
+        )
+    sinks: list[WebhookSink | SplunkHecSink] = []
+    if settings.audit_webhook_url and settings.audit_webhook_secret:
+        secret = settings.audit_webhook_secret.get_secret_value()
+        sinks.append(WebhookSink(settings.audit_webhook_url, secret))
+    if settings.splunk_hec_url and settings.splunk_hec_token:
+        sinks.append(
+            SplunkHecSink(
+                settings.splunk_hec_url,
+                settings.splunk_hec_token.get_secret_value(),
+                index=settings.splunk_hec_index,
+                source=settings.splunk_hec_source,
+            )
+        )
+    return sinks
+
+
 def build(settings: Settings) -> Gatehouse:
     """Load the policy, connect the database and Vault; refuse a database behind migrations."""
     policy = load_policy(settings.policy_path)
+    sinks = build_sinks(settings)
     current = migrate.current_revision(settings.database_url)
     head = migrate.head_revision()
     if current != head:
@@ -110,7 +141,7 @@ def build(settings: Settings) -> Gatehouse:
         )
     engine = create_engine_for(settings.database_url)
     uow = SqlUnitOfWorkFactory(engine)
-    return Gatehouse(settings, policy, engine, uow, build_broker(settings, policy, uow))
+    return Gatehouse(settings, policy, engine, uow, build_broker(settings, policy, uow), sinks)
 
 
 def build_oncall(settings: Settings, directory: Directory) -> PagerDutyOnCall | None:
@@ -189,6 +220,7 @@ def build_web_app(gatehouse: Gatehouse) -> Starlette:
 SWEEP_EVERY_SECONDS = 15
 RECONCILE_EVERY_SECONDS = 300
 CHECKPOINT_POLL_SECONDS = 5  # signs when 100 events or 60 s have passed
+AUDIT_EXPORT_EVERY_SECONDS = 5
 
 
 def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
@@ -207,7 +239,44 @@ def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
                 CHECKPOINT_POLL_SECONDS,
             )
         )
+    if gatehouse.sinks:
+        jobs.append(
+            Job(
+                "audit-export",
+                lambda: export_audit_to_sinks(gatehouse.uow, gatehouse.sinks),
+                AUDIT_EXPORT_EVERY_SECONDS,
+            )
+        )
     return jobs
+
+
+def export_audit_to_sinks(
+    uow: UnitOfWorkFactory, sinks: Sequence[AuditSink], clock: Callable[[], datetime] = utc_now
+) -> int:
+    """One export run: deliver, count, and say loudly when a sink refuses our settings."""
+    deliveries = export_audit(uow=uow, sinks=sinks, clock=clock)
+    for delivery in deliveries:
+        metrics.AUDIT_EXPORT_DELIVERED.labels(delivery.sink).inc(delivery.delivered)
+        if delivery.error is None:
+            continue
+        kind = "misconfigured" if isinstance(delivery.error, SinkMisconfigured) else "unavailable"
+        metrics.AUDIT_EXPORT_FAILURES.labels(delivery.sink, kind).inc()
+        level = logging.ERROR if kind == "misconfigured" else logging.WARNING
+        log.log(
+            level,
+            "audit export to %s failed (%s, attempt %d, next try %s): %s",
+            delivery.sink,
+            kind,
+            delivery.attempts,
+            delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else "now",
+            delivery.error.message,
+        )
+    now = clock()
+    backlog = export_backlog(uow=uow, sinks=[sink.name for sink in sinks])
+    for sink, waiting in backlog.items():
+        metrics.AUDIT_EXPORT_BACKLOG.labels(sink).set(waiting.records)
+        metrics.AUDIT_EXPORT_OLDEST_AGE.labels(sink).set(waiting.oldest_age(now).total_seconds())
+    return sum(delivery.delivered for delivery in deliveries)
 
 
 def start(gatehouse: Gatehouse) -> None:

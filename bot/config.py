@@ -30,7 +30,15 @@ _SECRET_VARIABLES = frozenset(
         "GATEHOUSE_VAULT_SECRET_ID",
         "GATEHOUSE_AUDIT_SIGNING_KEY",
         "GATEHOUSE_PAGERDUTY_TOKEN",
+        "GATEHOUSE_AUDIT_WEBHOOK_SECRET",
+        "GATEHOUSE_SPLUNK_HEC_TOKEN",
     }
+)
+WEBHOOK_SIGNING = (
+    "Each POST carries X-Gatehouse-Timestamp (Unix seconds) and X-Gatehouse-Signature: "
+    "sha256=<hex HMAC-SHA256 keyed with this secret of '<timestamp>.<raw body>'>. Receivers "
+    "recompute it over the exact body bytes, compare in constant time, and reject timestamps "
+    "more than 5 minutes off (replays)."
 )
 
 
@@ -190,6 +198,40 @@ class Settings(BaseSettings):
         description="Seconds per PagerDuty call; past it the request falls back to ordinary "
         "approval, with a note in the thread.",
     )
+    audit_webhook_url: str | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_AUDIT_WEBHOOK_URL",
+        description="Export the audit trail to this URL: JSON batches {'records': [...]}, "
+        "signed with GATEHOUSE_AUDIT_WEBHOOK_SECRET. Unset: no webhook export.",
+    )
+    audit_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_AUDIT_WEBHOOK_SECRET",
+        description="Shared secret of the audit webhook. " + WEBHOOK_SIGNING,
+    )
+    splunk_hec_url: str | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_SPLUNK_HEC_URL",
+        description="Splunk HTTP Event Collector base URL (https://splunk.example.com:8088); "
+        "events go to /services/collector/event. Unset: no Splunk export.",
+    )
+    splunk_hec_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_SPLUNK_HEC_TOKEN",
+        description="HEC token, sent as 'Authorization: Splunk <token>' (indexer "
+        "acknowledgement off).",
+    )
+    splunk_hec_index: str | None = Field(
+        default=None,
+        validation_alias="GATEHOUSE_SPLUNK_HEC_INDEX",
+        description="Index for the events; unset: the token's default index.",
+    )
+    splunk_hec_source: str = Field(
+        default="gatehouse",
+        min_length=1,
+        validation_alias="GATEHOUSE_SPLUNK_HEC_SOURCE",
+        description="The `source` of every event sent to Splunk.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO",
         validation_alias="GATEHOUSE_LOG_LEVEL",
@@ -203,6 +245,15 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https:// (got '{value}')")
         return value.rstrip("/") if value else value
+
+    @field_validator("audit_webhook_url", "splunk_hec_url")
+    @classmethod
+    def _sink_url(cls, value: str | None) -> str | None:
+        """Kept as given (a webhook's trailing slash may matter), never echoed: a sink URL may
+        carry a credential in its query."""
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (got a value without either)")
+        return value
 
     @field_validator("vault_wrap_ttl", mode="before")
     @classmethod
@@ -247,6 +298,15 @@ class Settings(BaseSettings):
             needed["GATEHOUSE_VAULT_SECRET_ID"] = self.vault_secret_id
         else:
             needed["GATEHOUSE_VAULT_KUBERNETES_ROLE"] = self.vault_kubernetes_role
+        return [name for name, value in needed.items() if value is None]
+
+    def missing_for_sinks(self) -> list[str]:
+        """The secrets of the configured audit sinks that are not set."""
+        needed = {}
+        if self.audit_webhook_url is not None:
+            needed["GATEHOUSE_AUDIT_WEBHOOK_SECRET"] = self.audit_webhook_secret
+        if self.splunk_hec_url is not None:
+            needed["GATEHOUSE_SPLUNK_HEC_TOKEN"] = self.splunk_hec_token
         return [name for name, value in needed.items() if value is None]
 
     def missing_for_run(self) -> list[str]:

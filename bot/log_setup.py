@@ -25,6 +25,7 @@ _WHOLE = [
 SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     *((re.compile(pattern, re.S), "[redacted]") for pattern in _WHOLE),
     (re.compile(r"(?<=://)([^:/@\s]+):[^@/\s]+(?=@)"), r"\1:[redacted]"),  # URL passwords
+    (re.compile(r"\b(Splunk\s+)[A-Za-z0-9-]{16,}"), r"\1[redacted]"),  # HEC Authorization values
     (
         re.compile(
             r"(?i)\b((?:password|passwd|secret_id|secret|client_token|token)"

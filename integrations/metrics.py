@@ -77,6 +77,26 @@ ACK_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+AUDIT_EXPORT_BACKLOG = Gauge(
+    "gatehouse_audit_export_backlog",
+    "Audit records (events and checkpoints) a sink has not received yet.",
+    ["sink"],
+)
+AUDIT_EXPORT_OLDEST_AGE = Gauge(
+    "gatehouse_audit_export_oldest_undelivered_seconds",
+    "Age of the oldest audit record a sink has not received (0 when it has everything).",
+    ["sink"],
+)
+AUDIT_EXPORT_DELIVERED = Counter(
+    "gatehouse_audit_export_delivered_total", "Audit records a sink accepted.", ["sink"]
+)
+AUDIT_EXPORT_FAILURES = Counter(
+    "gatehouse_audit_export_failures_total",
+    "Failed deliveries to a sink: unavailable (retried with backoff) or misconfigured (retried "
+    "slowly until an operator fixes the settings).",
+    ["sink", "kind"],
+)
+
 
 def vault_path_label(path: str) -> str:
     """A coarse, bounded label: the first three segments, no lease or token ids."""

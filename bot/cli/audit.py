@@ -12,6 +12,7 @@ from bot.cli.common import database_errors, database_url
 from bot.cli.output import progress, show_table
 from bot.domain.audit import AuditEvent, ChainReport, utc_iso, verify_chain
 from bot.domain.checkpoints import CheckpointReport, check_signatures, unanchored_tail
+from bot.domain.export import event_json
 from bot.domain.summary import summarize_incident
 from bot.store import SqlUnitOfWorkFactory, create_engine_for
 from integrations.audit_signing import Ed25519Checker, new_key
@@ -167,22 +168,7 @@ def export(
 
 def _jsonl(events: list[AuditEvent]) -> Iterator[str]:
     for event in events:
-        entry = event.entry
-        yield json.dumps(
-            {
-                "seq": event.seq,
-                "at": utc_iso(entry.at),
-                "action": entry.action,
-                "actor": entry.actor,
-                "incident_id": entry.incident_id,
-                "request_id": entry.request_id,
-                "data": entry.data,
-                "prev_hash": event.prev_hash,
-                "hash": event.hash,
-            },
-            ensure_ascii=False,
-            sort_keys=True,
-        )
+        yield json.dumps(event_json(event), ensure_ascii=False, sort_keys=True)
 
 
 def _event_table(events: list[AuditEvent]) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import bootstrap
 from bot.cli.output import mark, show_table
 from bot.config import Settings, SettingsError, load_settings
-from bot.domain.errors import CredentialError, OnCallUnavailable
+from bot.domain.errors import CredentialError, OnCallUnavailable, SinkError, SinkMisconfigured
 from bot.domain.rules import AccessPolicy
 from bot.policy import PolicyError, load_policy
 from bot.store import migrate
@@ -75,6 +75,30 @@ def run_checks(settings: Settings) -> list[Check]:
     checks.append(_vault(settings, policy))
     checks.append(_signing_key(settings))
     checks.append(_pagerduty(settings, policy))
+    checks.extend(_audit_sinks(settings))
+    return checks
+
+
+def _audit_sinks(settings: Settings) -> list[Check]:
+    """One check per configured audit sink: it answers, and accepts our credentials."""
+    try:
+        sinks = bootstrap.build_sinks(settings)
+    except bootstrap.NotReady as error:
+        return [Check("audit sinks", False, str(error), "set the secret, or unset the sink's URL")]
+    checks = []
+    for sink in sinks:
+        name = f"audit sink {sink.name}"
+        try:
+            checks.append(Check(name, True, sink.check()))
+        except SinkError as error:
+            fix = (
+                "correct the settings named above; records wait in the database meanwhile"
+                if isinstance(error, SinkMisconfigured)
+                else "check the sink's URL and that it is up; records wait in the database"
+            )
+            checks.append(Check(name, False, error.message, fix))
+        finally:
+            sink.close()
     return checks
 
 
@@ -120,7 +144,9 @@ def _signing_key(settings: Settings) -> Check:
 
 
 def _settings(settings: Settings) -> Check:
-    missing = settings.missing_for_run() + settings.missing_for_vault()
+    missing = (
+        settings.missing_for_run() + settings.missing_for_vault() + settings.missing_for_sinks()
+    )
     if missing:
         return Check(
             "settings",

@@ -56,3 +56,16 @@ class ChannelNameTaken(ChatError):
 class OnCallUnavailable(GatehouseError):
     """PagerDuty could not say who is on call (down, slow, refused or unreadable): nobody is
     auto-approved on its account, and approvers decide as usual."""
+
+
+class SinkError(GatehouseError):
+    """An audit sink did not take a batch. Nothing is dropped: the batch is sent again later."""
+
+
+class SinkUnavailable(SinkError):
+    """The sink could not be reached, timed out, or answered 429 or 5xx: retried with backoff."""
+
+
+class SinkMisconfigured(SinkError):
+    """The sink refused the batch (bad URL, token, secret, index): an operator must fix the
+    settings. Retried slowly, never dropped."""

@@ -9,6 +9,7 @@ from typing import Any, Protocol, Self
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink
 from bot.domain.checkpoints import Checkpoint
+from bot.domain.export import Backlog, ExportRecord, SinkCursor
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
@@ -84,6 +85,25 @@ class CheckpointRepository(Protocol):
     def add(self, checkpoint: Checkpoint) -> None: ...
     def last(self) -> Checkpoint | None: ...
     def all(self) -> Iterator[Checkpoint]: ...
+    def after(self, checkpoint_id: int, limit: int) -> Sequence[tuple[int, Checkpoint]]:
+        """(id, checkpoint) pairs with ids above `checkpoint_id`, in signing order."""
+        ...
+
+
+class SinkCursorRepository(Protocol):
+    """How far each audit sink got (bot.domain.export)."""
+
+    def lock(self, sink: str, *, skip_locked: bool = False) -> SinkCursor | None:
+        """The sink's cursor, locked for this transaction; a new sink's starts at the first event.
+
+        With `skip_locked`, None when another transaction holds it (SKIP LOCKED on PostgreSQL).
+        """
+        ...
+
+    def save(self, cursor: SinkCursor) -> None: ...
+    def backlog(self, sink: str) -> Backlog:
+        """What the sink has not received: records after its cursor, and the oldest one's time."""
+        ...
 
 
 class AuditLog(Protocol):
@@ -92,7 +112,7 @@ class AuditLog(Protocol):
         ...
 
     def events(
-        self, *, incident_id: str | None = None, after_seq: int = 0
+        self, *, incident_id: str | None = None, after_seq: int = 0, limit: int | None = None
     ) -> Iterator[AuditEvent]: ...
 
     def chain_links(self, *, after_seq: int = 0) -> Iterator[ChainLink]:
@@ -117,6 +137,8 @@ class UnitOfWork(Protocol):
     def vault_tokens(self) -> VaultTokenRepository: ...
     @property
     def checkpoints(self) -> CheckpointRepository: ...
+    @property
+    def sink_cursors(self) -> SinkCursorRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -131,6 +153,20 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+
+
+class AuditSink(Protocol):
+    """Where audit records are exported (a SIEM webhook, Splunk HEC)."""
+
+    @property
+    def name(self) -> str:
+        """Stable: it keys the sink's cursor in the database."""
+        ...
+
+    def send(self, records: Sequence[ExportRecord]) -> None:
+        """Deliver `records` in order as one batch, or raise SinkUnavailable (retried with
+        backoff) or SinkMisconfigured (retried slowly)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,19 @@ AUDIT_CHAIN_LOCK = 0x6761_7465_6175_6474
 STREAM_BATCH = 1000
 
 
+def lock_chain(connection: Connection) -> None:
+    """Hold the audit chain until the transaction ends: what is appended under it (events,
+    checkpoints) commits in the order it was numbered, so an export cursor never skips a row."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
+
+
 class SqlAuditLog:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
     def append(self, entry: AuditEntry) -> AuditEvent:
-        if self._connection.dialect.name == "postgresql":
-            self._connection.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
+        lock_chain(self._connection)
         event = next_in_chain(entry, self.head())
         self._connection.execute(
             insert(audit_events).values(
@@ -52,7 +58,9 @@ class SqlAuditLog:
         )
         return event
 
-    def events(self, *, incident_id: str | None = None, after_seq: int = 0) -> Iterator[AuditEvent]:
+    def events(
+        self, *, incident_id: str | None = None, after_seq: int = 0, limit: int | None = None
+    ) -> Iterator[AuditEvent]:
         """Events in sequence order, fetched in batches (a server-side cursor on PostgreSQL).
 
         Consume the iterator inside the unit of work that produced it.
@@ -60,7 +68,11 @@ class SqlAuditLog:
         statement = select(audit_events).where(audit_events.c.seq > after_seq)
         if incident_id is not None:
             statement = statement.where(audit_events.c.incident_id == incident_id)
-        statement = statement.order_by(audit_events.c.seq).execution_options(yield_per=STREAM_BATCH)
+        statement = statement.order_by(audit_events.c.seq)
+        if limit is not None:
+            statement = statement.limit(limit)
+        else:
+            statement = statement.execution_options(yield_per=STREAM_BATCH)
         for row in self._connection.execute(statement):
             yield _event_from_row(row)
 

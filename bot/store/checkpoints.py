@@ -1,12 +1,13 @@
 """Signed audit checkpoints, stored as they were signed."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
 from bot.domain.audit import utc_iso
 from bot.domain.checkpoints import Checkpoint
+from bot.store.audit_log import lock_chain
 from bot.store.tables import audit_checkpoints
 
 
@@ -15,6 +16,7 @@ class SqlCheckpointRepository:
         self._connection = connection
 
     def add(self, checkpoint: Checkpoint) -> None:
+        lock_chain(self._connection)  # ids commit in order: the export cursor relies on it
         self._connection.execute(
             insert(audit_checkpoints).values(
                 seq=checkpoint.seq,
@@ -34,6 +36,15 @@ class SqlCheckpointRepository:
         statement = select(audit_checkpoints).order_by(audit_checkpoints.c.id)
         for row in self._connection.execute(statement):
             yield _from_row(row)
+
+    def after(self, checkpoint_id: int, limit: int) -> Sequence[tuple[int, Checkpoint]]:
+        statement = (
+            select(audit_checkpoints)
+            .where(audit_checkpoints.c.id > checkpoint_id)
+            .order_by(audit_checkpoints.c.id)
+            .limit(limit)
+        )
+        return [(row.id, _from_row(row)) for row in self._connection.execute(statement)]
 
 
 def _from_row(row: object) -> Checkpoint:

@@ -194,6 +194,22 @@ audit_checkpoints = Table(
     Column("signature", String(128), nullable=False),
 )
 
+audit_sink_cursors = Table(
+    "audit_sink_cursors",
+    metadata,
+    # One row per audit sink: the last event seq and checkpoint id it accepted (the audit
+    # tables are the outbox), its failures and backoff, and the worker sending to it now.
+    Column("sink", String(32), primary_key=True),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("checkpoint_id", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("last_delivered_at", UtcDateTime),
+    Column("claimed_by", String(16)),
+    Column("claimed_until", UtcDateTime),
+)
+
 DECISION_UNIQUE = "uq_decisions_request_id_approver_id"
 EXTENSION_DECISION_UNIQUE = "uq_extension_decisions_extension_id_approver_id"
 GRANT_REQUEST_UNIQUE = "uq_grants_live_request_id"

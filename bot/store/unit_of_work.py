@@ -13,6 +13,7 @@ from bot.store.repositories import (
     SqlGrantRepository,
     SqlIncidentRepository,
 )
+from bot.store.sink_cursors import SqlSinkCursorRepository
 from bot.store.vault_tokens import SqlVaultTokenRepository
 
 
@@ -30,6 +31,7 @@ class SqlUnitOfWork:
     audit: SqlAuditLog
     vault_tokens: SqlVaultTokenRepository
     checkpoints: SqlCheckpointRepository
+    sink_cursors: SqlSinkCursorRepository
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
@@ -49,6 +51,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(connection)
         self.vault_tokens = SqlVaultTokenRepository(connection)
         self.checkpoints = SqlCheckpointRepository(connection)
+        self.sink_cursors = SqlSinkCursorRepository(connection)
         return self
 
     def __exit__(

@@ -1,10 +1,10 @@
-"""The HTTP server both emulators run: threaded, on loopback, and truly stoppable."""
+"""The HTTP server every emulator runs: threaded, on loopback, and truly stoppable."""
 
 import contextlib
 import socket
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -42,20 +42,67 @@ class LoopbackServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-def serve_in_background(server: LoopbackServer, name: str) -> threading.Thread:
-    """Serve on a daemon thread, polling often so that `stop_serving` returns quickly."""
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
-    )
-    thread.start()
-    return thread
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, no access log, the body read by its Content-Length.
+
+    Requests with one of `methods` go to `_serve`; others get 501, as http.server answers.
+    """
+
+    protocol_version = "HTTP/1.1"
+    methods = frozenset({"GET", "POST"})
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def _dispatch(self) -> None:
+        if self.command in self.methods:
+            self._serve()
+        else:
+            self.send_error(501, f"Unsupported method ({self.command!r})")
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_LIST(self) -> None:
+        self._dispatch()
 
 
-def stop_serving(server: LoopbackServer | None, thread: threading.Thread | None) -> None:
-    """Stop accepting, close the socket and cut open connections: the server is gone."""
-    if server is not None:
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-    if thread is not None:
-        thread.join(timeout=5)
+class Serving:
+    """A LoopbackServer answering from a daemon thread until `stop()`."""
+
+    def __init__(self, server: LoopbackServer, name: str) -> None:
+        self.server = server
+        self.port: int = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() returns quickly
+            name=name,
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop answering, free the port, and cut the connections clients kept alive."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.server.close_connections()
+        self._thread.join(timeout=5)

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.store import migrate
 from integrations.audit_signing import new_key
 from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
+from tests.emulators.sinks import running_receiver
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.harness import bot_settings
 from tests.tools.vault_setup import SetUpVault
@@ -157,3 +158,38 @@ def test_a_token_missing_scopes_is_caught(set_up_vault: SetUpVault, tmp_path: Pa
         )
         slack = {c.name: c for c in run_checks(settings)}["slack"]
     assert not slack.ok and "pins:write" in slack.detail
+
+
+def test_each_configured_audit_sink_is_checked(tmp_path: Path) -> None:
+    database = {"database_url": f"sqlite:///{tmp_path / 'gatehouse.db'}"}
+    assert not [c for c in run_checks(bot_settings(**database)) if "sink" in c.name]
+    with running_receiver() as receiver:
+        sinks = {
+            "audit_webhook_url": receiver.webhook_url,
+            "audit_webhook_secret": receiver.webhook_secret,
+            "splunk_hec_url": receiver.hec_url,
+            "splunk_hec_token": receiver.hec_token,
+        }
+        checks = {c.name: c for c in run_checks(bot_settings(**database, **sinks))}
+        assert checks["audit sink webhook"].ok and checks["audit sink splunk"].ok
+        assert receiver.accepted == [], "the checks deliver nothing"
+
+        wrong = {**sinks, "audit_webhook_secret": "wrong", "splunk_hec_token": "wrong"}
+        checks = {c.name: c for c in run_checks(bot_settings(**database, **wrong))}
+        for name, variable in (("webhook", "WEBHOOK_SECRET"), ("splunk", "SPLUNK_HEC_TOKEN")):
+            check = checks[f"audit sink {name}"]
+            assert not check.ok and variable in check.detail and "correct" in check.fix
+
+        receiver.stop()
+        checks = {c.name: c for c in run_checks(bot_settings(**database, **sinks))}
+        for name in ("webhook", "splunk"):
+            check = checks[f"audit sink {name}"]
+            assert not check.ok and "up" in check.fix
+
+    half = bot_settings(**database, audit_webhook_url="https://siem.example/hook")
+    checks = {c.name: c for c in run_checks(half)}
+    assert (
+        not checks["audit sinks"].ok
+        and "GATEHOUSE_AUDIT_WEBHOOK_SECRET" in checks["audit sinks"].detail
+    )
+    assert "GATEHOUSE_AUDIT_WEBHOOK_SECRET" in checks["settings"].detail

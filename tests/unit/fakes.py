@@ -19,6 +19,7 @@ from bot.domain.errors import (
     CredentialUnavailable,
     OnCallUnavailable,
 )
+from bot.domain.export import Backlog, SinkCursor
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
@@ -44,6 +45,7 @@ class MemoryState:
     events: list[AuditEvent] = field(default_factory=list)
     vault_tokens: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
     checkpoints: list[Checkpoint] = field(default_factory=list)
+    sink_cursors: dict[str, SinkCursor] = field(default_factory=dict)
 
 
 class MemoryIncidents:
@@ -179,6 +181,27 @@ class MemoryCheckpoints:
     def all(self) -> Iterator[Checkpoint]:
         yield from list(self._state.checkpoints)
 
+    def after(self, checkpoint_id: int, limit: int) -> Sequence[tuple[int, Checkpoint]]:
+        numbered = list(enumerate(self._state.checkpoints, start=1))
+        return numbered[checkpoint_id : checkpoint_id + limit]
+
+
+class MemorySinkCursors:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def lock(self, sink: str, *, skip_locked: bool = False) -> SinkCursor | None:
+        return self._state.sink_cursors.setdefault(sink, SinkCursor(sink))
+
+    def save(self, cursor: SinkCursor) -> None:
+        self._state.sink_cursors[cursor.sink] = cursor
+
+    def backlog(self, sink: str) -> Backlog:
+        cursor = self._state.sink_cursors.get(sink, SinkCursor(sink))
+        waiting = [e.entry.at for e in self._state.events if e.seq > cursor.event_seq]
+        waiting += [c.at for c in self._state.checkpoints[cursor.checkpoint_id :]]
+        return Backlog(len(waiting), min(waiting, default=None))
+
 
 class MemoryGrants:
     def __init__(self, state: MemoryState) -> None:
@@ -233,10 +256,15 @@ class MemoryAudit:
         self._state.events.append(event)
         return event
 
-    def events(self, *, incident_id: str | None = None, after_seq: int = 0) -> Iterator[AuditEvent]:
-        for event in list(self._state.events):
-            if event.seq > after_seq and incident_id in (None, event.entry.incident_id):
-                yield event
+    def events(
+        self, *, incident_id: str | None = None, after_seq: int = 0, limit: int | None = None
+    ) -> Iterator[AuditEvent]:
+        found = [
+            event
+            for event in self._state.events
+            if event.seq > after_seq and incident_id in (None, event.entry.incident_id)
+        ]
+        yield from found[:limit]
 
     def chain_links(self, *, after_seq: int = 0) -> Iterator[ChainLink]:
         for event in self.events(after_seq=after_seq):
@@ -256,6 +284,7 @@ class MemoryUnitOfWork:
     audit: MemoryAudit
     vault_tokens: MemoryVaultTokens
     checkpoints: MemoryCheckpoints
+    sink_cursors: MemorySinkCursors
 
     def __init__(self, store: "MemoryStore") -> None:
         self._store = store
@@ -269,6 +298,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAudit(self._working)
         self.vault_tokens = MemoryVaultTokens(self._working)
         self.checkpoints = MemoryCheckpoints(self._working)
+        self.sink_cursors = MemorySinkCursors(self._working)
         return self
 
     def __exit__(

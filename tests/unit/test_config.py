@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.bootstrap import NotReady, build_sinks
 from bot.config import SettingsError, load_settings
 
 VARIABLES = [
@@ -115,3 +116,55 @@ def test_wrap_ttl_is_a_duration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEHOUSE_VAULT_WRAP_TTL", "soon")
     with pytest.raises(SettingsError, match="GATEHOUSE_VAULT_WRAP_TTL: 'soon' is not a duration"):
         load_settings(env_file=None)
+
+
+SINK_VARIABLES = (
+    "GATEHOUSE_AUDIT_WEBHOOK_URL",
+    "GATEHOUSE_AUDIT_WEBHOOK_SECRET",
+    "GATEHOUSE_SPLUNK_HEC_URL",
+    "GATEHOUSE_SPLUNK_HEC_TOKEN",
+    "GATEHOUSE_SPLUNK_HEC_INDEX",
+    "GATEHOUSE_SPLUNK_HEC_SOURCE",
+)
+
+
+def test_no_sink_is_configured_by_default_and_a_url_needs_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in SINK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(env_file=None)
+    assert settings.missing_for_sinks() == []
+    assert build_sinks(settings) == []
+    monkeypatch.setenv("GATEHOUSE_AUDIT_WEBHOOK_URL", "https://siem.example/hook/")
+    monkeypatch.setenv("GATEHOUSE_SPLUNK_HEC_URL", "https://splunk.example:8088/")
+    settings = load_settings(env_file=None)
+    assert settings.audit_webhook_url == "https://siem.example/hook/", "kept as given"
+    assert settings.splunk_hec_source == "gatehouse"
+    assert settings.missing_for_sinks() == [
+        "GATEHOUSE_AUDIT_WEBHOOK_SECRET",
+        "GATEHOUSE_SPLUNK_HEC_TOKEN",
+    ]
+    with pytest.raises(NotReady, match="GATEHOUSE_AUDIT_WEBHOOK_SECRET"):
+        build_sinks(settings)
+    monkeypatch.setenv("GATEHOUSE_AUDIT_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("GATEHOUSE_SPLUNK_HEC_TOKEN", "t0ken")
+    sinks = build_sinks(load_settings(env_file=None))
+    assert [sink.name for sink in sinks] == ["webhook", "splunk"]
+    for sink in sinks:
+        sink.close()
+
+
+def test_a_bad_sink_url_is_named_but_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_AUDIT_WEBHOOK_URL", "siem.example/hook?token=do-not-print-me")
+    with pytest.raises(SettingsError) as error:
+        load_settings(env_file=None)
+    assert "GATEHOUSE_AUDIT_WEBHOOK_URL: must start with http" in str(error.value)
+    assert "do-not-print-me" not in str(error.value)
+    monkeypatch.delenv("GATEHOUSE_AUDIT_WEBHOOK_URL")
+    monkeypatch.setenv("GATEHOUSE_SPLUNK_HEC_TOKEN", "do-not-print-me")
+    monkeypatch.setenv("GATEHOUSE_SPLUNK_HEC_SOURCE", "")
+    with pytest.raises(SettingsError) as error:
+        load_settings(env_file=None)
+    assert "GATEHOUSE_SPLUNK_HEC_SOURCE" in str(error.value)
+    assert "do-not-print-me" not in str(error.value)

@@ -47,6 +47,12 @@ def test_passwords_in_urls_and_assignments_are_redacted() -> None:
     assert "postgresql://vault:[redacted]@db:5432/ml" in text
 
 
+def test_splunk_hec_authorization_values_are_redacted() -> None:
+    text = redact_text("sent Authorization: Splunk 0d7c1c4e-7d1f-4a35-9b1e-4b8f2f0c9e11 to HEC")
+    assert "0d7c1c4e" not in text and "Splunk [redacted]" in text
+    assert redact_text("Splunk HEC answered 503") == "Splunk HEC answered 503"
+
+
 def test_private_keys_are_redacted() -> None:
     key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nxyz\n-----END RSA PRIVATE KEY-----"
     assert "MIIEow" not in redact_text(f"loaded {key} ok")

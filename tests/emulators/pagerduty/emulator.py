@@ -24,11 +24,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.emulators.loopback import LoopbackServer, serve_in_background, stop_serving
+from tests.emulators.loopback import LoopbackHandler, LoopbackServer, Serving
 
 from . import spec
 
@@ -101,8 +100,7 @@ class PagerDutyEmulator:
         self.calls: list[Call] = []
         self._state = _State()
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
 
     @property
     def url(self) -> str:
@@ -111,15 +109,14 @@ class PagerDutyEmulator:
     def start(self) -> None:
         server = _Server((self.host, self.port), _Handler)
         server.emulator = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = serve_in_background(server, "pagerduty-emulator")
+        self._serving = Serving(server, "pagerduty-emulator")
+        self.port = self._serving.port
 
     def stop(self) -> None:
         """Stop answering: later calls find the port closed, as when PagerDuty is down."""
-        server, self._server = self._server, None
-        stop_serving(server, self._thread)
-        self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     # -- the account ----------------------------------------------------------------------------
 
@@ -349,14 +346,11 @@ class _Server(LoopbackServer):
     emulator: PagerDutyEmulator
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
+    methods = frozenset({"GET"})
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
+    def _serve(self) -> None:
         parts = urlsplit(self.path)
         query = parse_qsl(parts.query, keep_blank_values=True)
         headers = {name.lower(): value for name, value in self.headers.items()}

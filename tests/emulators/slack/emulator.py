@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.emulators.loopback import serve_in_background, stop_serving
+from tests.emulators.loopback import Serving
 
 from .common import JSON, new_id
 from .dispatch import Dispatcher, Outcome
@@ -75,8 +75,7 @@ class SlackEmulator:
         )
         self.calls: list[RecordedCall] = []
         self._calls_lock = threading.Lock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         ws = self.workspace
         ws.users[self.bot_user_id] = User(
             id=self.bot_user_id,
@@ -108,18 +107,17 @@ class SlackEmulator:
         return self.url + "/api/"
 
     def start(self) -> None:
-        if self._server is not None:
+        if self._serving is not None:
             return
         server = Server((self.host, self.port), Handler)
         server.emulator = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = serve_in_background(server, "slack-emulator")
+        self._serving = Serving(server, "slack-emulator")
+        self.port = self._serving.port
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        stop_serving(server, self._thread)
-        self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     def __enter__(self) -> SlackEmulator:
         self.start()

@@ -5,11 +5,10 @@ and response_url endpoints. Every API call is handed to the Dispatcher and recor
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.emulators.loopback import LoopbackServer
+from tests.emulators.loopback import LoopbackHandler, LoopbackServer
 
 from . import endpoints
 from .dispatch import Outcome
@@ -54,18 +53,13 @@ def parse_api_request(
     return args, False, "invalid_post_type"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(LoopbackHandler):
     server: Server
-    protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def _serve(self) -> None:
         emulator = self.server.emulator
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         parts = urlsplit(self.path)
         content_type = self.headers.get("Content-Type") or ""
         if parts.path.startswith("/api/"):
@@ -114,9 +108,3 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()

@@ -8,11 +8,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.emulators.loopback import LoopbackServer, serve_in_background, stop_serving
+from tests.emulators.loopback import LoopbackHandler, LoopbackServer, Serving
 
 from .common import VaultError, new_token_id
 from .core import VaultCore
@@ -48,17 +47,13 @@ class _Server(LoopbackServer):
     emulator: VaultEmulator
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+    methods = frozenset({"GET", "PUT", "POST", "DELETE", "LIST", "PATCH"})
 
     def _serve(self) -> None:
         emulator = self.server.emulator
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
+        raw_body = self.read_body()
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -90,24 +85,6 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_LIST(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
 
 class VaultEmulator:
     """A Vault dev server stand-in for tests: `start()`, point hvac at `url`, `stop()`."""
@@ -128,8 +105,7 @@ class VaultEmulator:
         self._calls_lock = threading.Lock()
         self._faults: list[_Fault] = []
         self._delay = 0.0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         self._reaper: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -138,25 +114,25 @@ class VaultEmulator:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        if self._server is not None:
+        if self._serving is not None:
             return
         server = _Server((self.host, self.port), _Handler)
         server.emulator = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = serve_in_background(server, "vault-emulator")
+        self._serving = Serving(server, "vault-emulator")
+        self.port = self._serving.port
         self._stopping.clear()
         self._reaper = threading.Thread(target=self._reap_loop, name="vault-reaper", daemon=True)
         self._reaper.start()
 
     def stop(self) -> None:
         """Stop serving (connections are refused) but keep every token, lease and role."""
-        server, self._server = self._server, None
+        serving, self._serving = self._serving, None
         self._stopping.set()
-        stop_serving(server, self._thread)
+        if serving is not None:
+            serving.stop()
         if self._reaper is not None:
             self._reaper.join(timeout=5)
-        self._thread = self._reaper = None
+        self._reaper = None
 
     def __enter__(self) -> VaultEmulator:
         self.start()

@@ -28,6 +28,9 @@ SECRET_VARIABLES = {
     "VAULT_TOKEN",
     "GATEHOUSE_VAULT_SECRET_ID",
     "DATABASE_URL",
+    "GATEHOUSE_AUDIT_SIGNING_KEY",
+    "GATEHOUSE_AUDIT_WEBHOOK_SECRET",
+    "GATEHOUSE_SPLUNK_HEC_TOKEN",
 }
 TOKEN_LIKE = re.compile(r"xox[abpre]-|xapp-|hvs\.|hvb\.|^s\.[A-Za-z0-9]{20,}|://[^/@\s]+:[^/@\s]+@")
 Manifest = dict[str, Any]
