@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias="GATEHOUSE_LOG_LEVEL"
     )
+    # Seconds between sweeps (time-outs, retries, recovery); expiry has its own timers.
+    sweep_interval: float = Field(
+        default=15.0, ge=0.5, le=3600, validation_alias="GATEHOUSE_SWEEP_INTERVAL"
+    )
 
     @field_validator("vault_addr", "slack_api_url")
     @classmethod

@@ -91,6 +91,8 @@ class AccessRequest:
     ended_by: str | None = None
     card_ts: str | None = None  # the approval card in the incident channel
     reminded_at: datetime | None = None
+    # From an outcome (issued, expired, revoked) until the card and the requester show it.
+    notify_pending: bool = False
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -2,11 +2,8 @@
 
 from bot.store.audit_log import SqlAuditLog
 from bot.store.engine import create_engine_for
-from bot.store.repositories import (
-    SqlAccessRequestRepository,
-    SqlGrantRepository,
-    SqlIncidentRepository,
-)
+from bot.store.incidents import SqlIncidentRepository
+from bot.store.repositories import SqlAccessRequestRepository, SqlGrantRepository
 from bot.store.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 
 __all__ = [

@@ -6,119 +6,22 @@ serializes writers there. The sweep queries add SKIP LOCKED, so replicas never p
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, Select, Table, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Row, Select, insert, select
 
 from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
-from bot.domain.errors import AlreadyDone, NotFound
 from bot.domain.grant import Grant, GrantStatus
-from bot.domain.incident import Incident, IncidentStatus, Severity
-from bot.store.integrity import violates
+from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     DECISION_UNIQUE,
     GRANT_REQUEST_UNIQUE,
     access_requests,
     decisions,
     grants,
-    incidents,
 )
-
-
-def _locked(statement: Select[Any], for_update: bool) -> Select[Any]:
-    return statement.with_for_update() if for_update else statement
-
-
-def _insert_unique(
-    connection: Connection, statement: Executable, *, constraint: str, duplicate: str
-) -> None:
-    """Insert under a savepoint, so a duplicate leaves the surrounding transaction usable."""
-    try:
-        with connection.begin_nested():
-            connection.execute(statement)
-    except IntegrityError as error:
-        if violates(error, constraint):
-            raise AlreadyDone(duplicate) from error
-        raise
-
-
-def _update_by_id(
-    connection: Connection, table: Table, row_id: str, values: Mapping[str, Any]
-) -> None:
-    result = connection.execute(update(table).where(table.c.id == row_id).values(values))
-    if result.rowcount != 1:
-        raise NotFound(f"Cannot save {table.name} {row_id}: it was never added.")
-
-
-class SqlIncidentRepository:
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def add(self, incident: Incident) -> None:
-        self._connection.execute(
-            insert(incidents).values(id=incident.id, **_incident_values(incident))
-        )
-
-    def get(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
-        statement = select(incidents).where(incidents.c.id == incident_id)
-        return self._one(_locked(statement, for_update))
-
-    def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
-        statement = select(incidents).where(incidents.c.channel_id == channel_id)
-        return self._one(_locked(statement, for_update))
-
-    def save(self, incident: Incident) -> None:
-        _update_by_id(self._connection, incidents, incident.id, _incident_values(incident))
-
-    def list_open(self) -> Sequence[Incident]:
-        statement = (
-            select(incidents)
-            .where(incidents.c.status == IncidentStatus.OPEN.value)
-            .order_by(incidents.c.opened_at, incidents.c.id)
-        )
-        return [_incident_from_row(row) for row in self._connection.execute(statement)]
-
-    def _one(self, statement: Select[Any]) -> Incident | None:
-        row = self._connection.execute(statement).one_or_none()
-        return None if row is None else _incident_from_row(row)
-
-
-def _incident_values(incident: Incident) -> dict[str, Any]:
-    return {
-        "title": incident.title,
-        "severity": incident.severity.value,
-        "commander_id": incident.commander_id,
-        "opened_by": incident.opened_by,
-        "opened_at": incident.opened_at,
-        "channel_id": incident.channel_id,
-        "channel_name": incident.channel_name,
-        "status": incident.status.value,
-        "closed_at": incident.closed_at,
-        "closed_by": incident.closed_by,
-        "resolution": incident.resolution,
-        "card_ts": incident.card_ts,
-    }
-
-
-def _incident_from_row(row: Row[Any]) -> Incident:
-    return Incident(
-        id=row.id,
-        title=row.title,
-        severity=Severity(row.severity),
-        commander_id=row.commander_id,
-        opened_by=row.opened_by,
-        opened_at=row.opened_at,
-        channel_id=row.channel_id,
-        channel_name=row.channel_name,
-        status=IncidentStatus(row.status),
-        closed_at=row.closed_at,
-        closed_by=row.closed_by,
-        resolution=row.resolution,
-        card_ts=row.card_ts,
-    )
 
 
 class SqlAccessRequestRepository:
@@ -134,17 +37,22 @@ class SqlAccessRequestRepository:
         for decision in request.decisions:
             self.add_decision(decision)
 
-    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
+    def get(
+        self, request_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> AccessRequest | None:
+        """`skip_locked`: None when another transaction holds the row (PostgreSQL)."""
         statement = select(access_requests).where(access_requests.c.id == request_id)
-        found = self._load(_locked(statement, for_update))
+        if skip_locked:
+            statement = statement.with_for_update(skip_locked=True)
+        found = self._load(locked(statement, for_update and not skip_locked))
         return found[0] if found else None
 
     def save(self, request: AccessRequest) -> None:
         """Write the request's own fields; decisions are written by `add_decision`."""
-        _update_by_id(self._connection, access_requests, request.id, _request_values(request))
+        update_by_id(self._connection, access_requests, request.id, _request_values(request))
 
     def add_decision(self, decision: Decision) -> None:
-        _insert_unique(
+        insert_unique(
             self._connection,
             insert(decisions).values(
                 request_id=decision.request_id,
@@ -219,6 +127,16 @@ class SqlAccessRequestRepository:
         )
         return self._load(statement)
 
+    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
+        """Requests whose last outcome is not yet shown in Slack, oldest change first."""
+        statement = (
+            select(access_requests)
+            .where(access_requests.c.notify_pending)
+            .order_by(access_requests.c.state_changed_at, access_requests.c.id)
+            .limit(limit)
+        )
+        return self._load(statement)
+
     def _load(self, statement: Select[Any]) -> list[AccessRequest]:
         rows = self._connection.execute(statement).all()
         by_request = self._decisions_for(row.id for row in rows)
@@ -266,6 +184,7 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "ended_by": request.ended_by,
         "card_ts": request.card_ts,
         "reminded_at": request.reminded_at,
+        "notify_pending": request.notify_pending,
     }
 
 
@@ -290,6 +209,7 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         ended_by=row.ended_by,
         card_ts=row.card_ts,
         reminded_at=row.reminded_at,
+        notify_pending=row.notify_pending,
     )
 
 
@@ -299,7 +219,7 @@ class SqlGrantRepository:
 
     def add(self, grant: Grant) -> None:
         """Insert a grant; a second grant for the same request is refused with AlreadyDone."""
-        _insert_unique(
+        insert_unique(
             self._connection,
             insert(grants).values(id=grant.id, **_grant_values(grant)),
             constraint=GRANT_REQUEST_UNIQUE,
@@ -308,14 +228,14 @@ class SqlGrantRepository:
 
     def get(self, grant_id: str, *, for_update: bool = False) -> Grant | None:
         statement = select(grants).where(grants.c.id == grant_id)
-        return self._one(_locked(statement, for_update))
+        return self._one(locked(statement, for_update))
 
     def get_for_request(self, request_id: str, *, for_update: bool = False) -> Grant | None:
         """The request's live grant: any but a failed attempt (there is at most one)."""
         statement = select(grants).where(
             grants.c.request_id == request_id, grants.c.status != GrantStatus.FAILED.value
         )
-        return self._one(_locked(statement, for_update))
+        return self._one(locked(statement, for_update))
 
     def list_for_request(self, request_id: str) -> Sequence[Grant]:
         """Every attempt for a request, failed ones included, oldest first."""
@@ -323,7 +243,7 @@ class SqlGrantRepository:
         return self._all(statement.order_by(grants.c.created_at, grants.c.id))
 
     def save(self, grant: Grant) -> None:
-        _update_by_id(self._connection, grants, grant.id, _grant_values(grant))
+        update_by_id(self._connection, grants, grant.id, _grant_values(grant))
 
     def list_for_incident(
         self, incident_id: str, *, statuses: Sequence[GrantStatus] | None = None
@@ -341,6 +261,16 @@ class SqlGrantRepository:
             .order_by(grants.c.ends_at, grants.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+        )
+        return self._all(statement)
+
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
+        """Active grants ending at or before `before`, soonest first, without locking them."""
+        statement = (
+            select(grants)
+            .where(grants.c.status == GrantStatus.ACTIVE.value, grants.c.ends_at <= before)
+            .order_by(grants.c.ends_at, grants.c.id)
+            .limit(limit)
         )
         return self._all(statement)
 

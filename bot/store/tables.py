@@ -5,6 +5,7 @@ Enums are stored as their string values; the repositories map rows to domain obj
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -52,6 +54,8 @@ incidents = Table(
     Column("closed_by", USER_ID),
     Column("resolution", Text),
     Column("card_ts", String(32)),
+    Column("summary_pending", Boolean, nullable=False, server_default=false()),
+    Column("archive_pending", Boolean, nullable=False, server_default=false()),
 )
 
 access_requests = Table(
@@ -75,8 +79,15 @@ access_requests = Table(
     Column("ended_by", USER_ID),
     Column("card_ts", String(32)),
     Column("reminded_at", UtcDateTime),
+    Column("notify_pending", Boolean, nullable=False, server_default=false()),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
+    Index(
+        "ix_access_requests_notify_pending",
+        "notify_pending",
+        sqlite_where=text("notify_pending"),
+        postgresql_where=text("notify_pending"),
+    ),
 )
 
 decisions = Table(

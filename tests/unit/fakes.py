@@ -3,6 +3,7 @@
 import copy
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -27,6 +28,7 @@ from bot.domain.ports import (
     UnitOfWorkFactory,
 )
 from bot.domain.rules import ResourceRule
+from bot.store.claims import LocalClaims
 
 
 @dataclass
@@ -59,6 +61,14 @@ class MemoryIncidents:
     def list_open(self) -> Sequence[Incident]:
         return [copy.deepcopy(i) for i in self._state.incidents.values() if i.is_open]
 
+    def list_closing(self, limit: int) -> Sequence[Incident]:
+        found = [
+            copy.deepcopy(i)
+            for i in self._state.incidents.values()
+            if i.summary_pending or i.archive_pending
+        ]
+        return found[:limit]
+
 
 class MemoryRequests:
     def __init__(self, state: MemoryState) -> None:
@@ -67,7 +77,9 @@ class MemoryRequests:
     def add(self, request: AccessRequest) -> None:
         self._state.requests[request.id] = copy.deepcopy(request)
 
-    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
+    def get(
+        self, request_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> AccessRequest | None:
         return copy.deepcopy(self._state.requests.get(request_id))
 
     def save(self, request: AccessRequest) -> None:
@@ -119,6 +131,10 @@ class MemoryRequests:
 
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
+        return found[:limit]
+
+    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
+        found = [copy.deepcopy(r) for r in self._state.requests.values() if r.notify_pending]
         return found[:limit]
 
 
@@ -184,6 +200,14 @@ class MemoryGrants:
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
         return found[:limit]
+
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
+        found = [
+            copy.deepcopy(g)
+            for g in self._state.grants.values()
+            if g.status is GrantStatus.ACTIVE and g.ends_at <= before
+        ]
+        return sorted(found, key=lambda g: g.ends_at)[:limit]
 
     def list_for_request(self, request_id: str) -> Sequence[Grant]:
         return [copy.deepcopy(g) for g in self._state.grants.values() if g.request_id == request_id]
@@ -271,9 +295,13 @@ class MemoryStore:
     def __init__(self) -> None:
         self.state = MemoryState()
         self.commits = 0
+        self.claims = LocalClaims()
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
+
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        return self.claims.hold(key, wait=wait)
 
     def state_incident_by_channel(self, channel_id: str) -> str:
         return next(i.id for i in self.state.incidents.values() if i.channel_id == channel_id)
