@@ -15,6 +15,7 @@ from bot.domain.checkpoints import Checkpoint
 from bot.domain.errors import (
     AlreadyDone,
     ChannelNameTaken,
+    ChatError,
     CredentialError,
     CredentialUnavailable,
 )
@@ -317,6 +318,7 @@ class FakeBroker:
     def __init__(self, record_incident_token: Callable[[str, str], None] | None = None) -> None:
         self.live: dict[str, datetime] = {}
         self.issued: list[str] = []
+        self.revoked: list[str] = []  # grant ids, once per revoke call
         self.incident_tokens: dict[str, str] = {}
         self.revoked_incident_tokens: list[str] = []
         self.record_incident_token = record_incident_token
@@ -351,6 +353,7 @@ class FakeBroker:
     def revoke(self, *, grant: Grant) -> datetime:
         if self.fail_revoke:
             raise CredentialUnavailable("Vault is unavailable (connection refused).")
+        self.revoked.append(grant.id)
         if grant.lease_id:
             self.live.pop(grant.lease_id, None)
         return grant.revoke_requested_at or grant.ends_at
@@ -369,15 +372,19 @@ def _conforms(store: MemoryStore, broker: FakeBroker) -> tuple[UnitOfWorkFactory
 
 
 class FakeChat:
-    """Records every chat call in order; `taken` names make create_channel say name_taken."""
+    """Records every chat call in order; `taken` names make create_channel say name_taken;
+    methods in `failing` raise ChatError (Slack down) and are not recorded."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.taken: set[str] = set()
         self.channels: dict[str, str] = {}
+        self.failing: set[str] = set()
         self._ts = 0
 
     def _record(self, method: str, **args: Any) -> None:
+        if method in self.failing:
+            raise ChatError(f"Slack could not be reached for {method}")
         self.calls.append((method, args))
 
     def _next_ts(self) -> str:

@@ -2,75 +2,15 @@
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import timedelta
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import CredentialUnavailable
 from bot.domain.grant import GrantStatus
-from bot.domain.incident import Severity
 from bot.scheduler import Job, build_scheduler
-from bot.services import access
 from bot.slack import lifecycle, workflows
 from bot.slack.workflows import Deps
-from tests.unit.example_policy import example_policy
-from tests.unit.fakes import FakeBroker, FakeChat, MemoryStore
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def deps(clock: Clock) -> Deps:
-    return Deps(
-        uow=MemoryStore(),
-        policy=example_policy(),
-        broker=FakeBroker(),
-        chat=FakeChat(),
-        clock=clock,
-    )
-
-
-def broker(deps: Deps) -> FakeBroker:
-    assert isinstance(deps.broker, FakeBroker)
-    return deps.broker
-
-
-def chat(deps: Deps) -> FakeChat:
-    assert isinstance(deps.chat, FakeChat)
-    return deps.chat
-
-
-def filed(deps: Deps, duration: str = "30m") -> tuple[str, str]:
-    incident = workflows.open_incident(
-        deps, title="Drift", severity=Severity.SEV3, opener="U0ONCALL1"
-    )
-    request_id = workflows.file_request(
-        deps,
-        channel_id=incident.channel_id,
-        user="U0ONCALL2",
-        resource="inference-logs-ro",
-        duration=duration,
-        reason="drift",
-    )
-    return incident.channel_id, request_id
-
-
-def state(deps: Deps, request_id: str) -> RequestState:
-    return access.get_request(uow=deps.uow, request_id=request_id).state
+from tests.unit.slack.scene import Clock, broker, chat, filed, state
 
 
 def test_access_expires_on_the_sweep_after_its_end(deps: Deps, clock: Clock) -> None:
