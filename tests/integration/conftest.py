@@ -103,6 +103,13 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+@pytest.fixture(scope="module")
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for a module's bot processes, dropped afterwards."""
+    with _fresh_postgres_database(postgres_admin) as url:
+        yield url
+
+
 @pytest.fixture
 def postgres_engine(postgres_admin: Engine) -> Iterator[Engine]:
     """A fresh, migrated PostgreSQL database, for what only PostgreSQL does."""
