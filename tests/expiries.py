@@ -123,13 +123,14 @@ def issue_grants(
         seconds = max(SHORTEST, end - datetime.now(UTC)).total_seconds()
         marker = f"grant-{number:05d}-of-many"
         asking = replicas[number % len(replicas)]
+        since = fleet.posted_so_far(channel.id)
         asking.people.slash_command(
             "/request-access",
             f"inference-logs-ro {math.ceil(seconds)}s {marker}",
             user_id="U0ONCALL2",
             channel_id=channel.id,
         )
-        card = fleet.card(channel.id, marker)
+        card = fleet.card(channel.id, marker, since=since)
         request_id = fleet.request_id(card)
         approving = replicas[(number + 1) % len(replicas)]
         approving.people.block_action(

@@ -200,15 +200,23 @@ class Fleet:
         assert channel is not None
         return channel.id
 
-    def card(self, channel: str, marker: str) -> Any:
-        """The approval card whose request carries `marker` in its reason."""
+    def card(self, channel: str, marker: str, *, since: int = 0) -> Any:
+        """The approval card whose request carries `marker` in its reason, posted after the
+        channel's first `since` messages (see `posted_so_far`)."""
+        workspace = self.slack.workspace
 
         def posted() -> Any:
+            with workspace.lock:
+                recent = workspace.channels[channel].history[since:]
             return next(
-                (m for m in self.slack.messages(channel) if marker in str(m.blocks or "")), None
+                (m for m in recent if not m.thread_ts and marker in str(m.blocks or "")), None
             )
 
         return eventually(posted, f"the card of {marker}")
+
+    def posted_so_far(self, channel: str) -> int:
+        with self.slack.workspace.lock:
+            return len(self.slack.workspace.channels[channel].history)
 
     def request_id(self, card: Any) -> str:
         return str(card.text.split(":")[0])
