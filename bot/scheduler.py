@@ -54,12 +54,16 @@ class ExpiryTimers:
 
     def schedule_expiry(self, request_id: str, at: datetime) -> None:
         """Expire `request_id` at `at` (at once if that has passed), replacing its timer."""
+        job_id = f"expire:{request_id}"
+        armed = self._scheduler.get_job(job_id)
+        if armed is not None and getattr(armed, "next_run_time", None) == at:
+            return  # the sweeps re-arm what ends soon: most are armed already
         self._scheduler.add_job(
             self._run,
             "date",
             run_date=at,
             args=[request_id],
-            id=f"expire:{request_id}",
+            id=job_id,
             name=f"expire {request_id}",
             replace_existing=True,
             misfire_grace_time=None,  # late is better than never; the sweep would be later

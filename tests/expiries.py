@@ -189,7 +189,7 @@ def run_expiries(
     kill: Replica | None = None,
 ) -> ExpiryRun:
     """Issue `count` grants ending within `window`, starting `lead` from now; kill `kill` in
-    the middle of the window; wait until every grant is recorded revoked."""
+    the middle of the window; wait until every grant is recorded revoked and told."""
     channel = fleet.open_incident(replicas[0], f"expiries {int(time.time())}")
     window_start = datetime.now(UTC) + lead
     request_ids = issue_grants(
@@ -205,6 +205,7 @@ def run_expiries(
     last_end = max(g.ends_at for g in run.granted)
     wait = (last_end - datetime.now(UTC)).total_seconds() + 60
     eventually(lambda: all_revoked(fleet, run.granted), "every grant revoked", timeout=wait)
+    eventually(fleet.settled, "every requester told")
     run.revocations = fleet.vault.revocations()
     return run
 

@@ -113,6 +113,7 @@ def close_incident(
     closed_by: str,
     resolution: str,
     clock: Callable[[], datetime],
+    revocations_at_once: int = PARALLEL_REVOCATIONS,
 ) -> CloseResult:
     """Mark closed, end every request, revoke and confirm, then build the summary.
 
@@ -172,7 +173,13 @@ def close_incident(
         )
         tx.commit()
     crash_point("close.intent_recorded")
-    result = complete_close(uow=uow, broker=broker, incident_id=incident.id, clock=clock)
+    result = complete_close(
+        uow=uow,
+        broker=broker,
+        incident_id=incident.id,
+        clock=clock,
+        revocations_at_once=revocations_at_once,
+    )
     result.cancelled = cancelled
     return result
 
@@ -183,6 +190,7 @@ def complete_close(
     broker: CredentialBroker,
     incident_id: str,
     clock: Callable[[], datetime],
+    revocations_at_once: int = PARALLEL_REVOCATIONS,
 ) -> CloseResult:
     """Revoke and confirm what a closed incident still holds, then build its summary.
 
@@ -191,7 +199,7 @@ def complete_close(
     with uow() as tx:
         incident = incident_by_id(tx, incident_id)
         to_revoke = tx.grants.list_for_incident(incident.id, statuses=[GrantStatus.REVOKING])
-    with ThreadPoolExecutor(max_workers=PARALLEL_REVOCATIONS) as pool:
+    with ThreadPoolExecutor(max_workers=revocations_at_once) as pool:
         outcomes = list(
             pool.map(
                 lambda grant: revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock),

@@ -6,17 +6,16 @@ The full-size run (10,000 races) is `python -m tests.bench.race_bench`.
 
 import pytest
 
+from bot.store import migrate
 from tests.races import file_requests, race, recorded_outcomes
 
 pytestmark = pytest.mark.postgres
-RACES = 120
+RACES = 90
 
 
 def test_three_processes_racing_issue_exactly_one_credential_per_request(
     postgres_url: str,
 ) -> None:
-    from bot.store import migrate
-
     migrate.upgrade(postgres_url)
     requests = file_requests(postgres_url, RACES)
     result = race(postgres_url, requests, processes=3, batch=20)

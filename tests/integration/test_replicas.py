@@ -13,7 +13,7 @@ from tests.expiries import expired_notices, run_expiries
 from tests.fleet import running_fleet
 
 pytestmark = pytest.mark.postgres
-GRANTS = 45
+GRANTS = 30
 WINDOW = timedelta(seconds=10)
 
 
@@ -27,7 +27,7 @@ def test_every_grant_is_revoked_once_with_a_replica_killed(
             replicas,
             count=GRANTS,
             window=WINDOW,
-            lead=timedelta(seconds=18),
+            lead=timedelta(seconds=12),
             kill=replicas[1],
         )
         print(run.report())
