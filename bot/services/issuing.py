@@ -53,18 +53,29 @@ def issue_access(
     request_id: str,
     clock: Callable[[], datetime],
     wait: bool = True,
+    track_delivery: bool = False,
 ) -> IssueResult:
     """Issue the one credential of an APPROVED request; any further call is a no-op, and so is
     a call that does not `wait` while another worker is issuing it.
 
     The credential comes back to the caller for private delivery only: it is never stored.
+    `track_delivery`: the caller delivers it under the request's claim and then calls
+    `recovery.mark_told`; the request is marked until then, so that recovery can end access
+    whose credential died undelivered with its process.
     """
     with uow.claim(claim_key("issue", request_id), wait=wait) as mine:
         if not mine:
             with uow() as tx:
                 request = request_by_id(tx, request_id)
                 return IssueResult(request, tx.grants.get_for_request(request.id))
-        return _issue(uow=uow, policy=policy, broker=broker, request_id=request_id, clock=clock)
+        return _issue(
+            uow=uow,
+            policy=policy,
+            broker=broker,
+            request_id=request_id,
+            clock=clock,
+            track_delivery=track_delivery,
+        )
 
 
 def _issue(
@@ -74,6 +85,7 @@ def _issue(
     broker: CredentialBroker,
     request_id: str,
     clock: Callable[[], datetime],
+    track_delivery: bool,
 ) -> IssueResult:
     now = clock()
     with uow() as tx:
@@ -103,7 +115,12 @@ def _issue(
         return _record_issue_failure(uow=uow, grant_id=grant.id, error=error, now=clock())
     crash_point("issue.vault_called")
     result = _record_issued(
-        uow=uow, broker=broker, grant_id=grant.id, credential=credential, clock=clock
+        uow=uow,
+        broker=broker,
+        grant_id=grant.id,
+        credential=credential,
+        clock=clock,
+        track_delivery=track_delivery,
     )
     crash_point("issue.result_recorded")
     return result
@@ -144,6 +161,7 @@ def _record_issued(
     grant_id: str,
     credential: IssuedCredential,
     clock: Callable[[], datetime],
+    track_delivery: bool,
 ) -> IssueResult:
     now = clock()
     with uow() as tx:
@@ -157,7 +175,7 @@ def _record_issued(
         )
         if still_wanted:
             request.activate(incident=incident, now=now, credential_ends_at=credential.expires_at)
-            request.notify_pending = True  # until the credential is delivered
+            request.notify_pending = track_delivery
             assert request.ends_at is not None
             grant.mark_issued(credential=credential, ends_at=request.ends_at, now=now)
             tx.requests.save(request)

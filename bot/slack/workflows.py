@@ -166,6 +166,7 @@ def issue_and_deliver(deps: Deps, *, request_id: str, wait: bool = True) -> None
             request_id=request_id,
             clock=deps.clock,
             wait=wait,
+            track_delivery=True,
         )
         if result.credential is not None or result.error:
             _deliver(deps, result)

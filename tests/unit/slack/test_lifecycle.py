@@ -122,7 +122,12 @@ def test_a_credential_never_delivered_is_revoked_and_the_requester_told(
         now=clock.now,
     )
     issuing.issue_access(
-        uow=deps.uow, policy=deps.policy, broker=deps.broker, request_id=request_id, clock=clock
+        uow=deps.uow,
+        policy=deps.policy,
+        broker=deps.broker,
+        request_id=request_id,
+        clock=clock,
+        track_delivery=True,
     )
     with recovery.hold_request(uow=deps.uow, request_id=request_id):
         lifecycle.sweep(deps)  # a live worker is delivering it: left alone
