@@ -4,10 +4,9 @@ Nothing happens at import time; `build` does the work when a command asks for it
 """
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from slack_bolt import App
@@ -22,12 +21,12 @@ from bot.domain.errors import SinkMisconfigured
 from bot.domain.ports import AuditSink, Directory, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.policy import load_policy
-from bot.scheduler import Job, build_scheduler
-from bot.services import issuing
+from bot.scheduler import ExpiryTimers, Job, build_scheduler
+from bot.services import issuing, sweeps
 from bot.services.audit_export import export_audit, export_backlog
 from bot.services.checkpoints import sign_checkpoint
 from bot.services.sweeps import reconcile_vault
-from bot.slack import extending, workflows
+from bot.slack import extending, lifecycle
 from bot.slack.app import create_app
 from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
@@ -167,9 +166,14 @@ def build_lookups(settings: Settings) -> tuple[SlackDirectory | None, PagerDutyO
     return directory, build_oncall(settings, directory)
 
 
-def slack_deps(gatehouse: Gatehouse, client: WebClient) -> Deps:
+ExpiryScheduler = Callable[[str, datetime], None]
+
+
+def slack_deps(
+    gatehouse: Gatehouse, client: WebClient, schedule_expiry: ExpiryScheduler | None = None
+) -> Deps:
     directory = SlackDirectory(client)
-    return Deps(
+    deps = Deps(
         uow=gatehouse.uow,
         policy=gatehouse.policy,
         broker=gatehouse.broker,
@@ -179,6 +183,9 @@ def slack_deps(gatehouse: Gatehouse, client: WebClient) -> Deps:
         directory=directory,
         oncall=build_oncall(gatehouse.settings, directory),
     )
+    if schedule_expiry is not None:
+        deps.schedule_expiry = schedule_expiry
+    return deps
 
 
 def readiness(gatehouse: Gatehouse) -> dict[str, str]:
@@ -194,7 +201,9 @@ def readiness(gatehouse: Gatehouse) -> dict[str, str]:
     return problems
 
 
-def build_slack_app(gatehouse: Gatehouse, *, http: bool) -> App:
+def build_slack_app(
+    gatehouse: Gatehouse, *, http: bool, schedule_expiry: ExpiryScheduler | None = None
+) -> App:
     """The Bolt app; in HTTP mode the ack is the response and the work runs after it."""
     settings = gatehouse.settings
     assert settings.slack_bot_token is not None
@@ -205,28 +214,37 @@ def build_slack_app(gatehouse: Gatehouse, *, http: bool) -> App:
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
     return create_app(
-        deps=slack_deps(gatehouse, client),
+        deps=slack_deps(gatehouse, client, schedule_expiry),
         client=client,
         signing_secret=signing_secret,
         process_before_response=http,
     )
 
 
-def build_web_app(gatehouse: Gatehouse) -> Starlette:
+def build_web_app(
+    gatehouse: Gatehouse, schedule_expiry: ExpiryScheduler | None = None
+) -> Starlette:
     """HTTP mode: /slack/events, /healthz, /readyz, /metrics."""
-    return create_http_app(build_slack_app(gatehouse, http=True), lambda: readiness(gatehouse))
+    return create_http_app(
+        build_slack_app(gatehouse, http=True, schedule_expiry=schedule_expiry),
+        lambda: readiness(gatehouse),
+    )
 
 
-SWEEP_EVERY_SECONDS = 15
 RECONCILE_EVERY_SECONDS = 300
 CHECKPOINT_POLL_SECONDS = 5  # signs when 100 events or 60 s have passed
 AUDIT_EXPORT_EVERY_SECONDS = 5
+LONGEST_GRANT = timedelta(days=366)
 
 
 def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
-    """The periodic work: sweeps (expiry, time-outs, retries) and reconciliation with Vault."""
+    """The periodic work: sweeps (expiry, time-outs, retries, recovery) and reconciliation."""
     jobs = [
-        Job("sweep", lambda: workflows.sweep(deps) + extending.sweep(deps), SWEEP_EVERY_SECONDS),
+        Job(
+            "sweep",
+            lambda: lifecycle.sweep(deps) + extending.sweep(deps),
+            gatehouse.settings.sweep_interval,
+        ),
         Job("reconcile", lambda: _reconcile_quietly(gatehouse), RECONCILE_EVERY_SECONDS),
     ]
     key = gatehouse.settings.audit_signing_key
@@ -280,21 +298,32 @@ def export_audit_to_sinks(
 
 
 def start(gatehouse: Gatehouse) -> None:
-    """Reconcile Vault once, start the sweeps, then serve Slack until stopped."""
+    """Start the periodic work (its first run at once: reconcile, finish what a stopped
+    process left) and an expiry timer for every active grant, then serve Slack until stopped."""
     settings = gatehouse.settings
-    threading.Thread(target=_reconcile_quietly, args=(gatehouse,), daemon=True).start()
     assert settings.slack_bot_token is not None
     client = make_web_client(
         settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
-    build_scheduler(build_jobs(gatehouse, slack_deps(gatehouse, client))).start()
+    deps = slack_deps(gatehouse, client)
+    scheduler = build_scheduler(build_jobs(gatehouse, deps))
+    timers = ExpiryTimers(scheduler, lambda request_id: lifecycle.expire(deps, request_id))
+    deps.schedule_expiry = timers.schedule_expiry
+    for request_id, ends_at in sweeps.ending_before(
+        uow=gatehouse.uow, until=utc_now() + LONGEST_GRANT
+    ):
+        timers.schedule_expiry(request_id, ends_at)
+    scheduler.start()
     if settings.mode == "http":
         uvicorn.run(
-            build_web_app(gatehouse), host=settings.host, port=settings.port, log_level="warning"
+            build_web_app(gatehouse, timers.schedule_expiry),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
         )
         return
     assert settings.slack_app_token is not None
-    app = build_slack_app(gatehouse, http=False)
+    app = build_slack_app(gatehouse, http=False, schedule_expiry=timers.schedule_expiry)
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     handler.start()  # type: ignore[no-untyped-call]
 
@@ -304,4 +333,4 @@ def _reconcile_quietly(gatehouse: Gatehouse) -> None:
         uow=gatehouse.uow, policy=gatehouse.policy, inventory=gatehouse.broker, clock=utc_now
     )
     for problem in report.errors:
-        log.warning("reconcile at start: %s", problem)
+        log.warning("reconcile: %s", problem)

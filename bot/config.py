@@ -238,6 +238,15 @@ class Settings(BaseSettings):
         description="Lowest level logged. Library request and response bodies stay off even "
         "at DEBUG.",
     )
+    # Seconds between sweeps (time-outs, retries, recovery); expiry has its own timers.
+    sweep_interval: float = Field(
+        default=15.0,
+        ge=0.5,
+        le=3600,
+        validation_alias="GATEHOUSE_SWEEP_INTERVAL",
+        description="Seconds between sweeps (time-outs, reminders, retries, recovery, and any "
+        "expiry its timer missed; expiry itself runs on a timer at each grant's end).",
+    )
 
     @field_validator("vault_addr", "slack_api_url", "pagerduty_api_url")
     @classmethod

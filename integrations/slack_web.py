@@ -128,9 +128,16 @@ class SlackChat:
         self._call("pins.add", lambda: self.client.pins_add(channel=channel, timestamp=ts))
 
     def archive(self, channel: str) -> None:
-        self._call(
-            "conversations.archive", lambda: self.client.conversations_archive(channel=channel)
-        )
+        """Archive; a channel already archived counts as done (a retry after a lost answer)."""
+
+        def archive_once() -> None:
+            try:
+                self.client.conversations_archive(channel=channel)
+            except SlackApiError as error:
+                if error.response.get("error") != "already_archived":
+                    raise
+
+        self._call("conversations.archive", archive_once)
 
     def upload_file(
         self, channel: str, *, filename: str, content: str, title: str, comment: str | None = None

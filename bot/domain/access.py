@@ -103,6 +103,8 @@ class AccessRequest:
     # Approvers shown by group on the card: `@handle` of a Slack user group -> its members.
     approver_labels: Mapping[str, frozenset[str]] = field(default_factory=dict)
     auto_approved_because: str | None = None  # set when on-call approved it, not people
+    # From an outcome (issued, expired, revoked) until the card and the requester show it.
+    notify_pending: bool = False
 
     # -- reading -----------------------------------------------------------------------------
 

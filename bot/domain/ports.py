@@ -1,6 +1,7 @@
 """Protocols the services depend on; the store and the outbound adapters implement them."""
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -23,11 +24,19 @@ class IncidentRepository(Protocol):
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None: ...
     def save(self, incident: Incident) -> None: ...
     def list_open(self) -> Sequence[Incident]: ...
+    def list_closing(self, limit: int) -> Sequence[Incident]:
+        """Closed incidents whose summary or archive is still to be done."""
+        ...
 
 
 class AccessRequestRepository(Protocol):
     def add(self, request: AccessRequest) -> None: ...
-    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None: ...
+    def get(
+        self, request_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> AccessRequest | None:
+        """`skip_locked`: lock the row, or return None if another transaction holds it."""
+        ...
+
     def save(self, request: AccessRequest) -> None: ...
     def add_decision(self, decision: Decision) -> None: ...
     def add_extension_decision(self, extension_id: str, decision: Decision) -> None: ...
@@ -50,6 +59,10 @@ class AccessRequestRepository(Protocol):
         """Requests waiting on this user: pending ones, break-glass to review and extensions."""
         ...
 
+    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
+        """Requests whose last outcome is not yet shown in Slack (`notify_pending`)."""
+        ...
+
 
 class GrantRepository(Protocol):
     def add(self, grant: Grant) -> None: ...
@@ -65,6 +78,10 @@ class GrantRepository(Protocol):
 
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         """Grants in any of `statuses`; on PostgreSQL locked with SKIP LOCKED for one sweep."""
+        ...
+
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
+        """ACTIVE grants ending at or before `before`, soonest first; nothing locked."""
         ...
 
     def save(self, grant: Grant) -> None: ...
@@ -153,6 +170,11 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        """Hold `key` while the block runs, against every thread and replica; yields False when
+        another worker holds it. A claim dies with its holder, so one that can be taken means
+        nobody is doing that work now."""
+        ...
 
 
 class AuditSink(Protocol):

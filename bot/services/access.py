@@ -183,10 +183,12 @@ def _record_review(
         return None
     if decision.verdict is not Verdict.DENY:
         return None
+    request.notify_pending = True  # told on the card and to the requester, even after a crash
+    tx.requests.save(request)
     action = (
         Action.REQUEST_REVOKED
         if request.state is RequestState.REVOKED
-        else (Action.REQUEST_CANCELLED)
+        else Action.REQUEST_CANCELLED
     )
     record_for_request(
         tx, action, request, at=now, actor=decision.approver_id, reason=request.end_reason
@@ -240,6 +242,7 @@ def revoke_access(
             raise NotFound(f"Request {request.id} has no credential to revoke.")
         reason = f"revoked by {by_user}"
         request.revoke(now=now, by_user=by_user, reason=reason)
+        request.notify_pending = True
         tx.requests.save(request)
         record_for_request(
             tx, Action.REQUEST_REVOKED, request, at=now, actor=by_user, reason=reason
@@ -255,17 +258,22 @@ def expire_access(
     broker: CredentialBroker,
     request_id: str,
     clock: Callable[[], datetime],
-) -> AccessRequest:
-    """End ACTIVE access whose time is up, then have Vault revoke and confirm. Idempotent."""
+) -> AccessRequest | None:
+    """End ACTIVE access whose time is up, then have Vault revoke and confirm.
+
+    None when this call did nothing: not due (e.g. extended), already ended, or another
+    worker holds the request's row (SKIP LOCKED), so each expiry is done, and told, once.
+    """
     now = clock()
     with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
-        if request.state is not RequestState.ACTIVE or request.ends_at is None:
-            return request
-        if now < request.ends_at:
-            return request
+        request = tx.requests.get(request_id.strip().upper(), skip_locked=True)
+        if request is None or request.state is not RequestState.ACTIVE:
+            return None
+        if request.ends_at is None or now < request.ends_at:
+            return None
         grant = tx.grants.get_for_request(request.id, for_update=True)
         request.expire(now=now)
+        request.notify_pending = True
         tx.requests.save(request)
         record_for_request(
             tx, Action.REQUEST_EXPIRED, request, at=now, actor=None, reason="expired"

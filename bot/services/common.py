@@ -13,6 +13,11 @@ from bot.domain.incident import Incident
 from bot.domain.ports import UnitOfWork
 
 
+def claim_key(kind: str, item_id: str) -> str:
+    """The name of the claim on one item's outside work, e.g. `issue:R-7K3QF2AB`."""
+    return f"{kind}:{item_id.strip().upper()}"
+
+
 def random_token() -> str:
     """Eight characters of base32: short enough to type, wide enough not to collide."""
     return base64.b32encode(secrets.token_bytes(5)).decode("ascii")

@@ -21,6 +21,7 @@ from bot.services.common import (
     record_for_request,
     request_by_id,
 )
+from bot.services.crashpoints import crash_point
 from bot.services.issuing import revoke_grant, revoke_incident_tokens
 
 _UNISSUED = (RequestState.PENDING, RequestState.APPROVED)
@@ -112,11 +113,14 @@ def close_incident(
     closed_by: str,
     resolution: str,
     clock: Callable[[], datetime],
+    revocations_at_once: int = PARALLEL_REVOCATIONS,
 ) -> CloseResult:
     """Mark closed, end every request, revoke and confirm, then build the summary.
 
     The close is committed first, so no new access can start while Vault is being called.
-    A revocation Vault does not confirm stays REVOKING and is reported; sweeps retry it.
+    A revocation Vault does not confirm stays REVOKING and is reported; sweeps retry it. The
+    incident keeps `summary_pending` (and `archive_pending`) until Slack shows the close, so
+    a close cut short is finished by `complete_close` after a restart.
     """
     now = clock()
     with uow() as tx:
@@ -127,11 +131,14 @@ def close_incident(
             is_admin=policy.is_admin(closed_by),
             now=now,
         )
+        incident.summary_pending = True
+        incident.archive_pending = policy.incident.archive_on_close
         tx.incidents.save(incident)
         cancelled = []
         for request in tx.requests.list_for_incident(incident.id, states=_UNISSUED):
             cancelled.append(request.id)
             request.cancel_for_close(now=now, by_user=closed_by)
+            request.notify_pending = True
             tx.requests.save(request)
             record_for_request(
                 tx,
@@ -143,6 +150,7 @@ def close_incident(
             )
         for request in tx.requests.list_for_incident(incident.id, states=[RequestState.ACTIVE]):
             request.revoke(now=now, by_user=closed_by, reason=CLOSE_REASON)
+            request.notify_pending = True
             tx.requests.save(request)
             record_for_request(
                 tx,
@@ -164,10 +172,34 @@ def close_incident(
             resolution=incident.resolution,
         )
         tx.commit()
+    crash_point("close.intent_recorded")
+    result = complete_close(
+        uow=uow,
+        broker=broker,
+        incident_id=incident.id,
+        clock=clock,
+        revocations_at_once=revocations_at_once,
+    )
+    result.cancelled = cancelled
+    return result
 
+
+def complete_close(
+    *,
+    uow: UnitOfWorkFactory,
+    broker: CredentialBroker,
+    incident_id: str,
+    clock: Callable[[], datetime],
+    revocations_at_once: int = PARALLEL_REVOCATIONS,
+) -> CloseResult:
+    """Revoke and confirm what a closed incident still holds, then build its summary.
+
+    The second half of a close, and how a close cut short (a restart) is finished.
+    """
     with uow() as tx:
+        incident = incident_by_id(tx, incident_id)
         to_revoke = tx.grants.list_for_incident(incident.id, statuses=[GrantStatus.REVOKING])
-    with ThreadPoolExecutor(max_workers=PARALLEL_REVOCATIONS) as pool:
+    with ThreadPoolExecutor(max_workers=revocations_at_once) as pool:
         outcomes = list(
             pool.map(
                 lambda grant: revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock),
@@ -184,8 +216,29 @@ def close_incident(
         revoked=[g for g in outcomes if g.status is GrantStatus.REVOKED],
         unconfirmed=[g for g in outcomes if g.status is not GrantStatus.REVOKED],
         unconfirmed_tokens=unconfirmed_tokens,
-        cancelled=cancelled,
     )
+
+
+def unfinished_closes(*, uow: UnitOfWorkFactory, limit: int = 20) -> Sequence[Incident]:
+    """Closed incidents whose summary is not posted yet, or whose channel is not archived."""
+    with uow() as tx:
+        return tx.incidents.list_closing(limit)
+
+
+def mark_summary_posted(*, uow: UnitOfWorkFactory, incident_id: str) -> None:
+    with uow() as tx:
+        incident = incident_by_id(tx, incident_id, for_update=True)
+        incident.summary_pending = False
+        tx.incidents.save(incident)
+        tx.commit()
+
+
+def mark_archived(*, uow: UnitOfWorkFactory, incident_id: str) -> None:
+    with uow() as tx:
+        incident = incident_by_id(tx, incident_id, for_update=True)
+        incident.archive_pending = False
+        tx.incidents.save(incident)
+        tx.commit()
 
 
 def build_summary(*, uow: UnitOfWorkFactory, incident_id: str) -> IncidentSummary:
@@ -194,6 +247,11 @@ def build_summary(*, uow: UnitOfWorkFactory, incident_id: str) -> IncidentSummar
         events = list(tx.audit.events(incident_id=incident_id))
         head = tx.audit.head()
     return summarize_incident(incident_id, events, head=head)
+
+
+def get_incident(*, uow: UnitOfWorkFactory, incident_id: str) -> Incident:
+    with uow() as tx:
+        return incident_by_id(tx, incident_id)
 
 
 def find_incident_for_channel(*, uow: UnitOfWorkFactory, channel_id: str) -> Incident | None:

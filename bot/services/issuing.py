@@ -4,6 +4,10 @@ Exactly one credential per approved request: the grant (ISSUING) is committed un
 request's row lock before Vault is called, and only one live grant per request can exist.
 When Vault is unreachable the attempt is recorded as a failed grant, the request stays
 APPROVED, and `retry_issues` tries again with backoff; any other refusal fails the request.
+
+Each Vault call runs under a claim (`issue:<request>`, `revoke:<grant>`) held until its answer
+is recorded, so no two workers, in any replica, call Vault for the same item at once; a claim
+that can be taken while the record says ISSUING means the issuer died (see `sweeps`).
 """
 
 from collections.abc import Callable, Sequence
@@ -17,6 +21,7 @@ from bot.domain.grant import Grant, GrantStatus
 from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
+    claim_key,
     incident_by_id,
     random_token,
     record,
@@ -24,9 +29,11 @@ from bot.services.common import (
     record_for_request,
     request_by_id,
 )
+from bot.services.crashpoints import crash_point
 
 FIRST_RETRY_AFTER = timedelta(seconds=15)
 LONGEST_RETRY_WAIT = timedelta(minutes=5)
+INTERRUPTED_ISSUE = "interrupted before Vault's answer was recorded"
 
 
 @dataclass(frozen=True)
@@ -45,11 +52,41 @@ def issue_access(
     broker: CredentialBroker,
     request_id: str,
     clock: Callable[[], datetime],
+    wait: bool = True,
+    track_delivery: bool = False,
 ) -> IssueResult:
-    """Issue the one credential of an APPROVED request; any further call is a no-op.
+    """Issue the one credential of an APPROVED request; any further call is a no-op, and so is
+    a call that does not `wait` while another worker is issuing it.
 
     The credential comes back to the caller for private delivery only: it is never stored.
+    `track_delivery`: the caller delivers it under the request's claim and then calls
+    `recovery.mark_told`; the request is marked until then, so that recovery can end access
+    whose credential died undelivered with its process.
     """
+    with uow.claim(claim_key("issue", request_id), wait=wait) as mine:
+        if not mine:
+            with uow() as tx:
+                request = request_by_id(tx, request_id)
+                return IssueResult(request, tx.grants.get_for_request(request.id))
+        return _issue(
+            uow=uow,
+            policy=policy,
+            broker=broker,
+            request_id=request_id,
+            clock=clock,
+            track_delivery=track_delivery,
+        )
+
+
+def _issue(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    broker: CredentialBroker,
+    request_id: str,
+    clock: Callable[[], datetime],
+    track_delivery: bool,
+) -> IssueResult:
     now = clock()
     with uow() as tx:
         request = request_by_id(tx, request_id, for_update=True)
@@ -71,14 +108,22 @@ def issue_access(
             tx, Action.GRANT_ISSUING, grant, at=now, actor=None, ends_at=utc_iso(grant.ends_at)
         )
         tx.commit()
-
+    crash_point("issue.intent_recorded")
     try:
         credential = broker.issue(grant=grant, resource=policy.resource(grant.resource), now=now)
     except CredentialError as error:
         return _record_issue_failure(uow=uow, grant_id=grant.id, error=error, now=clock())
-    return _record_issued(
-        uow=uow, broker=broker, grant_id=grant.id, credential=credential, clock=clock
+    crash_point("issue.vault_called")
+    result = _record_issued(
+        uow=uow,
+        broker=broker,
+        grant_id=grant.id,
+        credential=credential,
+        clock=clock,
+        track_delivery=track_delivery,
     )
+    crash_point("issue.result_recorded")
+    return result
 
 
 def _record_issue_failure(
@@ -116,6 +161,7 @@ def _record_issued(
     grant_id: str,
     credential: IssuedCredential,
     clock: Callable[[], datetime],
+    track_delivery: bool,
 ) -> IssueResult:
     now = clock()
     with uow() as tx:
@@ -129,6 +175,7 @@ def _record_issued(
         )
         if still_wanted:
             request.activate(incident=incident, now=now, credential_ends_at=credential.expires_at)
+            request.notify_pending = track_delivery
             assert request.ends_at is not None
             grant.mark_issued(credential=credential, ends_at=request.ends_at, now=now)
             tx.requests.save(request)
@@ -165,26 +212,36 @@ def retry_issues(
 ) -> list[IssueResult]:
     """Issue APPROVED requests whose last attempt failed because Vault was unavailable.
 
-    Waits 15 s after the first failure, doubling up to 5 min between attempts.
+    Waits 15 s after the first failure, doubling up to 5 min between attempts. Requests another
+    worker is issuing are left to it; the results are the attempts made here.
     """
-    now = clock()
+    results = (
+        issue_access(
+            uow=uow, policy=policy, broker=broker, request_id=request_id, clock=clock, wait=False
+        )
+        for request_id in due_issue_retries(uow=uow, now=clock(), limit=limit)
+    )
+    return [result for result in results if result.credential is not None or result.error]
+
+
+def due_issue_retries(*, uow: UnitOfWorkFactory, now: datetime, limit: int = 50) -> list[str]:
+    """APPROVED requests whose failed attempts are due for another (see `retry_issues`)."""
     with uow() as tx:
-        due = [
+        return [
             request.id
             for request in tx.requests.list_in_state(RequestState.APPROVED, limit)
             if _retry_due(tx.grants.list_for_request(request.id), now)
         ]
-    return [
-        issue_access(uow=uow, policy=policy, broker=broker, request_id=request_id, clock=clock)
-        for request_id in due
-    ]
 
 
 def _retry_due(attempts: Sequence[Grant], now: datetime) -> bool:
-    """Due when every attempt so far failed and the backoff after the last one has passed."""
+    """Due when every attempt so far failed and the backoff after the last one has passed;
+    at once after an attempt its process did not live to finish (Vault was not the cause)."""
     failed = list(attempts)
     if not failed or any(g.status is not GrantStatus.FAILED for g in failed):
         return False
+    if failed[-1].last_error == INTERRUPTED_ISSUE:
+        return True
     wait = min(FIRST_RETRY_AFTER * (1 << (len(failed) - 1)), LONGEST_RETRY_WAIT)
     return now >= failed[-1].ends_at + wait  # a failed grant ends when its failure was recorded
 
@@ -195,19 +252,34 @@ def revoke_grant(
     broker: CredentialBroker,
     grant_id: str,
     clock: Callable[[], datetime],
+    wait: bool = True,
 ) -> Grant:
-    """Ask Vault to revoke a REVOKING grant and record its confirmation, or the failure."""
-    with uow() as tx:
-        grant = _grant(tx, grant_id)
-    if grant.status is not GrantStatus.REVOKING:
-        return grant
-    if not grant.has_credential:
-        return grant  # still being issued: the issuing path revokes it once Vault answers
+    """Ask Vault to revoke a REVOKING grant and record its confirmation, or the failure.
+
+    Under the grant's claim: a worker that does not `wait` leaves a grant another worker is
+    revoking to it, and one that waits finds it confirmed; Vault is asked once.
+    """
+    with uow.claim(claim_key("revoke", grant_id), wait=wait) as mine:
+        with uow() as tx:
+            grant = _grant(tx, grant_id)
+        if not mine or grant.status is not GrantStatus.REVOKING:
+            return grant
+        if not grant.has_credential:
+            return grant  # still being issued: the issuing path revokes it once Vault answers
+        crash_point("revoke.intent_recorded")
+        return _revoke_and_record(uow=uow, broker=broker, grant=grant, clock=clock)
+
+
+def _revoke_and_record(
+    *, uow: UnitOfWorkFactory, broker: CredentialBroker, grant: Grant, clock: Callable[[], datetime]
+) -> Grant:
+    grant_id = grant.id
     try:
         confirmed_at: datetime | None = broker.revoke(grant=grant)
         error = None
     except CredentialError as failure:
         confirmed_at, error = None, failure.message
+    crash_point("revoke.vault_called")
     now = clock()
     with uow() as tx:
         grant = _grant(tx, grant_id, for_update=True)
@@ -236,6 +308,7 @@ def revoke_grant(
             )
         tx.grants.save(grant)
         tx.commit()
+    crash_point("revoke.result_recorded")
     return grant
 
 
@@ -262,12 +335,28 @@ def revoke_incident_tokens(
     broker: CredentialBroker,
     incident_id: str,
     clock: Callable[[], datetime],
+    wait: bool = True,
 ) -> list[str]:
-    """Revoke every recorded token of an incident; returns the accessors still unconfirmed."""
-    with uow() as tx:
-        accessors = [accessor for _, accessor in tx.vault_tokens.list_unrevoked(incident_id)]
-    if not accessors:
-        return []
+    """Revoke every recorded token of an incident; returns the accessors still unconfirmed
+    (or left to another worker revoking them, when not `wait`)."""
+    with uow.claim(claim_key("incident-tokens", incident_id), wait=wait) as mine:
+        with uow() as tx:
+            accessors = [accessor for _, accessor in tx.vault_tokens.list_unrevoked(incident_id)]
+        if not mine or not accessors:
+            return accessors
+        return _revoke_incident_tokens(
+            uow=uow, broker=broker, incident_id=incident_id, accessors=accessors, clock=clock
+        )
+
+
+def _revoke_incident_tokens(
+    *,
+    uow: UnitOfWorkFactory,
+    broker: CredentialBroker,
+    incident_id: str,
+    accessors: list[str],
+    clock: Callable[[], datetime],
+) -> list[str]:
     try:
         confirmed_at = broker.revoke_incident(incident_id=incident_id, accessors=accessors)
     except CredentialError as error:

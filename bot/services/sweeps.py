@@ -1,8 +1,9 @@
 """Periodic work that keeps our records and Vault in agreement. Each step is idempotent.
 
 `reconcile_vault` runs at start and periodically:
-1. a grant stuck in ISSUING past the grace period (the process died while Vault was issuing)
-   becomes a failed attempt; its request stays APPROVED and is issued again by `retry_issues`;
+1. a grant in ISSUING that no live process is issuing (its claim is free: the issuer died while
+   Vault was issuing) becomes a failed attempt; its request stays APPROVED and is issued again
+   by `retry_issues` at once;
 2. a token Gatehouse made (found by its metadata) that no live grant or open incident owns is
    revoked, and with it every lease it created;
 3. leases under a resource's path when no grant of that resource is live are revoked.
@@ -26,10 +27,9 @@ from bot.domain.ports import (
     UnitOfWorkFactory,
 )
 from bot.domain.rules import AccessPolicy
-from bot.services.common import record, record_for_grant
-from bot.services.issuing import revoke_grant, revoke_incident_tokens
+from bot.services.common import claim_key, record, record_for_grant
+from bot.services.issuing import INTERRUPTED_ISSUE, revoke_grant, revoke_incident_tokens
 
-ISSUING_GRACE = timedelta(minutes=2)
 _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
 
 
@@ -49,7 +49,7 @@ def reconcile_vault(
     clock: Callable[[], datetime],
 ) -> ReconcileReport:
     report = ReconcileReport()
-    _fail_interrupted_issues(uow, clock(), report)
+    report.interrupted_grants += fail_interrupted_issues(uow=uow, clock=clock)
     try:
         tokens = inventory.live_tokens()
     except CredentialError as error:
@@ -85,24 +85,37 @@ def reconcile_vault(
     return report
 
 
-def _fail_interrupted_issues(
-    uow: UnitOfWorkFactory, now: datetime, report: ReconcileReport
-) -> None:
+def fail_interrupted_issues(*, uow: UnitOfWorkFactory, clock: Callable[[], datetime]) -> list[str]:
+    """Grants left in ISSUING by a process that died before Vault's answer was recorded become
+    failed attempts, to be issued again. Returns their ids."""
     with uow() as tx:
-        stuck = [
-            grant
-            for grant in tx.grants.list_by_status([GrantStatus.ISSUING], limit=100)
-            if grant.created_at <= now - ISSUING_GRACE
-        ]
-        for grant in stuck:
-            error = "interrupted before Vault's answer was recorded"
-            grant.mark_failed(error=error, now=now)
-            tx.grants.save(grant)
-            record_for_grant(
-                tx, Action.GRANT_ISSUE_FAILED, grant, at=now, actor=None, error=error, retrying=True
-            )
-            report.interrupted_grants.append(grant.id)
+        issuing = tx.grants.list_by_status([GrantStatus.ISSUING], limit=100)
+    failed = []
+    for grant in issuing:
+        with uow.claim(claim_key("issue", grant.request_id)) as nobody_is_issuing:
+            if nobody_is_issuing and _fail_interrupted(uow, grant.id, clock()):
+                failed.append(grant.id)
+    return failed
+
+
+def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> bool:
+    with uow() as tx:
+        grant = tx.grants.get(grant_id, for_update=True)
+        if grant is None or grant.status is not GrantStatus.ISSUING:
+            return False
+        grant.mark_failed(error=INTERRUPTED_ISSUE, now=now)
+        tx.grants.save(grant)
+        record_for_grant(
+            tx,
+            Action.GRANT_ISSUE_FAILED,
+            grant,
+            at=now,
+            actor=None,
+            error=INTERRUPTED_ISSUE,
+            retrying=True,
+        )
         tx.commit()
+    return True
 
 
 def _token_is_ours_to_keep(uow: UnitOfWorkFactory, token: LiveToken, now: datetime) -> bool:
@@ -116,9 +129,8 @@ def _token_is_ours_to_keep(uow: UnitOfWorkFactory, token: LiveToken, now: dateti
         grant = tx.grants.get(token.grant_id)
     if grant is None:
         return False
-    if grant.status is GrantStatus.ISSUING:
-        return grant.created_at > now - ISSUING_GRACE
-    return grant.status in (GrantStatus.ACTIVE, GrantStatus.REVOKING)
+    # ISSUING here is being issued now: the interrupted ones were failed just before.
+    return grant.status in _LIVE
 
 
 def _remember_incident_token(tx: UnitOfWork, token: LiveToken, now: datetime) -> None:
@@ -171,6 +183,15 @@ def _revoke_orphan(
 SWEEP_BATCH = 100
 
 
+def ending_before(*, uow: UnitOfWorkFactory, until: datetime) -> list[tuple[str, datetime]]:
+    """(request id, end) of the active grants ending by `until`: their expiry timers."""
+    with uow() as tx:
+        return [
+            (grant.request_id, grant.ends_at)
+            for grant in tx.grants.list_active_ending(until, limit=100_000)
+        ]
+
+
 def due_expiries(*, uow: UnitOfWorkFactory, now: datetime) -> list[str]:
     """Requests whose access has reached its end (ACTIVE grants due)."""
     with uow() as tx:
@@ -188,7 +209,8 @@ def retry_revocations(
     *, uow: UnitOfWorkFactory, broker: CredentialBroker, clock: Callable[[], datetime]
 ) -> list[Grant]:
     """Ask Vault again for every revocation it has not confirmed, and for closed incidents'
-    tokens still on record. Returns the grants now confirmed revoked."""
+    tokens still on record. Returns the grants now confirmed revoked; grants another worker
+    is revoking are left to it."""
     with uow() as tx:
         pending = tx.grants.list_by_status([GrantStatus.REVOKING], SWEEP_BATCH)
         closed_tokens = {
@@ -199,12 +221,15 @@ def retry_revocations(
     confirmed = [
         grant
         for grant in (
-            revoke_grant(uow=uow, broker=broker, grant_id=g.id, clock=clock) for g in pending
+            revoke_grant(uow=uow, broker=broker, grant_id=g.id, clock=clock, wait=False)
+            for g in pending
         )
         if grant.status is GrantStatus.REVOKED
     ]
     for incident_id in sorted(closed_tokens):
-        revoke_incident_tokens(uow=uow, broker=broker, incident_id=incident_id, clock=clock)
+        revoke_incident_tokens(
+            uow=uow, broker=broker, incident_id=incident_id, clock=clock, wait=False
+        )
     return confirmed
 
 

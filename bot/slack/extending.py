@@ -93,6 +93,8 @@ def sweep(deps: Deps) -> int:
 
 
 def _announce(deps: Deps, result: extensions.ExtensionResult) -> None:
+    if result.extension.state is ExtensionState.APPLIED and result.extension.new_ends_at:
+        deps.schedule_expiry(result.request.id, result.extension.new_ends_at)
     if not result.extension.state.is_open:
         metrics.EXTENSIONS.labels(result.request.resource, result.extension.state.value).inc()
     _post_in_thread(

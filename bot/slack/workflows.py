@@ -5,9 +5,8 @@ same click or retry: the services make the second call a no-op or a clear refusa
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 import structlog
 from structlog.contextvars import bound_contextvars
@@ -18,7 +17,8 @@ from bot.domain.errors import ChannelNameTaken, ChatError, NotAllowed, NotFound
 from bot.domain.incident import Incident, Severity
 from bot.domain.ports import ChatGateway, CredentialBroker, Directory, OnCall, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
-from bot.services import access, eligibility, incidents, issuing, sweeps
+from bot.services import access, eligibility, incidents, issuing, recovery
+from bot.services.crashpoints import crash_point
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 from integrations import metrics
@@ -39,6 +39,9 @@ class Deps:
     vault_addr: str | None = None
     directory: Directory | None = None  # Slack user groups
     oncall: OnCall | None = None  # PagerDuty; None when not configured
+    # Called with (request id, end) when a grant's end is set or changes: the expiry timers'
+    # `schedule_expiry` when the bot runs its scheduler.
+    schedule_expiry: Callable[[str, datetime], None] = field(default=lambda _request, _end: None)
 
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
@@ -191,23 +194,32 @@ def _after_review(deps: Deps, result: access.DecisionResult) -> None:
         issuing.revoke_grant(
             uow=deps.uow, broker=deps.broker, grant_id=result.revoke_grant_id, clock=deps.clock
         )
-        refresh_card(deps, result.request.id)
     if result.decision.verdict is Verdict.DENY:
         metrics.BREAK_GLASS.labels(result.request.resource, "denied").inc()
         _count(access.get_request(uow=deps.uow, request_id=result.request.id))
-        _tell_requester(deps, result.request.id)
+        announce_outcome(deps, result.request.id)
 
 
-def issue_and_deliver(deps: Deps, *, request_id: str) -> None:
-    """Issue the credential and hand it to the requester privately; report in the thread."""
-    result = issuing.issue_access(
-        uow=deps.uow,
-        policy=deps.policy,
-        broker=deps.broker,
-        request_id=request_id,
-        clock=deps.clock,
-    )
-    _deliver(deps, result)
+def issue_and_deliver(deps: Deps, *, request_id: str, wait: bool = True) -> None:
+    """Issue the credential and hand it to the requester privately; report in the thread.
+
+    Under the request's claim, so recovery never takes a delivery in progress for a lost one;
+    without `wait`, a request another worker holds is left to it.
+    """
+    with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=wait) as mine:
+        if not mine:
+            return
+        result = issuing.issue_access(
+            uow=deps.uow,
+            policy=deps.policy,
+            broker=deps.broker,
+            request_id=request_id,
+            clock=deps.clock,
+            wait=wait,
+            track_delivery=True,
+        )
+        if result.credential is not None or result.error:
+            _deliver(deps, result)
 
 
 def _deliver(deps: Deps, result: issuing.IssueResult) -> None:
@@ -232,6 +244,8 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
     if result.credential is not None and result.request.activated_at is not None:
         waited = (result.request.activated_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_CREDENTIAL.labels(result.request.resource).observe(waited)
+    if result.credential is not None and result.request.ends_at is not None:
+        deps.schedule_expiry(request_id, result.request.ends_at)
     if result.credential is not None:
         incident = _incident_by_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
@@ -249,69 +263,17 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
             deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
     refresh_card(deps, request_id, retrying=result.retrying)
     _tell_requester(deps, request_id, retrying=result.retrying)
+    if result.credential is not None:
+        recovery.mark_told(uow=deps.uow, request_id=request_id, state=RequestState.ACTIVE)
+        crash_point("issue.slack_posted")
 
 
-def sweep(deps: Deps) -> int:
-    """One pass of the periodic work; returns how many items it handled.
-
-    Expire access at its end, time out undecided requests, issue again what Vault refused
-    while it was down (and deliver it), retry unconfirmed revocations. Each item is its own
-    transaction and idempotent, so replicas can sweep at the same time. One failure is logged
-    and does not stop the rest.
-    """
-    handled = 0
-    now = deps.clock()
-    metrics.SWEEP_LAG.set(sweeps.expiry_lag(uow=deps.uow, now=now).total_seconds())
-    for request_id in sweeps.due_expiries(uow=deps.uow, now=now):
-        handled += _safely(partial(_expire, deps, request_id))
-    for request_id in sweeps.due_timeouts(uow=deps.uow, policy=deps.policy, now=now):
-        handled += _safely(partial(_time_out, deps, request_id))
-    for request_id in sweeps.due_reminders(uow=deps.uow, policy=deps.policy, now=now):
-        handled += _safely(partial(_remind, deps, request_id))
-    retried = issuing.retry_issues(
-        uow=deps.uow, policy=deps.policy, broker=deps.broker, clock=deps.clock
-    )
-    for result in retried:
-        handled += _safely(partial(_deliver, deps, result))
-    for grant in sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=deps.clock):
-        handled += _safely(partial(refresh_card, deps, grant.request_id))
-    metrics.ACTIVE_GRANTS.set(sweeps.count_active(uow=deps.uow))
-    return handled
-
-
-def _expire(deps: Deps, request_id: str) -> None:
-    _count(
-        access.expire_access(
-            uow=deps.uow, broker=deps.broker, request_id=request_id, clock=deps.clock
-        )
-    )
+def announce_outcome(deps: Deps, request_id: str) -> None:
+    """Show how a request ended on its card and to its requester; then it counts as told."""
+    request = access.get_request(uow=deps.uow, request_id=request_id)
     refresh_card(deps, request_id)
     _tell_requester(deps, request_id)
-
-
-def _remind(deps: Deps, request_id: str) -> None:
-    """One thread reply mentioning the approvers who have not decided: no DM storm."""
-    waiting = access.remind_approvers(
-        uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
-    )
-    if waiting:
-        request = access.get_request(uow=deps.uow, request_id=request_id)
-        incident = _incident_by_request(deps, request_id)
-        deps.chat.post(
-            incident.channel_id,
-            text=access_blocks.reminder(request, waiting),
-            thread_ts=request.card_ts,
-        )
-
-
-def _time_out(deps: Deps, request_id: str) -> None:
-    _count(
-        access.time_out_request(
-            uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
-        )
-    )
-    refresh_card(deps, request_id)
-    _tell_requester(deps, request_id)
+    recovery.mark_told(uow=deps.uow, request_id=request_id, state=request.state)
 
 
 def _count(request: AccessRequest) -> None:
@@ -325,48 +287,6 @@ def _safely(work: Callable[[], None]) -> int:
         log.exception("sweep item failed")
         return 0
     return 1
-
-
-def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -> None:
-    """Close in the house order: closed → revoked and confirmed → summary posted and pinned
-    → report uploaded → archived last. Nothing is posted after archiving."""
-    incident = _incident(deps, channel_id)
-    result = incidents.close_incident(
-        uow=deps.uow,
-        policy=deps.policy,
-        broker=deps.broker,
-        incident_id=incident.id,
-        closed_by=user,
-        resolution=resolution,
-        clock=deps.clock,
-    )
-    for grant in [*result.revoked, *result.unconfirmed]:
-        refresh_card(deps, grant.request_id)
-        _count(access.get_request(uow=deps.uow, request_id=grant.request_id))
-    for request_id in result.cancelled:
-        refresh_card(deps, request_id)
-        _count(access.get_request(uow=deps.uow, request_id=request_id))
-    _refresh_incident_card(deps, result.incident)
-    deps.chat.set_topic(channel_id, incident_blocks.topic(result.incident))
-    text, blocks = incident_blocks.summary_blocks(result.summary)
-    summary_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
-    deps.chat.pin(channel_id, summary_ts)
-    deps.chat.upload_file(
-        channel_id,
-        filename=f"{incident.id}-audit.md",
-        content=result.summary.to_markdown(),
-        title=f"{incident.id} audit report",
-        comment="The audit report of this incident.",
-    )
-    if deps.policy.incident.archive_on_close:
-        deps.chat.archive(channel_id)
-    log.info(
-        "incident closed",
-        incident_id=incident.id,
-        user=user,
-        revoked=len(result.revoked),
-        unconfirmed=len(result.unconfirmed),
-    )
 
 
 def _incident(deps: Deps, channel_id: str) -> Incident:
@@ -415,17 +335,17 @@ def cancel(deps: Deps, *, request_id: str, user: str) -> None:
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:
-    access.revoke_access(
-        uow=deps.uow,
-        policy=deps.policy,
-        broker=deps.broker,
-        request_id=request_id,
-        by_user=user,
-        clock=deps.clock,
-    )
-    refresh_card(deps, request_id.upper())
-    _count(access.get_request(uow=deps.uow, request_id=request_id))
-    _tell_requester(deps, request_id.upper())
+    with recovery.hold_request(uow=deps.uow, request_id=request_id):
+        access.revoke_access(
+            uow=deps.uow,
+            policy=deps.policy,
+            broker=deps.broker,
+            request_id=request_id,
+            by_user=user,
+            clock=deps.clock,
+        )
+        _count(access.get_request(uow=deps.uow, request_id=request_id))
+        announce_outcome(deps, request_id.upper())
 
 
 def tell_privately(deps: Deps, user: str, text: str, channel: str | None = None) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, Select, insert, select
 
 from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
 from bot.domain.extension import Extension, ExtensionState
-from bot.store.sql_helpers import insert_unique, locked, update_by_id
+from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     DECISION_UNIQUE,
     EXTENSION_DECISION_UNIQUE,
@@ -37,9 +37,14 @@ class SqlAccessRequestRepository:
         for decision in request.decisions:
             self.add_decision(decision)
 
-    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
+    def get(
+        self, request_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> AccessRequest | None:
+        """`skip_locked`: None when another transaction holds the row (PostgreSQL)."""
         statement = select(access_requests).where(access_requests.c.id == request_id)
-        found = self._load(locked(statement, for_update))
+        if skip_locked:
+            statement = statement.with_for_update(skip_locked=True)
+        found = self._load(locked(statement, for_update and not skip_locked))
         return found[0] if found else None
 
     def save(self, request: AccessRequest) -> None:
@@ -151,6 +156,16 @@ class SqlAccessRequestRepository:
             .order_by(access_requests.c.requested_at, access_requests.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+        )
+        return self._load(statement)
+
+    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
+        """Requests whose last outcome is not yet shown in Slack, oldest change first."""
+        statement = (
+            select(access_requests)
+            .where(access_requests.c.notify_pending)
+            .order_by(access_requests.c.state_changed_at, access_requests.c.id)
+            .limit(limit)
         )
         return self._load(statement)
 
@@ -273,6 +288,7 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "reviewed_at": request.reviewed_at,
         "approver_labels": dict(request.approver_labels),
         "auto_approved_because": request.auto_approved_because,
+        "notify_pending": request.notify_pending,
     }
 
 
@@ -301,4 +317,5 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         reviewed_at=row.reviewed_at,
         approver_labels=row.approver_labels,
         auto_approved_because=row.auto_approved_because,
+        notify_pending=row.notify_pending,
     )

@@ -12,81 +12,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, insert, select
 
 from bot.domain.grant import Grant, GrantStatus
-from bot.domain.incident import Incident, IncidentStatus, Severity
-from bot.store.sql_helpers import insert_unique, locked, update_by_id
+from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     GRANT_REQUEST_UNIQUE,
     grants,
-    incidents,
 )
-
-
-class SqlIncidentRepository:
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def add(self, incident: Incident) -> None:
-        self._connection.execute(
-            insert(incidents).values(id=incident.id, **_incident_values(incident))
-        )
-
-    def get(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
-        statement = select(incidents).where(incidents.c.id == incident_id)
-        return self._one(locked(statement, for_update))
-
-    def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
-        statement = select(incidents).where(incidents.c.channel_id == channel_id)
-        return self._one(locked(statement, for_update))
-
-    def save(self, incident: Incident) -> None:
-        update_by_id(self._connection, incidents, incident.id, _incident_values(incident))
-
-    def list_open(self) -> Sequence[Incident]:
-        statement = (
-            select(incidents)
-            .where(incidents.c.status == IncidentStatus.OPEN.value)
-            .order_by(incidents.c.opened_at, incidents.c.id)
-        )
-        return [_incident_from_row(row) for row in self._connection.execute(statement)]
-
-    def _one(self, statement: Select[Any]) -> Incident | None:
-        row = self._connection.execute(statement).one_or_none()
-        return None if row is None else _incident_from_row(row)
-
-
-def _incident_values(incident: Incident) -> dict[str, Any]:
-    return {
-        "title": incident.title,
-        "severity": incident.severity.value,
-        "commander_id": incident.commander_id,
-        "opened_by": incident.opened_by,
-        "opened_at": incident.opened_at,
-        "channel_id": incident.channel_id,
-        "channel_name": incident.channel_name,
-        "status": incident.status.value,
-        "closed_at": incident.closed_at,
-        "closed_by": incident.closed_by,
-        "resolution": incident.resolution,
-        "card_ts": incident.card_ts,
-    }
-
-
-def _incident_from_row(row: Row[Any]) -> Incident:
-    return Incident(
-        id=row.id,
-        title=row.title,
-        severity=Severity(row.severity),
-        commander_id=row.commander_id,
-        opened_by=row.opened_by,
-        opened_at=row.opened_at,
-        channel_id=row.channel_id,
-        channel_name=row.channel_name,
-        status=IncidentStatus(row.status),
-        closed_at=row.closed_at,
-        closed_by=row.closed_by,
-        resolution=row.resolution,
-        card_ts=row.card_ts,
-    )
 
 
 class SqlGrantRepository:
@@ -137,6 +67,16 @@ class SqlGrantRepository:
             .order_by(grants.c.ends_at, grants.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+        )
+        return self._all(statement)
+
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
+        """Active grants ending at or before `before`, soonest first, without locking them."""
+        statement = (
+            select(grants)
+            .where(grants.c.status == GrantStatus.ACTIVE.value, grants.c.ends_at <= before)
+            .order_by(grants.c.ends_at, grants.c.id)
+            .limit(limit)
         )
         return self._all(statement)
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -53,6 +54,8 @@ incidents = Table(
     Column("closed_by", USER_ID),
     Column("resolution", Text),
     Column("card_ts", String(32)),
+    Column("summary_pending", Boolean, nullable=False, server_default=false()),
+    Column("archive_pending", Boolean, nullable=False, server_default=false()),
 )
 
 access_requests = Table(
@@ -80,8 +83,15 @@ access_requests = Table(
     Column("reviewed_at", UtcDateTime),
     Column("approver_labels", JsonGroupMap),
     Column("auto_approved_because", Text),
+    Column("notify_pending", Boolean, nullable=False, server_default=false()),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
+    Index(
+        "ix_access_requests_notify_pending",
+        "notify_pending",
+        sqlite_where=text("notify_pending"),
+        postgresql_where=text("notify_pending"),
+    ),
 )
 
 decisions = Table(

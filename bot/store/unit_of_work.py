@@ -1,5 +1,6 @@
 """One database transaction per unit of work, shared by the repositories and the audit log."""
 
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Self
 
@@ -8,11 +9,10 @@ from sqlalchemy import Connection, Engine
 from bot.store.access_requests import SqlAccessRequestRepository
 from bot.store.audit_log import SqlAuditLog
 from bot.store.checkpoints import SqlCheckpointRepository
+from bot.store.claims import claims_for
 from bot.store.engine import READ_ONLY_OPTION
-from bot.store.repositories import (
-    SqlGrantRepository,
-    SqlIncidentRepository,
-)
+from bot.store.incidents import SqlIncidentRepository
+from bot.store.repositories import SqlGrantRepository
 from bot.store.sink_cursors import SqlSinkCursorRepository
 from bot.store.vault_tokens import SqlVaultTokenRepository
 
@@ -82,9 +82,13 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._claims = claims_for(engine)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._engine)
+
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        return self._claims.hold(key, wait=wait)
 
     def reader(self) -> SqlUnitOfWork:
         """A unit of work that only reads (exports, verification): never holds the write lock."""

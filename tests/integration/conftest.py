@@ -1,22 +1,16 @@
 """Fixtures: every store test runs on a SQLite file and on a fresh PostgreSQL database."""
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
-
-DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _postgres_admin_url() -> str:
-    return os.environ.get("GATEHOUSE_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_ADMIN_URL
+from tests.databases import admin_engine, fresh_postgres_database, postgres_admin_url
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +19,8 @@ def postgres_admin() -> Iterator[Engine]:
 
     An unreachable server skips the PostgreSQL tests on a laptop and fails them in CI.
     """
-    url = _postgres_admin_url()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    url = postgres_admin_url()
+    engine = admin_engine()
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -43,19 +37,6 @@ def postgres_admin() -> Iterator[Engine]:
         pytest.skip(reason)
     yield engine
     engine.dispose()
-
-
-@contextmanager
-def _fresh_postgres_database(admin: Engine) -> Iterator[str]:
-    name = f"gatehouse_test_{secrets.token_hex(6)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(_postgres_admin_url()).set(database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @contextmanager
@@ -82,7 +63,7 @@ def database_url(
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'gatehouse.db'}"
         return
     admin: Engine = request.getfixturevalue("postgres_admin")
-    with _fresh_postgres_database(admin) as url:
+    with fresh_postgres_database(admin) as url:
         yield url
 
 
@@ -103,10 +84,17 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+@pytest.fixture(scope="module")
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for a module's bot processes, dropped afterwards."""
+    with fresh_postgres_database(postgres_admin) as url:
+        yield url
+
+
 @pytest.fixture
 def postgres_engine(postgres_admin: Engine) -> Iterator[Engine]:
     """A fresh, migrated PostgreSQL database, for what only PostgreSQL does."""
-    with _fresh_postgres_database(postgres_admin) as url, _migrated_engine(url) as engine:
+    with fresh_postgres_database(postgres_admin) as url, _migrated_engine(url) as engine:
         yield engine
 
 

@@ -13,7 +13,7 @@ from bot.domain.errors import GatehouseError
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access, incidents, issuing
-from bot.slack import workflows
+from bot.slack import lifecycle, workflows
 from bot.store import SqlUnitOfWorkFactory
 from tests.unit.example_policy import example_policy
 from tests.unit.fakes import FakeBroker, FakeChat
@@ -193,7 +193,7 @@ def test_closing_with_pending_requests_updates_their_cards(
         reason="x",
     )
     started = time.monotonic()
-    workflows.close_incident(
+    lifecycle.close_incident(
         deps, channel_id=incident.channel_id, user="U0ONCALL1", resolution="fixed"
     )
     assert time.monotonic() - started < 5

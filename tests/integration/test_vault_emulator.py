@@ -172,6 +172,27 @@ def test_revoking_a_parent_revokes_children_but_not_orphans(
     assert orphan.auth.token.lookup_self()["data"]["role"] == "incident"
 
 
+def test_every_revocation_is_counted_with_its_cause_and_caller(
+    vault: VaultEmulator, root: hvac.Client
+) -> None:
+    root_accessor = root.auth.token.lookup_self()["data"]["accessor"]
+    _, parent = _child(root, vault, ttl="1h")
+    child, child_auth = _child(hvac.Client(url=vault.url, token=parent["client_token"]), vault)
+    _, short = _child(root, vault, ttl="5s")
+    root.auth.token.revoke_accessor(parent["accessor"])
+    with pytest.raises(hvac_exceptions.InvalidRequest, match="invalid accessor"):
+        root.auth.token.revoke_accessor(parent["accessor"])  # already gone: still counted
+    vault.advance_clock(6)
+    assert child.is_authenticated() is False
+    seen = [(r.target, r.cause, r.caller, r.found) for r in vault.revocations()]
+    assert seen == [  # a tree is revoked children first
+        (child_auth["accessor"], "parent", None, True),
+        (parent["accessor"], "request", root_accessor, True),
+        (parent["accessor"], "request", root_accessor, False),
+        (short["accessor"], "expired", None, True),
+    ]
+
+
 def test_child_policies_must_be_a_subset_unless_a_role_allows(
     vault: VaultEmulator, root: hvac.Client
 ) -> None:

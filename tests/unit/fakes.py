@@ -3,6 +3,7 @@
 import copy
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -35,6 +36,7 @@ from bot.domain.ports import (
     UserGroupMembers,
 )
 from bot.domain.rules import DynamicGroup, GroupSource, ResourceRule
+from bot.store.claims import LocalClaims
 
 
 @dataclass
@@ -68,6 +70,14 @@ class MemoryIncidents:
     def list_open(self) -> Sequence[Incident]:
         return [copy.deepcopy(i) for i in self._state.incidents.values() if i.is_open]
 
+    def list_closing(self, limit: int) -> Sequence[Incident]:
+        found = [
+            copy.deepcopy(i)
+            for i in self._state.incidents.values()
+            if i.summary_pending or i.archive_pending
+        ]
+        return found[:limit]
+
 
 class MemoryRequests:
     def __init__(self, state: MemoryState) -> None:
@@ -76,7 +86,9 @@ class MemoryRequests:
     def add(self, request: AccessRequest) -> None:
         self._state.requests[request.id] = copy.deepcopy(request)
 
-    def get(self, request_id: str, *, for_update: bool = False) -> AccessRequest | None:
+    def get(
+        self, request_id: str, *, for_update: bool = False, skip_locked: bool = False
+    ) -> AccessRequest | None:
         return copy.deepcopy(self._state.requests.get(request_id))
 
     def save(self, request: AccessRequest) -> None:
@@ -144,6 +156,10 @@ class MemoryRequests:
 
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
+        return found[:limit]
+
+    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
+        found = [copy.deepcopy(r) for r in self._state.requests.values() if r.notify_pending]
         return found[:limit]
 
 
@@ -230,6 +246,14 @@ class MemoryGrants:
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
         return found[:limit]
+
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
+        found = [
+            copy.deepcopy(g)
+            for g in self._state.grants.values()
+            if g.status is GrantStatus.ACTIVE and g.ends_at <= before
+        ]
+        return sorted(found, key=lambda g: g.ends_at)[:limit]
 
     def list_for_request(self, request_id: str) -> Sequence[Grant]:
         return [copy.deepcopy(g) for g in self._state.grants.values() if g.request_id == request_id]
@@ -324,9 +348,13 @@ class MemoryStore:
     def __init__(self) -> None:
         self.state = MemoryState()
         self.commits = 0
+        self.claims = LocalClaims()
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
+
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        return self.claims.hold(key, wait=wait)
 
     def state_incident_by_channel(self, channel_id: str) -> str:
         return next(i.id for i in self.state.incidents.values() if i.channel_id == channel_id)
@@ -342,6 +370,7 @@ class FakeBroker:
     def __init__(self, record_incident_token: Callable[[str, str], None] | None = None) -> None:
         self.live: dict[str, datetime] = {}
         self.issued: list[str] = []
+        self.revoked: list[str] = []  # grant ids, once per revoke call
         self.incident_tokens: dict[str, str] = {}
         self.revoked_incident_tokens: list[str] = []
         self.record_incident_token = record_incident_token
@@ -379,6 +408,7 @@ class FakeBroker:
     def revoke(self, *, grant: Grant) -> datetime:
         if self.fail_revoke:
             raise CredentialUnavailable("Vault is unavailable (connection refused).")
+        self.revoked.append(grant.id)
         if grant.lease_id:
             self.live.pop(grant.lease_id, None)
         return grant.revoke_requested_at or grant.ends_at
@@ -406,15 +436,19 @@ def _conforms(store: MemoryStore, broker: FakeBroker) -> tuple[UnitOfWorkFactory
 
 
 class FakeChat:
-    """Records every chat call in order; `taken` names make create_channel say name_taken."""
+    """Records every chat call in order; `taken` names make create_channel say name_taken;
+    methods in `failing` raise ChatError (Slack down) and are not recorded."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.taken: set[str] = set()
         self.channels: dict[str, str] = {}
+        self.failing: set[str] = set()
         self._ts = 0
 
     def _record(self, method: str, **args: Any) -> None:
+        if method in self.failing:
+            raise ChatError(f"Slack could not be reached for {method}")
         self.calls.append((method, args))
 
     def _next_ts(self) -> str:

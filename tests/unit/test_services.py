@@ -368,19 +368,22 @@ def test_expiry_revokes_at_the_end_and_not_before(world: World) -> None:
     world.decide(request_id, "U0LEAD1")
     world.issue(request_id)
     world.now += timedelta(minutes=29)
-    assert (
-        access.expire_access(
-            uow=world.store, broker=world.broker, request_id=request_id, clock=world.clock
-        ).state
-        is RequestState.ACTIVE
+    not_due = access.expire_access(
+        uow=world.store, broker=world.broker, request_id=request_id, clock=world.clock
     )
+    assert not_due is None
+    assert world.store.state.requests[request_id].state is RequestState.ACTIVE
     world.now += timedelta(minutes=2)
     expired = access.expire_access(
         uow=world.store, broker=world.broker, request_id=request_id, clock=world.clock
     )
-    assert expired.state is RequestState.EXPIRED
+    assert expired is not None and expired.state is RequestState.EXPIRED
     assert expired.ended_at == T0 + timedelta(minutes=30)
     assert world.broker.live == {}
+    again = access.expire_access(
+        uow=world.store, broker=world.broker, request_id=request_id, clock=world.clock
+    )
+    assert again is None  # done once: a second worker finds nothing to do
 
 
 def test_cancel_and_revoke_authorization(world: World) -> None:

@@ -7,7 +7,7 @@ from slack_bolt import Ack, App, Respond
 from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
 from bot.services import incidents
-from bot.slack import ids, workflows
+from bot.slack import ids, lifecycle, workflows
 from bot.slack.blocks import incident as blocks
 from bot.slack.errors import user_message
 from bot.slack.parsing import (
@@ -57,7 +57,7 @@ def register(app: App, deps: Deps) -> None:
             elif isinstance(parsed, HandOff):
                 workflows.hand_off(deps, channel_id=channel, to_user=parsed.to_user, by_user=user)
             elif isinstance(parsed, CloseIncident):
-                workflows.close_incident(
+                lifecycle.close_incident(
                     deps, channel_id=channel, user=user, resolution=parsed.resolution
                 )
         except Exception as error:

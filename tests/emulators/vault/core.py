@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,6 +59,17 @@ class UnimplementedBackend:
         return None
 
 
+@dataclass(frozen=True)
+class Revocation:
+    """One revocation: asked for by a caller, or Vault's own doing (TTL, parent revoked)."""
+
+    target: str  # a token accessor or a lease id
+    cause: str  # "request", "expired", "used" (num_uses), "parent" (its token or parent went)
+    at: float  # wall-clock seconds
+    caller: str | None = None  # the accessor of the token that asked, for a "request"
+    found: bool = True  # False: asked to revoke something already gone
+
+
 SECRET_ENGINES: dict[str, type[Any]] = {"database": DatabaseBackend}
 AUTH_METHODS: dict[str, type[Any]] = {"approle": AppRoleBackend, "kubernetes": KubernetesBackend}
 
@@ -97,6 +109,7 @@ class VaultCore:
         self.tokens = TokenStore()
         self.policies = PolicyStore()
         self.leases = LeaseStore()
+        self.revocations: list[Revocation] = []
         self.entities: dict[str, str] = {}
         self.cluster_name = "vault-cluster-" + new_uuid()[:8]
         self.cluster_id = new_uuid()
@@ -169,15 +182,32 @@ class VaultCore:
         if token is None:
             return None
         if token.expire_time is not None and token.expire_time <= self.clock.now():
-            self.revoke_token(token)
+            self.revoke_token(token, cause="expired")
             return None
         return token
 
-    def revoke_token(self, token: Token, *, orphan_children: bool = False) -> None:
+    def record_revocation(
+        self, target: str, cause: str, caller: str | None = None, *, found: bool = True
+    ) -> None:
+        with self.lock:
+            self.revocations.append(Revocation(target, cause, time.time(), caller, found))
+
+    def revoke_token(
+        self,
+        token: Token,
+        *,
+        orphan_children: bool = False,
+        cause: str = "request",
+        caller: str | None = None,
+    ) -> None:
         tree = [token] if orphan_children else self.tokens.subtree(token)
         for member in tree:
+            if member is token:
+                self.record_revocation(member.accessor, cause, caller)
+            else:
+                self.record_revocation(member.accessor, "parent")
             for lease in self.leases.owned_by(member.id):
-                self.revoke_lease(lease, force=False)
+                self.revoke_lease(lease, force=False, cause="parent")
             if orphan_children:
                 for child_id in member.children:
                     child = self.tokens.tokens.get(child_id)
@@ -185,7 +215,9 @@ class VaultCore:
                         child.parent = None
             self.tokens.remove(member)
 
-    def revoke_lease(self, lease: Lease, *, force: bool) -> None:
+    def revoke_lease(
+        self, lease: Lease, *, force: bool, cause: str = "request", caller: str | None = None
+    ) -> None:
         """Revoke now; on failure the lease stays (already due) and the reaper tries again."""
         mount = self.mounts.get(lease.mount)
         try:
@@ -199,6 +231,7 @@ class VaultCore:
                 lease.next_attempt = now + min(2**lease.failed_revocations, 60)
                 raise VaultError(400, f"failed to revoke entry: {error}") from None
         self.leases.remove(lease)
+        self.record_revocation(lease.id, cause, caller)
 
     def issue_login_token(self, reply: Reply, mount: Mount, now: float) -> None:
         login = reply.login
@@ -225,10 +258,10 @@ class VaultCore:
             now = self.clock.now()
             for token in self.tokens.expired(now):
                 if token.id in self.tokens.tokens:
-                    self.revoke_token(token)
+                    self.revoke_token(token, cause="expired")
             for lease in self.leases.due(now):
                 try:
-                    self.revoke_lease(lease, force=False)
+                    self.revoke_lease(lease, force=False, cause="expired")
                 except VaultError:
                     continue
             for mount in self.mounts.values():

@@ -97,7 +97,7 @@ def _handle(
         reply = _dispatch(core, mount.type, req, client_token, wrap_ttl)
     finally:
         if token is not None and limited and token.num_uses == 0:
-            core.revoke_token(token)
+            core.revoke_token(token, cause="used")
     reply.warnings = warnings + reply.warnings
     if reply.warnings and reply.status == 204:
         reply.status = 200

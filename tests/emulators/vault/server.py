@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.emulators.loopback import LoopbackHandler, LoopbackServer, Serving
 
 from .common import VaultError, new_token_id
-from .core import VaultCore
+from .core import Revocation, VaultCore
 from .pipeline import error_body, handle
 
 REAP_INTERVAL = 0.2
@@ -158,6 +158,12 @@ class VaultEmulator:
 
     def reap(self) -> None:
         self.core.reap()
+
+    def revocations(self) -> list[Revocation]:
+        """Every revocation so far, in order: asked for by callers (also of what was already
+        gone), and Vault's own (a TTL ran out, a parent token was revoked)."""
+        with self.core.lock:
+            return list(self.core.revocations)
 
     # -- internals ------------------------------------------------------------------------
 

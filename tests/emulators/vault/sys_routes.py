@@ -150,9 +150,13 @@ def _leases(core: VaultCore, req: Request, path: str) -> Reply:
     if verb == "renew":
         return _renew(core, req, _lease_id(req, url_part))
     if verb == "revoke":
-        lease = core.leases.get(_lease_id(req, url_part))
+        lease_id = _lease_id(req, url_part)
+        lease = core.leases.get(lease_id)
+        caller = req.token.accessor if req.token is not None else None
         if lease is not None:
-            core.revoke_lease(lease, force=False)
+            core.revoke_lease(lease, force=False, caller=caller)
+        else:
+            core.record_revocation(lease_id, "request", caller, found=False)
         sync = req.body.get("sync", True)
         return Reply(status=204 if sync not in (False, "false") else 202)
     if verb in ("revoke-prefix", "revoke-force"):

@@ -66,10 +66,14 @@ def handle(core: VaultCore, req: Request) -> Reply:
         try:
             target, _ = _target(core, req, head, caller, missing="")
         except VaultError as error:
+            asked = str(req.body.get("accessor") or "") if head == "revoke-accessor" else ""
+            core.record_revocation(
+                asked or "<unknown token>", "request", caller.accessor, found=False
+            )
             if head in ("revoke", "revoke-orphan") and error.status in (400, 403):
                 return Reply(status=204)
             raise
-        core.revoke_token(target, orphan_children=head == "revoke-orphan")
+        core.revoke_token(target, orphan_children=head == "revoke-orphan", caller=caller.accessor)
         return Reply(status=204)
     raise VaultError(404, "unsupported path")
 

@@ -2,75 +2,15 @@
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import timedelta
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import CredentialUnavailable
 from bot.domain.grant import GrantStatus
-from bot.domain.incident import Severity
 from bot.scheduler import Job, build_scheduler
-from bot.services import access
-from bot.slack import workflows
+from bot.slack import lifecycle, workflows
 from bot.slack.workflows import Deps
-from tests.unit.example_policy import example_policy
-from tests.unit.fakes import FakeBroker, FakeChat, MemoryStore
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def deps(clock: Clock) -> Deps:
-    return Deps(
-        uow=MemoryStore(),
-        policy=example_policy(),
-        broker=FakeBroker(),
-        chat=FakeChat(),
-        clock=clock,
-    )
-
-
-def broker(deps: Deps) -> FakeBroker:
-    assert isinstance(deps.broker, FakeBroker)
-    return deps.broker
-
-
-def chat(deps: Deps) -> FakeChat:
-    assert isinstance(deps.chat, FakeChat)
-    return deps.chat
-
-
-def filed(deps: Deps, duration: str = "30m") -> tuple[str, str]:
-    incident = workflows.open_incident(
-        deps, title="Drift", severity=Severity.SEV3, opener="U0ONCALL1"
-    )
-    request_id = workflows.file_request(
-        deps,
-        channel_id=incident.channel_id,
-        user="U0ONCALL2",
-        resource="inference-logs-ro",
-        duration=duration,
-        reason="drift",
-    )
-    return incident.channel_id, request_id
-
-
-def state(deps: Deps, request_id: str) -> RequestState:
-    return access.get_request(uow=deps.uow, request_id=request_id).state
+from tests.unit.slack.scene import Clock, broker, chat, filed, state
 
 
 def test_access_expires_on_the_sweep_after_its_end(deps: Deps, clock: Clock) -> None:
@@ -79,19 +19,19 @@ def test_access_expires_on_the_sweep_after_its_end(deps: Deps, clock: Clock) -> 
         deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
     )
     clock.now += timedelta(minutes=29)
-    assert workflows.sweep(deps) == 0
+    assert lifecycle.sweep(deps) == 0
     clock.now += timedelta(minutes=2)
-    assert workflows.sweep(deps) == 1
+    assert lifecycle.sweep(deps) == 1
     assert state(deps, request_id) is RequestState.EXPIRED
     assert broker(deps).live == {}
     assert "Access expired" in json.dumps(chat(deps).calls[-2][1]["blocks"])
-    assert workflows.sweep(deps) == 0  # nothing twice
+    assert lifecycle.sweep(deps) == 0  # nothing twice
 
 
 def test_undecided_requests_time_out(deps: Deps, clock: Clock) -> None:
     _, request_id = filed(deps)
     clock.now += timedelta(minutes=31)
-    workflows.sweep(deps)
+    lifecycle.sweep(deps)
     assert state(deps, request_id) is RequestState.TIMED_OUT
     assert "Timed out" in json.dumps(chat(deps).calls[-2][1]["blocks"])
 
@@ -105,7 +45,7 @@ def test_an_issue_vault_refused_is_delivered_when_vault_returns(deps: Deps, cloc
     assert "Vault is unavailable right now" in chat(deps).calls[-1][1]["text"]
     broker(deps).fail_issue = None
     clock.now += timedelta(seconds=20)
-    workflows.sweep(deps)
+    lifecycle.sweep(deps)
     assert state(deps, request_id) is RequestState.ACTIVE
     delivered = [args for method, args in chat(deps).calls if method == "chat.postEphemeral"]
     assert len(delivered) == 1 and delivered[0]["channel"] == channel
@@ -117,11 +57,11 @@ def test_unconfirmed_revocations_are_retried_until_vault_confirms(deps: Deps) ->
         deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
     )
     broker(deps).fail_revoke = True
-    workflows.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
+    lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
     with deps.uow() as tx:
         assert [g.status for g in tx.grants.list_by_status([GrantStatus.REVOKING], 10)]
     broker(deps).fail_revoke = False
-    assert workflows.sweep(deps) == 1
+    assert lifecycle.sweep(deps) == 1
     with deps.uow() as tx:
         assert tx.grants.list_by_status([GrantStatus.REVOKING], 10) == []
         assert tx.vault_tokens.list_unrevoked() == []
@@ -151,11 +91,11 @@ def test_the_scheduler_runs_jobs_on_their_interval_and_survives_a_failing_one() 
 def test_approvers_are_reminded_once_in_the_thread(deps: Deps, clock: Clock) -> None:
     _, request_id = filed(deps)
     clock.now += timedelta(minutes=9)
-    workflows.sweep(deps)
+    lifecycle.sweep(deps)
     assert not any("⏰" in args.get("text", "") for _, args in chat(deps).calls)
     clock.now += timedelta(minutes=2)
-    workflows.sweep(deps)
-    workflows.sweep(deps)
+    lifecycle.sweep(deps)
+    lifecycle.sweep(deps)
     reminders = [args for _, args in chat(deps).calls if "⏰" in args.get("text", "")]
     assert len(reminders) == 1
     assert reminders[0]["thread_ts"] is not None

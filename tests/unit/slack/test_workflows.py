@@ -12,7 +12,7 @@ from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import NotAllowed
 from bot.domain.incident import Severity
 from bot.services import access
-from bot.slack import workflows
+from bot.slack import lifecycle, workflows
 from bot.slack.blocks.access import my_access
 from bot.slack.listeners.home import publish
 from bot.slack.workflows import Deps
@@ -138,7 +138,7 @@ def test_close_posts_the_summary_pins_uploads_and_archives_last(deps: Deps) -> N
         deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
     )
     before = len(chat(deps).calls)
-    workflows.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="rolled back")
+    lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="rolled back")
     methods = chat(deps).methods()[before:]
     assert methods[-4:] == ["chat.postMessage", "pins.add", "files.upload", "conversations.archive"]
     summary = text_of(chat(deps).calls[before + methods.index("chat.postMessage")])
@@ -152,7 +152,7 @@ def test_no_archive_when_the_policy_says_so(deps: Deps) -> None:
         deps.policy, incident=replace(deps.policy.incident, archive_on_close=False)
     )
     channel, _ = open_and_request(deps)
-    workflows.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
+    lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
     assert "conversations.archive" not in chat(deps).methods()
 
 

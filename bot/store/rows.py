@@ -1,4 +1,4 @@
-"""Small statements every repository needs: row locks, unique inserts, updates by id."""
+"""Row helpers the repositories share: row locks, unique inserts, updates by id."""
 
 from collections.abc import Mapping
 from typing import Any

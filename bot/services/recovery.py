@@ -1,0 +1,98 @@
+"""What a stopped process may leave half done, and how another worker finishes it.
+
+A worker changing a request and telling people about it holds the request's claim from the
+change until Slack shows it; the change itself sets `notify_pending` in the same transaction.
+So a request with `notify_pending` whose claim can be taken was left half told: its card and
+requester message are posted again. An ACTIVE one was never delivered, and its credential, held
+only in the memory of the process that died, is lost: that access is ended and the requester
+told to ask again. Closes cut short are finished by `incidents.complete_close`.
+"""
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+from bot.domain.access import AccessRequest, RequestState
+from bot.domain.audit import Action
+from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
+from bot.services.common import (
+    claim_key,
+    end_grant,
+    incident_by_id,
+    record_for_request,
+    request_by_id,
+)
+from bot.services.issuing import revoke_grant
+
+UNDELIVERED = "the credential was never delivered (Gatehouse stopped first); request access again"
+
+
+def hold_request(
+    *, uow: UnitOfWorkFactory, request_id: str, wait: bool = True
+) -> AbstractContextManager[bool]:
+    """Held while a worker changes a request and tells people about it."""
+    return uow.claim(claim_key("request", request_id), wait=wait)
+
+
+def hold_incident(
+    *, uow: UnitOfWorkFactory, incident_id: str, wait: bool = True
+) -> AbstractContextManager[bool]:
+    """Held while a worker closes an incident in Slack (summary, archive)."""
+    return uow.claim(claim_key("incident", incident_id), wait=wait)
+
+
+def untold_requests(
+    *, uow: UnitOfWorkFactory, incident_id: str | None = None, limit: int = 100
+) -> Sequence[AccessRequest]:
+    """Requests whose last outcome Slack does not show yet: the oldest `limit` of all, or
+    every one of an incident."""
+    with uow() as tx:
+        if incident_id is None:
+            return tx.requests.list_notify_pending(limit)
+        return [r for r in tx.requests.list_for_incident(incident_id) if r.notify_pending]
+
+
+def is_incident_open(*, uow: UnitOfWorkFactory, incident_id: str) -> bool:
+    with uow() as tx:
+        return incident_by_id(tx, incident_id).is_open
+
+
+def mark_told(*, uow: UnitOfWorkFactory, request_id: str, state: RequestState) -> None:
+    """Slack now shows `state`; a later change, not yet told, keeps its mark."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        if request.notify_pending and request.state is state:
+            request.notify_pending = False
+            tx.requests.save(request)
+            tx.commit()
+
+
+def end_undelivered(
+    *,
+    uow: UnitOfWorkFactory,
+    broker: CredentialBroker,
+    request_id: str,
+    clock: Callable[[], datetime],
+) -> AccessRequest | None:
+    """End access whose credential never reached the requester; None if it is not that case.
+
+    Call it holding the request's claim: an ACTIVE request still marked then has no worker
+    delivering it.
+    """
+    now = clock()
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        if request.state is not RequestState.ACTIVE or not request.notify_pending:
+            return None
+        grant = tx.grants.get_for_request(request.id, for_update=True)
+        request.revoke(now=now, by_user=None, reason=UNDELIVERED)
+        tx.requests.save(request)
+        record_for_request(
+            tx, Action.REQUEST_REVOKED, request, at=now, actor=None, reason=UNDELIVERED
+        )
+        if grant is not None:
+            end_grant(tx, grant, now=now, actor=None, reason=UNDELIVERED)
+        tx.commit()
+    if grant is not None:
+        revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
+    return request
