@@ -94,7 +94,7 @@ def _run_bot(environment: dict[str, str], log: str) -> None:
 
 
 _LAUNCHER = multiprocessing.get_context("forkserver")
-_LAUNCHER.set_forkserver_preload(["bot.cli", "bot.bootstrap", "tests.fleet"])
+_PRELOADED = ["bot.cli", "bot.bootstrap", "tests.fleet"]
 
 
 @dataclass
@@ -160,6 +160,7 @@ class Fleet:
 
     def start(self, count: int = 1) -> list[Replica]:
         """Start `count` replicas side by side and wait until each one answers."""
+        _LAUNCHER.set_forkserver_preload(_PRELOADED)  # taken when the server first starts
         started = []
         for _ in range(count):
             port = free_port()
