@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.audit import AuditEvent, utc_iso
+from bot.domain.backoff import retry_wait
 from bot.domain.checkpoints import Checkpoint
 from bot.domain.errors import SinkError, SinkMisconfigured
 
@@ -119,8 +120,7 @@ def retry_delay(attempts: int, *, misconfigured: bool) -> timedelta:
     """5 s, 10 s, 20 s... up to 5 minutes; a sink that refuses our settings every 5 minutes."""
     if misconfigured:
         return MISCONFIGURED_RETRY_AFTER
-    doublings = min(max(attempts - 1, 0), 16)
-    return min(FIRST_RETRY_AFTER * (1 << doublings), LONGEST_RETRY_WAIT)
+    return retry_wait(attempts, first=FIRST_RETRY_AFTER, longest=LONGEST_RETRY_WAIT)
 
 
 @dataclass(frozen=True)

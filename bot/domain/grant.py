@@ -6,11 +6,15 @@ when the broker has checked that Vault no longer knows the credential.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from bot.domain.backoff import retry_wait
 from bot.domain.errors import InvalidState
+
+FIRST_REVOKE_RETRY = timedelta(seconds=15)
+LONGEST_REVOKE_WAIT = timedelta(minutes=5)
 
 
 class CredentialIds(Protocol):
@@ -51,6 +55,7 @@ class Grant:
     revoked_at: datetime | None = None
     revoke_attempts: int = 0
     last_error: str | None = None
+    revoke_retry_at: datetime | None = None  # after a failed revocation: when to ask Vault again
 
     def mark_issued(self, *, credential: "CredentialIds", ends_at: datetime, now: datetime) -> None:
         self._require(GrantStatus.ISSUING)
@@ -99,10 +104,20 @@ class Grant:
         self.revoked_at = confirmed_at
         self.last_error = None
 
-    def revocation_failed(self, *, error: str) -> None:
+    def revocation_failed(self, *, error: str, now: datetime) -> None:
+        """Vault did not confirm: ask again after a backoff (15 s, doubling, at most 5 min)."""
         self._require(GrantStatus.REVOKING)
         self.revoke_attempts += 1
         self.last_error = error
+        self.revoke_retry_at = now + retry_wait(
+            self.revoke_attempts, first=FIRST_REVOKE_RETRY, longest=LONGEST_REVOKE_WAIT
+        )
+
+    def revocation_due(self, now: datetime) -> bool:
+        """A REVOKING grant Vault should be asked about now: never tried, or its backoff passed."""
+        return self.status is GrantStatus.REVOKING and (
+            self.revoke_retry_at is None or now >= self.revoke_retry_at
+        )
 
     def _require(self, *allowed: GrantStatus) -> None:
         if self.status not in allowed:

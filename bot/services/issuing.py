@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.access import AccessRequest, RequestState
 from bot.domain.audit import Action, utc_iso
+from bot.domain.backoff import retry_wait
 from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
@@ -242,7 +243,7 @@ def _retry_due(attempts: Sequence[Grant], now: datetime) -> bool:
         return False
     if failed[-1].last_error == INTERRUPTED_ISSUE:
         return True
-    wait = min(FIRST_RETRY_AFTER * (1 << (len(failed) - 1)), LONGEST_RETRY_WAIT)
+    wait = retry_wait(len(failed), first=FIRST_RETRY_AFTER, longest=LONGEST_RETRY_WAIT)
     return now >= failed[-1].ends_at + wait  # a failed grant ends when its failure was recorded
 
 
@@ -296,7 +297,7 @@ def _revoke_and_record(
                 confirmed_at=utc_iso(confirmed_at),
             )
         else:
-            grant.revocation_failed(error=error or "revocation not confirmed")
+            grant.revocation_failed(error=error or "revocation not confirmed", now=now)
             record_for_grant(
                 tx,
                 Action.GRANT_REVOCATION_FAILED,

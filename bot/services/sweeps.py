@@ -208,11 +208,16 @@ def due_timeouts(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime)
 def retry_revocations(
     *, uow: UnitOfWorkFactory, broker: CredentialBroker, clock: Callable[[], datetime]
 ) -> list[Grant]:
-    """Ask Vault again for every revocation it has not confirmed, and for closed incidents'
-    tokens still on record. Returns the grants now confirmed revoked; grants another worker
-    is revoking are left to it."""
+    """Ask Vault again for every revocation it has not confirmed whose backoff has passed, and
+    for closed incidents' tokens still on record. Returns the grants now confirmed revoked;
+    grants another worker is revoking are left to it."""
+    now = clock()
     with uow() as tx:
-        pending = tx.grants.list_by_status([GrantStatus.REVOKING], SWEEP_BATCH)
+        pending = [
+            grant
+            for grant in tx.grants.list_by_status([GrantStatus.REVOKING], SWEEP_BATCH)
+            if grant.revocation_due(now)
+        ]
         closed_tokens = {
             incident_id
             for incident_id, _ in tx.vault_tokens.list_unrevoked()

@@ -116,6 +116,7 @@ def _grant_values(grant: Grant) -> dict[str, Any]:
         "revoke_reason": grant.revoke_reason,
         "revoked_at": grant.revoked_at,
         "revoke_attempts": grant.revoke_attempts,
+        "revoke_retry_at": grant.revoke_retry_at,
         "last_error": grant.last_error,
     }
 
@@ -138,5 +139,6 @@ def _grant_from_row(row: Row[Any]) -> Grant:
         revoke_reason=row.revoke_reason,
         revoked_at=row.revoked_at,
         revoke_attempts=row.revoke_attempts,
+        revoke_retry_at=row.revoke_retry_at,
         last_error=row.last_error,
     )

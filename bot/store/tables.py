@@ -155,6 +155,7 @@ grants = Table(
     Column("revoke_reason", Text),
     Column("revoked_at", UtcDateTime),
     Column("revoke_attempts", Integer, nullable=False),
+    Column("revoke_retry_at", UtcDateTime),
     Column("last_error", Text),
     Index("ix_grants_status_ends_at", "status", "ends_at"),
     # One live grant per request: a failed attempt (Vault down) may be followed by another.

@@ -222,7 +222,7 @@ def test_grant_save_writes_the_changes(uow_factory: SqlUnitOfWorkFactory) -> Non
         )
         loaded.mark_issued(credential=issued, ends_at=T0 + timedelta(hours=1), now=T0)
         loaded.request_revocation(now=T0 + timedelta(minutes=30), reason="closed")
-        loaded.revocation_failed(error="timeout")
+        loaded.revocation_failed(error="timeout", now=loaded.ends_at)
         uow.grants.save(loaded)
         uow.commit()
 

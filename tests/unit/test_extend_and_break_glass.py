@@ -18,6 +18,7 @@ from bot.domain.extension import ExtensionState
 from bot.domain.grant import GrantStatus
 from bot.domain.rules import AccessPolicy
 from bot.services import access, extensions, issuing
+from bot.services.sweeps import retry_revocations
 from tests.unit.test_services import POLICY, World
 
 REQUESTER, LEAD, OTHER_LEAD = "U0ONCALL2", "U0LEAD1", "U0LEAD2"
@@ -358,3 +359,32 @@ def test_a_clean_close_reports_every_revocation_confirmed(world: World) -> None:
     report = world.close().summary.close_report()
     assert "Vault confirmed every revocation" in report
     assert "incident token" not in report
+
+
+# -- revocation retries back off ---------------------------------------------------------------
+
+
+def test_unconfirmed_revocations_are_retried_with_backoff(world: World) -> None:
+    request_id = active(world)
+    world.broker.fail_revoke = True
+    world.close()
+    [grant] = [g for g in world.store.state.grants.values() if g.request_id == request_id]
+    assert grant.status is GrantStatus.REVOKING and grant.revoke_attempts == 1
+    assert grant.revoke_retry_at == world.now + timedelta(seconds=15)
+
+    def sweep_after(seconds: int) -> int:
+        world.now += timedelta(seconds=seconds)
+        retry_revocations(uow=world.store, broker=world.broker, clock=world.clock)
+        return world.store.state.grants[grant.id].revoke_attempts
+
+    assert sweep_after(10) == 1  # not yet: 15 s after the first failure
+    assert sweep_after(5) == 2  # now; the next wait is 30 s
+    assert sweep_after(29) == 2
+    assert sweep_after(1) == 3
+    for _ in range(8):
+        sweep_after(300)
+    waits = world.store.state.grants[grant.id].revoke_retry_at - world.now  # type: ignore[operator]
+    assert waits == timedelta(minutes=5)  # capped
+    world.broker.fail_revoke = False
+    sweep_after(300)
+    assert world.store.state.grants[grant.id].status is GrantStatus.REVOKED

@@ -1,6 +1,7 @@
 """docs/operations.md, "A revocation is stuck", played against the emulator: what it says holds."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from bot.domain.audit import Action
@@ -45,11 +46,15 @@ def test_a_stuck_revocation_revoked_by_hand_is_confirmed_once_the_cause_is_fixed
     assert grant.token_accessor is not None
     root.auth.token.revoke_accessor(grant.token_accessor)
     assert not world.database.role_exists(creds["username"])
-    # Gatehouse cannot tell yet: the sweep keeps reporting the failure...
+    # Gatehouse cannot tell yet: the sweep keeps reporting the failure, with backoff...
+    assert retry_revocations(uow=world.uow, broker=world.broker, clock=world.clock) == []
+    assert world.actions().count(Action.GRANT_REVOCATION_FAILED) == 1  # not yet due
+    world.now += timedelta(seconds=15)
     assert retry_revocations(uow=world.uow, broker=world.broker, clock=world.clock) == []
 
-    # ...until the bot's policy is written again; the next sweep confirms and records it.
+    # ...until the bot's policy is written again; the next due sweep confirms and records it.
     root.sys.create_or_update_policy("gatehouse", policy)
+    world.now += timedelta(seconds=30)
     confirmed = retry_revocations(uow=world.uow, broker=world.broker, clock=world.clock)
     assert [g.id for g in confirmed] == [grant.id]
     assert confirmed[0].status is GrantStatus.REVOKED

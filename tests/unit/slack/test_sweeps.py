@@ -51,7 +51,7 @@ def test_an_issue_vault_refused_is_delivered_when_vault_returns(deps: Deps, cloc
     assert len(delivered) == 1 and delivered[0]["channel"] == channel
 
 
-def test_unconfirmed_revocations_are_retried_until_vault_confirms(deps: Deps) -> None:
+def test_unconfirmed_revocations_are_retried_until_vault_confirms(deps: Deps, clock: Clock) -> None:
     channel, request_id = filed(deps)
     workflows.decide(
         deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
@@ -61,6 +61,7 @@ def test_unconfirmed_revocations_are_retried_until_vault_confirms(deps: Deps) ->
     with deps.uow() as tx:
         assert [g.status for g in tx.grants.list_by_status([GrantStatus.REVOKING], 10)]
     broker(deps).fail_revoke = False
+    clock.now += timedelta(seconds=15)  # the first retry waits 15 s
     assert lifecycle.sweep(deps) == 1
     with deps.uow() as tx:
         assert tx.grants.list_by_status([GrantStatus.REVOKING], 10) == []
