@@ -32,6 +32,7 @@ from bot.domain.audit import Action
 from bot.domain.grant import GrantStatus
 from bot.services.crashpoints import CRASH_FILE_VARIABLE
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
+from tests import waiting
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
 from tests.emulators.slack.state import Channel
@@ -72,14 +73,8 @@ def wait_healthy(url: str, *, alive: Callable[[], bool] = lambda: True) -> None:
 
 
 def eventually(check: Callable[[], T | None], what: str, *, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
+    """Replicas restart and share two cores: they get longer than a single bot."""
+    return waiting.eventually(check, what, timeout=timeout)
 
 
 def _run_bot(environment: dict[str, str], log: str) -> None:

@@ -280,15 +280,6 @@ def _count(request: AccessRequest) -> None:
     metrics.REQUESTS.labels(request.resource, request.state.value).inc()
 
 
-def _safely(work: Callable[[], None]) -> int:
-    try:
-        work()
-    except Exception:
-        log.exception("sweep item failed")
-        return 0
-    return 1
-
-
 def _incident(deps: Deps, channel_id: str) -> Incident:
     incident = incidents.find_incident_for_channel(uow=deps.uow, channel_id=channel_id)
     if incident is None:

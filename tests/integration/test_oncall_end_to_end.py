@@ -16,15 +16,10 @@ from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
 from tests.emulators.slack import running_slack
 from tests.emulators.slack.client import SlackClient
 from tests.harness import running_gatehouse
-from tests.integration.test_slack_end_to_end import (
-    PEOPLE,
-    Scene,
-    eventually,
-    request_id_in,
-    scene_settings,
-)
+from tests.integration.test_slack_end_to_end import PEOPLE, Scene, request_id_in, scene_settings
 from tests.integration.vault_support import MlDatabase
 from tests.tools.vault_setup import SetUpVault
+from tests.waiting import eventually
 
 
 class OnCallScene(Scene):

@@ -5,7 +5,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from tests.emulators.slack.client import SendOptions, SlackClient
 from tests.harness import RunningBot, bot_settings, running_gatehouse
 from tests.integration.vault_support import MlDatabase
 from tests.tools.vault_setup import SetUpVault
+from tests.waiting import eventually
 
 T = TypeVar("T")
 PEOPLE = {
@@ -33,18 +34,6 @@ PEOPLE = {
     "U0SEC2": "whit",
     "U0ADMIN1": "frances",
 }
-
-
-def eventually(check: Callable[[], T | None], *, timeout: float = 15.0) -> T:
-    """Wait for the work the bot does after its ack."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{check.__name__} did not happen within {timeout} s")
-        time.sleep(0.05)
 
 
 @dataclass

@@ -8,7 +8,8 @@ from typing import Any
 from bot.domain.access import RequestState
 from bot.domain.extension import ExtensionState
 from tests.integration import test_slack_end_to_end as end_to_end
-from tests.integration.test_slack_end_to_end import Scene, eventually, request_id_in
+from tests.integration.test_slack_end_to_end import Scene, request_id_in
+from tests.waiting import eventually
 
 scene = end_to_end.scene  # the same fixture: bot, Slack and Vault emulators, both databases
 
