@@ -22,14 +22,14 @@ from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 from bot.slack.workflows import (
     Deps,
-    _count,
-    _incident,
-    _incident_by_request,
-    _refresh_incident_card,
-    _tell_requester,
     announce_outcome,
+    count_outcome,
+    incident_of_channel,
+    incident_of_request,
     issue_and_deliver,
     refresh_card,
+    refresh_incident_card,
+    tell_requester,
 )
 from integrations import metrics
 
@@ -80,7 +80,7 @@ def expire(deps: Deps, request_id: str) -> None:
         )
         if request is None:
             return
-        _count(request)
+        count_outcome(request)
         announce_outcome(deps, request.id)
         crash_point("revoke.slack_posted")
 
@@ -92,7 +92,7 @@ def _remind(deps: Deps, request_id: str) -> None:
     )
     if waiting:
         request = access.get_request(uow=deps.uow, request_id=request_id)
-        incident = _incident_by_request(deps, request_id)
+        incident = incident_of_request(deps, request_id)
         deps.chat.post(
             incident.channel_id,
             text=access_blocks.reminder(request, waiting),
@@ -101,13 +101,13 @@ def _remind(deps: Deps, request_id: str) -> None:
 
 
 def _time_out(deps: Deps, request_id: str) -> None:
-    _count(
+    count_outcome(
         access.time_out_request(
             uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
         )
     )
     refresh_card(deps, request_id)
-    _tell_requester(deps, request_id)
+    tell_requester(deps, request_id)
 
 
 def _safely(work: Callable[[], None]) -> int:
@@ -145,14 +145,14 @@ def _tell_untold(deps: Deps, request_id: str) -> None:
             if ended is None:
                 return
             log.warning("credential never delivered: access ended", request_id=request_id)
-            _count(ended)
+            count_outcome(ended)
         announce_outcome(deps, request_id)
 
 
 def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -> None:
     """Close in the house order: closed → revoked and confirmed → summary posted and pinned
     → report uploaded → archived last. Nothing is posted after archiving."""
-    incident = _incident(deps, channel_id)
+    incident = incident_of_channel(deps, channel_id)
     with recovery.hold_incident(uow=deps.uow, incident_id=incident.id):
         result = incidents.close_incident(
             uow=deps.uow,
@@ -193,12 +193,12 @@ def _show_close(deps: Deps, result: CloseResult) -> None:
     ended = {g.request_id for g in [*result.revoked, *result.unconfirmed]}
     for request in recovery.untold_requests(uow=deps.uow, incident_id=incident.id):
         ended.add(request.id)
-        _count(request)
+        count_outcome(request)
     for request_id in sorted(ended):
         refresh_card(deps, request_id)
         state = access.get_request(uow=deps.uow, request_id=request_id).state
         recovery.mark_told(uow=deps.uow, request_id=request_id, state=state)
-    _refresh_incident_card(deps, incident)
+    refresh_incident_card(deps, incident)
     deps.chat.set_topic(incident.channel_id, incident_blocks.topic(incident))
     text, blocks = incident_blocks.summary_blocks(result.summary)
     summary_ts = deps.chat.post(incident.channel_id, text=text, blocks=blocks)

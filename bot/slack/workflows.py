@@ -79,7 +79,7 @@ def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) ->
 
 
 def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None:
-    incident = _incident(deps, channel_id)
+    incident = incident_of_channel(deps, channel_id)
     previous = incident.commander_id
     incident = incidents.hand_off_incident(
         uow=deps.uow,
@@ -90,7 +90,7 @@ def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None
         now=deps.clock(),
     )
     deps.chat.set_topic(channel_id, incident_blocks.topic(incident))
-    _refresh_incident_card(deps, incident)
+    refresh_incident_card(deps, incident)
     deps.chat.post(channel_id, text=incident_blocks.handed_off(incident, previous, by_user))
 
 
@@ -131,7 +131,7 @@ def file_request(
         )
     except NotAllowed as refused:
         raise NotAllowed(access_blocks.with_lookup_notes(refused.message, found.notes)) from None
-    _count(request)
+    count_outcome(request)
     text, blocks = access_blocks.approval_card(request, rule)
     card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
     access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
@@ -177,10 +177,10 @@ def decide(
     if result.request.break_glass:
         _after_review(deps, result)
     elif result.request.state is RequestState.DENIED:
-        _count(result.request)
-        _tell_requester(deps, request_id)
+        count_outcome(result.request)
+        tell_requester(deps, request_id)
     elif result.approved:
-        _count(result.request)
+        count_outcome(result.request)
         waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
         issue_and_deliver(deps, request_id=request_id)
@@ -196,7 +196,7 @@ def _after_review(deps: Deps, result: access.DecisionResult) -> None:
         )
     if result.decision.verdict is Verdict.DENY:
         metrics.BREAK_GLASS.labels(result.request.resource, "denied").inc()
-        _count(access.get_request(uow=deps.uow, request_id=result.request.id))
+        count_outcome(access.get_request(uow=deps.uow, request_id=result.request.id))
         announce_outcome(deps, result.request.id)
 
 
@@ -240,14 +240,14 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
             lease_id=result.grant.lease_id,
         )
     if result.credential is not None or result.request.state is RequestState.FAILED:
-        _count(result.request)
+        count_outcome(result.request)
     if result.credential is not None and result.request.activated_at is not None:
         waited = (result.request.activated_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_CREDENTIAL.labels(result.request.resource).observe(waited)
     if result.credential is not None and result.request.ends_at is not None:
         deps.schedule_expiry(request_id, result.request.ends_at)
     if result.credential is not None:
-        incident = _incident_by_request(deps, request_id)
+        incident = incident_of_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
         text, blocks = access_blocks.delivery(
             result.credential,
@@ -262,7 +262,7 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
         if rule.delivery is Delivery.WRAPPED:
             deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
     refresh_card(deps, request_id, retrying=result.retrying)
-    _tell_requester(deps, request_id, retrying=result.retrying)
+    tell_requester(deps, request_id, retrying=result.retrying)
     if result.credential is not None:
         recovery.mark_told(uow=deps.uow, request_id=request_id, state=RequestState.ACTIVE)
         crash_point("issue.slack_posted")
@@ -272,22 +272,22 @@ def announce_outcome(deps: Deps, request_id: str) -> None:
     """Show how a request ended on its card and to its requester; then it counts as told."""
     request = access.get_request(uow=deps.uow, request_id=request_id)
     refresh_card(deps, request_id)
-    _tell_requester(deps, request_id)
+    tell_requester(deps, request_id)
     recovery.mark_told(uow=deps.uow, request_id=request_id, state=request.state)
 
 
-def _count(request: AccessRequest) -> None:
+def count_outcome(request: AccessRequest) -> None:
     metrics.REQUESTS.labels(request.resource, request.state.value).inc()
 
 
-def _incident(deps: Deps, channel_id: str) -> Incident:
+def incident_of_channel(deps: Deps, channel_id: str) -> Incident:
     incident = incidents.find_incident_for_channel(uow=deps.uow, channel_id=channel_id)
     if incident is None:
         raise NotFound("This is not an incident channel: run this in the incident's channel.")
     return incident
 
 
-def _incident_by_request(deps: Deps, request_id: str) -> Incident:
+def incident_of_request(deps: Deps, request_id: str) -> Incident:
     return incidents.incident_for_request(uow=deps.uow, request_id=request_id)
 
 
@@ -295,22 +295,22 @@ def refresh_card(deps: Deps, request_id: str, *, retrying: bool = False) -> None
     request = access.get_request(uow=deps.uow, request_id=request_id)
     if request.card_ts is None:
         return
-    incident = _incident_by_request(deps, request_id)
+    incident = incident_of_request(deps, request_id)
     text, blocks = access_blocks.approval_card(
         request, deps.policy.resource(request.resource), retrying=retrying
     )
     deps.chat.update(incident.channel_id, request.card_ts, text=text, blocks=blocks)
 
 
-def _refresh_incident_card(deps: Deps, incident: Incident) -> None:
+def refresh_incident_card(deps: Deps, incident: Incident) -> None:
     if incident.card_ts:
         text, blocks = incident_blocks.incident_card(incident)
         deps.chat.update(incident.channel_id, incident.card_ts, text=text, blocks=blocks)
 
 
-def _tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
+def tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
     request = access.get_request(uow=deps.uow, request_id=request_id)
-    incident = _incident_by_request(deps, request_id)
+    incident = incident_of_request(deps, request_id)
     deps.chat.post(
         incident.channel_id,
         text=access_blocks.outcome_for_requester(request, retrying=retrying),
@@ -319,7 +319,7 @@ def _tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> N
 
 
 def cancel(deps: Deps, *, request_id: str, user: str) -> None:
-    _count(
+    count_outcome(
         access.cancel_request(uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock())
     )
     refresh_card(deps, request_id.upper())
@@ -335,7 +335,7 @@ def revoke(deps: Deps, *, request_id: str, user: str) -> None:
             by_user=user,
             clock=deps.clock,
         )
-        _count(access.get_request(uow=deps.uow, request_id=request_id))
+        count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
         announce_outcome(deps, request_id.upper())
 
 
