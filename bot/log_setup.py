@@ -37,6 +37,8 @@ SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 SECRET_KEYS = re.compile(r"(?i)(password|passwd|secret|token|authorization|credential)")
 REDACTED = "[redacted]"
 QUIET_LIBRARIES = ("slack_bolt", "slack_sdk", "urllib3", "hvac", "httpx", "httpcore")
+# Their INFO lines carry full URLs, and PagerDuty lookups put an e-mail address in the query.
+URL_LOGGING_LIBRARIES = ("httpx", "httpcore")
 
 
 def redact_text(text: str) -> str:
@@ -99,4 +101,5 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for name in QUIET_LIBRARIES:
         # Their DEBUG logs carry request and response bodies: never below INFO.
-        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+        floor = logging.WARNING if name in URL_LOGGING_LIBRARIES else logging.INFO
+        logging.getLogger(name).setLevel(max(floor, root.level))

@@ -137,6 +137,35 @@ def test_postgres_refuses_to_change_the_audit_trail(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_checkpoints SET signature = 'forged'",
+        "DELETE FROM audit_checkpoints",
+        "TRUNCATE audit_checkpoints",
+    ],
+    ids=["update", "delete", "truncate"],
+)
+def test_postgres_refuses_to_change_signed_checkpoints(
+    postgres_engine: Engine, statement: str
+) -> None:
+    with postgres_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_checkpoints (seq, head_hash, at, key_id, signature) "
+                "VALUES (0, :hash, '2026-11-23T09:00:00.000000+00:00', 'k1', 'sig')"
+            ),
+            {"hash": "0" * 64},
+        )
+    with postgres_engine.begin() as connection, pytest.raises(DBAPIError, match="append-only"):
+        connection.execute(text(statement))
+    with postgres_engine.connect() as connection:
+        assert connection.execute(
+            text("SELECT signature FROM audit_checkpoints")
+        ).scalars().all() == ["sig"]
+
+
+@pytest.mark.postgres
 def test_postgres_streams_events_through_a_server_side_cursor(postgres_engine: Engine) -> None:
     cursor_types: list[str] = []
 

@@ -77,3 +77,12 @@ def test_library_debug_logs_stay_off_even_at_debug(captured: io.StringIO) -> Non
     for name in ("slack_bolt.App", "slack_sdk.web.base_client", "urllib3.connectionpool"):
         logging.getLogger(name).debug("Received the following request body: payload=...")
     assert "request body" not in captured.getvalue()
+
+
+def test_http_client_request_lines_with_urls_stay_off(captured: io.StringIO) -> None:
+    logging.getLogger("httpx").info(
+        'HTTP Request: GET https://api.pagerduty.com/users?query=ada%40example.com "HTTP/1.1 200"'
+    )
+    logging.getLogger("httpx").warning("a warning still shows")
+    assert "ada%40example.com" not in captured.getvalue()
+    assert "a warning still shows" in captured.getvalue()
