@@ -312,10 +312,7 @@ def file_request(
     if not policy.can_request(requester_id, resource):
         groups = ", ".join(resource.requester_groups)
         raise NotAllowed(f"Only members of {groups} can request {resource.name}.")
-    if break_glass:
-        granted_for = _break_glass_duration(resource, duration)
-    else:
-        granted_for = resource.resolve_duration(duration)
+    granted_for = resource.granted_duration(duration, break_glass=break_glass)
     cleaned_reason = clean_text(reason, field="reason", max_length=MAX_REASON)
     eligible = policy.approvers(resource)
     if len(eligible - {requester_id}) < resource.approvals_required:
@@ -337,17 +334,6 @@ def file_request(
         state_changed_at=now,
         break_glass=break_glass,
     )
-
-
-def _break_glass_duration(resource: ResourceRule, requested: timedelta | None) -> timedelta:
-    """Break-glass asks for no approval first, so its TTL is capped, not refused."""
-    if resource.break_glass is None:
-        raise NotAllowed(
-            f"{resource.name} has no break-glass: ask without --break-glass and wait for approval."
-        )
-    if requested is not None:
-        requested = min(requested, resource.max_ttl)
-    return min(resource.resolve_duration(requested), resource.break_glass.max_ttl)
 
 
 BREAK_GLASS_FLAGS = (

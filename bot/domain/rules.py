@@ -10,7 +10,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from bot.domain.durations import format_duration
-from bot.domain.errors import InvalidInput, NotFound
+from bot.domain.errors import InvalidInput, NotAllowed, NotFound
 
 INCIDENT_COMMANDER = "incident_commander"
 """Listed among a resource's approvers: the commander of the incident the request is filed in."""
@@ -106,6 +106,22 @@ class ResourceRule:
         if self.vault.path:
             return (self.vault.policy or f"gatehouse-{self.name}",)
         return self.vault.token_policies
+
+    def granted_duration(
+        self, requested: timedelta | None, *, break_glass: bool = False
+    ) -> timedelta:
+        """`resolve_duration`; or for break-glass, which asks no approval first, capped at the
+        break-glass TTL instead of refused. Raises NotAllowed where there is no break-glass."""
+        if not break_glass:
+            return self.resolve_duration(requested)
+        if self.break_glass is None:
+            raise NotAllowed(
+                f"{self.name} has no break-glass: ask for it without break-glass and wait for "
+                "approval."
+            )
+        if requested is not None:
+            requested = min(requested, self.max_ttl)
+        return min(self.resolve_duration(requested), self.break_glass.max_ttl)
 
     def resolve_duration(self, requested: timedelta | None) -> timedelta:
         """The duration a request gets: the default when omitted, never above `max_ttl`."""

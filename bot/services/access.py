@@ -103,6 +103,7 @@ class DecisionResult:
     request: AccessRequest
     decision: Decision
     revoke_grant_id: str | None = None  # a denied break-glass grant, for Vault to revoke
+    newly_reviewed: bool = False  # this decision completed a break-glass review
 
     @property
     def approved(self) -> bool:
@@ -122,7 +123,6 @@ def decide_request(
     with uow() as tx:
         request = request_by_id(tx, request_id, for_update=True)
         incident_by_id(tx, request.incident_id).require_open()
-        reviewed_before = request.reviewed_at is not None
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
         tx.requests.add_decision(decision)
         tx.requests.save(request)
@@ -137,9 +137,10 @@ def decide_request(
             approvals=len(request.approvers_so_far),
             approvals_required=request.approvals_required,
         )
-        revoke_grant_id = None
+        revoke_grant_id, newly_reviewed = None, False
         if request.break_glass:
-            newly_reviewed = request.reviewed_at is not None and not reviewed_before
+            # decide() refuses a review once reviewed: a review date now is this decision's.
+            newly_reviewed = request.reviewed_at is not None
             revoke_grant_id = _record_review(tx, request, decision, now, newly_reviewed)
         elif request.state is RequestState.APPROVED:
             record_for_request(
@@ -160,7 +161,7 @@ def decide_request(
                 reason=decision.reason,
             )
         tx.commit()
-    return DecisionResult(request, decision, revoke_grant_id)
+    return DecisionResult(request, decision, revoke_grant_id, newly_reviewed)
 
 
 def _record_review(

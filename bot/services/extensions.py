@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
 from bot.domain.audit import Action, utc_iso
 from bot.domain.durations import format_duration, parse_duration
-from bot.domain.errors import CredentialError, CredentialUnavailable, InvalidState, NotFound
+from bot.domain.errors import CredentialError, CredentialUnavailable, InvalidState
 from bot.domain.extension import (
     Extension,
     ExtensionState,
@@ -166,10 +166,9 @@ def apply_extension(
         grant = tx.grants.get_for_request(request.id)
     extension = request.open_extension
     if extension is None or extension.state is not ExtensionState.APPROVED:
-        return None
-    if request.state is not RequestState.ACTIVE or grant is None or request.ends_at is None:
-        return None  # ended meanwhile: ending the request cancelled the extension
-    assert request.activated_at is not None
+        return None  # none approved, or access ended meanwhile (which cancels it)
+    # An approved extension is only ever open on ACTIVE access, which has its grant.
+    assert grant is not None and request.activated_at and request.ends_at
     cap = request.activated_at + policy.resource(request.resource).max_ttl
     until = min(request.ends_at + extension.duration, cap)
     now = clock()
@@ -195,13 +194,14 @@ def _record_renewal(
         request = request_by_id(tx, request_id, for_update=True)
         extension = next(e for e in request.extensions if e.id == extension_id)
         if extension.state is not ExtensionState.APPROVED:
-            return ExtensionResult(request, extension)  # another replica recorded it first
-        previous_end = request.ends_at
+            return ExtensionResult(request, extension)  # recorded elsewhere, or access ended
         grant = tx.grants.get_for_request(request.id, for_update=True)
-        if error is None and (previous_end is None or granted is None or granted <= previous_end):
+        previous_end = request.ends_at
+        assert grant is not None and previous_end is not None  # as in apply_extension
+        if granted is not None and granted <= previous_end:
             error = "Vault would not renew the credential past its current end"
-        if error is not None or grant is None or previous_end is None or granted is None:
-            extension.fail(error=error or "the access ended first", now=now)
+        if error is not None or granted is None:
+            extension.fail(error=error or "Vault did not renew the credential", now=now)
             tx.requests.save(request)
             _record(tx, Action.EXTENSION_FAILED, request, extension, now, None, error=error)
             tx.commit()
@@ -245,14 +245,6 @@ def retry_extensions(
         if result is not None and not result.retrying:
             applied.append(result)
     return applied
-
-
-def latest_extension(*, uow: UnitOfWorkFactory, request_id: str) -> Extension:
-    with uow() as tx:
-        request = request_by_id(tx, request_id)
-    if not request.extensions:
-        raise NotFound(f"Request {request.id} has no extension.")
-    return request.extensions[-1]
 
 
 def _record(

@@ -8,9 +8,9 @@ import structlog
 
 from bot.domain.access import Verdict
 from bot.domain.extension import ExtensionState
-from bot.services import extensions, incidents
+from bot.services import extensions
 from bot.slack.blocks import extension as extension_blocks
-from bot.slack.workflows import Deps, refresh_card
+from bot.slack.workflows import Deps, incident_of_request, refresh_card
 from integrations import metrics
 
 log = structlog.get_logger(__name__)
@@ -103,5 +103,5 @@ def _announce(deps: Deps, result: extensions.ExtensionResult) -> None:
 
 
 def _post_in_thread(deps: Deps, result: extensions.ExtensionResult, text: str) -> None:
-    incident = incidents.incident_for_request(uow=deps.uow, request_id=result.request.id)
+    incident = incident_of_request(deps, result.request.id)
     deps.chat.post(incident.channel_id, text=text, thread_ts=result.request.card_ts)

@@ -188,7 +188,7 @@ def decide(
 
 def _after_review(deps: Deps, result: access.DecisionResult) -> None:
     """A decision on break-glass access: a deny revokes it now and tells the channel."""
-    if result.request.reviewed_at == result.decision.decided_at:
+    if result.newly_reviewed:
         metrics.BREAK_GLASS.labels(result.request.resource, "reviewed").inc()
     if result.revoke_grant_id is not None:
         issuing.revoke_grant(

@@ -20,13 +20,8 @@ def register(app: App, deps: Deps) -> None:
         resource, duration, reason = parse_request_text(text)
         if resource not in deps.policy.resources:
             raise unknown_resource(deps.policy, resource)
-        rule = deps.policy.resource(resource)
-        if break_glass and rule.break_glass is None:
-            raise NotAllowed(
-                f"{resource} has no break-glass: ask without --break-glass and wait for approval."
-            )
-        if not break_glass:  # break-glass caps the duration instead of refusing it
-            rule.resolve_duration(parse_duration(duration) if duration else None)
+        requested = parse_duration(duration) if duration else None
+        deps.policy.resource(resource).granted_duration(requested, break_glass=break_glass)
         return resource, duration, reason, break_glass
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
@@ -82,10 +77,12 @@ def register(app: App, deps: Deps) -> None:
             or {}
         ).get("value")
         rule = deps.policy.resources.get(resource or "")
-        if _break_glass_ticked(values) and rule is not None and rule.break_glass is None:
-            message = f"{rule.name} has no break-glass: untick it and wait for approval."
-            ack(response_action="errors", errors={ids.BREAK_GLASS_BLOCK: message})
-            return
+        if _break_glass_ticked(values) and rule is not None:
+            try:
+                rule.granted_duration(None, break_glass=True)
+            except NotAllowed as refused:
+                ack(response_action="errors", errors={ids.BREAK_GLASS_BLOCK: refused.message})
+                return
         ack()
 
     def run_form(view: dict[str, Any], body: dict[str, Any]) -> None:
