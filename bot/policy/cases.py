@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain.eligibility import (
@@ -24,6 +23,7 @@ from bot.domain.eligibility import (
 )
 from bot.domain.oncall import OnCallShift
 from bot.domain.rules import AccessPolicy, DynamicGroup, GroupSource, ResourceRule
+from bot.policy.load import read_text, read_yaml
 from bot.policy.models import SlackUserId
 from bot.policy.problems import PolicyError, PolicyProblem, dotted, got
 
@@ -76,12 +76,7 @@ class Failure:
 def load_cases(path: str | Path) -> list[PolicyCase]:
     """Read a tests file; raise PolicyError listing every problem in it."""
     source = str(path)
-    try:
-        raw: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise PolicyError([PolicyProblem(source, f"cannot read it: {error.strerror}")]) from None
-    except yaml.YAMLError as error:
-        raise PolicyError([PolicyProblem(source, f"not valid YAML: {error}")]) from None
+    raw = read_yaml(read_text(path), source)
     if not isinstance(raw, list) or not raw:
         message = (
             "must be a YAML list of cases, like - {user: U0123, resource: x, can_request: true}"

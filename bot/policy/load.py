@@ -22,22 +22,26 @@ FILE_NOT_FOUND = (
 
 def load_policy(path: str | Path) -> AccessPolicy:
     """Read and validate a policy file; raise PolicyError listing every problem."""
+    return parse_policy(read_text(path, not_found=FILE_NOT_FOUND), str(path))
+
+
+def read_text(path: str | Path, *, not_found: str = "file not found") -> str:
+    """A UTF-8 file's text; PolicyError (naming the file) when it cannot be read."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PolicyError([PolicyProblem(source, FILE_NOT_FOUND)]) from None
+        raise PolicyError([PolicyProblem(source, not_found)]) from None
     except UnicodeDecodeError:
         raise PolicyError([PolicyProblem(source, "the file is not UTF-8 text")]) from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise PolicyError([PolicyProblem(source, f"cannot read the file: {reason}")]) from None
-    return parse_policy(text, source)
 
 
 def parse_policy(text: str, source: str = "policy.yaml") -> AccessPolicy:
     """Validate policy YAML text; `source` names the file in document-level problems."""
-    raw = _read_yaml(text, source)
+    raw = read_yaml(text, source)
     if not isinstance(raw, dict):
         message = (
             f"the top level must be a mapping with the keys {keys(PolicyDocument)}; "
@@ -83,7 +87,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(text: str, source: str) -> object:
+def read_yaml(text: str, source: str) -> object:
+    """YAML that refuses duplicate keys; PolicyError with the line and column when invalid."""
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

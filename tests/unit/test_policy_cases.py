@@ -95,6 +95,10 @@ def test_a_policy_change_that_breaks_an_expectation_fails_the_run(tmp_path: Path
         ("- {resource: inference-logs-ro, can_approve: true}\n", "add `user: U...`"),
         ("- {user: alice, resource: x, can_request: true}\n", "1.user:"),
         ("- {user: U0A, resource: x, can_request: 'yes'}\n", "1.can_request:"),
+        (
+            "- {user: U0A, resource: x, can_request: true, can_request: false}\n",
+            "duplicate key 'can_request'",
+        ),
     ],
 )
 def test_a_broken_tests_file_is_reported(tmp_path: Path, text: str, problem: str) -> None:
@@ -126,3 +130,12 @@ def test_an_invalid_policy_fails_before_any_case(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "version: unsupported version" in result.stderr
+
+
+def test_a_tests_file_that_is_not_utf8_or_missing_is_reported(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("- {user: U0A, resource: caf\xe9, can_request: true}\n".encode("latin-1"))
+    with pytest.raises(PolicyError, match="not UTF-8"):
+        load_cases(latin1)
+    with pytest.raises(PolicyError, match="file not found"):
+        load_cases(tmp_path / "missing.yaml")
