@@ -80,6 +80,10 @@ class GrantRepository(Protocol):
         """Grants in any of `statuses`; on PostgreSQL locked with SKIP LOCKED for one sweep."""
         ...
 
+    def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
+        """How many grants are in `statuses` (of `resource`), without locking any."""
+        ...
+
     def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
         """ACTIVE grants ending at or before `before`, soonest first; nothing locked."""
         ...

@@ -142,8 +142,9 @@ def _remember_incident_token(tx: UnitOfWork, token: LiveToken, now: datetime) ->
 
 
 def _resource_has_live_grants(uow: UnitOfWorkFactory, resource: str) -> bool:
+    """Counted without SKIP LOCKED: a grant another worker holds is live all the same."""
     with uow() as tx:
-        return any(g.resource == resource for g in tx.grants.list_by_status(list(_LIVE), 1000))
+        return tx.grants.count_in(list(_LIVE), resource=resource) > 0
 
 
 def _revoke_orphan(
@@ -252,7 +253,7 @@ def expiry_lag(*, uow: UnitOfWorkFactory, now: datetime) -> timedelta:
 
 def count_active(*, uow: UnitOfWorkFactory) -> int:
     with uow() as tx:
-        return len(tx.grants.list_by_status([GrantStatus.ACTIVE], 100_000))
+        return tx.grants.count_in([GrantStatus.ACTIVE])
 
 
 def due_reminders(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, insert, select
+from sqlalchemy import Connection, Row, Select, func, insert, select
 
 from bot.domain.grant import Grant, GrantStatus
 from bot.store.rows import insert_unique, locked, update_by_id
@@ -79,6 +79,17 @@ class SqlGrantRepository:
             .limit(limit)
         )
         return self._all(statement)
+
+    def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
+        """Counted without locks: rows another transaction holds still count."""
+        statement = (
+            select(func.count())
+            .select_from(grants)
+            .where(grants.c.status.in_([s.value for s in statuses]))
+        )
+        if resource is not None:
+            statement = statement.where(grants.c.resource == resource)
+        return int(self._connection.execute(statement).scalar_one())
 
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         """Grants in any of `statuses` (revocation retries, reconcile), locked with SKIP LOCKED."""

@@ -247,6 +247,13 @@ class MemoryGrants:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
         return found[:limit]
 
+    def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
+        return sum(
+            1
+            for g in self._state.grants.values()
+            if g.status in statuses and resource in (None, g.resource)
+        )
+
     def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
         found = [
             copy.deepcopy(g)
