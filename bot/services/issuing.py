@@ -231,15 +231,20 @@ def due_issue_retries(*, uow: UnitOfWorkFactory, now: datetime, limit: int = 50)
         return [
             request.id
             for request in tx.requests.list_in_state(RequestState.APPROVED, limit)
-            if _retry_due(tx.grants.list_for_request(request.id), now)
+            if _retry_due(request, tx.grants.list_for_request(request.id), now)
         ]
 
 
-def _retry_due(attempts: Sequence[Grant], now: datetime) -> bool:
+def _retry_due(request: AccessRequest, attempts: Sequence[Grant], now: datetime) -> bool:
     """Due when every attempt so far failed and the backoff after the last one has passed;
-    at once after an attempt its process did not live to finish (Vault was not the cause)."""
+    at once after an attempt its process did not live to finish (Vault was not the cause).
+    An approved request nobody tried to issue (its worker stopped or failed before Vault was
+    asked) is due once the first wait has passed since its approval."""
     failed = list(attempts)
-    if not failed or any(g.status is not GrantStatus.FAILED for g in failed):
+    if not failed:
+        approved_at = request.state_changed_at or request.requested_at
+        return now >= approved_at + FIRST_RETRY_AFTER
+    if any(g.status is not GrantStatus.FAILED for g in failed):
         return False
     if failed[-1].last_error == INTERRUPTED_ISSUE:
         return True

@@ -173,17 +173,22 @@ def decide(
         user=approver,
         state=result.request.state.value,
     )
+    if result.approved and not result.request.break_glass:
+        try:
+            refresh_card(deps, request_id)  # "approved, issuing…" while Vault is asked
+        except ChatError:
+            log.warning("card not updated before issuing", request_id=request_id)
+        count_outcome(result.request)
+        waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
+        metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
+        issue_and_deliver(deps, request_id=request_id)  # a Slack hiccup must not stop it
+        return
     refresh_card(deps, request_id)
     if result.request.break_glass:
         _after_review(deps, result)
     elif result.request.state is RequestState.DENIED:
         count_outcome(result.request)
         tell_requester(deps, request_id)
-    elif result.approved:
-        count_outcome(result.request)
-        waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
-        metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
-        issue_and_deliver(deps, request_id=request_id)
 
 
 def _after_review(deps: Deps, result: access.DecisionResult) -> None:
@@ -261,10 +266,12 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
         deps.chat.post_ephemeral(incident.channel_id, requester, text=text, blocks=blocks)
         if rule.delivery is Delivery.WRAPPED:
             deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
+        # Delivered: from here a failure to update the card must not count as undelivered,
+        # which recovery would end by revoking working access.
+        recovery.mark_told(uow=deps.uow, request_id=request_id, state=RequestState.ACTIVE)
     refresh_card(deps, request_id, retrying=result.retrying)
     tell_requester(deps, request_id, retrying=result.retrying)
     if result.credential is not None:
-        recovery.mark_told(uow=deps.uow, request_id=request_id, state=RequestState.ACTIVE)
         crash_point("issue.slack_posted")
 
 

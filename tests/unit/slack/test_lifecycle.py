@@ -5,7 +5,10 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.domain.access import RequestState, Verdict
+from bot.domain.errors import ChatError
 from bot.domain.grant import Grant, GrantStatus
 from bot.scheduler import ExpiryTimers, build_scheduler
 from bot.services import access, incidents, issuing, recovery
@@ -232,3 +235,35 @@ def test_expiry_timers_fire_once_at_the_latest_time_set() -> None:
         scheduler.shutdown(wait=False)
     assert [request_id for request_id, _ in fired] == ["R-OVERDUE", "R-EXTENDED"]
     assert fired[1][1] >= (now + timedelta(seconds=0.5)).timestamp()
+
+
+def test_a_delivered_credential_stays_when_only_the_card_update_failed(deps: Deps) -> None:
+    _, request_id = filed(deps)
+    chat(deps).failing.add("chat.update")  # Slack refuses the card update after the DM went out
+    with pytest.raises(ChatError):  # the listener logs it; what matters is what stays
+        approve(deps, request_id)
+    chat(deps).failing.clear()
+    lifecycle.sweep(deps)
+    request = access.get_request(uow=deps.uow, request_id=request_id)
+    assert request.state is RequestState.ACTIVE and not request.notify_pending
+    assert broker(deps).revoked == []
+
+
+def test_an_approval_whose_worker_never_issued_is_issued_by_the_sweep(
+    deps: Deps, clock: Clock
+) -> None:
+    _, request_id = filed(deps)
+    access.decide_request(  # approved; the worker dies before it asks Vault
+        uow=deps.uow,
+        request_id=request_id,
+        approver_id="U0LEAD1",
+        verdict=Verdict.APPROVE,
+        reason=None,
+        now=clock.now,
+    )
+    lifecycle.sweep(deps)
+    assert state(deps, request_id) is RequestState.APPROVED  # its worker may still be at it
+    clock.now += timedelta(seconds=15)
+    lifecycle.sweep(deps)
+    assert state(deps, request_id) is RequestState.ACTIVE
+    assert any("vault unwrap" in json.dumps(args.get("blocks")) for _, args in chat(deps).calls)
