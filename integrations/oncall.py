@@ -130,8 +130,12 @@ class PagerDutyOnCall:
                 body = self._get("/oncalls", params)
                 entries += [_entry(item) for item in _list(body, "oncalls")]
                 if body.get("more") is not True:
-                    break
-            return tuple(entries)
+                    return tuple(entries)
+            # A partial list would silently leave approvers out: fall back, with a note.
+            raise OnCallUnavailable(
+                f"PagerDuty lists more than {MAX_PAGES * PAGE_SIZE} on-call entries for "
+                f"{group.ref}; narrow the group"
+            )
 
         return self._entries_cache.get((group.source, group.ref), load)
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.domain.errors import OnCallUnavailable
 from bot.domain.rules import DynamicGroup, GroupSource
+from integrations import oncall
 from integrations.oncall import PagerDutyOnCall
 from integrations.slack_web import SlackDirectory, make_web_client
 from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
@@ -227,3 +228,13 @@ def test_slack_failing_to_say_who_someone_is_is_a_failed_check(setup: Setup) -> 
 
     with pytest.raises(OnCallUnavailable, match="matching people by e-mail failed"):
         client.shift_of("U0ONCALL1", SCHEDULE)
+
+
+def test_more_entries_than_it_reads_is_a_failed_check_not_a_partial_list(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oncall, "PAGE_SIZE", 1)
+    monkeypatch.setattr(oncall, "MAX_PAGES", 2)  # reads 2 entries; the policy has 3
+    with pytest.raises(OnCallUnavailable, match="more than 2 on-call entries"):
+        setup.client().users_on_call(POLICY)
+    assert setup.client().users_on_call(SCHEDULE) == {"U0ONCALL1"}  # 2 entries: all read
