@@ -266,13 +266,18 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
         deps.chat.post_ephemeral(incident.channel_id, requester, text=text, blocks=blocks)
         if rule.delivery is Delivery.WRAPPED:
             deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
-        # Delivered: from here a failure to update the card must not count as undelivered,
-        # which recovery would end by revoking working access.
+        try:
+            refresh_card(deps, request_id)
+            tell_requester(deps, request_id)
+        except ChatError:
+            # Delivered all the same: this must not count as undelivered, which recovery
+            # would end by revoking working access.
+            log.warning("credential delivered; its card or thread reply was not posted")
         recovery.mark_told(uow=deps.uow, request_id=request_id, state=RequestState.ACTIVE)
+        crash_point("issue.slack_posted")
+        return
     refresh_card(deps, request_id, retrying=result.retrying)
     tell_requester(deps, request_id, retrying=result.retrying)
-    if result.credential is not None:
-        crash_point("issue.slack_posted")
 
 
 def announce_outcome(deps: Deps, request_id: str) -> None:

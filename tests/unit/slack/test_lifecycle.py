@@ -5,10 +5,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.domain.access import RequestState, Verdict
-from bot.domain.errors import ChatError
 from bot.domain.grant import Grant, GrantStatus
 from bot.scheduler import ExpiryTimers, build_scheduler
 from bot.services import access, incidents, issuing, recovery
@@ -240,8 +237,7 @@ def test_expiry_timers_fire_once_at_the_latest_time_set() -> None:
 def test_a_delivered_credential_stays_when_only_the_card_update_failed(deps: Deps) -> None:
     _, request_id = filed(deps)
     chat(deps).failing.add("chat.update")  # Slack refuses the card update after the DM went out
-    with pytest.raises(ChatError):  # the listener logs it; what matters is what stays
-        approve(deps, request_id)
+    approve(deps, request_id)  # logged; what matters is what stays
     chat(deps).failing.clear()
     lifecycle.sweep(deps)
     request = access.get_request(uow=deps.uow, request_id=request_id)
