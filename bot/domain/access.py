@@ -1,4 +1,4 @@
-"""Access requests, approval decisions and grants: the request lifecycle of DESIGN.md.
+"""Access requests, approval decisions and grants: the request lifecycle (docs/architecture.md).
 
 ```
 PENDING --N distinct eligible approvals--> APPROVED --issued--> ACTIVE --ttl--> EXPIRED

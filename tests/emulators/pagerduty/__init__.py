@@ -1,5 +1,5 @@
 """A PagerDuty REST API emulator for tests: `GET /oncalls` and `GET /users`, checked against
-PagerDuty's own OpenAPI document (`../shared/specs/pagerduty/rest_openapiv3.json`)."""
+our contract of PagerDuty's REST API (in `tests/specs/`; see docs/architecture.md)."""
 
 from .emulator import DEFAULT_TOKEN, Call, PagerDutyEmulator, new_id, running_pagerduty
 

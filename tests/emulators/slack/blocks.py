@@ -1,6 +1,7 @@
 """Block Kit checks: the limits Slack enforces on messages, modals and Home tabs.
 
-Limits come from Slack's Block Kit reference and slack_sdk's validators (see PROTOCOLS.md 1.4).
+Limits come from Slack's Block Kit reference (https://docs.slack.dev/reference/block-kit/blocks)
+and slack_sdk's validators (`slack_sdk/models/blocks/`).
 Each problem is reported in Slack's `response_metadata.messages` style:
 `[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]`.
 Slack also fills in what the caller left out: a `block_id` on every block, an `action_id` on
