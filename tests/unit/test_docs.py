@@ -1,4 +1,6 @@
-"""The documentation holds: every relative link resolves, every `gatehouse ...` command exists.
+"""The documentation holds: every relative link resolves, every `gatehouse ...` command exists,
+every log line the runbook says to alert on is one the code writes, and the policy reference
+names exactly the keys a policy file may have.
 
 Commands are read from code (inline spans and fenced blocks) wherever `gatehouse` stands in a
 command's place: at the start, after `$`, `&&`, `;`, `|`, `--`, `exec`, a compose service name,
@@ -6,16 +8,20 @@ or as `.venv/bin/gatehouse`. Each is resolved through the real CLI, its `--long`
 checked against the command's own, and its `--help` must run.
 """
 
+import ast
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.policy.models import PolicyDocument
 from tests.unit.deploy.helpers import REPO
 
 DOCUMENTS = sorted(
@@ -180,3 +186,148 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
         "kubectl -n gatehouse exec deploy/gatehouse -- gatehouse doctor\ndocker build -t gatehouse"
     )
     assert [tuple(match[1].split()) for match in _COMMAND.finditer(code)] == [("doctor",)]
+
+
+OPERATIONS = REPO / "docs" / "operations.md"
+_LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+_LEVEL_OF = {"exception": "error", "critical": "error"}
+
+
+@dataclass(frozen=True)
+class LogCall:
+    """One log call in the code: its message (a %-format or a structlog event) and level."""
+
+    where: str
+    message: str
+    level: str | None  # None: chosen at run time (`log.log(level, ...)`)
+
+    def emits(self, event: str, level: str) -> bool:
+        """Whether this call can write `event` at `level`; `…` in `event` stands for any text."""
+        pattern = re.sub(r"%[sdr]", "\x00", self.message)
+        pattern = ".+".join(re.escape(part) for part in pattern.split("\x00"))
+        shown = event.replace("…", "x")
+        return re.fullmatch(pattern, shown) is not None and self.level in (level, None)
+
+
+def log_calls(paths: list[Path], root: Path = REPO) -> list[LogCall]:
+    """Every `log.<level>("...")` / `logger.<level>("...")` and `log.log(level, "...")` call."""
+    calls = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver, method = node.func.value, node.func.attr
+            if not (isinstance(receiver, ast.Name) and receiver.id in ("log", "logger")):
+                continue
+            if method in _LOG_METHODS:
+                message_at, level = 0, _LEVEL_OF.get(method, method)
+            elif method == "log":
+                message_at, level = 1, None
+            else:
+                continue
+            if len(node.args) > message_at:
+                message = node.args[message_at]
+                if isinstance(message, ast.Constant) and isinstance(message.value, str):
+                    where = f"{path.relative_to(root)}:{node.lineno}"
+                    calls.append(LogCall(where, message.value, level))
+    return calls
+
+
+def alert_table(markdown: str) -> list[tuple[str, str]]:
+    """(event, level) of each row of the table of log lines worth an alert."""
+    rows = re.search(r"^\| `event` \| `level` \|.*\n\|[-|]+\|\n((?:\|.*\n)+)", markdown, re.M)
+    assert rows, "no `event` | `level` table"
+    found = []
+    for row in rows[1].splitlines():
+        events, level = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        found += [(event, level) for event in _SPAN.findall(events)]
+    return found
+
+
+def test_every_log_line_worth_an_alert_is_one_the_code_writes() -> None:
+    calls = log_calls([*(REPO / "bot").rglob("*.py"), *(REPO / "integrations").rglob("*.py")])
+    rows = alert_table(OPERATIONS.read_text(encoding="utf-8"))
+    assert len(rows) >= 5
+    stale = [
+        f"{event} ({level})"
+        for event, level in rows
+        if not any(c.emits(event, level) for c in calls)
+    ]
+    assert not stale, f"docs/operations.md names log lines the code never writes: {stale}"
+
+
+def test_the_alert_check_catches_a_stale_event(tmp_path: Path) -> None:
+    """A renamed event, a wrong level and a table missing are each caught; `…` and `%s` match."""
+    source = tmp_path / "jobs.py"
+    source.write_text(
+        'log.exception("job %s failed", name)\n'
+        'log.warning("reconcile: %s", problem)\n'
+        'logger.log(level, "export to %s failed: %s", sink, error)\n'
+        "math.log(2)\n"
+    )
+    calls = log_calls([source], root=tmp_path)
+    assert [(c.where, c.level) for c in calls] == [
+        ("jobs.py:1", "error"),
+        ("jobs.py:2", "warning"),
+        ("jobs.py:3", None),
+    ]
+
+    def emitted(event: str, level: str) -> bool:
+        return any(call.emits(event, level) for call in calls)
+
+    assert emitted("job sweep failed", "error")
+    assert emitted("reconcile: …", "warning")
+    assert emitted("export to … failed: …", "error")
+    assert not emitted("reconcile at start: …", "warning")
+    assert not emitted("job sweep failed", "warning")
+    assert not emitted("job sweep failed at once", "error")
+    table = "| `event` | `level` | meaning |\n|---|---|---|\n| `a`, `b` | error | x |\n"
+    assert alert_table(table) == [("a", "error"), ("b", "error")]
+    with pytest.raises(AssertionError, match="no `event`"):
+        alert_table("| event | level |\n")
+
+
+POLICY_DOC = REPO / "docs" / "policy.md"
+
+
+def policy_keys(model: type[BaseModel] = PolicyDocument, prefix: str = "") -> set[str]:
+    """Every key a policy file may set, as dotted paths (`resources.<name>.vault.path`)."""
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        nested = _section_of(field.annotation)
+        if nested is None:
+            keys.add(prefix + name)
+        else:
+            section, keyed_by_name = nested
+            keys |= policy_keys(section, f"{prefix}{name}.{'<name>.' if keyed_by_name else ''}")
+    return keys
+
+
+def _section_of(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """The model a field holds (itself, optional, or as the values of a dict), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is dict:
+        inner = _section_of(args[1])
+        return None if inner is None else (inner[0], True)
+    for arg in args:  # `X | None`
+        if arg is not type(None) and (inner := _section_of(arg)) is not None:
+            return inner
+    return None
+
+
+def documented_policy_keys(markdown: str) -> set[str]:
+    """The first-column keys of the `| key | default | ...` table."""
+    table = re.search(r"^\| key \|.*\n\|[-|]+\|\n((?:\|.*\n)+)", markdown, re.M)
+    assert table, "no `| key |` table"
+    return {_SPAN.findall(row)[0] for row in table[1].splitlines()}
+
+
+def test_the_policy_reference_names_every_key_and_only_those() -> None:
+    keys = policy_keys()
+    assert {"resources.<name>.sensitive", "resources.<name>.vault.path", "version"} <= keys
+    documented = documented_policy_keys(POLICY_DOC.read_text(encoding="utf-8"))
+    assert not keys - documented, f"docs/policy.md does not describe {sorted(keys - documented)}"
+    assert not documented - keys, f"docs/policy.md describes unknown {sorted(documented - keys)}"
