@@ -331,3 +331,23 @@ def test_the_policy_reference_names_every_key_and_only_those() -> None:
     documented = documented_policy_keys(POLICY_DOC.read_text(encoding="utf-8"))
     assert not keys - documented, f"docs/policy.md does not describe {sorted(keys - documented)}"
     assert not documented - keys, f"docs/policy.md describes unknown {sorted(documented - keys)}"
+
+
+_MAKE = re.compile(r"(?:^|(?<=\s))make ([a-z][\w-]*)", re.MULTILINE)
+_TARGET = re.compile(r"^([a-z][\w-]*):", re.MULTILINE)
+
+
+def make_targets_mentioned(markdown: str) -> set[str]:
+    """The `make <target>` commands in a document's code."""
+    return {target for code in code_text(markdown) for target in _MAKE.findall(code)}
+
+
+def test_every_mentioned_make_target_exists() -> None:
+    targets = set(_TARGET.findall((REPO / "Makefile").read_text(encoding="utf-8")))
+    for document in DOCUMENTS:
+        mentioned = make_targets_mentioned(document.read_text(encoding="utf-8"))
+        unknown = mentioned - targets
+        assert not unknown, f"{document.relative_to(REPO)}: no make target {sorted(unknown)}"
+    readme = make_targets_mentioned((REPO / "README.md").read_text(encoding="utf-8"))
+    assert {"run", "test", "demo"} <= readme
+    assert make_targets_mentioned("`PYTHON=python3.12 make demo`, `make run`\n") == {"demo", "run"}
