@@ -99,7 +99,7 @@ def _show_plan(
     width = max(len(step.revision) for step in steps)
     for step in steps:
         typer.echo(f"  {step.revision:<{width}}  {step.summary}")
-    dropped = [step.audit_table for step in steps if step.audit_table]
+    dropped = [step.audit_table for step in reversed(steps) if step.audit_table]  # oldest first
     if dropped:
         what = "the audit trail" if "audit_events" in dropped else "the signed audit checkpoints"
         tables = " and ".join(f"{table} ({audit_rows.get(table, 0)} rows)" for table in dropped)
