@@ -77,6 +77,8 @@ def _sqlite_path(url: str) -> Path | None:
         return None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
+    if parsed.query.get("uri"):  # a file: URI names its file in its own way
+        return None
     return Path(parsed.database)
 
 

@@ -77,7 +77,7 @@ def upgrade_steps(current: str | None, target: str) -> list[Step]:
     except RangeNotAncestorError:
         raise RevisionProblem(_not_above(target, current)) from None
     except RevisionError as error:
-        raise RevisionProblem(_unknown(target, error)) from None
+        raise RevisionProblem(_unknown(target, error, "+N")) from None
     if not applied and current is not None and _resolves_below(scripts, target, current):
         raise RevisionProblem(_not_above(target, current))
     return [_step(script) for script in reversed(applied)]
@@ -97,7 +97,7 @@ def downgrade_steps(current: str | None, target: str) -> list[Step]:
             f"{target} is not below {_at(current)}: a downgrade only goes back"
         ) from None
     except RevisionError as error:
-        raise RevisionProblem(_unknown(target, error)) from None
+        raise RevisionProblem(_unknown(target, error, "-N")) from None
     return [_step(script) for script in undone]
 
 
@@ -140,10 +140,11 @@ def _not_above(target: str, current: str | None) -> str:
     return f"{target} is not above {_at(current)}: an upgrade only goes forward"
 
 
-def _unknown(target: str, error: RevisionError) -> str:
+def _unknown(target: str, error: RevisionError, relative: str) -> str:
     known = [script.revision for script in _scripts().walk_revisions()]
-    cause = str(error).splitlines()[0] if "Multiple revisions" in str(error) else "no such revision"
+    told = str(error).splitlines()[0]
+    cause = "no such revision" if told.startswith("No such revision") else told
     return (
         f"{target}: {cause}; the revisions are {known[-1]} to {known[0]}, "
-        "and base, head or a relative -N"
+        f"and base, head or a relative {relative}"
     )

@@ -213,7 +213,7 @@ def test_the_real_program_prints_one_line_for_bad_input(sandbox: Path) -> None:
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
         f"✗ 9999: no such revision; the revisions are 0001 to {HEAD}, and base, head or a "
-        "relative -N"
+        "relative +N"
     ]
     assert list(sandbox.iterdir()) == []
 
