@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.exceptions import UnsupportedAlgorithm
 
-from bot.cli.common import database_errors, database_url
+from bot.cli.common import database_errors, existing_database_url, fail
 from bot.cli.output import progress, show_table
 from bot.domain.audit import AuditEvent, ChainReport, utc_iso, verify_chain
 from bot.domain.checkpoints import CheckpointReport, check_signatures, unanchored_tail
@@ -28,8 +29,24 @@ class ExportFormat(StrEnum):
 def _parse_anchor(text: str) -> tuple[int, str]:
     seq, _, digest = text.partition(":")
     if not seq.isdigit() or len(digest) != 64:
-        raise typer.BadParameter(f"'{text}' is not SEQ:HASH (a number, a colon, 64 hex digits)")
+        raise typer.BadParameter(
+            f"'{text}' is not SEQ:HASH (a number, a colon, 64 hex digits)", param_hint="'--anchor'"
+        )
     return int(seq), digest.lower()
+
+
+def _checker_or_exit(public_key: Path) -> Ed25519Checker:
+    """The checker of a public key file, or one line saying why the file will not do."""
+    try:
+        return Ed25519Checker.from_file(public_key)
+    except OSError as error:
+        fail(f"cannot read the public key {public_key}: {error.strerror or error}", 2)
+    except (ValueError, UnsupportedAlgorithm):
+        fail(
+            f"{public_key} is not an Ed25519 public key in PEM "
+            "(the file `gatehouse audit keygen` writes)",
+            2,
+        )
 
 
 @audit_app.command("verify")
@@ -38,6 +55,7 @@ def verify(
         list[str] | None,
         typer.Option(
             "--anchor",
+            metavar="SEQ:HASH",
             help="SEQ:HASH witnessed elsewhere (the close summary prints one). Repeatable.",
         ),
     ] = None,
@@ -45,6 +63,7 @@ def verify(
         Path | None,
         typer.Option(
             "--public-key",
+            metavar="FILE",
             help="The checkpoint key's public PEM (from `gatehouse audit keygen`): also check "
             "the signed checkpoints, which catch a chain re-hashed without the key.",
         ),
@@ -52,8 +71,8 @@ def verify(
 ) -> None:
     """Check every link of the chain; exit 1 naming the first bad event and why."""
     anchors = dict(_parse_anchor(text) for text in anchor or [])
-    checker = Ed25519Checker.from_file(public_key) if public_key else None
-    url = database_url()
+    checker = _checker_or_exit(public_key) if public_key else None
+    url = existing_database_url()
     with database_errors(url):
         engine = create_engine_for(url)
         try:
@@ -117,29 +136,53 @@ def _show_intact(
 @audit_app.command("keygen")
 def keygen(
     public_key: Annotated[
-        Path, typer.Option("--public-key", help="Where to write the public key (PEM).")
+        Path,
+        typer.Option("--public-key", metavar="FILE", help="Where to write the public key (PEM)."),
     ] = Path("gatehouse-audit.pub"),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace an existing public key file; the checkpoints signed so far verify only "
+            "with the key in it.",
+        ),
+    ] = False,
 ) -> None:
     """Make an Ed25519 key for signed checkpoints: the private key for the bot's settings, the
     public key for whoever verifies."""
+    if public_key.exists() and not force:
+        fail(
+            f"{public_key} already exists and verifies the checkpoints signed so far; "
+            "pass --force to replace it, or --public-key for another file",
+            2,
+        )
     private_b64, public_pem = new_key()
-    public_key.write_bytes(public_pem)
+    try:
+        public_key.write_bytes(public_pem)
+    except OSError as error:
+        fail(f"cannot write {public_key}: {error.strerror or error}")
     typer.echo(f"Public key written to {public_key}. Give the bot this setting (keep it secret):")
     typer.echo(f"GATEHOUSE_AUDIT_SIGNING_KEY={private_b64}")
 
 
 @audit_app.command("export")
 def export(
-    incident: Annotated[str, typer.Option("--incident", help="Incident id, INC-…")],
+    incident: Annotated[
+        str, typer.Option("--incident", metavar="INC-…", help="Incident id, INC-…")
+    ],
     output_format: Annotated[
-        ExportFormat, typer.Option("--format", help="jsonl: one event per line; md: a report")
+        ExportFormat,
+        typer.Option(
+            "--format", metavar="jsonl|md", help="jsonl: one event per line; md: a report"
+        ),
     ] = ExportFormat.JSONL,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout."),
     ] = None,
 ) -> None:
     """Export one incident's audit events."""
-    url = database_url()
+    url = existing_database_url()
     with database_errors(url):
         engine = create_engine_for(url)
         try:
@@ -162,7 +205,10 @@ def export(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as error:
+            fail(f"cannot write {output}: {error.strerror or error}")
         typer.echo(f"Wrote {len(events)} events to {output}")
 
 

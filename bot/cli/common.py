@@ -1,30 +1,115 @@
-"""What every command needs: settings (environment and .env) with errors that end the command."""
+"""What every command needs: settings and a database URL whose problems end the command in one
+line, and a root command that reports usage errors in one line too."""
 
-from collections.abc import Iterator
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from alembic.util import CommandError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from bot.config import Settings, SettingsError, load_settings
+
+UPGRADE_HINT = "run `gatehouse db upgrade`"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """End the command with `✗ message` on stderr, one line, and exit `code`."""
+    typer.echo(f"✗ {message}", err=True)
+    raise typer.Exit(code)
 
 
 def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        typer.echo(f"✗ Configuration problem:\n{error}", err=True)
+        for problem in str(error).splitlines():
+            typer.echo(f"✗ {problem}", err=True)
         raise typer.Exit(2) from None
+
+
+def parsed_url(url: str) -> URL:
+    """DATABASE_URL parsed, or the command ends naming the variable (never its value: the URL
+    may carry a password)."""
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 (SQLAlchemy reads the port only when asked)
+    except ArgumentError:
+        fail("DATABASE_URL: not a database URL; use sqlite:///file.db or postgresql://…", 2)
+    except ValueError:
+        fail("DATABASE_URL: the port must be a number", 2)
+    return parsed
+
+
+def checked_database_url(settings: Settings) -> str:
+    parsed_url(settings.database_url)
+    return settings.database_url
 
 
 def database_url() -> str:
     """DATABASE_URL from the environment or .env, else the embedded SQLite file."""
-    return settings_or_exit().database_url
+    return checked_database_url(settings_or_exit())
 
 
 def shown_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    return parsed_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_file_missing(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (opening it would create it)."""
+    path = _sqlite_path(url)
+    return None if path is None or path.exists() else path
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database, memory, or a URL that does not
+    parse (reported elsewhere)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri"):  # a file: URI names its file in its own way
+        return None
+    return Path(parsed.database)
+
+
+def no_database_at(path: Path) -> str:
+    return f"no database at {path}; {UPGRADE_HINT}"
+
+
+def existing_database_url() -> str:
+    """DATABASE_URL for a command that only reads: a SQLite file that is not there is reported,
+    never created."""
+    url = database_url()
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        fail(no_database_at(missing))
+    return url
+
+
+def _sqlite_path_problem(url: str) -> str | None:
+    """Why the SQLite file of `url` cannot be opened, in words better than the driver's."""
+    path = _sqlite_path(url)
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"{path} is a directory, not a database file"
+    if not path.parent.is_dir():
+        return f"the directory {path.parent} does not exist"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"no permission to read and write {path}"
+    if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"no permission to create {path}"
+    return None
 
 
 @contextmanager
@@ -32,10 +117,52 @@ def database_errors(url: str) -> Iterator[None]:
     """Say in one line why the database cannot be used, instead of a traceback."""
     try:
         yield
+    except CommandError as error:  # a revision the migrations do not know
+        fail(str(error).splitlines()[0], 2)
     except ValueError as error:
-        typer.echo(f"✗ {error}", err=True)
-        raise typer.Exit(1) from None
-    except OperationalError as error:
-        cause = str(error.orig).splitlines()[0]
-        typer.echo(f"✗ Cannot use the database at {shown_url(url)}: {cause}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error).splitlines()[0])
+    except SQLAlchemyError as error:
+        cause = _sqlite_path_problem(url)
+        if cause is None:
+            orig = error.orig if isinstance(error, DBAPIError) else error
+            cause = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        fail(f"Cannot use the database at {shown_url(url)}: {cause}")
+
+
+class OneLineErrors(TyperGroup):
+    """The root command: a usage error is one line naming the command's --help, never a usage
+    block; --help and a bare group still print their help."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(
+                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except UsageError as error:
+            hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+            typer.echo(f"✗ {_one_line(error.format_message()).rstrip('.')}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except ClickException as error:
+            typer.echo(f"✗ {_one_line(error.format_message())}", err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("✗ Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())

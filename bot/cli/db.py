@@ -1,11 +1,21 @@
 """`gatehouse db ...` commands: create and migrate the database schema."""
 
-from collections.abc import Callable
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
-from bot.cli.common import database_errors, database_url, shown_url
+from bot.cli.common import (
+    database_errors,
+    database_url,
+    existing_database_url,
+    fail,
+    no_database_at,
+    shown_url,
+    sqlite_file_missing,
+)
 from bot.store import migrate
 
 db_app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
@@ -17,36 +27,115 @@ def _described(revision: str | None) -> str:
 
 @db_app.command("upgrade")
 def upgrade(
-    revision: Annotated[str, typer.Option("--revision", help="Revision to upgrade to.")] = "head",
+    revision: Annotated[
+        str, typer.Option("--revision", metavar="REVISION", help="Revision to upgrade to.")
+    ] = "head",
 ) -> None:
     """Apply migrations up to a revision (the latest by default). Safe to run again."""
-    _migrate(migrate.upgrade, revision, "Upgraded")
-
-
-@db_app.command("downgrade")
-def downgrade(
-    revision: Annotated[str, typer.Argument(help="Revision to go back to; 'base' drops all.")],
-) -> None:
-    """Undo migrations down to a revision."""
-    _migrate(migrate.downgrade, revision, "Downgraded")
-
-
-def _migrate(move: Callable[[str, str], None], revision: str, done: str) -> None:
     url = database_url()
+    # A SQLite file that is not there is at no revision: nothing is created for a bad revision.
+    with database_errors(url):
+        before = None if sqlite_file_missing(url) else migrate.current_revision(url)
+    try:
+        steps = migrate.upgrade_steps(before, revision)
+    except migrate.RevisionProblem as problem:
+        fail(str(problem), 2)
+    if not steps:
+        typer.echo(f"{shown_url(url)} is already at {_described(before)}; nothing to do.")
+        return
+    with database_errors(url):
+        migrate.upgrade(url, revision)
+        after = migrate.current_revision(url)
+    typer.echo(f"Upgraded {shown_url(url)} from {_described(before)} to {_described(after)}.")
+
+
+# A relative revision (-1) is an argument, not an unknown option.
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
+def downgrade(
+    revision: Annotated[
+        str,
+        typer.Argument(
+            metavar="REVISION", help="Revision to go back to; 'base' drops every table."
+        ),
+    ],
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Do not ask: drop what the downgrade drops."),
+    ] = False,
+) -> None:
+    """Undo migrations down to a revision. Lists what it drops and asks first: on a terminal,
+    type the database's name; elsewhere pass --yes."""
+    url = database_url()
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        fail(no_database_at(missing))
     with database_errors(url):
         before = migrate.current_revision(url)
-        move(url, revision)
+        audit_rows = migrate.audit_rows(url)
+    try:
+        steps = migrate.downgrade_steps(before, revision)
+    except migrate.RevisionProblem as problem:
+        fail(str(problem), 2)
+    if not steps:
+        typer.echo(f"{shown_url(url)} is already at {_described(before)}; nothing to do.")
+        return
+    _show_plan(url, before, revision, steps, audit_rows)
+    if not yes:
+        _confirm_or_exit(url)
+    with database_errors(url):
+        migrate.downgrade(url, revision)
         after = migrate.current_revision(url)
-    if before == after:
-        typer.echo(f"{shown_url(url)} is already at {_described(after)}; nothing to do.")
-    else:
-        typer.echo(f"{done} {shown_url(url)} from {_described(before)} to {_described(after)}.")
+    typer.echo(f"Downgraded {shown_url(url)} from {_described(before)} to {_described(after)}.")
+
+
+def _show_plan(
+    url: str,
+    before: str | None,
+    target: str,
+    steps: list[migrate.Step],
+    audit_rows: dict[str, int],
+) -> None:
+    typer.echo(f"A downgrade of {shown_url(url)} from {_described(before)} to {target} undoes:")
+    width = max(len(step.revision) for step in steps)
+    for step in steps:
+        typer.echo(f"  {step.revision:<{width}}  {step.summary}")
+    dropped = [step.audit_table for step in reversed(steps) if step.audit_table]  # oldest first
+    if dropped:
+        what = "the audit trail" if "audit_events" in dropped else "the signed audit checkpoints"
+        tables = " and ".join(f"{table} ({audit_rows.get(table, 0)} rows)" for table in dropped)
+        typer.echo(
+            f"⚠ This deletes {what}: {tables} dropped for good; only a backup or an "
+            "export (`gatehouse audit export`) keeps it."
+        )
+
+
+def _on_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_or_exit(url: str) -> None:
+    """Off a terminal nobody can answer: refuse. On one, the database's name must be typed."""
+    if not _on_a_terminal():
+        fail("not a terminal, so nothing was dropped: pass --yes to downgrade", 2)
+    name = _database_name(url)
+    answer = typer.prompt(
+        f"Type the database's name ({name}) to go on", default="", show_default=False
+    )
+    if answer.strip() != name:
+        fail("not confirmed; nothing was dropped")
+
+
+def _database_name(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return Path(parsed.database or "").name or "memory"
+    return parsed.database or ""
 
 
 @db_app.command("current")
 def current() -> None:
     """Show the revision the database is at, and whether it is the latest."""
-    url = database_url()
+    url = existing_database_url()
     with database_errors(url):
         revision = migrate.current_revision(url)
     head = migrate.head_revision()

@@ -8,6 +8,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import bootstrap
+from bot.cli.common import sqlite_file_missing
 from bot.cli.output import mark, show_table
 from bot.config import Settings, SettingsError, load_settings
 from bot.domain.errors import CredentialError, OnCallUnavailable, SinkError, SinkMisconfigured
@@ -158,6 +159,9 @@ def _settings(settings: Settings) -> Check:
 
 
 def _database(settings: Settings) -> Check:
+    missing = sqlite_file_missing(settings.database_url)
+    if missing is not None:
+        return Check("database", False, f"no database at {missing}", "run `gatehouse db upgrade`")
     try:
         current = migrate.current_revision(settings.database_url)
     except (SQLAlchemyError, ValueError) as error:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bot import bootstrap
-from bot.cli.common import settings_or_exit
+from bot.cli.common import fail, settings_or_exit
 from bot.cli.output import show_table
 from bot.domain.eligibility import Resolution
 from bot.domain.errors import NotFound
@@ -28,7 +28,9 @@ from bot.services.eligibility import resolve_groups
 policy_app = typer.Typer(help="Check, explain and describe policy.yaml.", no_args_is_help=True)
 
 _FILE_HELP = "Policy file. Defaults to $GATEHOUSE_POLICY, else policy.yaml."
-PolicyOption = Annotated[Path | None, typer.Option("--policy", help=_FILE_HELP, show_default=False)]
+PolicyOption = Annotated[
+    Path | None, typer.Option("--policy", metavar="FILE", help=_FILE_HELP, show_default=False)
+]
 
 
 def _policy_path(given: Path | None) -> Path:
@@ -55,10 +57,15 @@ def _load_or_exit(path: Path) -> AccessPolicy:
 
 @policy_app.command("check")
 def check(
-    file: Annotated[Path | None, typer.Argument(help=_FILE_HELP, show_default=False)] = None,
+    file: Annotated[
+        Path | None, typer.Argument(metavar="FILE", help=_FILE_HELP, show_default=False)
+    ] = None,
+    policy_file: PolicyOption = None,
 ) -> None:
-    """Validate a policy file and list every problem in it."""
-    path = _policy_path(file)
+    """Validate a policy file and list every problem in it (give it as FILE or --policy)."""
+    if file is not None and policy_file is not None and file != policy_file:
+        fail(f"two policy files given ({file} and --policy {policy_file}): give one", 2)
+    path = _policy_path(file or policy_file)
     policy = _load_or_exit(path)
     resources = _plural(len(policy.resources), "resource")
     groups = _plural(len(policy.groups) + len(policy.dynamic_groups), "group")
@@ -67,12 +74,18 @@ def check(
 
 @policy_app.command("explain")
 def explain(
-    resource: Annotated[str, typer.Argument(help="Resource name, as in /request-access.")],
+    resource: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="RESOURCE", help="Resource name, as in /request-access.", show_default=False
+        ),
+    ] = None,
     policy_file: PolicyOption = None,
     user: Annotated[
         str | None,
         typer.Option(
             "--user",
+            metavar="U…",
             help="A Slack user ID: may they request it now, who could approve, would they be "
             "auto-approved, and why. Looks up Slack user groups and PagerDuty on-call.",
             show_default=False,
@@ -81,12 +94,14 @@ def explain(
 ) -> None:
     """Say who may request a resource, who approves it, and for how long."""
     policy = _load_or_exit(_policy_path(policy_file))
+    if resource is None:
+        known = ", ".join(sorted(policy.resources)) or "none in the policy"
+        fail(f"name the resource to explain; known resources: {known}", 2)
     try:
         heading, facts = resource_facts(policy, resource)
         resolution = _look_up_now(policy, resource, user) if user else None
     except NotFound as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from None
+        fail(exc.message)
     show_table(
         ["", ""],
         facts,
@@ -119,7 +134,9 @@ def _look_up_now(policy: AccessPolicy, resource: str, user: str) -> Resolution:
 
 @policy_app.command("test")
 def run_policy_tests(
-    file: Annotated[Path, typer.Argument(help="A YAML list of expectations.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="EXPECTATIONS", help="A YAML list of expectations.")
+    ],
     policy_file: PolicyOption = None,
 ) -> None:
     """Check expectations about the policy (can_request, can_approve, approvals_required,

@@ -2,11 +2,19 @@
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Annotated
 
 import typer
 
 from bot import bootstrap
-from bot.cli.common import database_errors, settings_or_exit
+from bot.cli.common import (
+    checked_database_url,
+    database_errors,
+    fail,
+    no_database_at,
+    settings_or_exit,
+    sqlite_file_missing,
+)
 from bot.cli.output import Tracker, progress, show_table
 from bot.domain.ports import CredentialInventory, LiveToken
 from bot.policy import PolicyError
@@ -22,10 +30,12 @@ class _ReportedInventory:
         self._inventory = inventory
         self._tracker = tracker
         self._revoked = 0
+        self.tokens: dict[str, LiveToken] = {}
 
     def live_tokens(self) -> Sequence[LiveToken]:
         self._tracker.describe("Listing the tokens Gatehouse made in Vault")
         tokens = self._inventory.live_tokens()
+        self.tokens = {token.accessor: token for token in tokens}
         self._tracker.advance()
         self._tracker.describe(f"Checking {len(tokens)} tokens against our records")
         return tokens
@@ -52,10 +62,23 @@ class _ReportedInventory:
 
 
 @vault_app.command("reconcile")
-def reconcile() -> None:
+def reconcile(
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List what would be revoked (and which interrupted issues failed), and change "
+            "nothing.",
+        ),
+    ] = False,
+) -> None:
     """Revoke what Vault holds for Gatehouse that no live grant or open incident owns."""
     settings = settings_or_exit()
-    with database_errors(settings.database_url):
+    url = checked_database_url(settings)
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        fail(no_database_at(missing))
+    with database_errors(url):
         try:
             gatehouse = bootstrap.build(settings)
         except (bootstrap.NotReady, PolicyError) as error:
@@ -64,14 +87,19 @@ def reconcile() -> None:
         # One step for the tokens, one per resource whose leases are listed.
         steps = 1 + sum(1 for rule in gatehouse.policy.resources.values() if rule.vault.path)
         with progress("Reconciling Vault", total=steps) as tracker:
+            inventory = _ReportedInventory(gatehouse.broker, tracker)
             report = reconcile_vault(
                 uow=gatehouse.uow,
                 policy=gatehouse.policy,
-                inventory=_ReportedInventory(gatehouse.broker, tracker),
+                inventory=inventory,
                 clock=bootstrap.utc_now,
+                dry_run=dry_run,
             )
         gatehouse.engine.dispose()
-    _show_report(report)
+    if dry_run:
+        _show_plan(report, inventory.tokens)
+    else:
+        _show_report(report)
     for problem in report.errors:
         typer.echo(f"✗ {problem}", err=True)
     if report.errors:
@@ -89,4 +117,36 @@ def _show_report(report: ReconcileReport) -> None:
         [(what, str(count)) for what, count in counts],
         title="Vault reconciled",
         plain=lambda: "\n".join(f"{what}: {count}" for what, count in counts),
+    )
+
+
+def _show_plan(report: ReconcileReport, tokens: dict[str, LiveToken]) -> None:
+    """What a real run would do, one line per item, so it can be checked before it is done."""
+    rows: list[tuple[str, str, str]] = []
+    for grant_id in report.interrupted_grants:
+        rows.append(("fail (retry)", f"grant {grant_id}", "its issue was interrupted"))
+    for accessor in report.revoked_tokens:
+        token = tokens.get(accessor)
+        owner = ""
+        if token is not None:
+            owner = f"incident {token.incident_id}" + (
+                f", grant {token.grant_id}" if token.grant_id else " (incident token)"
+            )
+        rows.append(("revoke", f"token {accessor}", owner))
+    for lease_id in report.revoked_leases:
+        rows.append(("revoke", f"lease {lease_id}", "no live grant of its resource"))
+    heading = "Dry run: nothing was changed. A reconcile would:"
+    if not rows:
+        typer.echo("Dry run: nothing was changed, and a reconcile would revoke nothing.")
+        return
+    show_table(
+        ["would", "what", "why / owner"],
+        rows,
+        title=heading,
+        plain=lambda: "\n".join(
+            [
+                heading,
+                *(f"  {act} {what}" + (f" ({why})" if why else "") for act, what, why in rows),
+            ]
+        ),
     )

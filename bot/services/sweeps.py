@@ -9,6 +9,7 @@
 3. leases under a resource's path when no grant of that resource is live are revoked.
 Vault does not reveal the lease id inside a wrapped response, so a wrapped credential is
 tracked through the grant token that owns it: revoking that token revokes the lease.
+A dry run makes the same decisions and changes nothing: the report lists what it would do.
 """
 
 from collections.abc import Callable
@@ -35,10 +36,13 @@ _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
 
 @dataclass
 class ReconcileReport:
+    """What reconciliation did; after a dry run, what it would have done."""
+
     interrupted_grants: list[str] = field(default_factory=list)
     revoked_tokens: list[str] = field(default_factory=list)
     revoked_leases: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
 
 def reconcile_vault(
@@ -47,16 +51,17 @@ def reconcile_vault(
     policy: AccessPolicy,
     inventory: CredentialInventory,
     clock: Callable[[], datetime],
+    dry_run: bool = False,
 ) -> ReconcileReport:
-    report = ReconcileReport()
-    report.interrupted_grants += fail_interrupted_issues(uow=uow, clock=clock)
+    report = ReconcileReport(dry_run=dry_run)
+    report.interrupted_grants += fail_interrupted_issues(uow=uow, clock=clock, dry_run=dry_run)
     try:
         tokens = inventory.live_tokens()
     except CredentialError as error:
         report.errors.append(error.message)
         tokens = []
     for token in tokens:
-        if not _token_is_ours_to_keep(uow, token, clock()):
+        if not _token_is_ours_to_keep(uow, token, clock(), remember=not dry_run):
             _revoke_orphan(
                 uow,
                 clock,
@@ -85,15 +90,17 @@ def reconcile_vault(
     return report
 
 
-def fail_interrupted_issues(*, uow: UnitOfWorkFactory, clock: Callable[[], datetime]) -> list[str]:
+def fail_interrupted_issues(
+    *, uow: UnitOfWorkFactory, clock: Callable[[], datetime], dry_run: bool = False
+) -> list[str]:
     """Grants left in ISSUING by a process that died before Vault's answer was recorded become
-    failed attempts, to be issued again. Returns their ids."""
+    failed attempts, to be issued again. Returns their ids (with `dry_run`, fails none)."""
     with uow() as tx:
         issuing = tx.grants.list_by_status([GrantStatus.ISSUING], limit=100)
     failed = []
     for grant in issuing:
         with uow.claim(claim_key("issue", grant.request_id)) as nobody_is_issuing:
-            if nobody_is_issuing and _fail_interrupted(uow, grant.id, clock()):
+            if nobody_is_issuing and (dry_run or _fail_interrupted(uow, grant.id, clock())):
                 failed.append(grant.id)
     return failed
 
@@ -118,13 +125,16 @@ def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> b
     return True
 
 
-def _token_is_ours_to_keep(uow: UnitOfWorkFactory, token: LiveToken, now: datetime) -> bool:
+def _token_is_ours_to_keep(
+    uow: UnitOfWorkFactory, token: LiveToken, now: datetime, *, remember: bool
+) -> bool:
     with uow() as tx:
         if token.grant_id is None:
             incident = tx.incidents.get(token.incident_id)
             if incident is None or not incident.is_open:
                 return False
-            _remember_incident_token(tx, token, now)
+            if remember:
+                _remember_incident_token(tx, token, now)
             return True
         grant = tx.grants.get(token.grant_id)
     if grant is None:
@@ -157,6 +167,11 @@ def _revoke_orphan(
     accessor: str | None = None,
     lease_id: str | None = None,
 ) -> None:
+    if report.dry_run:
+        (report.revoked_tokens if accessor else report.revoked_leases).append(
+            accessor or lease_id or ""
+        )
+        return
     try:
         confirmed_at = revoke()
     except CredentialError as error:

@@ -19,12 +19,14 @@ def _run(*args: str) -> str:
 def test_upgrade_current_and_downgrade(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     head = migrate.head_revision()
+    if database_url.startswith("sqlite"):
+        Path(database_url.removeprefix("sqlite:///")).touch()  # an empty SQLite database
 
     assert "has no schema yet" in _run("current")
     assert f"from an empty database to revision {head}" in _run("upgrade")
     assert "already at" in _run("upgrade", "--revision", "head")
     assert f"is at revision {head}, the latest" in _run("current")
-    assert f"from revision {head} to an empty database" in _run("downgrade", "base")
+    assert f"from revision {head} to an empty database" in _run("downgrade", "base", "--yes")
     assert migrate.current_revision(database_url) is None
 
 

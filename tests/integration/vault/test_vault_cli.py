@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.store import migrate
+from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from tests.emulators.vault import VaultEmulator
 from tests.integration.vault.test_broker_contract import Target, prepare
 
@@ -45,6 +45,44 @@ def test_reconcile_revokes_an_orphan_and_reports(
     assert "Orphan tokens revoked: 1" in result.output
     with pytest.raises(hvac.exceptions.InvalidRequest):
         target.root().auth.token.lookup_accessor(orphan)
+
+
+def test_dry_run_lists_the_orphan_and_revokes_nothing(
+    vault: VaultEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, orphan = an_orphan_to_reconcile(vault, tmp_path, monkeypatch)
+
+    result = CliRunner().invoke(app, ["vault", "reconcile", "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "Dry run: nothing was changed. A reconcile would:",
+        f"  revoke token {orphan} (incident INC-GONE, grant G-GONE)",
+    ]
+    assert target.root().auth.token.lookup_accessor(orphan)["data"]["accessor"] == orphan
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'gatehouse.db'}")
+    try:
+        with SqlUnitOfWorkFactory(engine).reader() as tx:
+            assert tx.audit.head() is None  # nothing recorded either
+    finally:
+        engine.dispose()
+
+    done = CliRunner().invoke(app, ["vault", "reconcile"])
+
+    assert done.exit_code == 0, done.output
+    assert "Orphan tokens revoked: 1" in done.stdout
+
+
+def test_dry_run_with_nothing_to_revoke_says_so(
+    vault: VaultEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target, orphan = an_orphan_to_reconcile(vault, tmp_path, monkeypatch)
+    target.root().auth.token.revoke_accessor(orphan)
+
+    result = CliRunner().invoke(app, ["vault", "reconcile", "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Dry run: nothing was changed, and a reconcile would revoke nothing.\n"
 
 
 def test_reconcile_without_vault_settings_says_what_is_missing(
