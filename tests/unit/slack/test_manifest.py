@@ -9,7 +9,7 @@ import yaml
 from bot.cli.doctor import BOT_SCOPES
 
 REPO = Path(__file__).resolve().parents[3]
-METHODS = REPO.parent / "shared" / "specs" / "slack" / "methods"
+METHODS = REPO / "tests" / "specs" / "slack" / "methods"
 MANIFEST = REPO / "deploy" / "slack-app-manifest.yaml"
 # slack_sdk helpers that stand for several Web API methods.
 EXPANSIONS = {"files.upload.v2": ["files.getUploadURLExternal", "files.completeUploadExternal"]}
