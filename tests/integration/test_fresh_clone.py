@@ -1,6 +1,6 @@
 """A clone of the repository needs nothing beside it: the tracked files alone, copied into a folder
-with nothing next to them, load every emulator's protocol reference and play the demo. A path
-that reaches outside the repository (`../shared`, say) fails here."""
+with nothing next to them, load every emulator's protocol reference and play the demo. Code that
+reads a file from outside the repository fails here."""
 
 from __future__ import annotations
 
