@@ -2,12 +2,18 @@
 
 No Slack workspace, no Vault and no PostgreSQL are needed: the Vault emulator's database engine
 runs detached, so the credential it hands out logs in nowhere. Prints what each person would see
-in Slack, then the audit summary and the result of `gatehouse audit verify`.
+in Slack, then the audit summary and the result of `gatehouse audit verify`. With `--keep DIR`
+the database and the policy stay in DIR, and the last lines give the command that checks the
+audit chain again.
 """
 
+import argparse
+import contextlib
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -23,8 +29,9 @@ from bot.log_setup import configure_logging
 from bot.services.incidents import build_summary
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
-from tests.emulators.vault import running_vault
-from tests.harness import bot_settings, running_gatehouse
+from tests.emulators.vault import VaultEmulator, running_vault
+from tests.harness import EXAMPLE_POLICY, bot_settings, running_gatehouse
+from tests.specs import SpecFilesMissing
 from tests.tools.vault_setup import run_setup_script
 
 T = TypeVar("T")
@@ -35,6 +42,9 @@ PEOPLE = {
     "U0SEC1": "radia (security)",
 }
 NOWHERE = "postgresql://{{username}}:{{password}}@db.invalid:5432/ml"
+REPO = Path(__file__).resolve().parents[1]
+DATABASE_FILE = "gatehouse.db"
+POLICY_FILE = "policy.yaml"
 
 
 def say(text: str = "") -> None:
@@ -80,41 +90,96 @@ def wait_for(check: Callable[[], T | None], what: str) -> T:
         time.sleep(0.05)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.demo", description=__doc__)
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="keep the SQLite database and the policy in DIR (created if needed), to look at "
+        "afterwards; without it they live in a temporary folder removed at the end",
+    )
+    args = parser.parse_args(argv)
     configure_logging(json=False, level="WARNING")  # the transcript is the output
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        running_slack() as slack,
-        running_vault(database_detached=True) as vault,
-    ):
-        say("Gatehouse demo: Slack and Vault are emulated on this machine; the bot is real.")
-        say("The Vault emulator's database engine runs with no database behind it, so the")
-        say("credential it hands out is real in Vault but logs in nowhere.\n")
-        setup = run_setup_script(vault, NOWHERE, Path(folder))
-        for user_id, name in PEOPLE.items():
-            slack.add_user(user_id, name.split()[0])
-        room = slack.add_channel("war-room", members=list(PEOPLE))
-        database_url = f"sqlite:///{Path(folder) / 'gatehouse.db'}"
-        settings = bot_settings(
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=slack.signing_secret,
-            slack_api_url=slack.api_url,
-            vault_addr=vault.url,
-            vault_auth="approle",
-            vault_role_id=setup.role_id,
-            vault_secret_id=setup.secret_id,
-            database_url=database_url,
-        )
-        with running_gatehouse(settings) as bot:
-            play(slack, SlackClient(slack, bot.events_url), room, vault.url)
-            incident_id = next(iter(_incidents(bot)))
-            say("\n════ Audit summary (the report uploaded to the channel) ════\n")
-            say(plain(build_summary(uow=bot.gatehouse.uow, incident_id=incident_id).to_markdown()))
-        say("════ gatehouse audit verify ════")
-        os.environ["DATABASE_URL"] = database_url
-        result = CliRunner().invoke(cli, ["audit", "verify"])
-        say(result.output.strip())
-        sys.exit(result.exit_code)
+    with contextlib.ExitStack() as stack:
+        if args.keep is None:
+            state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gatehouse-demo-")))
+        else:
+            state = args.keep.resolve()
+            state.mkdir(parents=True, exist_ok=True)
+            if (state / DATABASE_FILE).exists():
+                raise SystemExit(
+                    f"demo: {state / DATABASE_FILE} exists already; keep the demo in another folder"
+                )
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gatehouse-setup-")))
+        try:
+            slack = stack.enter_context(running_slack())
+            vault = stack.enter_context(running_vault(database_detached=True))
+        except SpecFilesMissing as error:
+            raise SystemExit(str(error)) from None
+        exit_code = play_incident(slack, vault, state, scratch, kept=args.keep is not None)
+    sys.exit(exit_code)
+
+
+def play_incident(
+    slack: SlackEmulator, vault: VaultEmulator, state: Path, scratch: Path, *, kept: bool
+) -> int:
+    """The incident, the audit summary, `gatehouse audit verify`, and how to look further."""
+    say("Gatehouse demo: Slack and Vault are emulated on this machine; the bot is real.")
+    say("The Vault emulator's database engine runs with no database behind it, so the")
+    say("credential it hands out is real in Vault but logs in nowhere.")
+    if kept:
+        say(f"The database and the policy are kept in {state}.\n")
+    else:
+        say(f"The database and the policy are in {state}, removed at the end.\n")
+    setup = run_setup_script(vault, NOWHERE, scratch)
+    for user_id, name in PEOPLE.items():
+        slack.add_user(user_id, name.split()[0])
+    room = slack.add_channel("war-room", members=list(PEOPLE))
+    policy = state / POLICY_FILE
+    shutil.copyfile(EXAMPLE_POLICY, policy)
+    database_url = f"sqlite:///{state / DATABASE_FILE}"
+    settings = bot_settings(
+        slack_bot_token=slack.bot_token,
+        slack_signing_secret=slack.signing_secret,
+        slack_api_url=slack.api_url,
+        vault_addr=vault.url,
+        vault_auth="approle",
+        vault_role_id=setup.role_id,
+        vault_secret_id=setup.secret_id,
+        database_url=database_url,
+        policy_path=policy,
+    )
+    with running_gatehouse(settings) as bot:
+        play(slack, SlackClient(slack, bot.events_url), room, vault.url)
+        incident_id = next(iter(_incidents(bot)))
+        summary = build_summary(uow=bot.gatehouse.uow, incident_id=incident_id)
+        say("\n════ Audit summary (the report uploaded to the channel) ════\n")
+        say(plain(summary.to_markdown()))
+    say("════ gatehouse audit verify ════")
+    os.environ["DATABASE_URL"] = database_url
+    result = CliRunner().invoke(cli, ["audit", "verify"])
+    say(result.output.strip())
+    say()
+    if kept:
+        say("Check the chain yourself, against the head the summary posted in Slack:")
+        say("  " + verify_command(database_url, f"{summary.head_seq}:{summary.head_hash}"))
+    else:
+        say("To keep the database and the policy and check the chain yourself:")
+        keep = Path(tempfile.gettempdir()) / "gatehouse-demo"
+        demo = [sys.executable, "-m", "tests.demo", "--keep", str(keep)]
+        say(f"  cd {shlex.quote(str(REPO))} && {shlex.join(demo)}")
+    return result.exit_code
+
+
+def verify_command(database_url: str, anchor: str) -> str:
+    """`gatehouse audit verify` as a shell command that works from any folder."""
+    gatehouse = Path(sys.executable).parent / "gatehouse"
+    program = shlex.quote(str(gatehouse)) if gatehouse.exists() else "gatehouse"
+    return (
+        f"DATABASE_URL={shlex.quote(database_url)} {program} audit verify "
+        f"--anchor {shlex.quote(anchor)}"
+    )
 
 
 def _incidents(bot: Any) -> list[str]:

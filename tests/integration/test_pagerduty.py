@@ -1,6 +1,6 @@
-"""The PagerDuty client against the PagerDuty emulator (checked against PagerDuty's OpenAPI
-document), with Slack's user lookups against the Slack emulator: who is on call, the cache, and
-every way PagerDuty fails."""
+"""The PagerDuty client against the PagerDuty emulator (checked against the PagerDuty contract,
+`tests/specs/pagerduty/contract.yaml`), with Slack's user lookups against the Slack emulator:
+who is on call, the cache, and every way PagerDuty fails."""
 
 import time
 from collections.abc import Iterator
@@ -14,8 +14,7 @@ from bot.domain.rules import DynamicGroup, GroupSource
 from integrations import oncall
 from integrations.oncall import PagerDutyOnCall
 from integrations.slack_web import SlackDirectory, make_web_client
-from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
-from tests.emulators.pagerduty import spec as pagerduty_spec
+from tests.emulators.pagerduty import PagerDutyEmulator, contract, running_pagerduty
 from tests.emulators.slack import SlackEmulator, running_slack
 
 SCHEDULE = DynamicGroup("ml-primary", GroupSource.PAGERDUTY_SCHEDULE, "P7ML0NC")
@@ -73,10 +72,10 @@ def setup() -> Iterator[Setup]:
         yield Setup(slack, pagerduty, FakeClock(), ada, grace)
 
 
-# --- The emulator is checked against PagerDuty's spec -----------------------------------------
+# --- The emulator is checked against the PagerDuty contract -----------------------------------
 
 
-def test_the_emulator_refuses_what_the_spec_does_not_allow(setup: Setup) -> None:
+def test_the_emulator_refuses_what_the_contract_does_not_allow(setup: Setup) -> None:
     base = setup.pagerduty.url
     good = {"Authorization": f"Token token={setup.pagerduty.token}"}
     unauthorized = httpx.get(f"{base}/oncalls", headers={"Authorization": "Token token=nope"})
@@ -89,19 +88,19 @@ def test_the_emulator_refuses_what_the_spec_does_not_allow(setup: Setup) -> None
     assert (misspelt.status_code, bad_include.status_code) == (400, 400)
     assert (bad_limit.status_code, bad_since.status_code) == (400, 400)
     assert "schedule_ids is not a parameter" in misspelt.json()["error"]["errors"][0]
-    operation = pagerduty_spec.operation("GET", "/oncalls")
+    operation = contract.operation("GET", "/oncalls")
     for status, answer in ((401, unauthorized), (400, misspelt), (400, bad_include)):
-        assert pagerduty_spec.conforms(operation.response_schema(status), answer.json()) == []
+        assert contract.conforms(operation.response_schema(status), answer.json()) == []
 
 
-def test_the_emulator_answers_in_the_shapes_of_the_spec(setup: Setup) -> None:
+def test_the_emulator_answers_in_the_shapes_of_the_contract(setup: Setup) -> None:
     base = setup.pagerduty.url
     good = {"Authorization": f"Token token={setup.pagerduty.token}"}
     plain = httpx.get(f"{base}/oncalls", params=[("schedule_ids[]", "P7ML0NC")], headers=good)
     users = httpx.get(f"{base}/users", params={"query": "ada"}, headers=good)
 
-    schema = pagerduty_spec.operation("GET", "/oncalls").response_schema(200)
-    assert pagerduty_spec.conforms(schema, plain.json()) == []
+    schema = contract.operation("GET", "/oncalls").response_schema(200)
+    assert contract.conforms(schema, plain.json()) == []
     assert [e["user"]["type"] for e in plain.json()["oncalls"]] == ["user_reference"] * 2
     assert {u["email"] for u in users.json()["users"]} == {
         "ada@example.com",
@@ -109,7 +108,7 @@ def test_the_emulator_answers_in_the_shapes_of_the_spec(setup: Setup) -> None:
     }
     # a broken shape is caught by the same check the emulator runs on every answer
     broken = {**plain.json(), "more": "no"}
-    assert pagerduty_spec.conforms(schema, broken)
+    assert contract.conforms(schema, broken)
 
 
 # --- Who is on call ---------------------------------------------------------------------------

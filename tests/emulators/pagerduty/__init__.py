@@ -1,5 +1,6 @@
 """A PagerDuty REST API emulator for tests: `GET /oncalls` and `GET /users`, checked against
-our contract of PagerDuty's REST API (in `tests/specs/`; see docs/architecture.md)."""
+the PagerDuty contract written from PagerDuty's REST API reference
+(`tests/specs/pagerduty/contract.yaml`)."""
 
 from .emulator import DEFAULT_TOKEN, Call, PagerDutyEmulator, new_id, running_pagerduty
 

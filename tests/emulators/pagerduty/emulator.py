@@ -1,15 +1,15 @@
 """PagerDutyEmulator: `GET /oncalls` and `GET /users` of PagerDuty's REST API v2 on loopback.
 
-Every request is checked against PagerDuty's OpenAPI document (`spec.py`): the API key in
-`Authorization: Token token=...` (401 otherwise), the query parameters the operation declares
-(400 with PagerDuty's error body otherwise), and every answer is validated against the schema
-of its status before it is sent; an answer that breaks the spec goes out as a 500 instead, so
-no test passes on a shape PagerDuty would never send.
+Every request is checked against the PagerDuty contract (`tests/specs/pagerduty/contract.yaml`,
+read by `contract.py`): the API key in `Authorization: Token token=...` (401 otherwise), the query
+parameters the operation takes (400 with PagerDuty's error body otherwise), and every answer is
+validated against the shape of its status before it is sent; an answer that breaks the contract
+goes out as a 500 instead, so no test passes on a shape PagerDuty would never send.
 
-Where PagerDuty and its spec differ, the emulator follows PagerDuty and says so: `include[]=users`
-turns each entry's user into the full User object; `query` on /users matches e-mail addresses as
-well as names. Faults on demand: an error status, a slow answer, a body that is not JSON, a
-revoked key, or the server stopped outright.
+Like PagerDuty: `include[]=users` turns each entry's user into the full user object; `query` on
+/users matches e-mail addresses as well as names; `limit` is lowered to the contract's maximum.
+Faults on demand: an error status, a slow answer, a body that is not JSON, a revoked key, or the
+server stopped outright.
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tests.emulators.loopback import LoopbackHandler, LoopbackServer, Serving
 
-from . import spec
+from . import contract
 
 JSON = dict[str, Any]
 DEFAULT_TOKEN = "y_NbAkKc66ryYTWUXYEu"  # the shape of a PagerDuty REST API key
-MAX_LIMIT = 100
 _OPERATIONS = {"/oncalls": "listOnCalls", "/users": "listUsers"}
 _COLLECTIONS = {
     "user": "users",
@@ -107,6 +106,9 @@ class PagerDutyEmulator:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        """Serve on loopback. SpecFilesMissing (one line) first if the contract is not usable,
+        rather than a failure in the middle of a request."""
+        contract.load()
         server = _Server((self.host, self.port), _Handler)
         server.emulator = self
         self._serving = Serving(server, "pagerduty-emulator")
@@ -207,20 +209,20 @@ class PagerDutyEmulator:
             return fault.status, fault.raw or _error(2000 + fault.status, "Emulated failure")
         if path not in _OPERATIONS:
             return 404, _error(2100, "Not Found")
-        operation = spec.operation("GET", path)
-        problems = spec.check_query(operation, query)
+        operation = contract.operation("GET", path)
+        problems = contract.check_query(operation, query)
         if problems:
             return 400, _error(2001, "Invalid Input Provided", problems)
         if path == "/oncalls":
             body = self._oncalls(query)
             include_users = ("include[]", "users") in query
-            schema = spec.oncall_with_users_schema() if include_users else None
+            schema = contract.oncall_with_users_schema() if include_users else None
         else:
             body = self._users(query)
             schema = None
-        broken = spec.conforms(schema or operation.response_schema(200), body)
+        broken = contract.conforms(schema or operation.response_schema(200), body)
         if broken:
-            return 500, _error(2000, "The emulator's answer breaks PagerDuty's spec", broken)
+            return 500, _error(2000, "The emulator's answer breaks the PagerDuty contract", broken)
         return 200, body
 
     def _take_fault(self) -> _Fault | None:
@@ -319,7 +321,8 @@ class PagerDutyEmulator:
 
 
 def _page(key: str, items: list[JSON], params: dict[str, str]) -> JSON:
-    limit = min(int(params.get("limit") or 25), MAX_LIMIT)
+    default_limit, max_limit = contract.page_limits()
+    limit = min(int(params.get("limit") or default_limit), max_limit)
     offset = int(params.get("offset") or 0)
     total = len(items) if params.get("total") == "true" else None
     return {

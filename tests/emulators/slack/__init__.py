@@ -1,7 +1,7 @@
 """A Slack emulator for tests: the real slack_sdk WebClient talks to it over HTTP.
 
 Web API (`/api/<method>`): the bearer token is checked; every call's arguments are validated
-against Slack's own method JSON (vendored in `tests/specs/`) and Block Kit limits;
+against Slack's own method JSON (`tests/specs/slack/methods/`) and Block Kit limits;
 stateful models of conversations.*, chat.*, pins.*, views.*, users.*, usergroups.* and the
 external file upload flow answer with Slack's shapes and error codes; other real methods answer
 `{"ok": true}` and are listed by `unmodelled_calls()`. 429s on demand (`rate_limit_next`) or

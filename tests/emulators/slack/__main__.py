@@ -6,6 +6,8 @@ import argparse
 import sys
 import threading
 
+from tests.specs import SpecFilesMissing
+
 from .emulator import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackEmulator
 
 
@@ -24,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         enforce_rate_limits=args.enforce_rate_limits,
     )
-    emulator.start()
+    try:
+        emulator.start()
+    except SpecFilesMissing as error:
+        print(error, file=sys.stderr, flush=True)
+        return 1
     print(f"Slack emulator listening on {emulator.url}", flush=True)
     print(f"GATEHOUSE_SLACK_API_URL={emulator.api_url}", flush=True)
     print(f"SLACK_BOT_TOKEN={emulator.bot_token}", flush=True)

@@ -12,8 +12,9 @@ from typing import Any
 
 from tests.emulators.loopback import Serving
 
+from . import spec
 from .common import JSON, new_id
-from .dispatch import Dispatcher, Outcome
+from .dispatch import HANDLERS, Dispatcher, Outcome
 from .server import Handler, Server
 from .state import Channel, Ephemeral, Message, ResponsePost, UploadedFile, User, UserGroup, View
 from .state import Workspace as Workspace
@@ -107,8 +108,11 @@ class SlackEmulator:
         return self.url + "/api/"
 
     def start(self) -> None:
+        """Serve on loopback. SpecFilesMissing (one line) first if a modelled method's JSON is
+        not found, rather than a failure in the middle of a request."""
         if self._serving is not None:
             return
+        spec.require(HANDLERS)
         server = Server((self.host, self.port), Handler)
         server.emulator = self
         self._serving = Serving(server, "slack-emulator")

@@ -1,20 +1,24 @@
-"""Argument validation from Slack's own per-method JSON (`specs/slack/methods/<method>.json`).
+"""Argument validation from Slack's own per-method JSON (`tests/specs/slack/methods/<method>.json`).
 
-The files are read at runtime from the shared specs folder (never copied into the project):
-`GATEHOUSE_SLACK_SPECS` overrides the location. Each method's `args` is a JSON-schema-like object
+The folder holds the methods the emulator models, the bot calls or a test uses (see its README);
+a method without a file there is `unknown_method`, as in Slack. `GATEHOUSE_SLACK_SPECS` points
+elsewhere (a folder with a `methods/` subfolder). Each method's `args` is a JSON-schema-like object
 with `required`, `properties` (type, anyOf, enum, min/max...), and the method also lists its
 `errors`, `rate_limits` tier, `http_method`, `json_input_supported` and bot/user `scope`.
+The files are loaded when the emulator starts: missing or unreadable, it refuses to start.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from tests.specs import SPECS, SpecFilesMissing, shown
 
 from .common import ApiError, invalid_arguments, missing_field, split_list, to_bool
 
@@ -56,15 +60,18 @@ def specs_dir() -> Path:
     override = os.environ.get("GATEHOUSE_SLACK_SPECS")
     if override:
         return Path(override)
-    repo = Path(__file__).resolve().parents[3]
-    return (repo / ".." / "shared" / "specs" / "slack").resolve()
+    return SPECS / "slack"
 
 
 @cache
 def _load(directory: Path) -> dict[str, MethodSpec]:
+    methods = directory / "methods"
     specs: dict[str, MethodSpec] = {}
-    for path in sorted((directory / "methods").glob("*.json")):
-        document = json.loads(path.read_text())
+    for path in sorted(methods.glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SpecFilesMissing(f"slack emulator: cannot read {shown(path)}: {error}") from None
         if not isinstance(document, dict) or "args" not in document:
             continue  # methods.json is an index, not a method
         args = document.get("args") or {}
@@ -81,12 +88,27 @@ def _load(directory: Path) -> dict[str, MethodSpec]:
             no_scope_required=bool(document.get("no_scope_required")),
         )
     if not specs:
-        raise RuntimeError(f"no Slack method specs found under {directory}")
+        raise SpecFilesMissing(
+            f"slack emulator: spec files missing at {shown(methods)}; restore them with "
+            "`git checkout -- tests/specs/slack` or set GATEHOUSE_SLACK_SPECS"
+        )
     return specs
 
 
 def all_specs() -> dict[str, MethodSpec]:
     return _load(specs_dir())
+
+
+def require(methods: Iterable[str]) -> dict[str, MethodSpec]:
+    """Every spec, after checking that each of `methods` has one (SpecFilesMissing if not)."""
+    specs = all_specs()
+    absent = sorted(set(methods) - set(specs))
+    if absent:
+        raise SpecFilesMissing(
+            f"slack emulator: no method JSON for {', '.join(absent)} in "
+            f"{shown(specs_dir() / 'methods')}; copy it from the upstream named in its README"
+        )
+    return specs
 
 
 def get_spec(method: str) -> MethodSpec | None:

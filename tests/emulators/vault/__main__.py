@@ -7,6 +7,8 @@ import os
 import sys
 import threading
 
+from tests.specs import SpecFilesMissing
+
 from .server import VaultEmulator
 
 
@@ -17,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root-token", default=os.environ.get("VAULT_DEV_ROOT_TOKEN_ID"))
     args = parser.parse_args(argv)
     emulator = VaultEmulator(root_token=args.root_token or None, host=args.host, port=args.port)
-    emulator.start()
+    try:
+        emulator.start()
+    except SpecFilesMissing as error:
+        print(error, file=sys.stderr, flush=True)
+        return 1
     print("==> Vault emulator (dev mode) started! Log data will stream in below:", flush=True)
     print(f"Api Address: {emulator.url}", flush=True)
     print(f"Root Token: {emulator.root_token}", flush=True)

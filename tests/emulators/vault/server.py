@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.emulators.loopback import LoopbackHandler, LoopbackServer, Serving
 
+from . import spec
 from .common import VaultError, new_token_id
 from .core import Revocation, VaultCore
 from .pipeline import error_body, handle
@@ -114,8 +115,11 @@ class VaultEmulator:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        """Serve on loopback. SpecFilesMissing (one line) first if Vault's OpenAPI document is
+        not usable, rather than requests going unchecked."""
         if self._serving is not None:
             return
+        spec.load()
         server = _Server((self.host, self.port), _Handler)
         server.emulator = self
         self._serving = Serving(server, "vault-emulator")

@@ -1,50 +1,91 @@
-"""Request bodies checked against Vault's own OpenAPI document (parameter names and types)."""
+"""Request bodies checked against Vault's own OpenAPI document (parameter names and types).
+
+The document is `tests/specs/vault/openapi.json`: upstream's, with only the paths under
+`SERVED_PREFIXES` (see `tests/specs/trim_vault_openapi.py`). `GATEHOUSE_VAULT_OPENAPI` points
+elsewhere, e.g. at the whole upstream document. It is loaded when the emulator starts: missing,
+unreadable or lacking a served family of paths, the emulator refuses to start.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import sys
-import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests.specs import SPECS, SpecFilesMissing, shown
+
 from .common import JSON, bad_request, parse_duration
 
+# The families of OpenAPI paths the emulator serves. The vendored document keeps every upstream
+# path under these and nothing else, so a request never matches a different template than it
+# would in the whole document.
+SERVED_PREFIXES = (
+    "/sys/health",
+    "/sys/capabilities",
+    "/sys/policies/acl/",
+    "/sys/policy",
+    "/sys/mounts",
+    "/sys/auth",
+    "/sys/leases",
+    "/sys/renew",
+    "/sys/revoke",
+    "/sys/wrapping/",
+    "/auth/token/",
+    "/auth/{approle_mount_path}/",
+    "/auth/{kubernetes_mount_path}/",
+    "/{database_mount_path}/",
+)
 _ARBITRARY_INPUT = {"/sys/wrapping/wrap", "/{database_mount_path}/config/{name}"}
 _MOUNT_PLACEHOLDERS = {
     "database": "{database_mount_path}",
     "approle": "{approle_mount_path}",
     "kubernetes": "{kubernetes_mount_path}",
 }
-_lock = threading.Lock()
-_warned = False
 
 
 def spec_path() -> Path:
     override = os.environ.get("GATEHOUSE_VAULT_OPENAPI")
     if override:
         return Path(override)
-    repo = Path(__file__).resolve().parents[3]
-    return (repo / ".." / "shared" / "specs" / "vault" / "openapi.json").resolve()
+    return SPECS / "vault" / "openapi.json"
+
+
+def load() -> JSON:
+    """The OpenAPI document, or SpecFilesMissing saying in one line what is wrong with it."""
+    return _load(spec_path())
 
 
 @cache
-def _load(path: Path) -> JSON | None:
+def _load(path: Path) -> JSON:
+    where = shown(path)
     try:
-        document: JSON = json.loads(path.read_text())
-        return document
-    except (OSError, ValueError):
-        return None
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecFilesMissing(
+            f"vault emulator: spec file missing at {where}; restore it with "
+            "`git checkout -- tests/specs/vault` or set GATEHOUSE_VAULT_OPENAPI"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise SpecFilesMissing(f"vault emulator: cannot read {where}: {error}") from None
+    paths = document.get("paths") if isinstance(document, dict) else None
+    if not isinstance(paths, dict):
+        raise SpecFilesMissing(f"vault emulator: {where} is not an OpenAPI document (no paths)")
+    absent = [prefix for prefix in SERVED_PREFIXES if not any(p.startswith(prefix) for p in paths)]
+    if absent:
+        raise SpecFilesMissing(
+            f"vault emulator: {where} describes no path under {', '.join(absent)}; regenerate it "
+            "with `python -m tests.specs.trim_vault_openapi UPSTREAM_OPENAPI_JSON`"
+        )
+    loaded: JSON = document
+    return loaded
 
 
 @cache
 def _routes(path: Path) -> list[tuple[re.Pattern[str], str]]:
     document = _load(path)
-    if document is None:
-        return []
     routes = []
     for template in document["paths"]:
         pattern = re.escape(template.rstrip("/"))
@@ -84,19 +125,8 @@ def _resolve(document: JSON, schema: JSON) -> JSON:
 
 def validate(path: str, mount: str, mount_type: str, body: JSON) -> list[str]:
     """Warnings for unknown parameters; a 400 for a parameter of the wrong type."""
-    global _warned
     location = spec_path()
     document = _load(location)
-    if document is None:
-        with _lock:
-            if not _warned:
-                _warned = True
-                print(
-                    f"vault emulator: OpenAPI spec not found at {location}; "
-                    "request bodies are not validated",
-                    file=sys.stderr,
-                )
-        return []
     concrete = canonical(path, mount, mount_type)
     template = next((t for rx, t in _routes(location) if rx.fullmatch(concrete)), None)
     if template is None:

@@ -20,6 +20,7 @@ from bot.domain.errors import CredentialDenied, CredentialUnavailable
 from bot.domain.grant import Grant
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 from tests.emulators.vault import VaultEmulator, running_vault
+from tests.emulators.vault import spec as vault_spec
 from tests.integration.vault_support import INCIDENT_POLICIES, RecordedTokens
 from tests.tools.jwt import self_signed_certificate, service_account_jwt
 from tests.unit.example_policy import example_policy
@@ -27,7 +28,7 @@ from tests.unit.example_policy import example_policy
 POLICY = example_policy()
 EXEC = POLICY.resource("serving-cluster-exec")
 POLICIES_DIR = Path(__file__).resolve().parents[3] / "deploy" / "vault" / "policies"
-SPEC = Path(__file__).resolve().parents[4] / "shared" / "specs" / "vault" / "openapi.json"
+SPEC = vault_spec.spec_path()  # tests/specs/vault/openapi.json unless GATEHOUSE_VAULT_OPENAPI
 
 
 @dataclass

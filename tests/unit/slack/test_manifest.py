@@ -17,7 +17,7 @@ from bot.slack.blocks.incident import INCIDENT_USAGE
 from bot.slack.parsing import parse_access_command, parse_incident_command
 
 REPO = Path(__file__).resolve().parents[3]
-METHODS = REPO.parent / "shared" / "specs" / "slack" / "methods"
+METHODS = REPO / "tests" / "specs" / "slack" / "methods"
 MANIFEST = REPO / "deploy" / "slack-app-manifest.yaml"
 # slack_sdk helpers that stand for several Web API methods.
 EXPANSIONS = {"files.upload.v2": ["files.getUploadURLExternal", "files.completeUploadExternal"]}
