@@ -10,7 +10,6 @@ audit chain again.
 import argparse
 import contextlib
 import json
-import os
 import re
 import shlex
 import shutil
@@ -157,8 +156,7 @@ def play_incident(
         say("\n════ Audit summary (the report uploaded to the channel) ════\n")
         say(plain(summary.to_markdown()))
     say("════ gatehouse audit verify ════")
-    os.environ["DATABASE_URL"] = database_url
-    result = CliRunner().invoke(cli, ["audit", "verify"])
+    result = CliRunner().invoke(cli, ["audit", "verify", "--database", database_url])
     say(result.output.strip())
     say()
     if kept:
@@ -177,7 +175,7 @@ def verify_command(database_url: str, anchor: str) -> str:
     gatehouse = Path(sys.executable).parent / "gatehouse"
     program = shlex.quote(str(gatehouse)) if gatehouse.exists() else "gatehouse"
     return (
-        f"DATABASE_URL={shlex.quote(database_url)} {program} audit verify "
+        f"{program} audit verify --database {shlex.quote(database_url)} "
         f"--anchor {shlex.quote(anchor)}"
     )
 

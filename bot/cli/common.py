@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from alembic.util import CommandError
@@ -35,16 +35,18 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from None
 
 
-def parsed_url(url: str) -> URL:
-    """DATABASE_URL parsed, or the command ends naming the variable (never its value: the URL
-    may carry a password)."""
+def parsed_url(url: str, source: str = "DATABASE_URL") -> URL:
+    """A database URL parsed, or the command ends naming where it came from (never its value:
+    the URL may carry a password)."""
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018 (SQLAlchemy reads the port only when asked)
     except ArgumentError:
-        fail("DATABASE_URL: not a database URL; use sqlite:///file.db or postgresql://…", 2)
+        fail(f"{source}: not a database URL; use sqlite:///file.db or postgresql://…", 2)
     except ValueError:
-        fail("DATABASE_URL: the port must be a number", 2)
+        fail(f"{source}: the port must be a number", 2)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        fail(f"{source}: must be a sqlite:/// or postgresql:// URL, e.g. sqlite:///gatehouse.db", 2)
     return parsed
 
 
@@ -53,9 +55,26 @@ def checked_database_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def database_url() -> str:
-    """DATABASE_URL from the environment or .env, else the embedded SQLite file."""
-    return checked_database_url(settings_or_exit())
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        metavar="URL|FILE",
+        help="The database: a sqlite:///… or postgresql://… URL, or a SQLite file. "
+        "Default: DATABASE_URL, else sqlite:///gatehouse.db.",
+        show_default=False,
+    ),
+]
+
+
+def database_url(given: str | None = None) -> str:
+    """The database a command works on: `--database` when given (a bare path is a SQLite
+    file), else DATABASE_URL from the environment or .env, else the embedded SQLite file."""
+    if given is None:
+        return checked_database_url(settings_or_exit())
+    url = given if "://" in given or given.startswith("sqlite:") else f"sqlite:///{given}"
+    parsed_url(url, "--database")
+    return url
 
 
 def shown_url(url: str) -> str:
@@ -86,10 +105,10 @@ def no_database_at(path: Path) -> str:
     return f"no database at {path}; {UPGRADE_HINT}"
 
 
-def existing_database_url() -> str:
-    """DATABASE_URL for a command that only reads: a SQLite file that is not there is reported,
+def existing_database_url(given: str | None = None) -> str:
+    """The database of a command that only reads: a SQLite file that is not there is reported,
     never created."""
-    url = database_url()
+    url = database_url(given)
     missing = sqlite_file_missing(url)
     if missing is not None:
         fail(no_database_at(missing))

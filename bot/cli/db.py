@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from bot.cli.common import (
+    DatabaseOption,
     database_errors,
     database_url,
     existing_database_url,
@@ -30,9 +31,10 @@ def upgrade(
     revision: Annotated[
         str, typer.Option("--revision", metavar="REVISION", help="Revision to upgrade to.")
     ] = "head",
+    database: DatabaseOption = None,
 ) -> None:
     """Apply migrations up to a revision (the latest by default). Safe to run again."""
-    url = database_url()
+    url = database_url(database)
     # A SQLite file that is not there is at no revision: nothing is created for a bad revision.
     with database_errors(url):
         before = None if sqlite_file_missing(url) else migrate.current_revision(url)
@@ -62,10 +64,11 @@ def downgrade(
         bool,
         typer.Option("--yes", "-y", help="Do not ask: drop what the downgrade drops."),
     ] = False,
+    database: DatabaseOption = None,
 ) -> None:
     """Undo migrations down to a revision. Lists what it drops and asks first: on a terminal,
     type the database's name; elsewhere pass --yes."""
-    url = database_url()
+    url = database_url(database)
     missing = sqlite_file_missing(url)
     if missing is not None:
         fail(no_database_at(missing))
@@ -133,9 +136,9 @@ def _database_name(url: str) -> str:
 
 
 @db_app.command("current")
-def current() -> None:
+def current(database: DatabaseOption = None) -> None:
     """Show the revision the database is at, and whether it is the latest."""
-    url = existing_database_url()
+    url = existing_database_url(database)
     with database_errors(url):
         revision = migrate.current_revision(url)
     head = migrate.head_revision()

@@ -159,6 +159,19 @@ BAD_INPUTS = {
         "Cannot use the database at postgresql://gatehouse:***@127.0.0.1:1/gatehouse",
         env=_database_url(f"postgresql://gatehouse:{PASSWORD}@127.0.0.1:1/gatehouse"),
     ),
+    "--database with a non-numeric port": BadInput(
+        ("audit", "verify", "--database", BAD_PORT), 2, "--database: the port must be a number"
+    ),
+    "--database of another database": BadInput(
+        ("db", "current", "--database", f"mysql://root:{PASSWORD}@localhost/gatehouse"),
+        2,
+        "--database: must be a sqlite:/// or postgresql:// URL",
+    ),
+    "--database naming a file that is not there": BadInput(
+        ("audit", "export", "--incident", "INC-1", "--database", "elsewhere.db"),
+        1,
+        "no database at elsewhere.db; run `gatehouse db upgrade`",
+    ),
     "explain without a resource": BadInput(
         ("policy", "explain"),
         2,
@@ -410,3 +423,20 @@ def test_keygen_replaces_a_key_only_with_force(sandbox: Path) -> None:
     assert forced.exit_code == 0, forced.output
     assert "GATEHOUSE_AUDIT_SIGNING_KEY=" in forced.stdout
     assert (sandbox / "gatehouse-audit.pub").read_bytes() != key
+
+
+def test_database_option_names_the_database_over_database_url(sandbox: Path) -> None:
+    """`--database FILE` (or URL) is the database a command works on, whatever DATABASE_URL says:
+    the demo prints `gatehouse audit verify --database …` for a reader to run as printed."""
+    elsewhere = sandbox / "elsewhere.db"
+    upgraded = gatehouse("db", "upgrade", "--database", str(elsewhere))
+    assert upgraded.exit_code == 0, upgraded.output
+    assert elsewhere.exists() and not (sandbox / "gatehouse.db").exists()
+
+    current = gatehouse("db", "current", "--database", f"sqlite:///{elsewhere}")
+    assert current.exit_code == 0, current.output
+    assert f"is at revision {HEAD}, the latest" in current.stdout
+
+    verified = gatehouse("audit", "verify", "--database", str(elsewhere))
+    assert verified.exit_code == 0, verified.output
+    assert not (sandbox / "gatehouse.db").exists()

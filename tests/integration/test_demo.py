@@ -49,8 +49,10 @@ def test_the_demo_plays_an_incident_and_the_audit_chain_verifies(tmp_path: Path)
     hint = transcript.rstrip().splitlines()[-1].strip()
     head = re.search(r"Chain head: event (\d+), `([0-9a-f]{64})`", transcript)
     assert head is not None
-    assert hint.startswith(f"DATABASE_URL=sqlite:///{kept}/gatehouse.db ")
-    assert hint.endswith(f" audit verify --anchor {head.group(1)}:{head.group(2)}")
+    assert hint.endswith(
+        f" audit verify --database sqlite:///{kept}/gatehouse.db"
+        f" --anchor {head.group(1)}:{head.group(2)}"
+    )
     environment = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
     environment["PATH"] = f"{VENV_BIN}{os.pathsep}{environment.get('PATH', '')}"
     checked = subprocess.run(
