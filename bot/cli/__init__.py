@@ -2,23 +2,21 @@
 
 import typer
 
-from bot import bootstrap
 from bot.cli.audit import audit_app
-from bot.cli.common import settings_or_exit
 from bot.cli.config import config
 from bot.cli.db import db_app
 from bot.cli.doctor import doctor
 from bot.cli.policy import policy_app
+from bot.cli.run import run
 from bot.cli.vault import vault_app
-from bot.config import SLACK_APP_HELP
-from bot.log_setup import configure_logging
-from bot.policy import PolicyError
 
 app = typer.Typer(
     name="gatehouse",
     help="Incident-scoped, just-in-time access to production systems, from Slack.",
     no_args_is_help=True,
     add_completion=False,
+    # An unexpected error is logged with a plain traceback, never drawn in a terminal box.
+    pretty_exceptions_enable=False,
 )
 app.add_typer(policy_app, name="policy")
 app.add_typer(db_app, name="db")
@@ -26,26 +24,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(vault_app, name="vault")
 app.command("doctor")(doctor)
 app.command("config")(config)
-
-
-@app.command("run")
-def run() -> None:
-    """Start the bot (Socket Mode by default, GATEHOUSE_MODE=http for HTTP)."""
-    settings = settings_or_exit()
-    configure_logging(level=settings.log_level)
-    missing = settings.missing_for_run()
-    if missing:
-        typer.echo(f"✗ Slack is not configured: {', '.join(missing)} not set.\n", err=True)
-        typer.echo(SLACK_APP_HELP, err=True)
-        raise typer.Exit(2)
-    try:
-        bootstrap.start(bootstrap.build(settings))
-    except PolicyError as error:
-        typer.echo(f"✗ {settings.policy_path} is not a valid policy:\n{error}", err=True)
-        raise typer.Exit(2) from None
-    except bootstrap.NotReady as error:
-        typer.echo(f"✗ {error}", err=True)
-        raise typer.Exit(2) from None
+app.command("run")(run)
 
 
 def main() -> None:
