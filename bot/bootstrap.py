@@ -275,7 +275,7 @@ def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
             lambda: lifecycle.sweep(deps) + extending.sweep(deps),
             gatehouse.settings.sweep_interval,
         ),
-        Job("reconcile", lambda: _reconcile_quietly(gatehouse), RECONCILE_EVERY_SECONDS),
+        Job("reconcile", lambda: reconcile_and_log(gatehouse), RECONCILE_EVERY_SECONDS),
     ]
     key = gatehouse.settings.audit_signing_key
     if key is not None:
@@ -406,7 +406,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _reconcile_quietly(gatehouse: Gatehouse) -> None:
+def reconcile_and_log(gatehouse: Gatehouse) -> None:
     """One run of reconciliation. One outage fails every Vault call of the run with the same
     words (live tokens, then each resource's leases): each distinct problem is logged once."""
     report = reconcile_vault(
