@@ -23,12 +23,18 @@ def run(
         bool,
         typer.Option(
             "--migrate",
-            help="Upgrade the database to the latest revision once the settings are checked "
-            "(`make run` does). Without it, a database behind the migrations stops the start.",
+            help="Upgrade the database to the latest revision once the settings, Slack and "
+            "Vault are checked (`make run` does). Without it, a database behind the migrations "
+            "stops the start.",
         ),
     ] = False,
 ) -> None:
-    """Start the bot (Socket Mode by default, GATEHOUSE_MODE=http for HTTP)."""
+    """Start the bot (Socket Mode by default, GATEHOUSE_MODE=http for HTTP).
+
+    First every problem with the settings, the policy and the audit key, one line each (exit
+    2, nothing created); then Slack, Vault and the database (the first that fails: one line,
+    exit 1). SIGTERM or Ctrl-C stops it (exit 0).
+    """
     settings, problems = bootstrap.preflight()
     if problems:
         for problem in problems:
