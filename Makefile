@@ -2,17 +2,37 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The runtime dependencies only (make run, make migrate), and those plus the dev tools (make
+# test and the rest). Installing the dev tools marks the runtime as installed too.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint fmt typecheck layers policy-test pytest migrate demo clean lock image docs
 
-$(STAMP): pyproject.toml requirements.lock
+.DEFAULT_GOAL := install
+# Named on the command line when the default Python is missing or too old.
+OTHER_PYTHON = PYTHON=python3.12 make $(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	  echo "$(PYTHON) was not found on PATH ($$PATH)."; \
+	  echo "Install Python 3.11, or name another Python 3.11 or newer: $(OTHER_PYTHON)"; \
+	  exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "$(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); Gatehouse needs 3.11 or newer: $(OTHER_PYTHON)"; \
+	  exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
-	touch $(STAMP)
 
-# Only the virtualenv, for the `gatehouse` command: .venv/bin/gatehouse.
+$(RUNTIME_STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP) $(RUNTIME_STAMP)
+
+# The virtualenv with the dev tools, for the `gatehouse` command: .venv/bin/gatehouse.
 install: $(STAMP)
 
 # Re-pin requirements.lock to the runtime closure installed in .venv (after changing dependencies).
@@ -27,15 +47,16 @@ docs: $(STAMP)
 image:
 	docker build -f deploy/Dockerfile -t gatehouse:dev .
 
-run: $(STAMP)
-	$(BIN)/gatehouse db upgrade
-	$(BIN)/gatehouse run
+# Checks every setting first and stops, listing what is missing, before any database is
+# created; then migrates the database and serves until stopped.
+run: $(RUNTIME_STAMP)
+	$(BIN)/gatehouse run --migrate
 
 # A whole incident against the Slack and Vault emulators, on SQLite: no accounts needed.
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
-migrate: $(STAMP)
+migrate: $(RUNTIME_STAMP)
 	$(BIN)/gatehouse db upgrade
 
 test: lint typecheck layers policy-test pytest

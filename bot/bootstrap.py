@@ -4,23 +4,43 @@ Nothing happens at import time; `build` does the work when a command asks for it
 """
 
 import logging
+import signal
+import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from urllib.error import URLError
 
+import requests
 import uvicorn
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
-from bot.config import Settings
-from bot.domain.errors import SinkMisconfigured
+from bot.config import Problem, Settings, settings_problems
+from bot.domain.errors import (
+    CredentialDenied,
+    CredentialError,
+    CredentialUnavailable,
+    SinkMisconfigured,
+)
 from bot.domain.ports import AuditSink, Directory, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
-from bot.policy import load_policy
+from bot.log_setup import redact_text
+from bot.policy import PolicyError, load_policy
 from bot.scheduler import ExpiryTimers, Job, build_scheduler
 from bot.services import issuing, sweeps
 from bot.services.audit_export import export_audit, export_backlog
@@ -43,6 +63,11 @@ log = logging.getLogger(__name__)
 
 class NotReady(Exception):
     """Something must be fixed before the bot can start; the message says what."""
+
+
+class StartFailure(Exception):
+    """A known reason the bot cannot start (Slack, Vault or the database refused or did not
+    answer), in one line: the cause, then the fix."""
 
 
 def utc_now() -> datetime:
@@ -84,9 +109,13 @@ def vault_config(settings: Settings) -> VaultConfig:
 
 
 def build_broker(
-    settings: Settings, policy: AccessPolicy, uow: SqlUnitOfWorkFactory
+    settings: Settings,
+    policy: AccessPolicy,
+    uow: SqlUnitOfWorkFactory,
+    session: VaultSession | None = None,
 ) -> VaultCredentialBroker:
-    """The Vault broker, recording each incident token's accessor in our database first."""
+    """The Vault broker, recording each incident token's accessor in our database first.
+    `session`: one already logged in (at start), else a new one that logs in when first used."""
 
     def record_incident_token(incident_id: str, accessor: str) -> None:
         issuing.record_incident_token(
@@ -94,7 +123,7 @@ def build_broker(
         )
 
     return VaultCredentialBroker(
-        VaultSession(vault_config(settings)),
+        session or VaultSession(vault_config(settings)),
         incident_policies=[settings.vault_incident_policy, *policy.vault_policies],
         record_incident_token=record_incident_token,
         token_role=settings.vault_token_role,
@@ -127,7 +156,7 @@ def build_sinks(settings: Settings) -> list[WebhookSink | SplunkHecSink]:
     return sinks
 
 
-def build(settings: Settings) -> Gatehouse:
+def build(settings: Settings, *, vault: VaultSession | None = None) -> Gatehouse:
     """Load the policy, connect the database and Vault; refuse a database behind migrations."""
     policy = load_policy(settings.policy_path)
     sinks = build_sinks(settings)
@@ -140,7 +169,8 @@ def build(settings: Settings) -> Gatehouse:
         )
     engine = create_engine_for(settings.database_url)
     uow = SqlUnitOfWorkFactory(engine)
-    return Gatehouse(settings, policy, engine, uow, build_broker(settings, policy, uow), sinks)
+    broker = build_broker(settings, policy, uow, vault)
+    return Gatehouse(settings, policy, engine, uow, broker, sinks)
 
 
 def build_oncall(settings: Settings, directory: Directory) -> PagerDutyOnCall | None:
@@ -245,7 +275,7 @@ def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
             lambda: lifecycle.sweep(deps) + extending.sweep(deps),
             gatehouse.settings.sweep_interval,
         ),
-        Job("reconcile", lambda: _reconcile_quietly(gatehouse), RECONCILE_EVERY_SECONDS),
+        Job("reconcile", lambda: reconcile_and_log(gatehouse), RECONCILE_EVERY_SECONDS),
     ]
     key = gatehouse.settings.audit_signing_key
     if key is not None:
@@ -299,9 +329,11 @@ def export_audit_to_sinks(
 
 def start(gatehouse: Gatehouse) -> None:
     """Start the periodic work (its first run at once: reconcile, finish what a stopped
-    process left) and an expiry timer for every active grant, then serve Slack until stopped."""
+    process left) and an expiry timer for every active grant, then serve Slack until SIGTERM
+    or SIGINT; then stop serving and the periodic work, and return."""
     settings = gatehouse.settings
     assert settings.slack_bot_token is not None
+    listener = listen(settings.host, settings.port) if settings.mode == "http" else None
     client = make_web_client(
         settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
@@ -313,24 +345,317 @@ def start(gatehouse: Gatehouse) -> None:
         uow=gatehouse.uow, until=utc_now() + LONGEST_GRANT
     ):
         timers.schedule_expiry(request_id, ends_at)
+    stop = _stop_on_signals()
     scheduler.start()
+    try:
+        if listener is not None:
+            web = build_web_app(gatehouse, timers.schedule_expiry)
+            server = uvicorn.Server(uvicorn.Config(web, log_level="warning"))
+            log.info("%s", started_line(settings))
+            if not stop.is_set():
+                server.run(sockets=[listener])  # until SIGTERM or SIGINT, which uvicorn takes
+        else:
+            assert settings.slack_app_token is not None
+            app = build_slack_app(gatehouse, http=False, schedule_expiry=timers.schedule_expiry)
+            handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            handler.connect()  # type: ignore[no-untyped-call]
+            log.info("%s", started_line(settings))
+            stop.wait()
+            handler.close()  # type: ignore[no-untyped-call]
+    finally:
+        scheduler.shutdown(wait=True)
+        gatehouse.engine.dispose()
+    log.info("Gatehouse stopped")
+
+
+def started_line(settings: Settings) -> str:
+    """What an operator needs to know at start: the mode, where it listens, which database."""
     if settings.mode == "http":
-        uvicorn.run(
-            build_web_app(gatehouse, timers.schedule_expiry),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-        )
-        return
-    assert settings.slack_app_token is not None
-    app = build_slack_app(gatehouse, http=False, schedule_expiry=timers.schedule_expiry)
-    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-    handler.start()  # type: ignore[no-untyped-call]
+        where = f"HTTP mode, listening on {settings.host}:{settings.port}"
+    else:
+        where = "Socket Mode, no listening port"
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    return f"Gatehouse started: {where}, database {database}"
 
 
-def _reconcile_quietly(gatehouse: Gatehouse) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """The HTTP mode's listening socket, bound before the start is announced."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as error:
+        listener.close()
+        raise StartFailure(
+            f"Cannot listen on {host}:{port} ({error.strerror or error}) — stop what holds the "
+            "port, or set GATEHOUSE_PORT (and GATEHOUSE_HOST) to a free address"
+        ) from None
+    return listener
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, which then no longer kill the process: the bot stops
+    serving and returns, so a clean stop exits 0. (In HTTP mode uvicorn takes the signals while
+    it serves and hands them back here after its own shutdown.)"""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def reconcile_and_log(gatehouse: Gatehouse) -> None:
+    """One run of reconciliation. One outage fails every Vault call of the run with the same
+    words (live tokens, then each resource's leases): each distinct problem is logged once."""
     report = reconcile_vault(
         uow=gatehouse.uow, policy=gatehouse.policy, inventory=gatehouse.broker, clock=utc_now
     )
-    for problem in report.errors:
+    for problem in dict.fromkeys(report.errors):
         log.warning("reconcile: %s", problem)
+
+
+# -- before serving: everything that can be checked offline, then what only the network tells --
+
+
+def preflight(env_file: Path | str | None = ".env") -> tuple[Settings, list[Problem]]:
+    """Everything wrong with the settings, the policy file and the audit key, told without
+    creating a file or opening a connection. No problem: the bot may try to start."""
+    settings, problems = settings_problems(env_file)
+    problems += policy_problems(settings.policy_path)
+    if settings.audit_signing_key is not None:
+        try:
+            Ed25519Signer(settings.audit_signing_key.get_secret_value())
+        except ValueError:
+            problems.append(
+                Problem(
+                    "GATEHOUSE_AUDIT_SIGNING_KEY",
+                    "not an Ed25519 private key in base64",
+                    "make one with `gatehouse audit keygen`",
+                )
+            )
+    return settings, problems
+
+
+def policy_problems(path: Path) -> list[Problem]:
+    """One problem per thing wrong with the policy file, as `gatehouse policy check` finds."""
+    if not path.is_file():
+        return [
+            Problem(
+                "GATEHOUSE_POLICY",
+                f"no policy file at {path}",
+                "start from the example (cp deploy/policy.example.yaml policy.yaml) or point "
+                "GATEHOUSE_POLICY at your policy",
+            )
+        ]
+    try:
+        load_policy(path)
+    except PolicyError as error:
+        fix = f"correct the policy (`gatehouse policy check {path}` explains each problem)"
+        return [
+            Problem(
+                "GATEHOUSE_POLICY",
+                f"{path}: {problem.message}"
+                if problem.path == str(path)
+                else f"{path}: {problem.path}: {problem.message}",
+                fix,
+            )
+            for problem in error.problems
+        ]
+    return []
+
+
+def prepare(settings: Settings, *, upgrade_database: bool = False) -> Gatehouse:
+    """Check, in this order, Slack, Vault and the database before anything is served; the
+    first that fails raises StartFailure. Nothing is created or migrated until Slack and Vault
+    have accepted the bot. `upgrade_database`: migrate to the latest revision (a SQLite file
+    is created then, and only then)."""
+    check_slack(settings)
+    session = open_vault(settings)
+    open_database(settings, upgrade=upgrade_database)
+    return build(settings, vault=session)
+
+
+def open_database(settings: Settings, *, upgrade: bool) -> None:
+    """The database answers and is at the latest revision (after upgrading it, if asked)."""
+    url = settings.database_url
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    behind = "run `gatehouse db upgrade` (or start with `gatehouse run --migrate`)"
+    sqlite_file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not upgrade and sqlite_file and not Path(sqlite_file).exists():
+        raise StartFailure(f"No database at {sqlite_file} yet — {behind}")
+    head = migrate.head_revision()
+    try:
+        current = migrate.current_revision(url)
+        if upgrade and current != head:
+            migrate.upgrade(url)
+            log.info("database %s upgraded from %s to %s", shown, current or "nothing", head)
+            current = head
+    except SQLAlchemyError as error:
+        cause = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise StartFailure(
+            redact_text(
+                f"Cannot use the database at {shown} ({cause}) — start the database server, "
+                "or correct DATABASE_URL"
+            )
+        ) from None
+    if current != head:
+        raise StartFailure(
+            f"The database at {shown} is at revision {current or 'none'}, not {head} — {behind}"
+        )
+
+
+def open_vault(settings: Settings) -> VaultSession:
+    """Vault answers, is unsealed, and accepts the bot's login: the session, logged in."""
+    config = vault_config(settings)
+    session = VaultSession(config)
+    address = config.address
+    try:
+        health = session.new_client(token=None).sys.read_health_status(
+            method="GET", standby_ok=True
+        )
+    except requests.exceptions.RequestException as error:
+        raise StartFailure(
+            f"Vault at {address} is unreachable ({_vault_network_cause(error)}) — start Vault, "
+            "or correct VAULT_ADDR (and VAULT_CACERT for a private CA)"
+        ) from None
+    status = health.status_code if isinstance(health, requests.Response) else 200
+    if status == 503 or (isinstance(health, dict) and health.get("sealed")):
+        raise StartFailure(
+            f"Vault at {address} is sealed — unseal it (vault operator unseal), then start "
+            "Gatehouse again"
+        )
+    if status == 501:
+        raise StartFailure(
+            f"Vault at {address} is not initialized — initialize and unseal it "
+            "(vault operator init), then set Vault up (deploy/vault/README.md)"
+        )
+    try:
+        session.login()
+    except CredentialUnavailable as error:
+        cause = error.message.removesuffix("; Gatehouse will retry.")
+        raise StartFailure(
+            f"{cause} — check that Vault at {address} is up and unsealed (vault status), then "
+            "start Gatehouse again"
+        ) from None
+    except CredentialError as error:
+        raise StartFailure(_vault_refused(settings, error)) from None
+    except OSError as error:
+        raise StartFailure(
+            f"Cannot read the Kubernetes service account token "
+            f"{settings.vault_kubernetes_token_path} ({error.strerror or error}) — mount it, "
+            "or set GATEHOUSE_VAULT_KUBERNETES_TOKEN_PATH"
+        ) from None
+    return session
+
+
+def _vault_refused(settings: Settings, error: CredentialError) -> str:
+    cause = (
+        "permission denied"
+        if isinstance(error, CredentialDenied)
+        else error.message.partition(": ")[2] or error.message
+    )
+    if settings.vault_auth == "token":
+        return (
+            f"Vault refused VAULT_TOKEN ({cause}) — set VAULT_TOKEN to a valid, unexpired token "
+            "of the bot, or log in with GATEHOUSE_VAULT_AUTH=approle (deploy/vault/README.md)"
+        )
+    if settings.vault_auth == "approle":
+        return (
+            f"Vault refused the AppRole login ({cause}) — check GATEHOUSE_VAULT_ROLE_ID and "
+            "GATEHOUSE_VAULT_SECRET_ID (deploy/vault/setup.sh prints them; a secret id may "
+            "have expired)"
+        )
+    return (
+        f"Vault refused the Kubernetes login as {settings.vault_kubernetes_role} ({cause}) — "
+        "create that role, bound to this pod's service account (deploy/k8s/README.md)"
+    )
+
+
+def _vault_network_cause(error: requests.exceptions.RequestException) -> str:
+    if isinstance(error, requests.exceptions.Timeout):
+        return "timed out"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "its TLS certificate is not trusted"
+    return "connection refused" if "refused" in str(error).lower() else "connection failed"
+
+
+_SLACK_TOKEN_REFUSED = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
+
+
+def check_slack(settings: Settings) -> None:
+    """Slack answers and accepts the bot token, and in Socket Mode the app-level token."""
+    assert settings.slack_bot_token is not None
+    bot = _probe_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    try:
+        bot.auth_test()
+    except SlackApiError as error:
+        code = str(error.response.get("error") or f"HTTP {error.response.status_code}")
+        if code in _SLACK_TOKEN_REFUSED:
+            raise StartFailure(
+                f"Slack refused SLACK_BOT_TOKEN ({code}) — copy the Bot User OAuth Token "
+                "(xoxb-…) from the app's OAuth & Permissions page; reinstall the app to the "
+                "workspace if it was removed"
+            ) from None
+        raise StartFailure(
+            f"Slack answered auth.test with {code} — try again; if it lasts, see status.slack.com"
+        ) from None
+    except (SlackRequestError, OSError) as error:
+        raise StartFailure(
+            f"Slack is unreachable at {bot.base_url} ({_network_cause(error)}) — check the "
+            "network and any proxy (HTTPS_PROXY), or GATEHOUSE_SLACK_API_URL"
+        ) from None
+    if settings.mode != "socket":
+        return
+    assert settings.slack_app_token is not None
+    app_token = settings.slack_app_token.get_secret_value()
+    try:
+        _probe_client(app_token, settings.slack_api_url).apps_connections_open(app_token=app_token)
+    except SlackApiError as error:
+        code = str(error.response.get("error") or f"HTTP {error.response.status_code}")
+        raise StartFailure(
+            f"Slack refused SLACK_APP_TOKEN for Socket Mode ({code}) — in the Slack app, turn "
+            "Socket Mode on and generate an app-level token with connections:write (Basic "
+            "Information → App-Level Tokens), or serve HTTP with GATEHOUSE_MODE=http"
+        ) from None
+    except (SlackRequestError, OSError) as error:
+        raise StartFailure(
+            f"Slack is unreachable for Socket Mode ({_network_cause(error)}) — check the "
+            "network and any proxy (HTTPS_PROXY)"
+        ) from None
+
+
+def _probe_client(token: str, base_url: str | None) -> WebClient:
+    """A WebClient for the checks at start: few retries, and its failures are not logged
+    (the check reports them, in one line)."""
+    client = WebClient(
+        token=token,
+        base_url=(base_url.rstrip("/") + "/") if base_url else WebClient.BASE_URL,
+        timeout=10,
+        logger=_unlogged(),
+    )
+    client.retry_handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=1),
+        RateLimitErrorRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=1),
+    ]
+    return client
+
+
+@cache
+def _unlogged() -> logging.Logger:
+    logger = logging.getLogger("gatehouse.start.probe")
+    logger.propagate = False
+    logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def _network_cause(error: Exception) -> str:
+    reason = error.reason if isinstance(error, URLError) else error
+    if isinstance(reason, OSError) and reason.strerror:
+        return str(reason.strerror)
+    return str(reason) or type(reason).__name__

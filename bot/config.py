@@ -1,23 +1,19 @@
 """Settings from the environment and `.env`, with errors that name the variable at fault."""
 
+import os
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
-
-SLACK_APP_HELP = (
-    "Create the Slack app from deploy/slack-app-manifest.yaml (api.slack.com/apps -> "
-    "Create New App -> From an app manifest), install it to your workspace, then set "
-    "SLACK_BOT_TOKEN (OAuth & Permissions, xoxb-...) and SLACK_APP_TOKEN (Basic Information -> "
-    "App-Level Tokens with connections:write, xapp-...) for Socket Mode, or SLACK_SIGNING_SECRET "
-    "for GATEHOUSE_MODE=http. Put them in the environment or in a .env file."
-)
-
 
 # Their values are never echoed back in an error message (a database URL carries a password).
 _SECRET_VARIABLES = frozenset(
@@ -333,14 +329,186 @@ def load_settings(env_file: Path | str | None = ".env") -> Settings:
     try:
         return Settings(_env_file=env_file)
     except ValidationError as error:
-        lines = []
-        for problem in error.errors():
-            name = _env_name(str(problem["loc"][0])) if problem["loc"] else "settings"
-            message = str(problem["msg"]).removeprefix("Value error, ")
-            if name not in _SECRET_VARIABLES and "(got" not in message:
-                message += f" (got {problem.get('input')!r})"
-            lines.append(f"{name}: {message}")
+        lines = [f"{name}: {message}" for name, message in _malformed(error)]
         raise SettingsError("\n".join(lines)) from None
+
+
+def remove_secrets_from_environment() -> None:
+    """Once the settings are read, the secrets leave the process environment: no library
+    picks one up on its own (Bolt reads SLACK_BOT_TOKEN beside the client it is given, and
+    warns that it is unused; hvac reads VAULT_TOKEN for its unauthenticated clients), and no
+    child process inherits them."""
+    for name in _SECRET_VARIABLES:
+        os.environ.pop(name, None)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that keeps the bot from starting: the variable at fault, what is wrong with
+    it, and how to fix it, printed as one line."""
+
+    variable: str
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.what} — {self.fix}"
+
+
+def settings_problems(env_file: Path | str | None = ".env") -> tuple[Settings, list[Problem]]:
+    """Settings and everything wrong with them that can be told without the network.
+
+    A malformed variable does not hide the others: each one is reported and replaced by its
+    default, so the checks that follow still run on everything else (and say nothing more
+    about the variables already reported).
+    """
+    try:
+        settings, problems, malformed = Settings(_env_file=env_file), [], set[str]()
+    except ValidationError as error:
+        found = _malformed(error)
+        malformed = {name for name, _ in found}
+        problems = [Problem(name, message, _MALFORMED_FIX) for name, message in found]
+        defaults = {
+            name: field.get_default(call_default_factory=True)
+            for name, field in _fields_by_variable().items()
+            if name in malformed
+        }
+        settings = Settings(_env_file=env_file, **defaults)
+    checks = [
+        *_slack_problems(settings, mode_known="GATEHOUSE_MODE" not in malformed),
+        *_vault_problems(settings),
+        *_sink_problems(settings),
+        *database_url_problems(settings.database_url),
+    ]
+    problems += [problem for problem in checks if problem.variable not in malformed]
+    return settings, problems
+
+
+_MALFORMED_FIX = "correct it in the environment or .env (docs/configuration.md describes it)"
+_SLACK_FIXES = {
+    "SLACK_BOT_TOKEN": "install the Slack app from deploy/slack-app-manifest.yaml and copy its "
+    "Bot User OAuth Token (OAuth & Permissions, xoxb-…)",
+    "SLACK_APP_TOKEN": "in the Slack app, Basic Information → App-Level Tokens: generate one "
+    "with connections:write (xapp-…); or serve HTTP with GATEHOUSE_MODE=http",
+    "SLACK_SIGNING_SECRET": "copy the Slack app's Signing Secret (Basic Information → App "
+    "Credentials); or use Socket Mode with GATEHOUSE_MODE=socket",
+}
+_VAULT_FIXES = {
+    "VAULT_ADDR": "set the Vault server's URL, e.g. https://vault.example.internal:8200",
+    "VAULT_TOKEN": "set the bot's own Vault token, or log in with GATEHOUSE_VAULT_AUTH=approle "
+    "(deploy/vault/README.md)",
+    "GATEHOUSE_VAULT_ROLE_ID": "deploy/vault/setup.sh prints the AppRole role id",
+    "GATEHOUSE_VAULT_SECRET_ID": "deploy/vault/setup.sh prints the AppRole secret id",
+    "GATEHOUSE_VAULT_KUBERNETES_ROLE": "name the Vault role of the pod's service account "
+    "(deploy/k8s/README.md)",
+}
+_SINK_URLS = {
+    "GATEHOUSE_AUDIT_WEBHOOK_SECRET": "GATEHOUSE_AUDIT_WEBHOOK_URL",
+    "GATEHOUSE_SPLUNK_HEC_TOKEN": "GATEHOUSE_SPLUNK_HEC_URL",
+}
+_DATABASE_URL_FIX = (
+    "write it as postgresql://user:password@host:5432/dbname or sqlite:///gatehouse.db"
+)
+
+
+def _slack_problems(settings: Settings, *, mode_known: bool) -> list[Problem]:
+    """The Slack tokens the mode needs; with a malformed mode, only the one both modes need."""
+    missing = settings.missing_for_run() if mode_known else []
+    if not mode_known and settings.slack_bot_token is None:
+        missing = ["SLACK_BOT_TOKEN"]
+    where = {"SLACK_APP_TOKEN": " (Socket Mode)", "SLACK_SIGNING_SECRET": " (GATEHOUSE_MODE=http)"}
+    return [Problem(name, f"not set{where.get(name, '')}", _SLACK_FIXES[name]) for name in missing]
+
+
+def _vault_problems(settings: Settings) -> list[Problem]:
+    problems = []
+    for name in settings.missing_for_vault():
+        how = "" if name == "VAULT_ADDR" else f" (GATEHOUSE_VAULT_AUTH={settings.vault_auth})"
+        problems.append(Problem(name, f"not set{how}", _VAULT_FIXES[name]))
+    if settings.vault_cacert is not None and not settings.vault_cacert.is_file():
+        problems.append(
+            Problem(
+                "VAULT_CACERT",
+                f"no file at {settings.vault_cacert}",
+                "point it at the PEM bundle of the CA that signed Vault's certificate",
+            )
+        )
+    token_path = settings.vault_kubernetes_token_path
+    if settings.vault_auth == "kubernetes" and not token_path.is_file():
+        problems.append(
+            Problem(
+                "GATEHOUSE_VAULT_KUBERNETES_TOKEN_PATH",
+                f"no file at {token_path}",
+                "run in a pod with a service account token mounted, or point it at the token",
+            )
+        )
+    return problems
+
+
+def _sink_problems(settings: Settings) -> list[Problem]:
+    return [
+        Problem(
+            name,
+            f"not set, but {_SINK_URLS[name]} is",
+            f"set the sink's secret, or unset {_SINK_URLS[name]}",
+        )
+        for name in settings.missing_for_sinks()
+    ]
+
+
+def database_url_problems(url: str) -> list[Problem]:
+    """What is wrong with DATABASE_URL before anything connects: it must parse, name a numeric
+    port, and for SQLite a file in a directory that exists. Never echoes the URL (it may
+    carry a password)."""
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except ArgumentError:
+        return [Problem("DATABASE_URL", "not a database URL", _DATABASE_URL_FIX)]
+    except ValueError:
+        return [Problem("DATABASE_URL", "its port is not a number", _DATABASE_URL_FIX)]
+    if port is not None and not 1 <= port <= 65535:
+        return [Problem("DATABASE_URL", f"port {port} is out of range", _DATABASE_URL_FIX)]
+    if parsed.get_backend_name() != "sqlite":
+        return []
+    if parsed.database in (None, "", ":memory:"):
+        return [
+            Problem(
+                "DATABASE_URL",
+                "an in-memory SQLite database loses everything when the bot stops",
+                "name a file: sqlite:///gatehouse.db",
+            )
+        ]
+    directory = Path(parsed.database).parent
+    if not directory.is_dir():
+        return [
+            Problem(
+                "DATABASE_URL",
+                f"the directory {directory} of the SQLite file does not exist",
+                "create it, or name a file in a directory that exists",
+            )
+        ]
+    return []
+
+
+def _malformed(error: ValidationError) -> list[tuple[str, str]]:
+    """(variable, what is wrong) for each invalid value, secret values never echoed."""
+    found = []
+    for problem in error.errors():
+        name = _env_name(str(problem["loc"][0])) if problem["loc"] else "settings"
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if name not in _SECRET_VARIABLES and "(got" not in message:
+            message += f" (got {problem.get('input')!r})"
+        found.append((name, message))
+    return found
+
+
+def _fields_by_variable() -> dict[str, FieldInfo]:
+    return {
+        field.validation_alias: field
+        for field in Settings.model_fields.values()
+        if isinstance(field.validation_alias, str)
+    }
 
 
 def _env_name(field_or_alias: str) -> str:

@@ -39,6 +39,9 @@ REDACTED = "[redacted]"
 QUIET_LIBRARIES = ("slack_bolt", "slack_sdk", "urllib3", "hvac", "httpx", "httpcore")
 # Their INFO lines carry full URLs, and PagerDuty lookups put an e-mail address in the query.
 URL_LOGGING_LIBRARIES = ("httpx", "httpcore")
+# Their INFO lines narrate routine work (each scheduled job run, each migration context): the
+# bot logs what matters itself (a job that fails, a database upgraded at start).
+CHATTY_LIBRARIES = ("apscheduler", "alembic")
 
 
 def redact_text(text: str) -> str:
@@ -82,7 +85,9 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
         redact_processor,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -103,3 +108,5 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
         # Their DEBUG logs carry request and response bodies: never below INFO.
         floor = logging.WARNING if name in URL_LOGGING_LIBRARIES else logging.INFO
         logging.getLogger(name).setLevel(max(floor, root.level))
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -5,17 +5,14 @@ from typing import Annotated
 
 import typer
 
-from bot import bootstrap
 from bot.cli.audit import audit_app
-from bot.cli.common import OneLineErrors, settings_or_exit
+from bot.cli.common import OneLineErrors
 from bot.cli.config import config
 from bot.cli.db import db_app
 from bot.cli.doctor import doctor
 from bot.cli.policy import policy_app
+from bot.cli.run import run
 from bot.cli.vault import vault_app
-from bot.config import SLACK_APP_HELP
-from bot.log_setup import configure_logging
-from bot.policy import PolicyError
 
 app = typer.Typer(
     name="gatehouse",
@@ -23,7 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     cls=OneLineErrors,
-    # Plain help (no boxes) and plain errors: one line each, never a traceback panel.
+    # Plain help (no boxes) and plain errors: one line each; an unexpected error is logged with
+    # a plain traceback, never drawn in a terminal box.
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -62,24 +60,7 @@ def gatehouse(
     """The options of `gatehouse` itself; each command has its own."""
 
 
-@app.command("run")
-def run() -> None:
-    """Start the bot (Socket Mode by default, GATEHOUSE_MODE=http for HTTP)."""
-    settings = settings_or_exit()
-    configure_logging(level=settings.log_level)
-    missing = settings.missing_for_run()
-    if missing:
-        typer.echo(f"✗ Slack is not configured: {', '.join(missing)} not set.\n", err=True)
-        typer.echo(SLACK_APP_HELP, err=True)
-        raise typer.Exit(2)
-    try:
-        bootstrap.start(bootstrap.build(settings))
-    except PolicyError as error:
-        typer.echo(f"✗ {settings.policy_path} is not a valid policy:\n{error}", err=True)
-        raise typer.Exit(2) from None
-    except bootstrap.NotReady as error:
-        typer.echo(f"✗ {error}", err=True)
-        raise typer.Exit(2) from None
+app.command("run")(run)
 
 
 def main() -> None:
