@@ -54,9 +54,11 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-# The example policy's own expectations, as teams run theirs in CI before a policy ships.
+# The example policies' own expectations, as teams run theirs in CI before a policy ships.
 policy-test: $(STAMP)
 	$(BIN)/gatehouse policy test deploy/policy.example.tests.yaml --policy deploy/policy.example.yaml
+	$(BIN)/gatehouse policy test deploy/policy.oncall.example.tests.yaml \
+		--policy deploy/policy.oncall.example.yaml
 
 # Exit code 5 means pytest collected no test: that is a failure here, never a pass.
 pytest: $(STAMP)
