@@ -24,8 +24,12 @@ lock: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/gatehouse config --markdown > docs/configuration.md
 
+# The bot's image, tagged with the package version: the tag deploy/k8s deploys. Build it for
+# your registry, then push it: make image IMAGE=registry.example.com/team/gatehouse
+IMAGE ?= gatehouse
+IMAGE_TAG := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 image:
-	docker build -f deploy/Dockerfile -t gatehouse:dev .
+	docker build -f deploy/Dockerfile -t $(IMAGE):$(IMAGE_TAG) .
 
 run: $(STAMP)
 	$(BIN)/gatehouse db upgrade
