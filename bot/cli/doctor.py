@@ -331,7 +331,7 @@ def _vault(settings: Settings) -> tuple[Check, VaultSession | None]:
     if missing:
         return not_checked("vault", f"{', '.join(missing)} not set (see settings)"), None
     session = VaultSession(bootstrap.vault_config(settings))
-    unhealthy = _vault_health(session)
+    unhealthy = _vault_health(session) or _service_account_token(settings)
     if unhealthy is not None:
         return unhealthy, None
     try:
@@ -347,16 +347,6 @@ def _vault(settings: Settings) -> tuple[Check, VaultSession | None]:
         )
     except CredentialError as error:
         return failed("vault", _refused_login(settings, error), _login_fix(settings)), None
-    except OSError as error:  # the Kubernetes service account token file
-        path = settings.vault_kubernetes_token_path
-        return (
-            failed(
-                "vault",
-                f"cannot read the service account token at {path}: {error.strerror or error}",
-                "run where Kubernetes mounts it, or set GATEHOUSE_VAULT_KUBERNETES_TOKEN_PATH",
-            ),
-            None,
-        )
     needed = dict(BOT_CAPABILITIES)
     needed[f"auth/token/create/{settings.vault_token_role}"] = {"update"}
     short, problem = _short_capabilities("vault", session, client, needed)
@@ -418,6 +408,22 @@ def _vault_health(session: VaultSession) -> Check | None:
         f"Vault at {address} answered {answer.status_code}{said}",
         VAULT_FAILING,
     )
+
+
+def _service_account_token(settings: Settings) -> Check | None:
+    """The Kubernetes login presents this file: unreadable, there is nothing to log in with."""
+    if settings.vault_auth != "kubernetes":
+        return None
+    path = settings.vault_kubernetes_token_path
+    try:
+        path.read_bytes()
+    except OSError as error:
+        return failed(
+            "vault",
+            f"cannot read the service account token at {path}: {error.strerror or error}",
+            "run where Kubernetes mounts it, or set GATEHOUSE_VAULT_KUBERNETES_TOKEN_PATH",
+        )
+    return None
 
 
 def _json_or_empty(response: requests.Response) -> dict[str, Any]:

@@ -219,6 +219,26 @@ def test_a_refused_login_is_a_credentials_problem(healthy: dict[str, Any]) -> No
         assert_one_shot(check)
 
 
+def test_an_unreadable_service_account_token_is_named(
+    healthy: dict[str, Any], tmp_path: Path
+) -> None:
+    missing = tmp_path / "token"
+    kubernetes = {
+        **healthy,
+        "vault_auth": "kubernetes",
+        "vault_kubernetes_role": "gatehouse",
+        "vault_kubernetes_token_path": missing,
+    }
+
+    vault = checks(**kubernetes)["vault"]
+
+    assert vault.failed
+    assert vault.detail == f"cannot read the service account token at {missing}: " + (
+        "No such file or directory"
+    )
+    assert "GATEHOUSE_VAULT_KUBERNETES_TOKEN_PATH" in vault.fix
+
+
 def test_a_sealed_vault_is_named_sealed(healthy: dict[str, Any], set_up_vault: SetUpVault) -> None:
     """A sealed Vault answers every request with 503 "Vault is sealed"."""
     set_up_vault.emulator.fail_next(100, 503)
@@ -301,6 +321,9 @@ def test_a_missing_sqlite_database_is_named_and_not_created(
     assert database.failed and database.detail == f"no database at {path}"
     assert database.fix == "run `gatehouse db upgrade`"
     assert not path.parent.exists()
+    beside = tmp_path / "not-yet.db"  # a folder that exists: opening the file would create it
+    assert checks(**{**healthy, "database_url": f"sqlite:///{beside}"})["database"].failed
+    assert not beside.exists()
 
 
 def test_slack_refusing_or_unreachable_each_get_their_own_fix(
