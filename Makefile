@@ -44,8 +44,12 @@ lock: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/gatehouse config --markdown > docs/configuration.md
 
+# The bot's image, tagged with the package version: the tag deploy/k8s deploys. Build it for
+# your registry, then push it: make image IMAGE=registry.example.com/team/gatehouse
+IMAGE ?= gatehouse
+IMAGE_TAG := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 image:
-	docker build -f deploy/Dockerfile -t gatehouse:dev .
+	docker build -f deploy/Dockerfile -t $(IMAGE):$(IMAGE_TAG) .
 
 # Checks every setting first and stops, listing what is missing, before any database is
 # created; then migrates the database and serves until stopped.
@@ -75,9 +79,11 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-# The example policy's own expectations, as teams run theirs in CI before a policy ships.
+# The example policies' own expectations, as teams run theirs in CI before a policy ships.
 policy-test: $(STAMP)
 	$(BIN)/gatehouse policy test deploy/policy.example.tests.yaml --policy deploy/policy.example.yaml
+	$(BIN)/gatehouse policy test deploy/policy.oncall.example.tests.yaml \
+		--policy deploy/policy.oncall.example.yaml
 
 # Exit code 5 means pytest collected no test: that is a failure here, never a pass.
 pytest: $(STAMP)

@@ -17,6 +17,8 @@ from bot.store import migrate
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_POLICY = REPO / "deploy" / "policy.example.yaml"
+# The example plus approvers from PagerDuty and a Slack user group.
+ONCALL_EXAMPLE_POLICY = REPO / "deploy" / "policy.oncall.example.yaml"
 
 
 @dataclass

@@ -14,7 +14,7 @@ from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
 from tests.emulators.slack import SlackEmulator, running_slack
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "deploy" / "policy.example.yaml"
+EXAMPLE = REPO / "deploy" / "policy.oncall.example.yaml"
 SCOPES = yaml.safe_load((REPO / "deploy" / "slack-app-manifest.yaml").read_text())["oauth_config"][
     "scopes"
 ]["bot"]

@@ -50,15 +50,27 @@ def parse_pairs(pairs: list[str]) -> dict[str, Any]:
     return body
 
 
+# How the CLI names the fields of a login's `auth` block (`vault write -field=token ...`).
+AUTH_FIELDS = {
+    "token": "client_token",
+    "token_accessor": "accessor",
+    "token_duration": "lease_duration",
+    "token_renewable": "renewable",
+    "token_policies": "policies",
+}
+
+
 def print_result(response: dict[str, Any], field: str | None) -> None:
     if field is None:
         print(json.dumps(response.get("data") or response.get("auth") or {}, indent=2))
         return
-    for section in ("data", "auth"):
-        values = response.get(section) or {}
-        if field in values:
-            print(values[field])
-            return
+    data, auth = response.get("data") or {}, response.get("auth") or {}
+    if field in data:
+        print(data[field])
+        return
+    if AUTH_FIELDS.get(field) in auth:
+        print(auth[AUTH_FIELDS[field]])
+        return
     raise CliError(f'Field "{field}" not present in secret')
 
 

@@ -1,5 +1,11 @@
-"""The example policy of deploy/policy.example.yaml, built directly as domain objects."""
+"""The example policies, built directly as domain objects.
 
+`example_policy` is deploy/policy.example.yaml (Slack and Vault only); `oncall_example_policy`
+is deploy/policy.oncall.example.yaml, the same with approvers from PagerDuty and a Slack user
+group.
+"""
+
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.domain.rules import (
@@ -22,7 +28,7 @@ ML_PRIMARY = DynamicGroup("ml-primary", GroupSource.PAGERDUTY_SCHEDULE, "P7ML0NC
 PLATFORM_LEADS = DynamicGroup("platform-leads", GroupSource.SLACK_USERGROUP, "S0PLATLEAD")
 
 
-def example_policy() -> AccessPolicy:
+def oncall_example_policy() -> AccessPolicy:
     return AccessPolicy(
         incident=IncidentRules(
             channel_prefix="inc",
@@ -70,6 +76,24 @@ def example_policy() -> AccessPolicy:
                 approver_groups=("ml-leads", "platform-leads", INCIDENT_COMMANDER),
                 approvals_required=1,
                 break_glass=BreakGlassTerms(max_ttl=timedelta(minutes=15)),
+            ),
+        },
+    )
+
+
+def example_policy() -> AccessPolicy:
+    """The on-call example without its PagerDuty and Slack user groups."""
+    oncall = oncall_example_policy()
+    resources = oncall.resources
+    return replace(
+        oncall,
+        dynamic_groups={},
+        resources={
+            **resources,
+            "inference-logs-ro": replace(resources["inference-logs-ro"], auto_approve_oncall=None),
+            "serving-cluster-exec": replace(
+                resources["serving-cluster-exec"],
+                approver_groups=("ml-leads", INCIDENT_COMMANDER),
             ),
         },
     )

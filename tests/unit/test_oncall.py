@@ -13,11 +13,11 @@ from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
 from bot.domain.grant import GrantStatus
 from bot.domain.rules import DynamicGroup, GroupSource
 from bot.services import access, eligibility
-from tests.unit.example_policy import ML_PRIMARY, example_policy
+from tests.unit.example_policy import ML_PRIMARY, oncall_example_policy
 from tests.unit.fakes import FakeDirectory, FakeOnCall
 from tests.unit.test_services import World as ServicesWorld
 
-POLICY = example_policy()
+POLICY = oncall_example_policy()
 
 
 class World(ServicesWorld):
@@ -174,7 +174,7 @@ def test_pagerduty_not_configured_is_a_failed_check_with_a_reason(world: World) 
 
 
 def test_an_on_call_approver_group_counts_whoever_is_on_call_now(world: World) -> None:
-    policy = example_policy()
+    policy = oncall_example_policy()
     rule = policy.resource("feature-store-rw")
     policy = replace(
         policy,
@@ -288,7 +288,7 @@ def test_the_close_summary_says_which_approvals_were_automatic_and_why(world: Wo
 
 
 def test_pagerduty_is_asked_once_per_request_when_it_fails(world: World) -> None:
-    policy = example_policy()
+    policy = oncall_example_policy()
     rule = policy.resource("inference-logs-ro")
     backup = DynamicGroup("ml-secondary", GroupSource.PAGERDUTY_ESCALATION_POLICY, "PEPML02")
     policy = replace(

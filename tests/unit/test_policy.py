@@ -26,6 +26,7 @@ from bot.policy import (
 from bot.policy.load import FILE_NOT_FOUND
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
+ONCALL_EXAMPLE = EXAMPLE.with_name("policy.oncall.example.yaml")
 
 Doc = dict[str, Any]
 
@@ -601,10 +602,14 @@ def test_vault_policy_beside_token_policies_is_a_problem() -> None:
     assert problem.path == "resources.serving-cluster-exec.vault.policy"
 
 
-def test_the_example_policy_module_is_the_example_file() -> None:
-    from tests.unit.example_policy import example_policy
+@pytest.mark.parametrize("oncall", [False, True], ids=["plain", "oncall"])
+def test_the_example_policy_module_is_the_example_file(oncall: bool) -> None:
+    from tests.unit.example_policy import example_policy, oncall_example_policy
 
-    loaded, built = load_policy(EXAMPLE), example_policy()
+    if oncall:
+        loaded, built = load_policy(ONCALL_EXAMPLE), oncall_example_policy()
+    else:
+        loaded, built = load_policy(EXAMPLE), example_policy()
 
     assert dict(loaded.groups) == dict(built.groups)
     assert dict(loaded.dynamic_groups) == dict(built.dynamic_groups)

@@ -10,8 +10,13 @@ from bot.policy import PolicyError, load_policy
 from bot.policy.cases import check_cases, load_cases, run_cases
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-EXAMPLE = DEPLOY / "policy.example.yaml"
-EXAMPLE_TESTS = DEPLOY / "policy.example.tests.yaml"
+# The on-call example asks every kind of expectation; the plain one all but auto_approved.
+EXAMPLE = DEPLOY / "policy.oncall.example.yaml"
+EXAMPLE_TESTS = DEPLOY / "policy.oncall.example.tests.yaml"
+SHIPPED = {
+    "policy.example.yaml": "policy.example.tests.yaml",
+    "policy.oncall.example.yaml": "policy.oncall.example.tests.yaml",
+}
 
 runner = CliRunner(env={"GATEHOUSE_POLICY": None})
 
@@ -22,14 +27,28 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_shipped_expectations_hold() -> None:
-    cases = load_cases(EXAMPLE_TESTS)
-    policy = load_policy(EXAMPLE)
+@pytest.mark.parametrize(("example", "expectations"), SHIPPED.items())
+def test_the_shipped_expectations_hold(example: str, expectations: str) -> None:
+    cases = load_cases(DEPLOY / expectations)
+    policy = load_policy(DEPLOY / example)
 
     assert check_cases(policy, cases) == []
     assert run_cases(policy, cases) == []
     asked = {key for case in cases for key in case.expectations()}
-    assert asked == {"can_request", "can_approve", "approvals_required", "auto_approved"}
+    assert asked >= {"can_request", "can_approve", "approvals_required"}
+    assert ("auto_approved" in asked) == bool(policy.dynamic_groups)
+
+
+def test_the_on_call_example_is_the_plain_one_plus_on_call_groups() -> None:
+    plain, oncall = (load_policy(DEPLOY / name) for name in SHIPPED)
+
+    assert not plain.dynamic_groups
+    assert {g.source.value for g in oncall.dynamic_groups.values()} == {
+        "pagerduty_schedule",
+        "slack_usergroup",
+    }
+    assert dict(plain.groups) == dict(oncall.groups)
+    assert plain.resources.keys() == oncall.resources.keys()
 
 
 def test_the_cli_passes_the_shipped_expectations() -> None:

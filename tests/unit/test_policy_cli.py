@@ -9,7 +9,10 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+# The on-call example: the plain one plus PagerDuty and Slack user groups.
+EXAMPLE = DEPLOY / "policy.oncall.example.yaml"
+EXAMPLES = {"policy.example.yaml": 4, "policy.oncall.example.yaml": 6}
 
 runner = CliRunner(env={"GATEHOUSE_POLICY": None})
 
@@ -24,11 +27,13 @@ def broken_policy(tmp_path: Path) -> Path:
     return path
 
 
-def test_check_valid_file() -> None:
-    result = runner.invoke(app, ["policy", "check", str(EXAMPLE)])
+@pytest.mark.parametrize(("name", "groups"), EXAMPLES.items())
+def test_check_valid_file(name: str, groups: int) -> None:
+    example = DEPLOY / name
+    result = runner.invoke(app, ["policy", "check", str(example)])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"✓ {EXAMPLE} is valid: 3 resources, 6 groups"
+    assert result.stdout.strip() == f"✓ {example} is valid: 3 resources, {groups} groups"
 
 
 def test_check_lists_every_problem_and_fails(broken_policy: Path) -> None:
@@ -98,11 +103,12 @@ def test_schema_is_json_describing_the_document() -> None:
     assert schema["additionalProperties"] is False
 
 
-def test_example_file_validates_against_the_schema() -> None:
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_file_validates_against_the_schema(name: str) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(runner.invoke(app, ["policy", "schema"]).stdout)
 
-    jsonschema.validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), schema)
+    jsonschema.validate(yaml.safe_load((DEPLOY / name).read_text(encoding="utf-8")), schema)
 
 
 def test_explain_for_a_user_without_slack_says_what_cannot_be_looked_up(

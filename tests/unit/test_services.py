@@ -20,10 +20,10 @@ from bot.domain.errors import (
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access, incidents, issuing
-from tests.unit.example_policy import ADMIN, example_policy
+from tests.unit.example_policy import ADMIN, oncall_example_policy
 from tests.unit.fakes import FakeBroker, MemoryStore
 
-POLICY = example_policy()
+POLICY = oncall_example_policy()
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CHANNEL = "C0INCIDENT"
 

@@ -44,7 +44,11 @@ path "sys/leases/lookup/database/creds/*" {
   capabilities = ["list", "sudo"]
 }
 
-# `gatehouse doctor` checks the capabilities above.
+# `gatehouse doctor` checks the capabilities above, and reads the token role: incident tokens
+# must outlive the longest access the policy allows.
 path "sys/capabilities-self" {
   capabilities = ["update"]
+}
+path "auth/token/roles/gatehouse-incident" {
+  capabilities = ["read"]
 }

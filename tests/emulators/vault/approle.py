@@ -110,6 +110,15 @@ class AppRoleBackend:
             if req.operation not in ("create", "update"):
                 raise VaultError(405, "unsupported operation")
             return self._new_secret_id(req, role)
+        if leaf == "custom-secret-id":
+            if req.operation not in ("create", "update"):
+                raise VaultError(405, "unsupported operation")
+            chosen = str(req.body.get("secret_id") or "")
+            if not chosen:
+                raise bad_request("missing secret_id")
+            if chosen in role.secret_ids:  # registerSecretIDEntry: a plain error, so a 500
+                raise VaultError(500, "SecretID is already registered")
+            return self._new_secret_id(req, role, chosen)
         raise VaultError(404, "unsupported path")
 
     def _role(self, req: Request, name: str) -> Reply:
@@ -129,13 +138,13 @@ class AppRoleBackend:
         self.roles[name] = role
         return Reply(status=204)
 
-    def _new_secret_id(self, req: Request, role: AppRole) -> Reply:
+    def _new_secret_id(self, req: Request, role: AppRole, chosen: str | None = None) -> Reply:
         ttl = role.secret_id_ttl
         if req.body.get("ttl") is not None:
             asked = parse_duration(req.body["ttl"], "ttl")
             ttl = min(asked, ttl) if ttl and asked else (asked or ttl)
         secret = SecretID(
-            secret_id=new_uuid(),
+            secret_id=chosen or new_uuid(),
             accessor=new_uuid(),
             creation_time=req.now,
             ttl=ttl,

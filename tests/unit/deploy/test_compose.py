@@ -1,6 +1,8 @@
 """deploy/docker-compose.yml, .env.example and postgres/init.sql agree with the bot."""
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,10 +91,11 @@ def test_is_a_compose_spec_file(compose: dict[str, Any]) -> None:
 
 
 def test_the_stack(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"postgres", "vault", "vault-setup", "gatehouse"}
+    assert set(services) == {"preflight", "postgres", "vault", "vault-setup", "gatehouse"}
     assert services["postgres"]["image"] == "postgres:16"
     assert services["vault"]["image"] == "hashicorp/vault:1.17"
     assert services["vault-setup"]["image"] == "hashicorp/vault:1.17"
+    assert services["preflight"]["image"] == "hashicorp/vault:1.17", "pulled anyway"
 
 
 def test_build_context_and_dockerfile_exist(services: dict[str, dict[str, Any]]) -> None:
@@ -173,10 +176,12 @@ def test_depends_on_defined_services_with_conditions(services: dict[str, dict[st
         for dependency, spec in service.get("depends_on", {}).items()
     }
     assert conditions == {
+        ("postgres", "preflight"): "service_completed_successfully",
+        ("vault", "preflight"): "service_completed_successfully",
         ("vault-setup", "vault"): "service_healthy",
         ("vault-setup", "postgres"): "service_healthy",
         ("gatehouse", "postgres"): "service_healthy",
-        ("gatehouse", "vault-setup"): "service_completed_successfully",
+        ("gatehouse", "vault-setup"): "service_healthy",
     }
 
 
@@ -209,7 +214,6 @@ def test_vault_setup_runs_setup_sh_and_hands_the_approle_to_the_bot(
     target, read_only = mounts["./vault"]
     assert read_only
     assert f"{target}/setup.sh" in command_text(setup)
-    assert setup.get("restart") == "no"
 
     env_file = environment(setup)["GATEHOUSE_APPROLE_ENV_FILE"]
     shared = [
@@ -220,6 +224,85 @@ def test_vault_setup_runs_setup_sh_and_hands_the_approle_to_the_bot(
     assert bot_mounts[shared[0][0]] == (shared[0][1], True), "the bot mounts it read-only"
     assert f". {env_file}" in command_text(bot)
     assert f"chown {dockerfile_uid()}:" in command_text(setup), "setup.sh writes it mode 600"
+
+
+def test_vault_setup_sets_a_restarted_dev_vault_up_again(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Dev-mode Vault is in memory. Compose's `depends_on.restart` covers restarts compose
+    makes; the container runtime restarts Vault on its own after a crash or a reboot, so
+    vault-setup stays up and runs setup.sh again whenever Vault lost the bot's AppRole."""
+    setup = services["vault-setup"]
+    assert setup["restart"] == "unless-stopped"
+    assert setup["depends_on"]["vault"]["restart"] is True
+    command = command_text(setup)
+    assert re.search(r"while :; do\s+if sh /setup/setup.sh --if-needed; then", command)
+    assert "sleep 5 & wait $$!" in command, "a stop signal ends it at once"
+    assert "trap 'exit 0' TERM INT" in command
+    marker = setup["healthcheck"]["test"][-1]
+    assert setup["healthcheck"]["test"][:3] == ["CMD", "test", "-f"]
+    assert f"touch {marker}" in command and f"rm -f {marker}" in command
+    assert str(Path(marker).parent) in setup["tmpfs"], "a restarted container starts unhealthy"
+
+
+def test_nothing_starts_before_the_placeholder_check_passed(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    def needs_preflight(name: str) -> bool:
+        dependencies = services[name].get("depends_on", {})
+        return any(
+            (dependency == "preflight" and spec["condition"] == "service_completed_successfully")
+            or needs_preflight(dependency)
+            for dependency, spec in dependencies.items()
+        )
+
+    assert services["preflight"]["env_file"] == ".env", "it sees what the bot and compose see"
+    for name in set(services) - {"preflight"}:
+        assert needs_preflight(name), f"{name} may start before the placeholder check"
+
+
+def run_preflight(services: dict[str, dict[str, Any]], values: dict[str, str]) -> Any:
+    """The preflight command as compose runs it ($$ is a literal $), on `values` only."""
+    script = " ".join(services["preflight"]["command"]).replace("$$", "$")
+    assert services["preflight"]["entrypoint"] == ["/bin/sh", "-c"]
+    return subprocess.run(
+        ["/bin/sh", "-c", script],
+        env={"PATH": os.environ["PATH"], **values},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+
+
+def test_the_stack_refuses_to_start_with_a_placeholder_naming_each(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    active, _ = read_env_file(ENV_EXAMPLE)
+    placeholders = sorted(name for name, value in active.items() if PLACEHOLDER.search(value))
+    assert {"SLACK_BOT_TOKEN", "POSTGRES_PASSWORD", "VAULT_DEV_ROOT_TOKEN_ID"} <= set(placeholders)
+
+    refused = run_preflight(services, active)
+
+    assert refused.returncode != 0
+    named = [
+        re.match(r"deploy/.env: (\w+) still has", line) for line in refused.stderr.splitlines()
+    ]
+    assert [m[1] for m in named if m] == placeholders
+    for name in placeholders:
+        assert active[name] not in refused.stderr + refused.stdout, "names, never values"
+
+    one_left = {
+        name: (value if name == "GATEHOUSE_DB_PASSWORD" else f"set{index}")
+        for index, (name, value) in enumerate(active.items())
+    }
+    refused = run_preflight(services, one_left)
+    assert refused.returncode != 0
+    assert refused.stderr.startswith("deploy/.env: GATEHOUSE_DB_PASSWORD still has")
+
+    filled = {name: f"set{index}" for index, name in enumerate(active)}
+    started = run_preflight(services, filled)
+    assert (started.returncode, started.stdout, started.stderr) == (0, "", "")
 
 
 def test_gatehouse_migrates_then_runs(services: dict[str, dict[str, Any]]) -> None:

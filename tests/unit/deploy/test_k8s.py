@@ -12,6 +12,7 @@ import yaml
 from tests.unit.deploy.helpers import (
     DEPLOY,
     K8S,
+    REPO,
     default_port,
     load_yaml,
     load_yaml_documents,
@@ -347,3 +348,60 @@ def test_production_renders(deployment: Manifest) -> None:
     )
     assert container(live)["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     assert not [item for item in rendered if item["kind"] == "Secret"]
+
+
+# --- what the README says ------------------------------------------------------------------
+
+README = K8S / "README.md"
+
+
+def package_version() -> str:
+    found = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    assert found
+    return found[1]
+
+
+def make_image_command(image: str) -> str:
+    done = subprocess.run(
+        ["make", "-n", "image", f"IMAGE={image}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_make_image_the_overlays_and_the_readme_agree_on_the_tag() -> None:
+    version = package_version()
+    assert make_image_command("registry.example.com/team/gatehouse") == (
+        f"docker build -f deploy/Dockerfile -t registry.example.com/team/gatehouse:{version} ."
+    )
+    for directory in (BASE, PRODUCTION):
+        (image,) = kustomization(directory)["images"]
+        assert image["newTag"] == version, f"{directory.name}: the tag `make image` gives"
+
+    text = README.read_text(encoding="utf-8")
+    pushed = re.search(r"make image IMAGE=(\S+)", text)
+    assert pushed, "the README says how to build your own image"
+    assert f"docker push {pushed[1]}:{version}" in text
+    assert f"newName: {pushed[1]}\n    newTag: {version}" in text
+    assert "overlays/production/kustomization.yaml" in text
+
+
+def test_the_secret_keys_the_readme_requires_are_the_ones_a_pod_needs(
+    deployment: Manifest,
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    created = set(re.findall(r"--from-literal=(\w+)=", text))
+    required = {
+        name
+        for name, item in env_values(deployment).items()
+        if "valueFrom" in item and not item["valueFrom"]["secretKeyRef"].get("optional")
+    }
+    assert created == required
+    assert "GATEHOUSE_AUDIT_SIGNING_KEY" in required, "doctor fails without it"
+    optional_sentence = text[text.index("Optional keys") :].split(".")[0]
+    assert not required & set(re.findall(r"`(\w+)`", optional_sentence))

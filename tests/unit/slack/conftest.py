@@ -3,7 +3,7 @@
 import pytest
 
 from bot.slack.workflows import Deps
-from tests.unit.example_policy import example_policy
+from tests.unit.example_policy import oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
 from tests.unit.slack.scene import Clock
 
@@ -17,7 +17,7 @@ def clock() -> Clock:
 def deps(clock: Clock) -> Deps:
     return Deps(
         uow=MemoryStore(),
-        policy=example_policy(),
+        policy=oncall_example_policy(),
         broker=FakeBroker(),
         chat=FakeChat(),
         clock=clock,

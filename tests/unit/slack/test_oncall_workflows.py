@@ -12,7 +12,7 @@ from bot.domain.incident import Severity
 from bot.services import access
 from bot.slack import workflows
 from bot.slack.workflows import Deps
-from tests.unit.example_policy import ML_PRIMARY, example_policy
+from tests.unit.example_policy import ML_PRIMARY, oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall
 
 
@@ -114,7 +114,7 @@ def test_a_user_group_slack_cannot_read_is_noted_in_the_thread(deps: Deps) -> No
 
 
 def test_a_refusal_mentions_the_lookups_that_failed(deps: Deps) -> None:
-    policy = example_policy()
+    policy = oncall_example_policy()
     rule = policy.resource("inference-logs-ro")
     deps.policy = replace(
         policy,
