@@ -2,6 +2,7 @@
 line, and a root command that reports usage errors in one line too."""
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,12 +19,18 @@ from typer.core import TyperGroup
 from bot.config import Settings, SettingsError, load_settings
 
 UPGRADE_HINT = "run `gatehouse db upgrade`"
+_RETRY_PROMISE = re.compile(r"[;,.]?\s*Gatehouse will retry\.?", re.IGNORECASE)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """End the command with `✗ message` on stderr, one line, and exit `code`."""
     typer.echo(f"✗ {message}", err=True)
     raise typer.Exit(code)
+
+
+def one_shot(message: str) -> str:
+    """A message without the promise to retry: the bot retries, a one-shot command does not."""
+    return _RETRY_PROMISE.sub("", message).rstrip(" ;,") or message
 
 
 def settings_or_exit() -> Settings:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from bot import bootstrap
-from bot.cli.common import sqlite_file_missing
+from bot.cli.common import one_shot, sqlite_file_missing
 from bot.cli.output import show_table
 from bot.config import Settings, SettingsError, load_settings
 from bot.domain.durations import format_duration
@@ -634,14 +634,8 @@ def _audit_sinks(settings: Settings) -> list[Check]:
 
 # -- wording --------------------------------------------------------------------------------
 
-_RETRY_PROMISE = re.compile(r"[;,.]?\s*Gatehouse will retry\.?", re.IGNORECASE)
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 _CERTIFICATE = re.compile(r"certificate verify failed: ([^'\")(]+)")
-
-
-def one_shot(message: str) -> str:
-    """A message without the promise to retry: the bot retries, a one-shot command does not."""
-    return _RETRY_PROMISE.sub("", message).rstrip(" ;,") or message
 
 
 def _network_reason(error: BaseException) -> str:

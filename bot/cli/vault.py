@@ -12,6 +12,7 @@ from bot.cli.common import (
     database_errors,
     fail,
     no_database_at,
+    one_shot,
     settings_or_exit,
     sqlite_file_missing,
 )
@@ -100,7 +101,7 @@ def reconcile(
         _show_plan(report, inventory.tokens)
     else:
         _show_report(report)
-    for problem in report.errors:
+    for problem in dict.fromkeys(one_shot(error) for error in report.errors):
         typer.echo(f"✗ {problem}", err=True)
     if report.errors:
         raise typer.Exit(1)

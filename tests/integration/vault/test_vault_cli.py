@@ -98,3 +98,21 @@ def test_reconcile_without_vault_settings_says_what_is_missing(
     result = CliRunner().invoke(app, ["vault", "reconcile"])
     assert result.exit_code == 2
     assert "VAULT_ADDR, VAULT_TOKEN not set" in result.output
+
+
+def test_reconcile_with_vault_unreachable_says_so_without_promising_a_retry(
+    vault: VaultEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-shot command does not retry: the bot's "Gatehouse will retry" is not repeated."""
+    an_orphan_to_reconcile(vault, tmp_path, monkeypatch)
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    monkeypatch.setenv("GATEHOUSE_VAULT_TIMEOUT", "1")
+
+    result = CliRunner().invoke(app, ["vault", "reconcile"])
+
+    assert result.exit_code == 1, result.output
+    problems = [line for line in result.stderr.splitlines() if line.startswith("✗ ")]
+    assert problems, result.output
+    assert len(problems) == len(set(problems)), "each problem is said once"
+    assert "Traceback" not in result.output
+    assert "retry" not in result.output.lower()
