@@ -305,10 +305,13 @@ def test_the_stack_refuses_to_start_with_a_placeholder_naming_each(
     assert (started.returncode, started.stdout, started.stderr) == (0, "", "")
 
 
-def test_gatehouse_migrates_then_runs(services: dict[str, dict[str, Any]]) -> None:
+def test_gatehouse_checks_its_settings_then_migrates_and_runs(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """`run --migrate` checks every setting and reaches Slack and Vault before it migrates."""
     command = command_text(services["gatehouse"])
     assert "set -a" in command
-    assert re.search(r"gatehouse db upgrade && exec gatehouse run", command)
+    assert re.search(r"exec gatehouse run --migrate$", command)
 
 
 def test_gatehouse_uses_postgres_vault_and_the_mounted_example_policy(
