@@ -1,6 +1,7 @@
 """`gatehouse db ...` commands: create and migrate the database schema."""
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -38,17 +39,29 @@ def upgrade(
     # A SQLite file that is not there is at no revision: nothing is created for a bad revision.
     with database_errors(url):
         before = None if sqlite_file_missing(url) else migrate.current_revision(url)
-    try:
-        steps = migrate.upgrade_steps(before, revision)
-    except migrate.RevisionProblem as problem:
-        fail(str(problem), 2)
-    if not steps:
-        typer.echo(f"{shown_url(url)} is already at {_described(before)}; nothing to do.")
+    if not _steps_or_nothing_to_do(migrate.upgrade_steps, url, before, revision):
         return
     with database_errors(url):
         migrate.upgrade(url, revision)
         after = migrate.current_revision(url)
     typer.echo(f"Upgraded {shown_url(url)} from {_described(before)} to {_described(after)}.")
+
+
+def _steps_or_nothing_to_do(
+    plan: Callable[[str | None, str], list[migrate.Step]],
+    url: str,
+    before: str | None,
+    revision: str,
+) -> list[migrate.Step]:
+    """The migrations between `before` and `revision`; a revision that is no way to go ends
+    the command in one line, and none to run is said plainly."""
+    try:
+        steps = plan(before, revision)
+    except migrate.RevisionProblem as problem:
+        fail(str(problem), 2)
+    if not steps:
+        typer.echo(f"{shown_url(url)} is already at {_described(before)}; nothing to do.")
+    return steps
 
 
 # A relative revision (-1) is an argument, not an unknown option.
@@ -75,12 +88,8 @@ def downgrade(
     with database_errors(url):
         before = migrate.current_revision(url)
         audit_rows = migrate.audit_rows(url)
-    try:
-        steps = migrate.downgrade_steps(before, revision)
-    except migrate.RevisionProblem as problem:
-        fail(str(problem), 2)
+    steps = _steps_or_nothing_to_do(migrate.downgrade_steps, url, before, revision)
     if not steps:
-        typer.echo(f"{shown_url(url)} is already at {_described(before)}; nothing to do.")
         return
     _show_plan(url, before, revision, steps, audit_rows)
     if not yes:
