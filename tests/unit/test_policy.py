@@ -31,9 +31,14 @@ ONCALL_EXAMPLE = EXAMPLE.with_name("policy.oncall.example.yaml")
 Doc = dict[str, Any]
 
 
-def example_doc() -> Doc:
-    doc: Doc = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+def example_doc(path: Path = EXAMPLE) -> Doc:
+    doc: Doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     return copy.deepcopy(doc)
+
+
+def oncall_example_doc() -> Doc:
+    """The example with PagerDuty and Slack user-group groups, auto-approval and the commander."""
+    return example_doc(ONCALL_EXAMPLE)
 
 
 def dump(doc: object) -> str:

@@ -9,11 +9,17 @@ from bot.domain.oncall import OnCallShift
 from bot.domain.rules import INCIDENT_COMMANDER, DynamicGroup, GroupSource
 from bot.policy import load_policy, parse_policy, policy_json_schema
 from bot.policy.explain import explain_for_user, explain_resource
-from tests.unit.test_policy import EXAMPLE, Doc, example_doc, only_problem, problems_in
+from tests.unit.test_policy import (
+    ONCALL_EXAMPLE,
+    Doc,
+    oncall_example_doc,
+    only_problem,
+    problems_in,
+)
 
 
 def test_the_example_reads_dynamic_groups_auto_approval_and_the_commander() -> None:
-    policy = load_policy(EXAMPLE)
+    policy = load_policy(ONCALL_EXAMPLE)
 
     assert policy.dynamic_groups == {
         "ml-primary": DynamicGroup("ml-primary", GroupSource.PAGERDUTY_SCHEDULE, "P7ML0NC"),
@@ -28,7 +34,7 @@ def test_the_example_reads_dynamic_groups_auto_approval_and_the_commander() -> N
 
 
 def test_an_escalation_policy_group_is_read() -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["groups"]["ml-primary"] = {"pagerduty_escalation_policy": "PEPML01"}
 
     group = parse_policy(yaml.safe_dump(doc)).dynamic_groups["ml-primary"]
@@ -47,7 +53,7 @@ def test_an_escalation_policy_group_is_read() -> None:
     ],
 )
 def test_a_group_has_exactly_one_source(group: Doc, message: str) -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["groups"]["security"] = group
 
     problem = only_problem(doc)
@@ -65,7 +71,7 @@ def test_a_group_has_exactly_one_source(group: Doc, message: str) -> None:
     ],
 )
 def test_dynamic_group_ids_are_checked(name: str, key: str, value: str, message: str) -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["groups"][name] = {key: value}
 
     problem = only_problem(doc)
@@ -75,7 +81,7 @@ def test_dynamic_group_ids_are_checked(name: str, key: str, value: str, message:
 
 
 def test_incident_commander_only_approves() -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["resources"]["feature-store-rw"]["requesters"] = ["ml-oncall", INCIDENT_COMMANDER]
     doc["incident"]["admins"] = [INCIDENT_COMMANDER]
 
@@ -89,7 +95,7 @@ def test_incident_commander_only_approves() -> None:
 
 
 def test_incident_commander_is_not_a_group_name() -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["groups"][INCIDENT_COMMANDER] = {"members": ["U0LEAD1"]}
 
     problem = only_problem(doc)
@@ -99,7 +105,7 @@ def test_incident_commander_is_not_a_group_name() -> None:
 
 
 def test_incident_admins_are_listed_people() -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["incident"]["admins"] = ["incident-admins", "platform-leads"]
 
     problem = only_problem(doc)
@@ -117,7 +123,7 @@ def test_incident_admins_are_listed_people() -> None:
     ],
 )
 def test_auto_approval_names_a_pagerduty_group(oncall: str, message: str) -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["resources"]["inference-logs-ro"]["auto_approve"] = {"oncall": oncall}
 
     problem = only_problem(doc)
@@ -127,7 +133,7 @@ def test_auto_approval_names_a_pagerduty_group(oncall: str, message: str) -> Non
 
 
 def test_auto_approval_has_only_oncall() -> None:
-    doc = example_doc()
+    doc = oncall_example_doc()
     doc["resources"]["inference-logs-ro"]["auto_approve"] = {"oncal": "ml-primary"}
 
     paths = [p.path for p in problems_in(doc)]
@@ -146,7 +152,7 @@ def test_the_schema_allows_exactly_one_group_key_and_auto_approval() -> None:
         "pagerduty_schedule",
         "pagerduty_escalation_policy",
     }
-    doc = example_doc()
+    doc = oncall_example_doc()
     jsonschema.validate(doc, schema)
     doc["groups"]["ml-primary"] = {"pagerduty_schedule": "P7ML0NC", "members": ["U0A1"]}
     with pytest.raises(jsonschema.ValidationError):
@@ -157,7 +163,7 @@ def test_the_schema_allows_exactly_one_group_key_and_auto_approval() -> None:
 
 
 def test_explain_names_dynamic_groups_the_commander_and_auto_approval() -> None:
-    policy = load_policy(EXAMPLE)
+    policy = load_policy(ONCALL_EXAMPLE)
 
     serving = explain_resource(policy, "serving-cluster-exec")
     logs = explain_resource(policy, "inference-logs-ro")
@@ -175,7 +181,7 @@ def test_explain_names_dynamic_groups_the_commander_and_auto_approval() -> None:
 
 
 def test_explain_for_a_user_on_call() -> None:
-    policy = load_policy(EXAMPLE)
+    policy = load_policy(ONCALL_EXAMPLE)
     shift = OnCallShift("U0ONCALL1", "PADA001", "PEPML01", 1, "P7ML0NC")
 
     text = explain_for_user(
@@ -195,7 +201,7 @@ def test_explain_for_a_user_on_call() -> None:
 
 
 def test_explain_for_a_user_when_pagerduty_fails() -> None:
-    policy = load_policy(EXAMPLE)
+    policy = load_policy(ONCALL_EXAMPLE)
     failed = "ml-primary (PagerDuty schedule P7ML0NC) could not be looked up: PagerDuty is down"
 
     text = explain_for_user(
@@ -211,7 +217,9 @@ def test_explain_for_a_user_when_pagerduty_fails() -> None:
 
 
 def test_explain_for_a_user_counts_the_commander_but_not_for_themselves() -> None:
-    text = explain_for_user(load_policy(EXAMPLE), "serving-cluster-exec", "U0ONCALL2", Resolution())
+    text = explain_for_user(
+        load_policy(ONCALL_EXAMPLE), "serving-cluster-exec", "U0ONCALL2", Resolution()
+    )
 
     assert "incident_commander (the incident's commander, unless that is U0ONCALL2)" in text
     assert "platform-leads (nobody now)" in text

@@ -363,7 +363,7 @@ def package_version() -> str:
 
 def make_image_command(image: str) -> str:
     done = subprocess.run(
-        ["make", "-n", "image", f"IMAGE={image}"],
+        ["make", "--no-print-directory", "-n", "image", f"IMAGE={image}"],
         cwd=REPO,
         capture_output=True,
         text=True,
