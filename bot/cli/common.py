@@ -117,6 +117,8 @@ def existing_database_url(given: str | None = None) -> str:
     never created."""
     url = database_url(given)
     missing = sqlite_file_missing(url)
+    if missing is not None and given is not None:
+        fail(f"no database at {missing}; check the path given to --database")
     if missing is not None:
         fail(no_database_at(missing))
     return url

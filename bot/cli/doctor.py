@@ -546,13 +546,26 @@ def _incident_token_lifetime(
             f"{format_duration(longest.max_ttl)}: its access would end with the incident token",
             f"lower max_ttl to at most {format_duration(limit - INCIDENT_TOKEN_MARGIN)}, or run "
             "deploy/vault/setup.sh again with GATEHOUSE_INCIDENT_TOKEN_MAX_TTL="
-            f"{format_duration(needed)} or more",
+            f"{_vault_duration(needed)} or more",
         )
     return passed(
         name,
         f"the bot may look up the leases of {paths} resources; incident tokens live up to "
         f"{format_duration(limit)}, the longest access is {format_duration(longest.max_ttl)}",
     )
+
+
+def _vault_duration(value: timedelta) -> str:
+    """A duration as Vault reads it from setup.sh: hours, minutes and seconds (`48h10m`); Vault
+    takes whole days (`2d`) but not days with a remainder (`2d10m`)."""
+    hours, rest = divmod(int(value.total_seconds()), 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{seconds}s" if seconds else "",
+    ]
+    return "".join(parts) or "0s"
 
 
 # -- audit key, PagerDuty, sinks ------------------------------------------------------------

@@ -170,7 +170,7 @@ BAD_INPUTS = {
     "--database naming a file that is not there": BadInput(
         ("audit", "export", "--incident", "INC-1", "--database", "elsewhere.db"),
         1,
-        "no database at elsewhere.db; run `gatehouse db upgrade`",
+        "no database at elsewhere.db; check the path given to --database",
     ),
     "explain without a resource": BadInput(
         ("policy", "explain"),

@@ -409,7 +409,7 @@ def test_incident_tokens_must_outlive_the_longest_access(
     assert "incident tokens live at most 1d (token role gatehouse-incident)" in found.detail
     assert "inference-logs-ro may be granted for 2d" in found.detail
     assert "lower max_ttl to at most 23h50m" in found.fix
-    assert "GATEHOUSE_INCIDENT_TOKEN_MAX_TTL=2d10m or more" in found.fix
+    assert "GATEHOUSE_INCIDENT_TOKEN_MAX_TTL=48h10m or more" in found.fix
 
     set_up_vault.root().write("auth/token/roles/gatehouse-incident", token_explicit_max_ttl="49h")
     assert checks(**{**healthy, "policy_path": long})["vault resources"].ok
