@@ -62,6 +62,12 @@ class _ReportedInventory:
         self._tracker.describe(f"Revoked {self._revoked} orphans")
 
 
+RECONCILE_AGAIN = (
+    "nothing is known of what Vault could not be asked; `gatehouse doctor` says why Vault "
+    "failed, then run this again"
+)
+
+
 @vault_app.command("reconcile")
 def reconcile(
     dry_run: Annotated[
@@ -97,12 +103,15 @@ def reconcile(
                 dry_run=dry_run,
             )
         gatehouse.engine.dispose()
-    if dry_run:
-        _show_plan(report, inventory.tokens)
-    else:
-        _show_report(report)
+    found = report.interrupted_grants or report.revoked_tokens or report.revoked_leases
+    # What Vault could not be asked is unknown: no "nothing to revoke" that would read as clean.
+    if found or not report.errors:
+        if dry_run:
+            _show_plan(report, inventory.tokens)
+        else:
+            _show_report(report)
     for problem in dict.fromkeys(one_shot(error) for error in report.errors):
-        typer.echo(f"✗ {problem}", err=True)
+        typer.echo(f"✗ {problem} — {RECONCILE_AGAIN}", err=True)
     if report.errors:
         raise typer.Exit(1)
 

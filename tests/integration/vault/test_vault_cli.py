@@ -116,3 +116,9 @@ def test_reconcile_with_vault_unreachable_says_so_without_promising_a_retry(
     assert len(problems) == len(set(problems)), "each problem is said once"
     assert "Traceback" not in result.output
     assert "retry" not in result.output.lower()
+    assert result.stdout == "", "no counts of zero that would read as a clean Vault"
+    assert all("gatehouse doctor" in line for line in problems)
+
+    dry = CliRunner().invoke(app, ["vault", "reconcile", "--dry-run"])
+    assert dry.exit_code == 1, dry.output
+    assert "would revoke nothing" not in dry.output
