@@ -1,6 +1,7 @@
 """Settings from the environment and `.env`, with errors that name the variable at fault."""
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -375,6 +376,7 @@ def settings_problems(env_file: Path | str | None = ".env") -> tuple[Settings, l
         }
         settings = Settings(_env_file=env_file, **defaults)
     checks = [
+        *_placeholder_problems(settings),
         *_slack_problems(settings, mode_known="GATEHOUSE_MODE" not in malformed),
         *_vault_problems(settings),
         *_sink_problems(settings),
@@ -409,6 +411,29 @@ _SINK_URLS = {
 _DATABASE_URL_FIX = (
     "write it as postgresql://user:password@host:5432/dbname or sqlite:///gatehouse.db"
 )
+
+
+# The template's placeholders (deploy/.env.example), refused by compose's preflight too.
+_PLACEHOLDER = re.compile(r"change-me|your-")
+
+
+def _placeholder_problems(settings: Settings) -> list[Problem]:
+    """Variables still holding a value copied from deploy/.env.example (never echoed)."""
+    problems = []
+    for attribute, field in Settings.model_fields.items():
+        name = field.validation_alias if isinstance(field.validation_alias, str) else attribute
+        value = getattr(settings, attribute)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and _PLACEHOLDER.search(text):
+            problems.append(
+                Problem(
+                    name,
+                    "still holds the placeholder from deploy/.env.example",
+                    "replace it with the real value (docs/configuration.md says where it "
+                    "comes from)",
+                )
+            )
+    return problems
 
 
 def _slack_problems(settings: Settings, *, mode_known: bool) -> list[Problem]:

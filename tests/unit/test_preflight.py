@@ -227,3 +227,20 @@ def test_the_start_line_names_mode_address_and_database_without_its_password() -
     assert bootstrap.started_line(socket_mode) == (
         "Gatehouse started: Socket Mode, no listening port, database sqlite:///var/gatehouse.db"
     )
+
+
+def test_values_left_from_the_env_template_are_refused_without_being_echoed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A `.env` copied from deploy/.env.example and not filled in: each placeholder is named
+    (as compose's preflight does), the other settings are still checked."""
+    template = (REPO / "deploy" / ".env.example").read_text(encoding="utf-8")
+    (tmp_path / ".env").write_text(template, encoding="utf-8")
+    monkeypatch.setenv("GATEHOUSE_POLICY", EXAMPLE_POLICY)
+
+    _, found = bootstrap.preflight(env_file=tmp_path / ".env")
+
+    placeholders = [p for p in found if "placeholder" in p.what]
+    assert [p.variable for p in placeholders] == ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"]
+    assert all("your-" not in str(problem) for problem in found)
+    assert {"VAULT_ADDR", "VAULT_TOKEN"} <= set(variables(found))
