@@ -20,7 +20,7 @@ def topic(incident: Incident) -> str:
 
 
 def incident_card(incident: Incident) -> tuple[str, list[dict[str, Any]]]:
-    text = f"{incident.id}: {incident.title}"
+    text = f"{incident.id}: {escape(incident.title)}"
     blocks = [
         header(f"🚨 {incident.id} · {incident.title}"),
         section(
