@@ -13,6 +13,11 @@ INCIDENT_USAGE = (
 )
 
 
+def opening(title: str) -> str:
+    """The command's ack while the channel is being made."""
+    return f"Opening an incident channel for “{escape(title)}”…"
+
+
 def topic(incident: Incident) -> str:
     status = "Open" if incident.is_open else "Closed"
     severity = incident.severity.value.upper()

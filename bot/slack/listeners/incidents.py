@@ -9,7 +9,6 @@ from bot.domain.incident import Severity
 from bot.services import incidents
 from bot.slack import ids, lifecycle, workflows
 from bot.slack.blocks import incident as blocks
-from bot.slack.blocks.text import escape
 from bot.slack.errors import user_message
 from bot.slack.parsing import (
     CloseIncident,
@@ -32,7 +31,7 @@ def register(app: App, deps: Deps) -> None:
             ack(text=f"{user_message(error, typed=typed)}\n{blocks.INCIDENT_USAGE}")
             return
         if isinstance(parsed, OpenIncident) and parsed.title is not None:
-            ack(text=f"Opening an incident channel for “{escape(parsed.title)}”…")
+            ack(text=blocks.opening(parsed.title))
         else:
             ack()
 
