@@ -76,6 +76,12 @@ def mrkdwn(text: str) -> str:
     return defuse_special_mentions(escaped)
 
 
+def plain(text: str) -> str:
+    """User text for a `plain_text` field. Slack shows it as is and never parses it, but a
+    word joiner still breaks up `<!`, so no special-mention markup exists in what we send."""
+    return text.replace("<!", "<" + _WORD_JOINER + "!")
+
+
 def sanitize_message(message: str) -> str:
     """A message of ours that may echo user text: our bare `<@U…>`/`<#C…>` mentions and
     entities already escaped are kept; any other `<…>` is shown as text, `@here` defused."""
