@@ -6,9 +6,7 @@ The example is the reported one: `/incident open Ranker p99 over 2s, paged by @l
 with `should_escape: true` arrives as `… paged by <@U0LEAD1|linus> <!here>`.
 """
 
-import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -27,13 +25,12 @@ from bot.slack.text import decode_entities, from_slack, mrkdwn, sanitize_message
 from bot.slack.workflows import Deps
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.slack.command_text import as_slack_sends
+from tests.pings import assert_nothing_pings
 from tests.unit.example_policy import oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
 from tests.unit.slack.scene import T0, Clock, chat
 
 ISSUE_EXAMPLE = "open Ranker p99 over 2s, paged by @linus @here"
-LIVE_SPECIAL = re.compile(r"<!(?:here|channel|everyone|subteam)", re.IGNORECASE)
-PLAIN_SPECIAL = re.compile(r"@(?:here|channel|everyone)\b", re.IGNORECASE)
 CHANNEL_NAME = re.compile(r"^inc-\d{8}-[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -64,28 +61,6 @@ def fresh_deps() -> Deps:
         directory=FakeDirectory(),
         oncall=FakeOnCall(),
     )
-
-
-def _mrkdwn_strings(value: Any) -> Iterator[str]:
-    """Every string Slack parses as mrkdwn: message `text`, topics, mrkdwn text objects."""
-    if isinstance(value, dict):
-        if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
-            yield value["text"]
-        for key, item in value.items():
-            if key in ("text", "topic") and isinstance(item, str):
-                yield item
-            else:
-                yield from _mrkdwn_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _mrkdwn_strings(item)
-
-
-def assert_nothing_pings(sent: Any) -> None:
-    """No special mention as markup anywhere, and none written out where mrkdwn is parsed."""
-    assert not LIVE_SPECIAL.search(json.dumps(sent, ensure_ascii=False)), sent
-    for text in _mrkdwn_strings(sent):
-        assert not PLAIN_SPECIAL.search(text), text
 
 
 # --- Reading Slack's format ----------------------------------------------------------------
