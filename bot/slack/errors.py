@@ -6,6 +6,7 @@ import logging
 from bot.domain.errors import GatehouseError, NotFound
 from bot.domain.rules import AccessPolicy
 from bot.slack.blocks.text import clip, escape
+from bot.slack.text import sanitize_message
 
 log = logging.getLogger(__name__)
 
@@ -13,7 +14,7 @@ log = logging.getLogger(__name__)
 def user_message(error: Exception, *, typed: str | None = None) -> str:
     """A message for the user: the domain's own words, what they typed, never a traceback."""
     if isinstance(error, GatehouseError):
-        text = f"⚠️ {error.message}"
+        text = f"⚠️ {sanitize_message(error.message)}"
     else:
         log.exception("unexpected error while handling a Slack request")
         text = "⚠️ Something went wrong on Gatehouse's side; nothing was changed. Try again."

@@ -1,4 +1,8 @@
-"""Parse what people type after a slash command. Pure; raises InvalidInput with usage."""
+"""Parse what people type after a slash command. Pure; raises InvalidInput with usage.
+
+The text arrives as Slack sends it (entities, and for /incident mentions as markup); words are
+split on that text, user text is read with `from_slack` once, so the domain gets plain text.
+"""
 
 import re
 from dataclasses import dataclass
@@ -7,9 +11,9 @@ from bot.domain.access import MAX_REASON
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity, clean_text
+from bot.slack.blocks.text import escape
+from bot.slack.text import from_slack, mentioned_user
 
-# Slack escapes mentions in command text as <@U123|name> (or <@U123>).
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _SEVERITIES = {s.value for s in Severity}
 
 
@@ -48,22 +52,21 @@ def parse_incident_command(text: str) -> IncidentCommand:
             severity, rest = Severity(rest[-1].lower()), rest[:-1]
         if not rest:
             return OpenIncident(title=None, severity=severity)
-        return OpenIncident(
-            clean_text(" ".join(rest), field="title", max_length=MAX_TITLE), severity
-        )
+        title = from_slack(" ".join(rest))
+        return OpenIncident(clean_text(title, field="title", max_length=MAX_TITLE), severity)
     if verb == "status" and not rest:
         return IncidentStatus()
     if verb == "commander":
-        match = _MENTION.match(rest[0]) if len(rest) == 1 else None
-        if match is None:
+        user = mentioned_user(rest[0]) if len(rest) == 1 else None
+        if user is None:
             raise InvalidInput("Name the new commander: `/incident commander @user`.")
-        return HandOff(match.group(1))
+        return HandOff(user)
     if verb == "close":
-        resolution = " ".join(rest)
+        resolution = from_slack(" ".join(rest))
         if not resolution:
             raise InvalidInput("Say how it was resolved: `/incident close <resolution>`.")
         return CloseIncident(clean_text(resolution, field="resolution", max_length=MAX_RESOLUTION))
-    raise InvalidInput(f"`{verb[:40]}` is not an /incident command.")
+    raise InvalidInput(f"`{_echo(from_slack(verb))}` is not an /incident command.")
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ _REQUEST_ID = re.compile(r"^R-[A-Z2-7]{8}$")
 
 
 def parse_access_command(text: str) -> AccessCommand:
-    words = text.split()
+    words = from_slack(text).split()
     if not words:
         return AccessCommand("list")
     verb = words[0].lower()
@@ -97,4 +100,9 @@ def parse_access_command(text: str) -> AccessCommand:
         return AccessCommand("extend", words[1].upper(), words[2].lower(), reason)
     if verb == "list" and len(words) == 1:
         return AccessCommand("list")
-    raise InvalidInput(f"`{verb[:40]}` is not an /access command.")
+    raise InvalidInput(f"`{_echo(verb)}` is not an /access command.")
+
+
+def _echo(word: str) -> str:
+    """A mistyped word (already read from Slack's format), clipped and shown as text."""
+    return escape(word[:40])

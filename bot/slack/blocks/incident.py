@@ -6,11 +6,17 @@ from bot.domain.incident import Incident, Severity
 from bot.domain.summary import IncidentSummary, RequestLine
 from bot.slack import ids
 from bot.slack.blocks.text import clip, context, escape, header, mention, section, when
+from bot.slack.text import plain
 
 INCIDENT_USAGE = (
     "Usage:\n• `/incident open <title> [sev1|sev2|sev3|sev4]` (no title: a form)\n"
     "• `/incident status`\n• `/incident commander @user`\n• `/incident close <resolution>`"
 )
+
+
+def opening(title: str) -> str:
+    """The command's ack while the channel is being made."""
+    return f"Opening an incident channel for “{escape(title)}”…"
 
 
 def topic(incident: Incident) -> str:
@@ -20,9 +26,9 @@ def topic(incident: Incident) -> str:
 
 
 def incident_card(incident: Incident) -> tuple[str, list[dict[str, Any]]]:
-    text = f"{incident.id}: {incident.title}"
+    text = f"{incident.id}: {escape(incident.title)}"
     blocks = [
-        header(f"🚨 {incident.id} · {incident.title}"),
+        header(f"🚨 {incident.id} · {plain(incident.title)}"),
         section(
             f"*Commander:* {mention(incident.commander_id)}\n"
             f"*Severity:* {incident.severity.value.upper()}\n"

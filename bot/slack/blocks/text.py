@@ -3,13 +3,16 @@
 from collections.abc import Iterable
 from datetime import datetime
 
+from bot.slack.text import mrkdwn
+
 SECTION_TEXT_LIMIT = 3000
 MESSAGE_TEXT_LIMIT = 3900
 
 
 def escape(text: str) -> str:
-    """User text for mrkdwn: no @channel pings, no forged links or mentions."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """User text for mrkdwn or a message's fallback `text`: no pings, no forged links or
+    mentions (`@here` typed out is shown but defused)."""
+    return mrkdwn(text)
 
 
 def clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:

@@ -10,6 +10,7 @@ from bot.domain.errors import GatehouseError, NotAllowed
 from bot.slack import ids, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
+from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
 
 
@@ -25,7 +26,7 @@ def register(app: App, deps: Deps) -> None:
         return resource, duration, reason, break_glass
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        text = command.get("text", "")
+        text = from_slack(command.get("text", ""))
         if not text.strip():
             ack()
             return
@@ -38,7 +39,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
 
     def run_command(command: dict[str, Any], respond: Respond) -> None:
-        text = command.get("text", "")
+        text = from_slack(command.get("text", ""))
         user, channel = command["user_id"], command["channel_id"]
         try:
             if not text.strip():

@@ -17,6 +17,7 @@ from bot.slack.parsing import (
     OpenIncident,
     parse_incident_command,
 )
+from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
 
 
@@ -26,10 +27,11 @@ def register(app: App, deps: Deps) -> None:
         try:
             parsed = parse_incident_command(text)
         except Exception as error:
-            ack(text=f"{user_message(error, typed=f'/incident {text}')}\n{blocks.INCIDENT_USAGE}")
+            typed = f"/incident {from_slack(text)}"
+            ack(text=f"{user_message(error, typed=typed)}\n{blocks.INCIDENT_USAGE}")
             return
         if isinstance(parsed, OpenIncident) and parsed.title is not None:
-            ack(text=f"Opening an incident channel for “{parsed.title}”…")
+            ack(text=blocks.opening(parsed.title))
         else:
             ack()
 
@@ -61,7 +63,8 @@ def register(app: App, deps: Deps) -> None:
                     deps, channel_id=channel, user=user, resolution=parsed.resolution
                 )
         except Exception as error:
-            respond(text=user_message(error, typed=f"/incident {text}"), response_type="ephemeral")
+            typed = f"/incident {from_slack(text)}"
+            respond(text=user_message(error, typed=typed), response_type="ephemeral")
 
     app.command("/incident")(ack=ack_command, lazy=[run_command])
 

@@ -10,6 +10,7 @@ from bot.slack import extending, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.parsing import parse_access_command
+from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
 
 
@@ -19,7 +20,8 @@ def register(app: App, deps: Deps) -> None:
         try:
             parse_access_command(text)
         except Exception as error:
-            ack(text=f"{user_message(error, typed=f'/access {text}')}\n{blocks.ACCESS_USAGE}")
+            typed = f"/access {from_slack(text)}"
+            ack(text=f"{user_message(error, typed=typed)}\n{blocks.ACCESS_USAGE}")
             return
         ack()
 
@@ -59,6 +61,7 @@ def register(app: App, deps: Deps) -> None:
                 workflows.revoke(deps, request_id=parsed.request_id, user=user)
                 respond(text=f"Revoked {parsed.request_id}.", response_type="ephemeral")
         except Exception as error:
-            respond(text=user_message(error, typed=f"/access {text}"), response_type="ephemeral")
+            typed = f"/access {from_slack(text)}"
+            respond(text=user_message(error, typed=typed), response_type="ephemeral")
 
     app.command("/access")(ack=ack_command, lazy=[run_command])

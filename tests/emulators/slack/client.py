@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from .command_text import as_slack_sends, manifest_escaping
 from .common import JSON, random_token
 from .endpoints import apply_view_ack
 from .signing import signed_headers
@@ -63,10 +64,19 @@ class SendOptions:
 class SlackClient:
     """Drives the bot at `endpoint` (e.g. "http://127.0.0.1:3000/slack/events")."""
 
-    def __init__(self, emulator: SlackEmulator, endpoint: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        emulator: SlackEmulator,
+        endpoint: str,
+        *,
+        timeout: float = 10.0,
+        should_escape: dict[str, bool] | None = None,
+    ) -> None:
         self.emulator = emulator
         self.endpoint = endpoint
         self.timeout = timeout
+        # Each command's `should_escape`, as the app's manifest configures it in Slack.
+        self.should_escape = manifest_escaping() if should_escape is None else should_escape
 
     # -- transport --------------------------------------------------------------------------
 
@@ -88,6 +98,7 @@ class SlackClient:
         started = time.perf_counter()
         response = httpx.post(self.endpoint, content=body, headers=headers, timeout=self.timeout)
         elapsed = time.perf_counter() - started
+        self.emulator.record_ack(response.content)
         return InboundResult(
             status=response.status_code,
             headers=dict(response.headers),
@@ -128,9 +139,18 @@ class SlackClient:
         user_id: str,
         channel_id: str,
         options: SendOptions | None = None,
+        raw: bool = False,
         **overrides: str,
     ) -> InboundResult:
+        """`text` is what the user typed (`@linus`, `#general`, `@here`, `a & b`): it is sent
+        the way Slack sends it for this command's `should_escape`. `raw=True` sends `text`
+        exactly as given, e.g. a hand-built or hostile body."""
         ws = self.emulator.workspace
+        if not raw:
+            with ws.lock:
+                text = as_slack_sends(
+                    text, should_escape=self.should_escape.get(command, False), workspace=ws
+                )
         trigger_id = ws.issue_trigger(user_id)
         response_url = ws.issue_response_url(self.emulator.url, user_id, channel_id)
         fields = {

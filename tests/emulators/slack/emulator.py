@@ -75,6 +75,7 @@ class SlackEmulator:
             self.workspace, bot_token, scopes, enforce_rate_limits, post_message_burst
         )
         self.calls: list[RecordedCall] = []
+        self.acks: list[bytes] = []  # the bot's HTTP answers to what the client sent
         self._calls_lock = threading.Lock()
         self._serving: Serving | None = None
         ws = self.workspace
@@ -283,6 +284,19 @@ class SlackEmulator:
         with self.workspace.lock:
             records = list(self.workspace.response_urls.values())
         return [p for r in records if user is None or r.user_id == user for p in r.posts]
+
+    def outbound(self) -> list[tuple[str, Any]]:
+        """Everything the bot sent towards Slack, as (how, what): each Web API call's
+        arguments, each response_url post, each HTTP answer (an ack's text or a view error)."""
+        with self._calls_lock:
+            sent: list[tuple[str, Any]] = [(c.method, c.args) for c in self.calls]
+            sent += [("ack", body.decode(errors="replace")) for body in self.acks]
+        sent += [("response_url", post.body) for post in self.responses()]
+        return sent
+
+    def record_ack(self, body: bytes) -> None:
+        with self._calls_lock:
+            self.acks.append(body)
 
     def calls_to(self, method: str) -> list[RecordedCall]:
         with self._calls_lock:
