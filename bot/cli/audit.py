@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from bot.cli.common import DatabaseOption, database_errors, existing_database_url, fail
+from bot.cli.common import DatabaseOption, audited_database_url, database_errors, fail
 from bot.cli.output import progress, show_table
 from bot.domain.audit import AuditEvent, ChainReport, utc_iso, verify_chain
 from bot.domain.checkpoints import CheckpointReport, check_signatures, unanchored_tail
@@ -73,7 +73,7 @@ def verify(
     """Check every link of the chain; exit 1 naming the first bad event and why."""
     anchors = dict(_parse_anchor(text) for text in anchor or [])
     checker = _checker_or_exit(public_key) if public_key else None
-    url = existing_database_url(database)
+    url = audited_database_url(database)
     with database_errors(url):
         engine = create_engine_for(url)
         try:
@@ -184,7 +184,7 @@ def export(
     database: DatabaseOption = None,
 ) -> None:
     """Export one incident's audit events."""
-    url = existing_database_url(database)
+    url = audited_database_url(database)
     with database_errors(url):
         engine = create_engine_for(url)
         try:

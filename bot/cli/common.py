@@ -17,6 +17,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperGroup
 
 from bot.config import Settings, SettingsError, load_settings
+from bot.store import migrate
 
 UPGRADE_HINT = "run `gatehouse db upgrade`"
 _RETRY_PROMISE = re.compile(r"[;,.]?\s*Gatehouse will retry\.?", re.IGNORECASE)
@@ -52,6 +53,11 @@ def parsed_url(url: str, source: str = "DATABASE_URL") -> URL:
         fail(f"{source}: not a database URL; use sqlite:///file.db or postgresql://…", 2)
     except ValueError:
         fail(f"{source}: the port must be a number", 2)
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        fail(
+            f"{source}: an in-memory SQLite database keeps nothing; name a file: sqlite:///gatehouse.db",
+            2,
+        )
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         fail(f"{source}: must be a sqlite:/// or postgresql:// URL, e.g. sqlite:///gatehouse.db", 2)
     return parsed
@@ -121,6 +127,16 @@ def existing_database_url(given: str | None = None) -> str:
         fail(f"no database at {missing}; check the path given to --database")
     if missing is not None:
         fail(no_database_at(missing))
+    return url
+
+
+def audited_database_url(given: str | None = None) -> str:
+    """The database of a command that reads the audit trail: it exists and has a schema."""
+    url = existing_database_url(given)
+    with database_errors(url):
+        revision = migrate.current_revision(url)
+    if revision is None:
+        fail(f"{shown_url(url)} has no schema yet, so no audit trail; {UPGRADE_HINT}")
     return url
 
 

@@ -42,6 +42,12 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _report(path: Path, problems: list[PolicyProblem]) -> None:
+    """One problem is one line (a missing file above all); several are listed under a count."""
+    if len(problems) == 1:
+        (problem,) = problems
+        where = "" if problem.path == str(path) else f" {problem.path}:"
+        typer.echo(f"✗ {path}:{where} {problem.message}", err=True)
+        return
     typer.echo(f"✗ {path} has {_plural(len(problems), 'problem')}:", err=True)
     for problem in problems:
         typer.echo(f"{problem.path}: {problem.message}", err=True)

@@ -135,6 +135,15 @@ BAD_INPUTS = {
     "database file that is not a database": BadInput(
         ("db", "current"), 1, "file is not a database", _not_a_database
     ),
+    "verify a database with no schema": BadInput(
+        ("audit", "verify"), 1, "has no schema yet, so no audit trail", _empty_sqlite_file
+    ),
+    "export from a database with no schema": BadInput(
+        ("audit", "export", "--incident", "INC-1"),
+        1,
+        "has no schema yet, so no audit trail; run `gatehouse db upgrade`",
+        _empty_sqlite_file,
+    ),
     "database path that is a directory": BadInput(
         ("db", "upgrade"), 1, "gatehouse.db is a directory", _a_directory_in_its_place
     ),
@@ -146,6 +155,12 @@ BAD_INPUTS = {
     ),
     "DATABASE_URL that does not parse": BadInput(
         ("audit", "verify"), 2, "DATABASE_URL: not a database URL", env=_database_url("sqlite:")
+    ),
+    "DATABASE_URL of an in-memory database": BadInput(
+        ("db", "upgrade"),
+        2,
+        "an in-memory SQLite database keeps nothing",
+        env=_database_url("sqlite://"),
     ),
     "DATABASE_URL of another database": BadInput(
         ("db", "current"),
@@ -176,6 +191,17 @@ BAD_INPUTS = {
         ("policy", "explain"),
         2,
         "known resources: feature-store-rw, inference-logs-ro, serving-cluster-exec",
+    ),
+    "explain with no policy file": BadInput(
+        ("policy", "explain"),
+        1,
+        "missing.yaml: file not found",
+        env=lambda _work: {"GATEHOUSE_POLICY": "missing.yaml"},
+    ),
+    "test expectations of a policy that is not there": BadInput(
+        ("policy", "test", str(EXAMPLE_TESTS), "--policy", "missing.yaml"),
+        1,
+        "missing.yaml: file not found",
     ),
     "explain an unknown resource": BadInput(
         ("policy", "explain", "gpu-nodes"), 1, "There is no resource called 'gpu-nodes'"
