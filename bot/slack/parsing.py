@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from bot.domain.access import MAX_REASON
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
-from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity, clean_text
+from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity
+from bot.domain.text import optional_text, required_text
 
 # Slack escapes mentions in command text as <@U123|name> (or <@U123>).
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -49,7 +50,7 @@ def parse_incident_command(text: str) -> IncidentCommand:
         if not rest:
             return OpenIncident(title=None, severity=severity)
         return OpenIncident(
-            clean_text(" ".join(rest), field="title", max_length=MAX_TITLE), severity
+            required_text(" ".join(rest), field="title", max_length=MAX_TITLE), severity
         )
     if verb == "status" and not rest:
         return IncidentStatus()
@@ -62,7 +63,9 @@ def parse_incident_command(text: str) -> IncidentCommand:
         resolution = " ".join(rest)
         if not resolution:
             raise InvalidInput("Say how it was resolved: `/incident close <resolution>`.")
-        return CloseIncident(clean_text(resolution, field="resolution", max_length=MAX_RESOLUTION))
+        return CloseIncident(
+            required_text(resolution, field="resolution", max_length=MAX_RESOLUTION)
+        )
     raise InvalidInput(f"`{verb[:40]}` is not an /incident command.")
 
 
@@ -91,9 +94,7 @@ def parse_access_command(text: str) -> AccessCommand:
         if len(words) < 3 or not _REQUEST_ID.match(words[1].upper()):
             raise InvalidInput(usage)
         parse_duration(words[2])
-        reason = " ".join(words[3:]) or None
-        if reason is not None:
-            reason = clean_text(reason, field="reason", max_length=MAX_REASON)
+        reason = optional_text(" ".join(words[3:]), field="reason", max_length=MAX_REASON)
         return AccessCommand("extend", words[1].upper(), words[2].lower(), reason)
     if verb == "list" and len(words) == 1:
         return AccessCommand("list")

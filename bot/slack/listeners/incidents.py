@@ -6,6 +6,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
+from bot.domain.text import visible
 from bot.services import incidents
 from bot.slack import ids, lifecycle, workflows
 from bot.slack.blocks import incident as blocks
@@ -66,8 +67,7 @@ def register(app: App, deps: Deps) -> None:
     app.command("/incident")(ack=ack_command, lazy=[run_command])
 
     def ack_open_form(ack: Ack, view: dict[str, Any]) -> None:
-        title = _value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT).strip()
-        if not title:
+        if not visible(_value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT)):
             ack(response_action="errors", errors={ids.TITLE_BLOCK: "Say what is happening."})
             return
         ack()
