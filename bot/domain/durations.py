@@ -17,9 +17,11 @@ DURATION_PATTERN = r"^(?=[0-9])([0-9]+[dD])?([0-9]+[hH])?([0-9]+[mM])?([0-9]+[sS
 _DURATION = re.compile(DURATION_PATTERN)
 ACCEPTED_FORMS = "30m, 1h, 1h30m, 90s or 1d"
 """How to write a duration, for every message that refuses one."""
-# Any decimal digit (not only ASCII) counts for "looks like", so `١h` is refused, not ignored.
+# Any decimal digit (not only ASCII) counts for "looks like", so `١h` is refused, not ignored;
+# ISO 8601 is `P` with a number and a unit or `T` (`P1D`, `PT1H`), so `p99` is still a word.
 _SIGNS = "+-\u2212\u2013\u2014"  # plus, hyphen-minus, minus sign, en and em dash
-_LOOKS_LIKE = re.compile(rf"[{_SIGNS}]?\d|[Pp][Tt]?\d")
+_ISO_8601 = re.compile(r"[Pp](?:\d+[YMWDymwd]|[Tt]\d)")
+_LOOKS_LIKE = re.compile(rf"[{re.escape(_SIGNS)}]?\d|{_ISO_8601.pattern}")
 # Longer than any sane access grant or timeout; guards against overflow on huge numbers.
 _MAX = timedelta(days=365)
 _MOST_DIGITS = 9  # a number of 10 digits or more is over the limit in any unit
@@ -57,7 +59,7 @@ def _why_not(text: str) -> str:
         return f"it must be longer than zero; {forms}"
     if text[0] == "+":
         return f"leave out the sign; {forms}"
-    if text[0] in "Pp":
+    if _ISO_8601.match(text):
         return f"ISO 8601 durations are not read here; {forms}"
     if text.isdigit():
         return f"the number needs its unit right after it; {forms}"
