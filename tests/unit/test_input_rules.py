@@ -62,7 +62,9 @@ def test_a_word_that_looks_like_a_duration_parses_or_is_refused_saying_how(
     assert len(refused.value.message) < 300  # a 5,000-digit number is not repeated back
 
 
-@pytest.mark.parametrize("word", ["checking", "PTO", "Production", "p99", "p99th", "-", "—", "x1h", ",5m", ""])
+@pytest.mark.parametrize(
+    "word", ["checking", "PTO", "Production", "p99", "p99th", "-", "—", "x1h", ",5m", ""]
+)
 def test_other_words_do_not_look_like_durations(word: str) -> None:
     assert not looks_like_duration(word)
 
@@ -104,17 +106,19 @@ def test_any_word_parses_to_a_positive_duration_or_is_refused(word: str) -> None
     try:
         parsed = parse_duration(word)
     except InvalidInput as refused:
-        assert ACCEPTED_FORMS in refused.message or "365 days" in refused.message
+        message = refused.message
     else:
         assert timedelta(0) < parsed <= timedelta(days=365)
         assert word.strip().isascii()
+        return
+    assert any(gist in message for gist in (ACCEPTED_FORMS, "longer than zero", "365 days"))
 
 
 def test_the_policy_file_reads_durations_by_the_same_rule() -> None:
     doc = example_doc()
     for bad in ("1h30", "PT1H", "\u0661h", "-5m", "0m"):
         doc["resources"]["inference-logs-ro"]["max_ttl"] = bad
-        with pytest.raises(PolicyError, match="resources.inference-logs-ro.max_ttl"):
+        with pytest.raises(PolicyError, match=r"resources\.inference-logs-ro\.max_ttl"):
             parse_policy(dump(doc))
     doc["resources"]["inference-logs-ro"]["max_ttl"] = "1H30M"
     assert parse_policy(dump(doc)).resource("inference-logs-ro").max_ttl == timedelta(minutes=90)

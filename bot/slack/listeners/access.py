@@ -93,6 +93,8 @@ def register(app: App, deps: Deps) -> None:
         picked = values.get(ids.DURATION_BLOCK, {}).get(ids.DURATION_INPUT, {})
         duration = (picked.get("selected_option") or {}).get("value")
         reason = values[ids.REASON_BLOCK][ids.REASON_INPUT]["value"]
+        if not visible(reason or ""):
+            return  # the form already said what to fix
         try:
             workflows.file_request(
                 deps,

@@ -72,6 +72,8 @@ def register_decisions(
     def deny(view: dict[str, Any], body: dict[str, Any]) -> None:
         request_id, _, channel = view["private_metadata"].partition("|")
         reason = view["state"]["values"][ids.DENY_REASON_BLOCK][ids.DENY_REASON_INPUT]["value"]
+        if not visible(reason or ""):
+            return  # the form already said what to fix
         user = body["user"]["id"]
         try:
             decide(deps, request_id=request_id, approver=user, verdict=Verdict.DENY, reason=reason)

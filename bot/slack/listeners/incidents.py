@@ -75,6 +75,8 @@ def register(app: App, deps: Deps) -> None:
     def run_open_form(view: dict[str, Any], body: dict[str, Any]) -> None:
         user = body["user"]["id"]
         title = _value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT).strip()
+        if not visible(title):
+            return  # the form already said what to fix
         state = view["state"]["values"][ids.SEVERITY_BLOCK][ids.SEVERITY_INPUT]
         severity = Severity((state.get("selected_option") or {}).get("value", "sev2"))
         try:
