@@ -5,9 +5,11 @@ import unicodedata
 from datetime import timedelta
 
 import pytest
+import typer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.cli.audit import _parse_anchor
 from bot.domain.access import parse_request_text
 from bot.domain.durations import (
     ACCEPTED_FORMS,
@@ -192,3 +194,15 @@ def test_echoes_are_clipped_and_ids_are_shown_only_when_they_could_be_ids() -> N
     assert shown_id(" R-ABCDEFGH ", length=10) == "R-ABCDEFGH"
     assert shown_id("R-" + "A" * 100_000, length=10) is None
     assert shown_id("<!channel>", length=10) is None
+
+
+# -- numbers elsewhere -------------------------------------------------------------------------
+
+
+def test_an_audit_anchor_takes_ascii_digits_and_a_hex_digest_only() -> None:
+    digest = "ab" * 32
+    assert _parse_anchor(f"42:{digest.upper()}") == (42, digest)
+    for bad in (f"\u0664\u0662:{digest}", f"42:{'zz' * 32}", f"-1:{digest}", "9" * 5000 + ":x"):
+        with pytest.raises(typer.BadParameter, match="is not SEQ:HASH") as refused:
+            _parse_anchor(bad)
+        assert len(str(refused.value)) < 200
