@@ -1,19 +1,24 @@
 """Refused input through the real listeners: the user is told which field and how to write it,
 and nothing is filed, changed or audited."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.domain.access import RequestState
 from bot.domain.durations import ACCEPTED_FORMS
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import IncidentStatus, Severity
+from bot.domain.text import BIDI_CONTROLS, visible
 from bot.slack import ids, workflows
 from bot.slack.workflows import Deps
-from tests.unit.fakes import MemoryStore
+from tests.unit.example_policy import oncall_example_policy
+from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
 from tests.unit.slack.listening import Listeners, view_state
-from tests.unit.slack.scene import approve, chat, filed, state
+from tests.unit.slack.scene import Clock, approve, chat, filed, state
 
 BAD_DURATIONS = [
     ("1h30", ACCEPTED_FORMS),
@@ -246,3 +251,47 @@ def test_a_long_command_is_echoed_clipped(deps: Deps) -> None:
     said = Listeners(deps).run_command("/request-access", "nosuch " + "x" * 100_000)
     assert "You typed: `/request-access nosuch xxx" in said.text
     assert "…`" in said.text and len(said.text) < 2000
+
+
+_PIECES = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["\u200b", "\u202e", "\u2066", "\ufeff", "\u0661", "P", "T", "-", " "]),
+    st.sampled_from(["1h30", "PT1H", "9999h", "0m", "1 h", "<!here>", "&amp;", "🔥", "p99"]),
+)
+_TYPED = st.lists(_PIECES, max_size=8).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(duration=_TYPED, reason=_TYPED)
+def test_any_request_text_is_filed_cleanly_or_refused_saying_why(
+    duration: str, reason: str
+) -> None:
+    deps = fresh_deps()
+    channel = incident_channel(deps)
+    events = audit_count(deps)
+    said = Listeners(deps).run_command(
+        "/request-access", f"inference-logs-ro {duration} {reason}", channel=channel
+    )
+    assert "Something went wrong" not in said.text
+    requests = list(store(deps).state.requests.values())
+    if not requests:
+        assert said.text.startswith("⚠️ ")  # refused, and told why
+        assert audit_count(deps) == events
+        return
+    (request,) = requests
+    assert visible(request.reason) and not set(request.reason) & BIDI_CONTROLS
+    assert timedelta(0) < request.duration <= timedelta(hours=4)
+
+
+def fresh_deps() -> Deps:
+    """A `deps` per example: hypothesis runs many examples in one test function."""
+    return Deps(
+        uow=MemoryStore(),
+        policy=oncall_example_policy(),
+        broker=FakeBroker(),
+        chat=FakeChat(),
+        clock=Clock(),
+        vault_addr="https://vault.example:8200",
+        directory=FakeDirectory(),
+        oncall=FakeOnCall(),
+    )
