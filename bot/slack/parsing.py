@@ -7,7 +7,7 @@ from bot.domain.access import MAX_REASON
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity
-from bot.domain.text import optional_text, required_text
+from bot.domain.text import echo, optional_text, required_text
 
 # Slack escapes mentions in command text as <@U123|name> (or <@U123>).
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -66,7 +66,7 @@ def parse_incident_command(text: str) -> IncidentCommand:
         return CloseIncident(
             required_text(resolution, field="resolution", max_length=MAX_RESOLUTION)
         )
-    raise InvalidInput(f"`{verb[:40]}` is not an /incident command.")
+    raise InvalidInput(f"`{echo(verb, 40)}` is not an /incident command.")
 
 
 @dataclass(frozen=True)
@@ -98,4 +98,4 @@ def parse_access_command(text: str) -> AccessCommand:
         return AccessCommand("extend", words[1].upper(), words[2].lower(), reason)
     if verb == "list" and len(words) == 1:
         return AccessCommand("list")
-    raise InvalidInput(f"`{verb[:40]}` is not an /access command.")
+    raise InvalidInput(f"`{echo(verb, 40)}` is not an /access command.")

@@ -295,3 +295,12 @@ def fresh_deps() -> Deps:
         directory=FakeDirectory(),
         oncall=FakeOnCall(),
     )
+
+
+@pytest.mark.parametrize("command", ["/incident", "/access"])
+def test_an_unknown_verb_is_repeated_back_clipped_and_without_bidi_controls(
+    deps: Deps, command: str
+) -> None:
+    said = Listeners(deps).run_command(command, "\u202e" + "y" * 100_000)
+    assert f"`{'y' * 39}…` is not an {command} command." in said.text
+    assert "\u202e" not in said.text and len(said.text) < 2000
