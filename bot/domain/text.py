@@ -19,7 +19,7 @@ BIDI_CONTROLS = frozenset(
 )
 # Invisible characters that mean nothing at either end of a field (inside, a joiner may be
 # part of an emoji, so only the ends are trimmed).
-_EDGE_INVISIBLES = "\u200b\u200c\u200d\u2060\ufeff"
+_EDGES = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff]+|[\s\u200b\u200c\u200d\u2060\ufeff]+$")
 _KEPT_CONTROLS = frozenset("\n\t")
 ECHO_LIMIT = 80
 """Characters of user input repeated back in a message, ellipsis included."""
@@ -39,7 +39,7 @@ def clean(text: str) -> str:
         for c in text
         if c not in BIDI_CONTROLS and (c in _KEPT_CONTROLS or unicodedata.category(c) != "Cc")
     )
-    return kept.strip().strip(_EDGE_INVISIBLES).strip()
+    return _EDGES.sub("", kept)
 
 
 def required_text(text: str, *, field: str, max_length: int) -> str:

@@ -179,6 +179,7 @@ def test_the_right_to_left_override_is_dropped_and_emoji_are_kept() -> None:
     flag = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
     assert required_text(f"{family} {flag}", field="title", max_length=50) == f"{family} {flag}"
     assert required_text("\u200b disk full \u200b", field="title", max_length=50) == "disk full"
+    assert required_text(" \u200b\n\u200d disk \u200b", field="title", max_length=50) == "disk"
     assert required_text("a\x00b", field="title", max_length=50) == "ab"  # PostgreSQL keeps no NUL
 
 
