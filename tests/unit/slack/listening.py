@@ -1,6 +1,7 @@
 """The real listeners on fakes, without HTTP: a stand-in for Bolt's App that keeps what each
-listener registers and calls it the way Bolt does (ack first, then the lazy functions, each
-given only the arguments it names)."""
+listener registers and calls it the way Bolt does: ack first, then the lazy functions whatever
+the ack said (a form refused with `response_action: errors` still runs them, see
+https://github.com/slackapi/bolt-python/issues/482), each given only the arguments it names."""
 
 import inspect
 from collections.abc import Callable

@@ -118,6 +118,8 @@ def test_access_extend_past_max_ttl_is_refused_naming_the_limit(deps: Deps) -> N
 
 @pytest.mark.parametrize("reason", INVISIBLE)
 def test_an_invisible_reason_is_refused_by_command_and_by_form(deps: Deps, reason: str) -> None:
+    """A form refused in its ack still runs its lazy part in Bolt
+    (https://github.com/slackapi/bolt-python/issues/482): that part must not act or speak again."""
     channel = incident_channel(deps)
     events = audit_count(deps)
     listeners = Listeners(deps)
