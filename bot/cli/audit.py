@@ -1,6 +1,7 @@
 """`gatehouse audit ...`: verify the hash chain, export an incident's trail."""
 
 import json
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -21,18 +22,22 @@ from integrations.audit_signing import Ed25519Checker, new_key
 audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
 
 
+_ANCHOR = re.compile(r"(?P<seq>[0-9]{1,18}):(?P<digest>[0-9a-fA-F]{64})")  # ASCII digits only
+
+
 class ExportFormat(StrEnum):
     JSONL = "jsonl"
     MD = "md"
 
 
 def _parse_anchor(text: str) -> tuple[int, str]:
-    seq, _, digest = text.partition(":")
-    if not seq.isdigit() or len(digest) != 64:
+    anchor = _ANCHOR.fullmatch(text.strip())
+    if anchor is None:
         raise typer.BadParameter(
-            f"'{text}' is not SEQ:HASH (a number, a colon, 64 hex digits)", param_hint="'--anchor'"
+            f"'{text[:80]}' is not SEQ:HASH (a number, a colon, 64 hex digits)",
+            param_hint="'--anchor'",
         )
-    return int(seq), digest.lower()
+    return int(anchor["seq"]), anchor["digest"].lower()
 
 
 def _checker_or_exit(public_key: Path) -> Ed25519Checker:

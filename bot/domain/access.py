@@ -16,15 +16,17 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.domain.durations import looks_like_duration
+from bot.domain.durations import looks_like_duration, parse_duration
 from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed
-from bot.domain.incident import Incident, clean_text
+from bot.domain.incident import Incident
 from bot.domain.rules import AccessPolicy, ResourceRule
+from bot.domain.text import optional_text, required_text
 
 if TYPE_CHECKING:
     from bot.domain.extension import Extension
 
 MAX_REASON = 500
+REQUEST_ID_LENGTH = 10  # `R-` and eight base32 characters (`new_request_id`)
 CLOSE_REASON = "incident closed"  # the end reason of everything closing an incident ends
 
 
@@ -181,11 +183,11 @@ class AccessRequest:
             )
         cleaned_reason = None
         if verdict is Verdict.DENY:
-            cleaned_reason = clean_text(
+            cleaned_reason = required_text(
                 reason or "", field="reason for the denial", max_length=MAX_REASON
             )
-        elif reason and reason.strip():
-            cleaned_reason = clean_text(reason, field="comment", max_length=MAX_REASON)
+        else:
+            cleaned_reason = optional_text(reason, field="comment", max_length=MAX_REASON)
         decision = Decision(self.id, approver_id, verdict, now, cleaned_reason)
         self.decisions.append(decision)
         if self.break_glass:
@@ -313,7 +315,7 @@ def file_request(
         groups = ", ".join(resource.requester_groups)
         raise NotAllowed(f"Only members of {groups} can request {resource.name}.")
     granted_for = resource.granted_duration(duration, break_glass=break_glass)
-    cleaned_reason = clean_text(reason, field="reason", max_length=MAX_REASON)
+    cleaned_reason = required_text(reason, field="reason", max_length=MAX_REASON)
     eligible = policy.approvers(resource)
     if len(eligible - {requester_id}) < resource.approvals_required:
         raise NotAllowed(
@@ -353,7 +355,9 @@ def split_break_glass(text: str) -> tuple[str, bool]:
 def parse_request_text(text: str) -> tuple[str, str | None, str]:
     """Split `/request-access <resource> [duration] <reason>` into its three parts.
 
-    The second word is a duration only when it parses as one; otherwise it starts the reason.
+    The second word is the duration when it looks like one (`looks_like_duration`), and then
+    it must parse: `1h30 fix` is refused, never filed for the default duration with the reason
+    "1h30 fix". Any other second word starts the reason.
     """
     words = text.split()
     if not words:
@@ -362,6 +366,7 @@ def parse_request_text(text: str) -> tuple[str, str | None, str]:
     duration = None
     if rest and looks_like_duration(rest[0]):
         duration, rest = rest[0], rest[1:]
+        parse_duration(duration)
     if not rest:
         raise InvalidInput(
             "Say why you need access: /request-access <resource> [duration] <reason>"
@@ -370,7 +375,7 @@ def parse_request_text(text: str) -> tuple[str, str | None, str]:
 
 
 def new_request_id(token: str) -> str:
-    """`R-7K3QF2`: short enough to type in `/access cancel <id>`."""
+    """`R-7K3QF2AB`: short enough to type in `/access cancel <id>`."""
     return f"R-{token.upper()}"
 
 

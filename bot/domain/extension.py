@@ -23,8 +23,9 @@ from bot.domain.access import (
 )
 from bot.domain.durations import format_duration
 from bot.domain.errors import AlreadyDone, InvalidState, NotAllowed
-from bot.domain.incident import Incident, clean_text
+from bot.domain.incident import Incident
 from bot.domain.rules import AccessPolicy, ResourceRule
+from bot.domain.text import optional_text, required_text
 
 
 class ExtensionState(StrEnum):
@@ -92,7 +93,9 @@ class Extension:
             )
         cleaned = None
         if verdict is Verdict.DENY:
-            cleaned = clean_text(reason or "", field="reason for the denial", max_length=MAX_REASON)
+            cleaned = required_text(
+                reason or "", field="reason for the denial", max_length=MAX_REASON
+            )
         decision = Decision(self.request_id, approver_id, verdict, now, cleaned)
         self.decisions.append(decision)
         if verdict is Verdict.DENY:
@@ -173,7 +176,7 @@ def ask_extension(
         requested_at=now,
         approvals_required=rule.extension_approvals_required,
         eligible_approvers=eligible,
-        reason=clean_text(reason, field="reason", max_length=MAX_REASON) if reason else None,
+        reason=optional_text(reason, field="reason", max_length=MAX_REASON),
         state_changed_at=now,
     )
     request.extensions.append(extension)

@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed
+from bot.domain.text import required_text
 
 MAX_TITLE = 150
 MAX_RESOLUTION = 2000
@@ -72,7 +73,7 @@ class Incident:
         self.status = IncidentStatus.CLOSED
         self.closed_at = now
         self.closed_by = by_user
-        self.resolution = clean_text(resolution, field="resolution", max_length=MAX_RESOLUTION)
+        self.resolution = required_text(resolution, field="resolution", max_length=MAX_RESOLUTION)
 
 
 def open_incident(
@@ -88,7 +89,7 @@ def open_incident(
     """A new open incident; the opener is its commander until handed off."""
     return Incident(
         id=incident_id,
-        title=clean_text(title, field="title", max_length=MAX_TITLE),
+        title=required_text(title, field="title", max_length=MAX_TITLE),
         severity=severity,
         commander_id=opened_by,
         opened_by=opened_by,
@@ -104,18 +105,6 @@ def parse_severity(text: str) -> Severity:
     except ValueError:
         choices = ", ".join(s.value for s in Severity)
         raise InvalidInput(f"'{text}' is not a severity; use one of {choices}.") from None
-
-
-def clean_text(text: str, *, field: str, max_length: int) -> str:
-    """Strip a user-typed field and refuse it empty or too long, naming the field."""
-    cleaned = text.strip()
-    if not cleaned:
-        raise InvalidInput(f"The {field} cannot be empty.")
-    if len(cleaned) > max_length:
-        raise InvalidInput(
-            f"The {field} is {len(cleaned)} characters long; the limit is {max_length}."
-        )
-    return cleaned
 
 
 def new_incident_id(now: datetime, token: str) -> str:

@@ -110,8 +110,9 @@ class ResourceRule:
     def granted_duration(
         self, requested: timedelta | None, *, break_glass: bool = False
     ) -> timedelta:
-        """`resolve_duration`; or for break-glass, which asks no approval first, capped at the
-        break-glass TTL instead of refused. Raises NotAllowed where there is no break-glass."""
+        """`resolve_duration`; for break-glass, which asks no approval first, then capped at the
+        break-glass TTL. Above `max_ttl` is refused either way, naming the limit, so a duration
+        means the same in every command. Raises NotAllowed where there is no break-glass."""
         if not break_glass:
             return self.resolve_duration(requested)
         if self.break_glass is None:
@@ -119,8 +120,6 @@ class ResourceRule:
                 f"{self.name} has no break-glass: ask for it without break-glass and wait for "
                 "approval."
             )
-        if requested is not None:
-            requested = min(requested, self.max_ttl)
         return min(self.resolve_duration(requested), self.break_glass.max_ttl)
 
     def resolve_duration(self, requested: timedelta | None) -> timedelta:

@@ -6,15 +6,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from bot.domain.durations import format_duration, parse_duration
+from bot.domain.durations import (
+    ACCEPTED_FORMS,
+    DURATION_PATTERN,
+    format_duration,
+    parse_duration,
+)
 from bot.domain.errors import InvalidInput
 from bot.domain.rules import IncidentRules
 from bot.policy.problems import got
 
 SUPPORTED_VERSION = 1
 INCIDENT_DEFAULTS = IncidentRules()
-_DURATION_PATTERN = r"^(?=\d)(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
-_DURATION_HINT = "like 90s, 45m, 2h or 1h30m"
+_DURATION_HINT = f"like {ACCEPTED_FORMS}"
 
 
 def _to_duration(value: object) -> timedelta:
@@ -36,7 +40,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": _DURATION_PATTERN,
+            "pattern": DURATION_PATTERN,
             "description": f"A duration: a number with a unit (d, h, m, s), {_DURATION_HINT}.",
             "examples": ["45m", "2h", "1h30m"],
         }

@@ -5,12 +5,13 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from bot.domain.access import AccessRequest
+from bot.domain.access import REQUEST_ID_LENGTH, AccessRequest
 from bot.domain.audit import Action, AuditEntry
 from bot.domain.errors import NotFound
 from bot.domain.grant import Grant
 from bot.domain.incident import Incident
 from bot.domain.ports import UnitOfWork
+from bot.domain.text import shown_id
 
 
 def claim_key(kind: str, item_id: str) -> str:
@@ -65,7 +66,12 @@ def incident_by_id(uow: UnitOfWork, incident_id: str, *, for_update: bool = Fals
 def request_by_id(uow: UnitOfWork, request_id: str, *, for_update: bool = False) -> AccessRequest:
     request = uow.requests.get(request_id.strip().upper(), for_update=for_update)
     if request is None:
-        raise NotFound(f"There is no access request {request_id}.")
+        typed = shown_id(request_id, length=REQUEST_ID_LENGTH)
+        raise NotFound(
+            f"There is no access request {typed}."
+            if typed
+            else "There is no access request with that id: ids look like R-XXXXXXXX."
+        )
     return request
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from bot.domain.access import MAX_REASON
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
-from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity, clean_text
+from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity
+from bot.domain.text import echo, optional_text, required_text
 from bot.slack.blocks.text import escape
 from bot.slack.text import from_slack, mentioned_user
 
@@ -53,7 +54,7 @@ def parse_incident_command(text: str) -> IncidentCommand:
         if not rest:
             return OpenIncident(title=None, severity=severity)
         title = from_slack(" ".join(rest))
-        return OpenIncident(clean_text(title, field="title", max_length=MAX_TITLE), severity)
+        return OpenIncident(required_text(title, field="title", max_length=MAX_TITLE), severity)
     if verb == "status" and not rest:
         return IncidentStatus()
     if verb == "commander":
@@ -65,7 +66,9 @@ def parse_incident_command(text: str) -> IncidentCommand:
         resolution = from_slack(" ".join(rest))
         if not resolution:
             raise InvalidInput("Say how it was resolved: `/incident close <resolution>`.")
-        return CloseIncident(clean_text(resolution, field="resolution", max_length=MAX_RESOLUTION))
+        return CloseIncident(
+            required_text(resolution, field="resolution", max_length=MAX_RESOLUTION)
+        )
     raise InvalidInput(f"`{_echo(from_slack(verb))}` is not an /incident command.")
 
 
@@ -94,9 +97,7 @@ def parse_access_command(text: str) -> AccessCommand:
         if len(words) < 3 or not _REQUEST_ID.match(words[1].upper()):
             raise InvalidInput(usage)
         parse_duration(words[2])
-        reason = " ".join(words[3:]) or None
-        if reason is not None:
-            reason = clean_text(reason, field="reason", max_length=MAX_REASON)
+        reason = optional_text(" ".join(words[3:]), field="reason", max_length=MAX_REASON)
         return AccessCommand("extend", words[1].upper(), words[2].lower(), reason)
     if verb == "list" and len(words) == 1:
         return AccessCommand("list")
@@ -104,5 +105,5 @@ def parse_access_command(text: str) -> AccessCommand:
 
 
 def _echo(word: str) -> str:
-    """A mistyped word (already read from Slack's format), clipped and shown as text."""
-    return escape(word[:40])
+    """A mistyped word (already read from Slack's format), cleaned, clipped and shown as text."""
+    return escape(echo(word, 40))

@@ -14,9 +14,10 @@ from structlog.contextvars import bound_contextvars
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
 from bot.domain.errors import ChannelNameTaken, ChatError, NotAllowed, NotFound
-from bot.domain.incident import Incident, Severity
+from bot.domain.incident import MAX_TITLE, Incident, Severity
 from bot.domain.ports import ChatGateway, CredentialBroker, Directory, OnCall, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
+from bot.domain.text import required_text
 from bot.services import access, eligibility, incidents, issuing, recovery
 from bot.services.crashpoints import crash_point
 from bot.slack.blocks import access as access_blocks
@@ -46,6 +47,8 @@ class Deps:
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
     """Create `inc-YYYYMMDD-<slug>` (`-2`, `-3`… when taken), record it, card, pin, topic."""
+    # Refused before any channel exists: a title nobody can see must not leave a channel behind.
+    title = required_text(title, field="title", max_length=MAX_TITLE)
     now = deps.clock()
     channel_id = channel_name = ""
     for attempt in range(1, MAX_NAME_ATTEMPTS + 1):

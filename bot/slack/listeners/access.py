@@ -7,6 +7,7 @@ from slack_bolt import Ack, App, Respond
 from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.durations import parse_duration
 from bot.domain.errors import GatehouseError, NotAllowed
+from bot.domain.text import visible
 from bot.slack import ids, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
@@ -70,7 +71,7 @@ def register(app: App, deps: Deps) -> None:
     def ack_form(ack: Ack, view: dict[str, Any]) -> None:
         values = view["state"]["values"]
         reason = values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or ""
-        if not reason.strip():
+        if not visible(reason):
             ack(response_action="errors", errors={ids.REASON_BLOCK: "Say why you need access."})
             return
         resource = (
@@ -93,6 +94,8 @@ def register(app: App, deps: Deps) -> None:
         picked = values.get(ids.DURATION_BLOCK, {}).get(ids.DURATION_INPUT, {})
         duration = (picked.get("selected_option") or {}).get("value")
         reason = values[ids.REASON_BLOCK][ids.REASON_INPUT]["value"]
+        if not visible(reason or ""):
+            return  # the form already said what to fix
         try:
             workflows.file_request(
                 deps,

@@ -5,6 +5,7 @@ from typing import Any, Protocol
 from slack_bolt import Ack, App
 
 from bot.domain.access import Verdict
+from bot.domain.text import visible
 from bot.slack import ids, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
@@ -71,6 +72,8 @@ def register_decisions(
     def deny(view: dict[str, Any], body: dict[str, Any]) -> None:
         request_id, _, channel = view["private_metadata"].partition("|")
         reason = view["state"]["values"][ids.DENY_REASON_BLOCK][ids.DENY_REASON_INPUT]["value"]
+        if not visible(reason or ""):
+            return  # the form already said what to fix
         user = body["user"]["id"]
         try:
             decide(deps, request_id=request_id, approver=user, verdict=Verdict.DENY, reason=reason)
@@ -86,7 +89,7 @@ def ack_deny_reason(ack: Ack, view: dict[str, Any]) -> None:
     """A deny needs a reason: an empty one is refused inside the form, nothing is lost."""
     values = view["state"]["values"]
     reason = values.get(ids.DENY_REASON_BLOCK, {}).get(ids.DENY_REASON_INPUT, {})
-    if not (reason.get("value") or "").strip():
+    if not visible(reason.get("value") or ""):
         ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
         return
     ack()

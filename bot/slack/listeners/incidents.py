@@ -6,6 +6,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
+from bot.domain.text import visible
 from bot.services import incidents
 from bot.slack import ids, lifecycle, workflows
 from bot.slack.blocks import incident as blocks
@@ -69,8 +70,7 @@ def register(app: App, deps: Deps) -> None:
     app.command("/incident")(ack=ack_command, lazy=[run_command])
 
     def ack_open_form(ack: Ack, view: dict[str, Any]) -> None:
-        title = _value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT).strip()
-        if not title:
+        if not visible(_value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT)):
             ack(response_action="errors", errors={ids.TITLE_BLOCK: "Say what is happening."})
             return
         ack()
@@ -78,6 +78,8 @@ def register(app: App, deps: Deps) -> None:
     def run_open_form(view: dict[str, Any], body: dict[str, Any]) -> None:
         user = body["user"]["id"]
         title = _value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT).strip()
+        if not visible(title):
+            return  # the form already said what to fix
         state = view["state"]["values"][ids.SEVERITY_BLOCK][ids.SEVERITY_INPUT]
         severity = Severity((state.get("selected_option") or {}).get("value", "sev2"))
         try:
