@@ -77,6 +77,7 @@ def verify(
 ) -> None:
     """Check every link of the chain; exit 1 naming the first bad event and why."""
     anchors = dict(_parse_anchor(text) for text in anchor or [])
+    witnessed = sorted(anchors)
     checker = _checker_or_exit(public_key) if public_key else None
     url = audited_database_url(database)
     with database_errors(url):
@@ -107,19 +108,27 @@ def verify(
         typer.echo(f"✗ event {report.first_bad_seq} {kind}: {report.detail}", err=True)
         typer.echo(f"  {report.checked} events before it check out.", err=True)
         raise typer.Exit(1)
-    _show_intact(report, signed, checker)
+    _show_intact(report, signed, checker, witnessed)
     if problems:
         raise typer.Exit(1)
 
 
 def _show_intact(
-    report: ChainReport, signed: CheckpointReport | None, checker: Ed25519Checker | None
+    report: ChainReport,
+    signed: CheckpointReport | None,
+    checker: Ed25519Checker | None,
+    witnessed: list[int],
 ) -> None:
-    """The summary of a chain that checks out: a table on a terminal, lines in a pipe."""
+    """The summary of a chain that checks out: a table on a terminal, lines in a pipe. Each
+    `--anchor` given is named, so the reader knows the chain was held to it."""
     facts = [("events", str(report.checked)), ("head", f"{report.head_seq} {report.head_hash}")]
     lines = [
         f"✓ audit chain intact: {report.checked} events, head {report.head_seq} {report.head_hash}"
     ]
+    if witnessed:
+        matched = "event " + ", ".join(str(seq) for seq in witnessed)
+        facts.append(("anchors matched", matched))
+        lines.append(f"  anchors matched: {matched}")
     if signed is not None and checker is not None:
         verified = f"{len(signed.anchors)} verify with key {checker.key_id}"
         facts.append(("signed checkpoints", verified))

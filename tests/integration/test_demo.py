@@ -67,6 +67,7 @@ def test_the_demo_plays_an_incident_and_the_audit_chain_verifies(tmp_path: Path)
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "✓ audit chain intact" in checked.stdout
+    assert f"anchors matched: event {head.group(1)}" in checked.stdout
 
 
 def test_the_demo_keeps_nothing_over_an_earlier_database(tmp_path: Path) -> None:
