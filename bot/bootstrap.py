@@ -346,6 +346,11 @@ def start(gatehouse: Gatehouse) -> None:
     ):
         timers.schedule_expiry(request_id, ends_at)
     stop = _stop_on_signals()
+    if settings.audit_signing_key is None:
+        log.warning(
+            "audit checkpoints are not signed: GATEHOUSE_AUDIT_SIGNING_KEY is not set — make a "
+            "key with `gatehouse audit keygen` (`gatehouse doctor` fails until it is set)"
+        )
     scheduler.start()
     try:
         if listener is not None:

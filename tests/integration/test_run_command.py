@@ -24,6 +24,7 @@ from bot import bootstrap
 from bot.cli import app
 from bot.config import Settings
 from bot.store import migrate
+from integrations.audit_signing import new_key
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.vault import VaultEmulator, running_vault
 
@@ -213,11 +214,21 @@ def test_an_empty_environment_lists_every_missing_setting_and_creates_nothing(
     assert list(tmp_path.iterdir()) == []  # no database file
 
 
+UNSIGNED = (
+    "audit checkpoints are not signed: GATEHOUSE_AUDIT_SIGNING_KEY is not set — make a key with "
+    "`gatehouse audit keygen` (`gatehouse doctor` fails until it is set)"
+)
+
+
+@pytest.mark.parametrize("signing_key", [True, False], ids=["signing key", "no signing key"])
 def test_a_started_bot_logs_one_start_line_and_stops_cleanly_on_sigterm(
-    healthy: dict[str, str], isolated: Path
+    healthy: dict[str, str], isolated: Path, signing_key: bool
 ) -> None:
     database = isolated / "fresh.db"
     environment = {**os.environ, **healthy, "DATABASE_URL": f"sqlite:///{database}"}
+    environment.pop("GATEHOUSE_AUDIT_SIGNING_KEY", None)
+    if signing_key:
+        environment["GATEHOUSE_AUDIT_SIGNING_KEY"] = new_key()[0]
     port = healthy["GATEHOUSE_PORT"]
     bot = subprocess.Popen(
         [sys.executable, "-m", "bot", "run", "--migrate"],
@@ -246,6 +257,7 @@ def test_a_started_bot_logs_one_start_line_and_stops_cleanly_on_sigterm(
     records = [json.loads(line) for line in stderr.splitlines()]
     assert [record["event"] for record in records] == [
         f"database sqlite:///{database} upgraded from nothing to {migrate.head_revision()}",
+        *([] if signing_key else [UNSIGNED]),
         f"Gatehouse started: HTTP mode, listening on 127.0.0.1:{port}, "
         f"database sqlite:///{database}",
         "Gatehouse stopped",
