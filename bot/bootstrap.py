@@ -57,8 +57,8 @@ from integrations import metrics
 from integrations.audit_signing import Ed25519Signer
 from integrations.oncall import PagerDutyOnCall
 from integrations.sinks import SplunkHecSink, WebhookSink
-from integrations.ttl_cache import TtlCache
 from integrations.slack_web import SlackChat, SlackDirectory, make_web_client
+from integrations.ttl_cache import TtlCache
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 
 log = logging.getLogger(__name__)

@@ -94,6 +94,7 @@ def set_vault_state(state: str) -> None:
     for known in VAULT_STATES:
         VAULT_STATE.labels(known).set(1 if known == state else 0)
 
+
 AUDIT_EXPORT_BACKLOG = Gauge(
     "gatehouse_audit_export_backlog",
     "Audit records (events and checkpoints) a sink has not received yet.",

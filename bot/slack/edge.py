@@ -83,7 +83,9 @@ class RateLimitedLog:
         self._overall = (float(overall_burst), clock())
 
     @staticmethod
-    def _take(bucket: tuple[float, float], burst: int, every: float, now: float) -> tuple[bool, tuple[float, float]]:
+    def _take(
+        bucket: tuple[float, float], burst: int, every: float, now: float
+    ) -> tuple[bool, tuple[float, float]]:
         tokens, since = bucket
         tokens = min(float(burst), tokens + (now - since) / every)
         if tokens >= 1:
@@ -250,10 +252,13 @@ class SlackEdge:
         if not await self._first_sighting(f"signature:{signature}"):
             raise _unauthorized("replayed signature")
         event_id = payload.get("event_id") if payload.get("type") == "event_callback" else None
-        if isinstance(event_id, str) and event_id:
-            # Slack re-signs each retry with a new timestamp, so only the event id tells it.
-            if not await self._first_sighting(f"event:{event_id}"):
-                return Admitted(body, dispatch=False)
+        # Slack re-signs each retry with a new timestamp, so only the event id tells it.
+        if (
+            isinstance(event_id, str)
+            and event_id
+            and not await self._first_sighting(f"event:{event_id}")
+        ):
+            return Admitted(body, dispatch=False)
         return Admitted(body)
 
     async def _first_sighting(self, key: str) -> bool:

@@ -445,7 +445,6 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
     return math.ceil((moment - now).total_seconds())
 
 
-
 def _vault_state(answer: requests.Response) -> str:
     try:
         body = answer.json()
