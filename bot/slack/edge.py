@@ -2,11 +2,11 @@
 
 In order, before Bolt sees a byte: the body is capped (413, the rest never read), the signature
 headers must have Slack's shape and the HMAC must match the raw bytes within five minutes (401,
-a fixed short body), a signature already accepted by any replica is a replay (401), a signed
-body Bolt could not parse is refused (400), and an Events API delivery whose event id was
-already handled is acknowledged without doing the work again (Slack's retries). Nothing a
-rejected request carries (body, headers) is ever logged: one short line per rejection, limited
-per client address, and a counter on /metrics.
+a fixed short body), a signed body Bolt could not parse is refused (400), an Events API event
+whose id any replica already accepted is acknowledged without doing the work again (Slack's
+retries are re-signed), and any other signature already accepted by any replica is a replay
+(401). Nothing a rejected request carries (body, headers) is ever logged: one short line per
+rejection, limited per client address, and a counter on /metrics.
 """
 
 import hashlib
@@ -249,16 +249,14 @@ class SlackEdge:
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise _unauthorized("bad signature")
         payload = parsed_body(body, request.headers.get("content-type", ""))
+        event_id = payload.get("event_id") if payload.get("type") == "event_callback" else None
+        if isinstance(event_id, str) and event_id:
+            # Slack re-signs each retry of an event, so only the event id tells one; a second
+            # delivery, retry or replay, is acknowledged and does nothing.
+            first = await self._first_sighting(f"event:{event_id}")
+            return Admitted(body, dispatch=first)
         if not await self._first_sighting(f"signature:{signature}"):
             raise _unauthorized("replayed signature")
-        event_id = payload.get("event_id") if payload.get("type") == "event_callback" else None
-        # Slack re-signs each retry with a new timestamp, so only the event id tells it.
-        if (
-            isinstance(event_id, str)
-            and event_id
-            and not await self._first_sighting(f"event:{event_id}")
-        ):
-            return Admitted(body, dispatch=False)
         return Admitted(body)
 
     async def _first_sighting(self, key: str) -> bool:

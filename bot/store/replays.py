@@ -34,9 +34,10 @@ class SqlSeenRequests:
             self._dialect.insert(slack_request_keys)
             .values(key=digest, seen_at=now)
             .on_conflict_do_nothing(index_elements=["key"])
+            .returning(slack_request_keys.c.key)
         )
         with self._engine.begin() as connection:
-            inserted = connection.execute(statement).rowcount == 1
+            inserted = connection.execute(statement).first() is not None
         self._sweep_if_due(now)
         return inserted
 
