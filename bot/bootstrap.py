@@ -304,7 +304,7 @@ def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
         ),
         Job("reconcile", lambda: reconcile_and_log(gatehouse), RECONCILE_EVERY_SECONDS),
         # Keeps gatehouse_vault_state current in Socket Mode too, where no probe asks /healthz.
-        Job("vault-health", gatehouse.broker.health, VAULT_HEALTH_EVERY_SECONDS),
+        Job("vault-health", lambda: gatehouse.broker.health(), VAULT_HEALTH_EVERY_SECONDS),
     ]
     key = gatehouse.settings.audit_signing_key
     if key is not None:

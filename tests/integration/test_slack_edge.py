@@ -18,12 +18,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select as select_rows
 
+from bot import bootstrap
 from bot.config import Settings
 from bot.store import migrate
 from bot.store.tables import incidents
@@ -31,6 +33,7 @@ from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SendOptions, SlackClient
 from tests.emulators.vault import VaultEmulator, running_vault
 from tests.harness import EXAMPLE_POLICY, RunningBot, bot_settings, running_gatehouse
+from tests.unit.example_policy import example_policy
 from tests.waiting import eventually
 
 ROOT_TOKEN = "hvs.gatehouse-edge-root-token"
@@ -277,3 +280,30 @@ def test_a_sealed_vault_keeps_the_bot_ready_and_is_reported(
     assert (health.status_code, health.json()) == (200, {"alive": True, "vault": "sealed"})
     assert 'gatehouse_vault_state{state="sealed"} 1.0' in metrics
     assert 'gatehouse_vault_state{state="active"} 0.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [(None, "active"), (503, "sealed"), (501, "uninitialized"), (429, "standby"), (500, "error")],
+)
+def test_vault_health_reads_the_state_from_sys_health(
+    slack: SlackEmulator, vault: VaultEmulator, status: int | None, state: str
+) -> None:
+    """Vault's sys/health codes: https://developer.hashicorp.com/vault/api-docs/system/health"""
+    broker = bootstrap.build_broker(
+        settings_for(slack, vault, "sqlite://"), example_policy(), cast(Any, None)
+    )
+    if status is not None:
+        vault.fail_next(1, status, path_prefix="sys/health")
+    assert broker.health() == state
+
+
+def test_vault_health_names_an_unreachable_vault(slack: SlackEmulator, tmp_path: Path) -> None:
+    settings = bot_settings(
+        slack_bot_token=slack.bot_token,
+        vault_addr=f"http://127.0.0.1:{free_port()}",
+        vault_token=ROOT_TOKEN,
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+    )
+    broker = bootstrap.build_broker(settings, example_policy(), cast(Any, None))
+    assert broker.health() == "unreachable"
