@@ -272,15 +272,6 @@ class VaultCredentialBroker:
             return "sealed" if answer.get("sealed") else "active"
         return _vault_state(answer)
 
-    def reachable(self) -> bool:
-        """Vault answers its health endpoint (unauthenticated; for readiness probes)."""
-        client = self._session.new_client(token=None)
-        try:
-            client.sys.read_health_status(standby_ok=True, method="GET")
-        except Exception:
-            return False
-        return True
-
     def forget_incident(self, incident_id: str) -> None:
         with self._lock:
             self._incident_tokens.pop(incident_id, None)

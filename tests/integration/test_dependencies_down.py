@@ -20,8 +20,8 @@ class Broker:
     def __init__(self, reachable: bool) -> None:
         self._reachable = reachable
 
-    def reachable(self) -> bool:
-        return self._reachable
+    def health(self) -> str:
+        return "active" if self._reachable else "unreachable"
 
 
 def gatehouse(database_url: str, *, vault_up: bool) -> bootstrap.Gatehouse:
@@ -36,7 +36,9 @@ def test_readiness_names_the_database_and_not_vault(engine: Any, database_url: s
     """While Vault is down the bot still answers (approved, delivered when Vault is back), so
     Vault is no reason to leave the Service."""
     assert bootstrap.readiness(gatehouse(database_url, vault_up=True)) == {}
-    assert bootstrap.readiness(gatehouse(database_url, vault_up=False)) == {}
+    vault_down = gatehouse(database_url, vault_up=False)
+    assert bootstrap.readiness(vault_down) == {}
+    assert bootstrap.health_details(vault_down)() == {"vault": "unreachable"}
     down = gatehouse("postgresql://postgres@127.0.0.1:1/gatehouse", vault_up=True)
     assert bootstrap.readiness(down) == {"database": "OperationalError"}
 
