@@ -31,6 +31,7 @@ from bot.store import migrate
 from bot.store.tables import incidents
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SendOptions, SlackClient
+from tests.emulators.slack.signing import signature as slack_signature
 from tests.emulators.vault import VaultEmulator, running_vault
 from tests.harness import EXAMPLE_POLICY, RunningBot, bot_settings, running_gatehouse
 from tests.unit.example_policy import example_policy
@@ -307,3 +308,43 @@ def test_vault_health_names_an_unreachable_vault(slack: SlackEmulator, tmp_path:
     )
     broker = bootstrap.build_broker(settings, example_policy(), cast(Any, None))
     assert broker.health() == "unreachable"
+
+
+JUNK = [
+    (b"payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+    (b"payload=null", "application/x-www-form-urlencoded"),
+    (b"command=/incident&text=\xff\xfe", "application/x-www-form-urlencoded"),
+    (b"command=%2Fincident&text=open+x", "application/json"),  # a form body sent as JSON
+]
+BAD_TIMESTAMPS = ["abc", "", "1e9", "9" * 5000]
+
+
+def test_junk_gets_401_unsigned_and_400_signed_never_500_from_the_real_bot(
+    slack: SlackEmulator, vault: VaultEmulator, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'gatehouse.db'}"
+    with running_gatehouse(settings_for(slack, vault, database)) as bot:
+        unsigned = [
+            httpx.post(bot.events_url, content=body, headers={"Content-Type": kind}).status_code
+            for body, kind in JUNK
+        ]
+        signed = []
+        for body, kind in JUNK:
+            stamp = str(int(time.time()))
+            headers = {
+                "Content-Type": kind,
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": slack_signature(slack.signing_secret, stamp, body),
+            }
+            signed.append(httpx.post(bot.events_url, content=body, headers=headers).status_code)
+        stamped = [
+            httpx.post(
+                bot.events_url,
+                content=JUNK[0][0],
+                headers={"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + "0" * 64},
+            ).status_code
+            for stamp in BAD_TIMESTAMPS
+        ]
+    assert unsigned == [401] * len(JUNK)
+    assert signed == [400] * len(JUNK)
+    assert stamped == [401] * len(BAD_TIMESTAMPS)
