@@ -48,14 +48,17 @@ from bot.services.checkpoints import sign_checkpoint
 from bot.services.sweeps import reconcile_vault
 from bot.slack import extending, lifecycle
 from bot.slack.app import create_app
+from bot.slack.edge import SlackEdge
 from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
+from bot.store.replays import SqlSeenRequests
 from integrations import metrics
 from integrations.audit_signing import Ed25519Signer
 from integrations.oncall import PagerDutyOnCall
 from integrations.sinks import SplunkHecSink, WebhookSink
 from integrations.slack_web import SlackChat, SlackDirectory, make_web_client
+from integrations.ttl_cache import TtlCache
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 
 log = logging.getLogger(__name__)
@@ -219,16 +222,34 @@ def slack_deps(
 
 
 def readiness(gatehouse: Gatehouse) -> dict[str, str]:
-    """What keeps this replica from serving: {} when the database and Vault answer."""
+    """What keeps this replica from taking Slack traffic: {} when the database answers and the
+    policy is loaded. Vault is not asked: while it is down or sealed the bot still answers
+    (requests are approved and delivered when Vault is back), so taking every replica out of
+    the Service would only trade our clear answer for Slack's own error."""
     problems: dict[str, str] = {}
     try:
         with gatehouse.engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
     except SQLAlchemyError as error:
         problems["database"] = type(error).__name__
-    if not gatehouse.broker.reachable():
-        problems["vault"] = "unreachable"
+    if not gatehouse.policy.resources:
+        problems["policy"] = "no resources loaded"
     return problems
+
+
+VAULT_HEALTH_CACHE_SECONDS = 10.0
+
+
+def health_details(gatehouse: Gatehouse) -> Callable[[], dict[str, str]]:
+    """/healthz's details: Vault's state (active, standby, sealed, uninitialized, unreachable),
+    asked at most every 10 s whatever the probe rate, and set on the gatehouse_vault_state
+    metric by the same call."""
+    cache: TtlCache[str] = TtlCache(VAULT_HEALTH_CACHE_SECONDS)
+
+    def details() -> dict[str, str]:
+        return {"vault": cache.get("vault", gatehouse.broker.health)}
+
+    return details
 
 
 def build_slack_app(
@@ -254,14 +275,20 @@ def build_slack_app(
 def build_web_app(
     gatehouse: Gatehouse, schedule_expiry: ExpiryScheduler | None = None
 ) -> Starlette:
-    """HTTP mode: /slack/events, /healthz, /readyz, /metrics."""
+    """HTTP mode: /slack/events (behind the edge), /healthz, /readyz, /metrics."""
+    secret = gatehouse.settings.slack_signing_secret
+    assert secret is not None  # settings_problems requires it in HTTP mode
+    edge = SlackEdge(secret.get_secret_value(), SqlSeenRequests(gatehouse.engine))
     return create_http_app(
         build_slack_app(gatehouse, http=True, schedule_expiry=schedule_expiry),
         lambda: readiness(gatehouse),
+        edge=edge,
+        details=health_details(gatehouse),
     )
 
 
 RECONCILE_EVERY_SECONDS = 300
+VAULT_HEALTH_EVERY_SECONDS = 30
 CHECKPOINT_POLL_SECONDS = 5  # signs when 100 events or 60 s have passed
 AUDIT_EXPORT_EVERY_SECONDS = 5
 LONGEST_GRANT = timedelta(days=366)
@@ -276,6 +303,8 @@ def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
             gatehouse.settings.sweep_interval,
         ),
         Job("reconcile", lambda: reconcile_and_log(gatehouse), RECONCILE_EVERY_SECONDS),
+        # Keeps gatehouse_vault_state current in Socket Mode too, where no probe asks /healthz.
+        Job("vault-health", lambda: gatehouse.broker.health(), VAULT_HEALTH_EVERY_SECONDS),
     ]
     key = gatehouse.settings.audit_signing_key
     if key is not None:

@@ -39,6 +39,7 @@ REDACTED = "[redacted]"
 QUIET_LIBRARIES = ("slack_bolt", "slack_sdk", "urllib3", "hvac", "httpx", "httpcore")
 # Their INFO lines carry full URLs, and PagerDuty lookups put an e-mail address in the query.
 URL_LOGGING_LIBRARIES = ("httpx", "httpcore")
+BODY_AT_INFO_LIBRARIES = (*URL_LOGGING_LIBRARIES, "slack_bolt")
 # Their INFO lines narrate routine work (each scheduled job run, each migration context): the
 # bot logs what matters itself (a job that fails, a database upgraded at start).
 CHATTY_LIBRARIES = ("apscheduler", "alembic")
@@ -105,8 +106,9 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in QUIET_LIBRARIES:
-        # Their DEBUG logs carry request and response bodies: never below INFO.
-        floor = logging.WARNING if name in URL_LOGGING_LIBRARIES else logging.INFO
+        # Their DEBUG logs carry request and response bodies: never below INFO. Bolt's INFO
+        # line on a bad signature carries the whole body: never below WARNING.
+        floor = logging.WARNING if name in BODY_AT_INFO_LIBRARIES else logging.INFO
         logging.getLogger(name).setLevel(max(floor, root.level))
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -76,6 +76,24 @@ ACK_SECONDS = Histogram(
     "Time to acknowledge a Slack request (HTTP mode).",
     buckets=LATENCY_BUCKETS,
 )
+SLACK_REJECTED = Counter(
+    "gatehouse_slack_rejected_total",
+    "Requests to /slack/events refused before Bolt, by HTTP status: 401 unsigned, badly signed, "
+    "stale or replayed; 413 over the size cap; 400 signed but not a Slack payload.",
+    ["status"],
+)
+VAULT_STATES = ("active", "standby", "sealed", "uninitialized", "unreachable", "error")
+VAULT_STATE = Gauge(
+    "gatehouse_vault_state",
+    "Vault's health as this replica last saw it: 1 for the current state, 0 for the others.",
+    ["state"],
+)
+
+
+def set_vault_state(state: str) -> None:
+    for known in VAULT_STATES:
+        VAULT_STATE.labels(known).set(1 if known == state else 0)
+
 
 AUDIT_EXPORT_BACKLOG = Gauge(
     "gatehouse_audit_export_backlog",

@@ -8,26 +8,41 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.slack.edge import Refused, SlackEdge
 from integrations.metrics import ACK_SECONDS
 
 ReadinessCheck = Callable[[], dict[str, str]]
+HealthDetails = Callable[[], dict[str, str]]
 
 
-def create_http_app(bolt: App, readiness: ReadinessCheck) -> Starlette:
-    """`readiness` returns the problems found ({} when ready), e.g. {"vault": "unreachable"}."""
+def create_http_app(
+    bolt: App, readiness: ReadinessCheck, *, edge: SlackEdge, details: HealthDetails = dict
+) -> Starlette:
+    """`readiness` returns what keeps this replica from taking Slack traffic ({} when ready),
+    e.g. {"database": "OperationalError"}; `details` what operators should know without it
+    affecting readiness or liveness, e.g. {"vault": "sealed"}. Every Slack request passes
+    `edge` before Bolt sees it."""
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
+        try:
+            admitted = await edge.admit(request)
+        except Refused as refused:
+            edge.note(request, refused)
+            return refused.response()
+        if not admitted.dispatch:
+            return Response(status_code=200)  # a retry of an event already handled
         with ACK_SECONDS.time():
             # Bolt is synchronous: dispatch off the event loop so requests do not queue behind it.
-            response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+            bolt_request = to_bolt_request(request, admitted.body)
+            response = await run_in_threadpool(bolt.dispatch, bolt_request)
         return to_starlette_response(response)
 
     async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok")
+        found = await run_in_threadpool(details)
+        return JSONResponse({"alive": True, **found})
 
     async def readyz(_: Request) -> Response:
         problems = await run_in_threadpool(readiness)

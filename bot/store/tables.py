@@ -221,6 +221,16 @@ audit_sink_cursors = Table(
     Column("claimed_until", UtcDateTime),
 )
 
+slack_request_keys = Table(
+    "slack_request_keys",
+    metadata,
+    # One row per Slack request signature and per Events API event id accepted in the last
+    # minutes (SHA-256 hex of a prefixed key): the primary key makes every replica agree that
+    # a second sighting is a replay or a retry. Swept once older than the replay window.
+    Column("key", HASH, primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False, index=True),
+)
+
 DECISION_UNIQUE = "uq_decisions_request_id_approver_id"
 EXTENSION_DECISION_UNIQUE = "uq_extension_decisions_extension_id_approver_id"
 GRANT_REQUEST_UNIQUE = "uq_grants_live_request_id"

@@ -22,13 +22,17 @@ from typing import Any
 
 import hvac
 import hvac.exceptions
+import requests
 
 from bot.domain.errors import CredentialError, CredentialRejected, CredentialUnavailable
 from bot.domain.grant import Grant
 from bot.domain.ports import IssuedCredential, LiveToken
 from bot.domain.rules import Delivery, ResourceRule
-from integrations.metrics import REVOCATIONS
+from integrations.metrics import REVOCATIONS, set_vault_state
 from integrations.vault.session import VaultSession
+
+# A health probe answers within the liveness probe's 3 s even when Vault hangs.
+HEALTH_TIMEOUT_SECONDS = 2.0
 
 INCIDENT_TOKEN_ROLE = "gatehouse-incident"  # noqa: S105 - a role name, not a secret
 """The token role deploy/vault/setup.sh creates: orphan tokens with the resources' policies."""
@@ -244,14 +248,29 @@ class VaultCredentialBroker:
         token.expires_at = now + timedelta(seconds=lease)
         return token.expires_at >= until
 
-    def reachable(self) -> bool:
-        """Vault answers its health endpoint (unauthenticated; for readiness probes)."""
+    def health(self, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str:
+        """Vault's state from its unauthenticated sys/health, one of metrics.VAULT_STATES.
+
+        hvac answers a sealed or uninitialized Vault with the HTTP response instead of raising,
+        so the status and body are read here: 200 active; 429, 472, 473 a standby (it forwards
+        requests); 503 or "sealed": true sealed; 501 uninitialized. Bounded by `timeout`, so a
+        hung Vault cannot hold up a health probe."""
+        state = self._probe_health(timeout)
+        set_vault_state(state)
+        return state
+
+    def _probe_health(self, timeout: float) -> str:
         client = self._session.new_client(token=None)
+        client.adapter._kwargs["timeout"] = min(timeout, self._session.config.timeout_seconds)
         try:
-            client.sys.read_health_status(standby_ok=True, method="GET")
+            answer = client.sys.read_health_status(standby_ok=False, method="GET")
+        except requests.exceptions.RequestException:
+            return "unreachable"
         except Exception:
-            return False
-        return True
+            return "error"
+        if isinstance(answer, dict):
+            return "sealed" if answer.get("sealed") else "active"
+        return _vault_state(answer)
 
     def forget_incident(self, incident_id: str) -> None:
         with self._lock:
@@ -415,3 +434,19 @@ class VaultCredentialBroker:
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
     return math.ceil((moment - now).total_seconds())
+
+
+def _vault_state(answer: requests.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    if body.get("sealed") is True or answer.status_code == 503:
+        return "sealed"
+    if body.get("initialized") is False or answer.status_code == 501:
+        return "uninitialized"
+    if answer.status_code in (429, 472, 473):
+        return "standby"
+    return "active" if answer.status_code == 200 else "error"

@@ -49,7 +49,9 @@ def serve_bare(port: int, secret: str, api_url: str, token: str) -> None:
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
+    from bot.slack.edge import SlackEdge
     from bot.slack.http import create_http_app
+    from tests.unit.fakes import MemorySeenRequests
 
     app = App(
         client=WebClient(token=token, base_url=api_url),
@@ -61,7 +63,8 @@ def serve_bare(port: int, secret: str, api_url: str, token: str) -> None:
         ack()
 
     app.command("/request-access")(only_ack)
-    uvicorn.run(create_http_app(app, dict), host="127.0.0.1", port=port, log_level="warning")
+    web = create_http_app(app, dict, edge=SlackEdge(secret, MemorySeenRequests()))
+    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning")
 
 
 def wait_healthy(url: str) -> None:

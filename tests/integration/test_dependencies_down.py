@@ -1,4 +1,5 @@
-"""When the database or Vault is down: readiness says which, and users get a clear answer."""
+"""When the database or Vault is down: readiness names the database (Vault never takes a replica
+out of service), and users get a clear answer."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -12,26 +13,32 @@ from bot.services import incidents
 from bot.slack.errors import user_message
 from bot.store import SqlUnitOfWorkFactory, create_engine_for
 from tests.harness import bot_settings
+from tests.unit.example_policy import example_policy
 
 
 class Broker:
     def __init__(self, reachable: bool) -> None:
         self._reachable = reachable
 
-    def reachable(self) -> bool:
-        return self._reachable
+    def health(self) -> str:
+        return "active" if self._reachable else "unreachable"
 
 
 def gatehouse(database_url: str, *, vault_up: bool) -> bootstrap.Gatehouse:
     engine = create_engine_for(database_url)
     settings = bot_settings(database_url=database_url)
     broker: Any = Broker(vault_up)
-    return bootstrap.Gatehouse(settings, None, engine, SqlUnitOfWorkFactory(engine), broker)  # type: ignore[arg-type]
+    policy = example_policy()
+    return bootstrap.Gatehouse(settings, policy, engine, SqlUnitOfWorkFactory(engine), broker)
 
 
-def test_readiness_names_what_is_down(engine: Any, database_url: str) -> None:
+def test_readiness_names_the_database_and_not_vault(engine: Any, database_url: str) -> None:
+    """While Vault is down the bot still answers (approved, delivered when Vault is back), so
+    Vault is no reason to leave the Service."""
     assert bootstrap.readiness(gatehouse(database_url, vault_up=True)) == {}
-    assert bootstrap.readiness(gatehouse(database_url, vault_up=False)) == {"vault": "unreachable"}
+    vault_down = gatehouse(database_url, vault_up=False)
+    assert bootstrap.readiness(vault_down) == {}
+    assert bootstrap.health_details(vault_down)() == {"vault": "unreachable"}
     down = gatehouse("postgresql://postgres@127.0.0.1:1/gatehouse", vault_up=True)
     assert bootstrap.readiness(down) == {"database": "OperationalError"}
 

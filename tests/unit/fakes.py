@@ -584,3 +584,18 @@ class FakeOnCall:
 
 def _lookups_conform(directory: FakeDirectory, oncall: FakeOnCall) -> tuple[Directory, OnCall]:
     return directory, oncall
+
+
+class MemorySeenRequests:
+    """The replay table of one process (bot.store.replays keeps it in the database)."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def first_sighting(self, key: str, now: datetime) -> bool:
+        with self._lock:
+            if key in self.keys:
+                return False
+            self.keys.add(key)
+            return True

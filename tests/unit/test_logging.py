@@ -79,6 +79,16 @@ def test_library_debug_logs_stay_off_even_at_debug(captured: io.StringIO) -> Non
     assert "request body" not in captured.getvalue()
 
 
+def test_bolts_info_line_with_a_refused_body_stays_off(captured: io.StringIO) -> None:
+    """Bolt logs a request that fails its signature check, body included, at INFO."""
+    logging.getLogger("slack_bolt.RequestVerification").info(
+        "Invalid request signature detected (signature: v0=0, timestamp: 1, body: payload=...)"
+    )
+    logging.getLogger("slack_bolt.App").warning("a Bolt warning still shows")
+    assert "Invalid request signature" not in captured.getvalue()
+    assert "a Bolt warning still shows" in captured.getvalue()
+
+
 def test_http_client_request_lines_with_urls_stay_off(captured: io.StringIO) -> None:
     logging.getLogger("httpx").info(
         'HTTP Request: GET https://api.pagerduty.com/users?query=ada%40example.com "HTTP/1.1 200"'

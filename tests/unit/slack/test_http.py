@@ -14,10 +14,11 @@ from slack_sdk.web import SlackResponse
 from starlette.testclient import TestClient
 
 from bot.slack.app import create_app
+from bot.slack.edge import SlackEdge
 from bot.slack.http import create_http_app
 from bot.slack.workflows import Deps
 from tests.unit.example_policy import example_policy
-from tests.unit.fakes import FakeBroker, FakeChat, MemoryStore
+from tests.unit.fakes import FakeBroker, FakeChat, MemorySeenRequests, MemoryStore
 
 SECRET = "test-signing-secret"
 
@@ -70,7 +71,10 @@ class OfflineWebClient(WebClient):
         )
 
 
-def make_client(problems: Callable[[], dict[str, str]] = dict) -> TestClient:
+def make_client(
+    problems: Callable[[], dict[str, str]] = dict,
+    details: Callable[[], dict[str, str]] = dict,
+) -> TestClient:
     deps = Deps(
         uow=MemoryStore(),
         policy=example_policy(),
@@ -85,7 +89,8 @@ def make_client(problems: Callable[[], dict[str, str]] = dict) -> TestClient:
         process_before_response=True,
         workers=2,
     )
-    return TestClient(create_http_app(bolt, problems))
+    edge = SlackEdge(SECRET, MemorySeenRequests())
+    return TestClient(create_http_app(bolt, problems, edge=edge, details=details))
 
 
 def test_unsigned_badly_signed_and_stale_requests_are_refused() -> None:
@@ -132,10 +137,18 @@ def test_unknown_incident_subcommand_gets_usage() -> None:
 
 
 def test_health_readiness_and_metrics() -> None:
-    assert make_client().get("/healthz").text == "ok"
+    assert make_client().get("/healthz").json() == {"alive": True}
     assert make_client().get("/readyz").json() == {"ready": True, "problems": {}}
-    not_ready = make_client(lambda: {"vault": "unreachable"}).get("/readyz")
-    assert not_ready.status_code == 503 and not_ready.json()["problems"] == {"vault": "unreachable"}
+    not_ready = make_client(lambda: {"database": "OperationalError"}).get("/readyz")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["problems"] == {"database": "OperationalError"}
+
+
+def test_healthz_reports_details_and_stays_alive() -> None:
+    """A sealed Vault is reported on /healthz, never a reason to restart the process."""
+    healthz = make_client(details=lambda: {"vault": "sealed"}).get("/healthz")
+    assert healthz.status_code == 200
+    assert healthz.json() == {"alive": True, "vault": "sealed"}
     metrics = make_client().get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text
 
