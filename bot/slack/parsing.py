@@ -8,8 +8,8 @@ from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity, clean_text
 
-# Slack escapes mentions in command text as <@U123|name> (or <@U123>).
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+# Slack escapes mentions in command text as <@U123|name> (or <@U123>); a bare id is taken too.
+_MENTION = re.compile(r"^(?:<@([UW][A-Z0-9]{1,31})(?:\|[^>]*)?>|([UW][A-Z0-9]{1,31}))$")
 _SEVERITIES = {s.value for s in Severity}
 
 
@@ -57,7 +57,7 @@ def parse_incident_command(text: str) -> IncidentCommand:
         match = _MENTION.match(rest[0]) if len(rest) == 1 else None
         if match is None:
             raise InvalidInput("Name the new commander: `/incident commander @user`.")
-        return HandOff(match.group(1))
+        return HandOff(match.group(1) or match.group(2))
     if verb == "close":
         resolution = " ".join(rest)
         if not resolution:
