@@ -5,8 +5,18 @@ import traceback
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.request.payload_utils import (
+    to_action,
+    to_event,
+    to_message,
+    to_options,
+    to_shortcut,
+    to_step,
+    to_view,
+)
 from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.installation import Installation, bind_to_installation, learn_installation
 from bot.slack.listeners import access, approvals, extensions, home, incidents, my_access
@@ -16,6 +26,63 @@ from bot.slack.workflows import Deps
 # Slow work (Vault, Slack calls) runs here after the ack; bounded, so a burst cannot
 # exhaust the process.
 WORKERS = 16
+
+
+log = logging.getLogger("gatehouse.slack")
+
+# Bolt's own readers of a payload's parts, run on every request to build listener arguments.
+_BOLT_READERS = (to_action, to_view, to_event, to_message, to_options, to_shortcut, to_step)
+
+
+class GatehouseApp(App):
+    """Bolt, refusing payloads Bolt itself cannot read.
+
+    Bolt reads parts of every payload (`actions[0]`, `event.type`…) before any listener,
+    middleware or error handler runs, and a signed payload with `actions: []` or an event
+    that is not an object raises inside Bolt: a 500 and a traceback. Such a payload is
+    answered here, 401 unless correctly signed, else 200 and one log line.
+    """
+
+    def __init__(self, *, signing_secret: str | None, **kwargs: Any) -> None:
+        super().__init__(signing_secret=signing_secret, **kwargs)
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        problem = unreadable(req.body)
+        if problem is None:
+            try:
+                return super().dispatch(req)
+            except Exception as error:  # Bolt's own failure, after or before verification
+                problem = f"Bolt failed: {type(error).__name__} at {_where(error)}"
+        if not self._signed(req):
+            return BoltResponse(status=401, body="")
+        log.warning("signed Slack payload refused: %s", problem)
+        return BoltResponse(status=200, body="")
+
+    def _signed(self, req: BoltRequest) -> bool:
+        """Socket Mode has no signature: the socket itself is authenticated."""
+        if self._verifier is None:
+            return True
+        timestamp = req.headers.get("x-slack-request-timestamp", [""])[0]
+        signature = req.headers.get("x-slack-signature", [""])[0]
+        try:
+            return self._verifier.is_valid(req.raw_body, timestamp, signature)
+        except ValueError:  # a timestamp that is not a number
+            return False
+
+
+def unreadable(body: object) -> str | None:
+    """Why Bolt could not read `body`'s parts, or None when it can."""
+    if not isinstance(body, dict):
+        return "the payload is not an object"
+    for read in _BOLT_READERS:
+        try:
+            part = read(body)
+        except (LookupError, TypeError, AttributeError):
+            return f"its {read.__name__[3:]} cannot be read"
+        if part is not None and not isinstance(part, dict):
+            return f"its {read.__name__[3:]} is not an object"
+    return None
 
 
 def create_app(
@@ -34,8 +101,8 @@ def create_app(
     lazy listeners run on the bounded pool afterwards. Socket Mode acks over the socket.
     `installation`: the workspace and app to serve; learned with auth.test when not given.
     """
-    logger = logging.getLogger("gatehouse.slack")
-    app = App(
+    logger = log
+    app = GatehouseApp(
         client=client,
         signing_secret=signing_secret,
         process_before_response=process_before_response,
@@ -59,9 +126,7 @@ def create_app(
 def _no_traceback_to_slack(error: Exception, body: Any, response: BoltResponse | None) -> None:
     """The backstop behind each listener's own checks: one log line and a 200 (Slack shows
     its own error for a 500), with a short apology where the ack can carry one (a command)."""
-    logging.getLogger("gatehouse.slack").error(
-        "a Slack listener failed: %s at %s", type(error).__name__, _where(error)
-    )
+    log.error("a Slack listener failed: %s at %s", type(error).__name__, _where(error))
     if response is None:
         return
     response.status = 200
