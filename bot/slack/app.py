@@ -2,6 +2,7 @@
 
 import logging
 import traceback
+from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -60,15 +61,34 @@ class GatehouseApp(App):
         return BoltResponse(status=200, body="")
 
     def _signed(self, req: BoltRequest) -> bool:
+        timestamp = req.headers.get("x-slack-request-timestamp", [""])[0]
+        signature = req.headers.get("x-slack-signature", [""])[0]
+        return self.signed(req.raw_body, timestamp, signature)
+
+    def signed(self, body: str, timestamp: str | None, signature: str | None) -> bool:
         """Socket Mode has no signature: the socket itself is authenticated."""
         if self._verifier is None:
             return True
-        timestamp = req.headers.get("x-slack-request-timestamp", [""])[0]
-        signature = req.headers.get("x-slack-signature", [""])[0]
         try:
-            return self._verifier.is_valid(req.raw_body, timestamp, signature)
+            return self._verifier.is_valid(body, timestamp, signature)
         except ValueError:  # a timestamp that is not a number
             return False
+
+
+def refuse_unwrappable(
+    bolt: App, body: bytes, headers: Mapping[str, str], error: Exception
+) -> BoltResponse:
+    """A body Bolt cannot even wrap as a request (a `payload` that is not an object, a user
+    that is a number): 401 unless signed, else 400 and one log line; never a 500."""
+    signed = isinstance(bolt, GatehouseApp) and bolt.signed(
+        body.decode(errors="replace"),
+        headers.get("x-slack-request-timestamp"),
+        headers.get("x-slack-signature"),
+    )
+    if not signed:
+        return BoltResponse(status=401, body="")
+    log.warning("signed Slack payload refused: Bolt cannot read it (%s)", type(error).__name__)
+    return BoltResponse(status=400, body="")
 
 
 def unreadable(body: object) -> str | None:

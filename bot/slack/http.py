@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.slack.app import refuse_unwrappable
 from integrations.metrics import ACK_SECONDS
 
 ReadinessCheck = Callable[[], dict[str, str]]
@@ -22,8 +23,12 @@ def create_http_app(bolt: App, readiness: ReadinessCheck) -> Starlette:
     async def slack_events(request: Request) -> Response:
         body = await request.body()
         with ACK_SECONDS.time():
+            try:
+                bolt_request = to_bolt_request(request, body)
+            except (LookupError, TypeError, AttributeError, ValueError) as error:
+                return to_starlette_response(refuse_unwrappable(bolt, body, request.headers, error))
             # Bolt is synchronous: dispatch off the event loop so requests do not queue behind it.
-            response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+            response = await run_in_threadpool(bolt.dispatch, bolt_request)
         return to_starlette_response(response)
 
     async def healthz(_: Request) -> Response:
