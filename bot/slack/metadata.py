@@ -9,8 +9,11 @@ configured secret with a fixed label, so every replica checks what any replica s
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Mapping
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _LABEL = b"gatehouse view metadata v1"
 _SEPARATOR = "."
@@ -56,3 +59,8 @@ FORM_TAMPERED = (
     "This form could not be checked (it was changed after Gatehouse opened it); "
     "nothing was filed. Close it and start again."
 )
+
+
+def refused(form: str) -> None:
+    """The one log line for a form whose metadata did not verify."""
+    log.warning("%s form refused: its metadata is not signed by Gatehouse for this user", form)

@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, Respond
 from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.durations import parse_duration
 from bot.domain.errors import GatehouseError, NotAllowed
-from bot.slack import ids, payloads, workflows
+from bot.slack import ids, metadata, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
 from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
@@ -85,8 +85,8 @@ def register(app: App, deps: Deps) -> None:
             payloads.refused(error)
             ack(response_action="errors", errors={ids.REASON_BLOCK: payloads.SORRY})
             return
-        except TamperedMetadata as error:
-            payloads.log.warning("request form refused: %s", error)
+        except TamperedMetadata:
+            metadata.refused("request")
             ack(response_action="errors", errors={ids.REASON_BLOCK: FORM_TAMPERED})
             return
         values = form.values

@@ -1,5 +1,6 @@
 """Approve and Deny, on the approval card or on App Home, and the deny-reason form."""
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -7,13 +8,15 @@ from slack_bolt import Ack, App
 
 from bot.domain.access import Verdict
 from bot.domain.errors import ChatError
-from bot.slack import ids, payloads, workflows
+from bot.slack import ids, metadata, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners import home
 from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
 from bot.slack.payloads import Click, MalformedPayload, Submission
 from bot.slack.workflows import Deps
+
+log = logging.getLogger(__name__)
 
 
 class Decide(Protocol):
@@ -86,8 +89,8 @@ def register_decisions(
             payloads.refused(error)
             ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: payloads.SORRY})
             return
-        except TamperedMetadata as error:
-            payloads.log.warning("deny form refused: %s", error)
+        except TamperedMetadata:
+            metadata.refused("deny")
             ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: FORM_TAMPERED})
             return
         ack()
@@ -142,7 +145,7 @@ def tell_if_possible(deps: Deps, body: dict[str, Any], text: str) -> None:
             channel if isinstance(channel, str) and payloads.is_channel_id(channel) else None,
         )
     except ChatError:
-        payloads.log.warning("could not tell the user about a malformed payload")
+        log.warning("could not tell the user about a malformed payload")
 
 
 class NoReason(Exception):

@@ -7,7 +7,7 @@ from slack_bolt import Ack, App
 from bot.domain.durations import format_duration
 from bot.domain.errors import InvalidState, NotAllowed
 from bot.services import access, extensions
-from bot.slack import extending, ids, payloads, workflows
+from bot.slack import extending, ids, metadata, payloads, workflows
 from bot.slack.blocks import extension as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners.approvals import read_click, register_decisions
@@ -51,8 +51,8 @@ def register(app: App, deps: Deps) -> None:
             payloads.refused(error)
             ack(response_action="errors", errors={ids.EXTEND_DURATION_BLOCK: payloads.SORRY})
             return
-        except TamperedMetadata as error:
-            payloads.log.warning("extend form refused: %s", error)
+        except TamperedMetadata:
+            metadata.refused("extend")
             ack(response_action="errors", errors={ids.EXTEND_DURATION_BLOCK: FORM_TAMPERED})
             return
         ack()
