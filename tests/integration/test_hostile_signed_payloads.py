@@ -406,3 +406,29 @@ def test_an_unknown_request_id_of_100_kb_is_not_echoed_whole(edge: Edge) -> None
     edge.settle()
     assert result.status == 200
     assert len(result.body) < 2000
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_deny_form_decides_only_the_request_its_signed_metadata_names(
+    edge: Edge, signed: bool
+) -> None:
+    incident = edge.incident()
+    request_id = edge.filed(incident.channel_id)
+    reason = {
+        ids.DENY_REASON_BLOCK: {ids.DENY_REASON_INPUT: {"type": "plain_text_input", "value": "no"}}
+    }
+    metadata = f"{request_id}|{incident.channel_id}"
+    if signed:
+        metadata = edge.deps.seal.sign(LEAD, metadata)
+
+    result = edge.client.view_submission(
+        LEAD, ids.DENY_REASON_VIEW, reason, private_metadata=metadata
+    )
+    edge.settle()
+
+    state = access.get_request(uow=edge.deps.uow, request_id=request_id).state
+    if signed:
+        assert result.json() is None and state is RequestState.DENIED
+    else:
+        assert result.json()["response_action"] == "errors"
+        assert state is RequestState.PENDING
