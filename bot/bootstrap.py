@@ -50,6 +50,8 @@ from bot.slack import extending, lifecycle
 from bot.slack.app import create_app
 from bot.slack.edge import SlackEdge
 from bot.slack.http import create_http_app
+from bot.slack.installation import learn_installation
+from bot.slack.metadata import MetadataSeal
 from bot.slack.workflows import Deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from bot.store.replays import SqlSeenRequests
@@ -218,7 +220,17 @@ def slack_deps(
     )
     if schedule_expiry is not None:
         deps.schedule_expiry = schedule_expiry
+    deps.seal = metadata_seal(gatehouse.settings)
     return deps
+
+
+def metadata_seal(settings: Settings) -> MetadataSeal:
+    """The forms' metadata key, from a secret every replica has: the signing secret in HTTP
+    mode, the app-level token in Socket Mode (which has no signing secret)."""
+    secret = settings.slack_signing_secret if settings.mode == "http" else settings.slack_app_token
+    if secret is None:  # the settings check refuses this before anything is built
+        raise StartFailure("no secret to sign Slack forms with: set SLACK_SIGNING_SECRET")
+    return MetadataSeal(secret.get_secret_value())
 
 
 def readiness(gatehouse: Gatehouse) -> dict[str, str]:
@@ -264,11 +276,18 @@ def build_slack_app(
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
+    try:
+        installation = learn_installation(
+            client, team_id=settings.slack_team_id, app_id=settings.slack_app_id
+        )
+    except ValueError as error:
+        raise StartFailure(f"Slack named no usable installation: {error}") from None
     return create_app(
         deps=slack_deps(gatehouse, client, schedule_expiry),
         client=client,
         signing_secret=signing_secret,
         process_before_response=http,
+        installation=installation,
     )
 
 

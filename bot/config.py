@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -64,6 +64,18 @@ class Settings(BaseSettings):
         validation_alias="SLACK_SIGNING_SECRET",
         description="Signing Secret (Basic Information) that authenticates Slack's requests. "
         "HTTP mode only.",
+    )
+    slack_team_id: str | None = Field(
+        default=None,
+        validation_alias="SLACK_TEAM_ID",
+        description="The workspace id (`T…`) the bot serves; payloads naming another are "
+        "refused. Unset: the one `auth.test` names at start.",
+    )
+    slack_app_id: str | None = Field(
+        default=None,
+        validation_alias="SLACK_APP_ID",
+        description="The app id (`A…`, Basic Information → App Credentials); payloads for "
+        "another app are refused. Unset: the one `auth.test` names at start, if it does.",
     )
     vault_addr: str | None = Field(
         default=None,
@@ -251,6 +263,16 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https:// (got '{value}')")
         return value.rstrip("/") if value else value
+
+    @field_validator("slack_team_id", "slack_app_id")
+    @classmethod
+    def _slack_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        letter = "T" if info.field_name == "slack_team_id" else "A"
+        if value is not None and re.fullmatch(rf"{letter}[A-Z0-9]{{1,31}}", value) is None:
+            raise ValueError(
+                f"must be a Slack id: {letter} then capital letters and digits (got '{value[:40]}')"
+            )
+        return value
 
     @field_validator("audit_webhook_url", "splunk_hec_url")
     @classmethod

@@ -165,6 +165,9 @@ class SlackChat:
         )
 
 
+SLACKBOT = "USLACKBOT"  # Slack's own helper: users.info calls it neither a bot nor deleted
+
+
 class SlackDirectory:
     """Implements the Directory port: user groups and e-mail addresses, cached for `seconds`
     so a burst of requests does not spend Slack's Tier 2 limit on the same group."""
@@ -206,6 +209,20 @@ class SlackDirectory:
             return str(email) if email else None
 
         return self._people.get(("email", user_id), load)
+
+    def is_active_human(self, user_id: str) -> bool:
+        """A member who can act: users.info says not a bot, not deleted; Slackbot is neither
+        a bot nor a person who can take an incident. Asked each time (a hand-off is rare)."""
+        if user_id == SLACKBOT:
+            return False
+        try:
+            response = _call("users.info", lambda: self.client.users_info(user=user_id))
+        except SlackRefused as refused:
+            if refused.code == "user_not_found":
+                return False
+            raise
+        user = response.get("user") or {}
+        return not (user.get("is_bot") or user.get("deleted") or user.get("is_app_user"))
 
     def user_by_email(self, email: str) -> str | None:
         def load() -> str | None:

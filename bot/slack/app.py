@@ -1,17 +1,108 @@
 """The Bolt app factory. No global App: the composition root calls `create_app`."""
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import traceback
+from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.request.payload_utils import (
+    to_action,
+    to_event,
+    to_message,
+    to_options,
+    to_shortcut,
+    to_step,
+    to_view,
+)
 from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
 
+from bot.slack.installation import Installation, bind_to_installation, learn_installation
 from bot.slack.listeners import access, approvals, extensions, home, incidents, my_access
+from bot.slack.payloads import SORRY
 from bot.slack.workflows import Deps
 
 # Slow work (Vault, Slack calls) runs here after the ack; bounded, so a burst cannot
 # exhaust the process.
 WORKERS = 16
+
+
+log = logging.getLogger("gatehouse.slack")
+
+# Bolt's own readers of a payload's parts, run on every request to build listener arguments.
+_BOLT_READERS = (to_action, to_view, to_event, to_message, to_options, to_shortcut, to_step)
+
+
+class GatehouseApp(App):
+    """Bolt, refusing payloads Bolt itself cannot read.
+
+    Bolt reads parts of every payload (`actions[0]`, `event.type`…) before any listener,
+    middleware or error handler runs, and a signed payload with `actions: []` or an event
+    that is not an object raises inside Bolt: a 500 and a traceback. Such a payload is
+    answered here, 401 unless correctly signed, else 200 and one log line.
+    """
+
+    def __init__(self, *, signing_secret: str | None, **kwargs: Any) -> None:
+        super().__init__(signing_secret=signing_secret, **kwargs)
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        problem = unreadable(req.body)
+        if problem is None:
+            try:
+                return super().dispatch(req)
+            except Exception as error:  # Bolt's own failure, after or before verification
+                problem = f"Bolt failed: {type(error).__name__} at {_where(error)}"
+        if not self._signed(req):
+            return BoltResponse(status=401, body="")
+        log.warning("signed Slack payload refused: %s", problem)
+        return BoltResponse(status=200, body="")
+
+    def _signed(self, req: BoltRequest) -> bool:
+        timestamp = req.headers.get("x-slack-request-timestamp", [""])[0]
+        signature = req.headers.get("x-slack-signature", [""])[0]
+        return self.signed(req.raw_body, timestamp, signature)
+
+    def signed(self, body: str, timestamp: str | None, signature: str | None) -> bool:
+        """Socket Mode has no signature: the socket itself is authenticated."""
+        if self._verifier is None:
+            return True
+        try:
+            return self._verifier.is_valid(body, timestamp, signature)
+        except ValueError:  # a timestamp that is not a number
+            return False
+
+
+def refuse_unwrappable(
+    bolt: App, body: bytes, headers: Mapping[str, str], error: Exception
+) -> BoltResponse:
+    """A body Bolt cannot even wrap as a request (a `payload` that is not an object, a user
+    that is a number): 401 unless signed, else 400 and one log line; never a 500."""
+    signed = isinstance(bolt, GatehouseApp) and bolt.signed(
+        body.decode(errors="replace"),
+        headers.get("x-slack-request-timestamp"),
+        headers.get("x-slack-signature"),
+    )
+    if not signed:
+        return BoltResponse(status=401, body="")
+    log.warning("signed Slack payload refused: Bolt cannot read it (%s)", type(error).__name__)
+    return BoltResponse(status=400, body="")
+
+
+def unreadable(body: object) -> str | None:
+    """Why Bolt could not read `body`'s parts, or None when it can."""
+    if not isinstance(body, dict):
+        return "the payload is not an object"
+    for read in _BOLT_READERS:
+        try:
+            part = read(body)
+        except (LookupError, TypeError, AttributeError):
+            return f"its {read.__name__[3:]} cannot be read"
+        if part is not None and not isinstance(part, dict):
+            return f"its {read.__name__[3:]} is not an object"
+    return None
 
 
 def create_app(
@@ -21,22 +112,28 @@ def create_app(
     signing_secret: str | None,
     process_before_response: bool,
     workers: int = WORKERS,
+    installation: Installation | None = None,
+    executor: Executor | None = None,
 ) -> App:
-    """A Bolt app with every listener registered.
+    """A Bolt app with every listener registered, bound to one workspace and app.
 
     HTTP mode passes `process_before_response=True`: the ack is the HTTP response and the
     lazy listeners run on the bounded pool afterwards. Socket Mode acks over the socket.
+    `installation`: the workspace and app to serve; learned with auth.test when not given.
     """
-    logger = logging.getLogger("gatehouse.slack")
-    app = App(
+    logger = log
+    app = GatehouseApp(
         client=client,
         signing_secret=signing_secret,
         process_before_response=process_before_response,
         # auth.test once at start: a bad token fails now, not at the first command.
         token_verification_enabled=True,
-        listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack"),
+        listener_executor=executor
+        or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack"),
         logger=logger,
     )
+    bind_to_installation(app, installation or learn_installation(client))
+    app.error(_no_traceback_to_slack)
     incidents.register(app, deps)
     access.register(app, deps)
     approvals.register(app, deps)
@@ -44,3 +141,24 @@ def create_app(
     extensions.register(app, deps)
     home.register(app, deps)
     return app
+
+
+def _no_traceback_to_slack(error: Exception, body: Any, response: BoltResponse | None) -> None:
+    """The backstop behind each listener's own checks: one log line and a 200 (Slack shows
+    its own error for a 500), with a short apology where the ack can carry one (a command)."""
+    log.error("a Slack listener failed: %s at %s", type(error).__name__, _where(error))
+    if response is None:
+        return
+    response.status = 200
+    is_command = isinstance(body, dict) and "command" in body
+    response.body = SORRY if is_command else ""
+    response.headers["content-type"] = ["text/plain;charset=utf-8"]
+
+
+def _where(error: Exception) -> str:
+    """The innermost frame, `file:line in function`: enough to find the bug, one line long."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "unknown"
+    last = frames[-1]
+    return f"{last.filename.rsplit('/', 2)[-1]}:{last.lineno} in {last.name}"

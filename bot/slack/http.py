@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.slack.app import refuse_unwrappable
 from bot.slack.edge import Refused, SlackEdge
 from integrations.metrics import ACK_SECONDS
 
@@ -35,8 +36,12 @@ def create_http_app(
         if not admitted.dispatch:
             return Response(status_code=200)  # a retry of an event already handled
         with ACK_SECONDS.time():
+            try:
+                bolt_request = to_bolt_request(request, admitted.body)
+            except (LookupError, TypeError, AttributeError, ValueError) as error:
+                unreadable = refuse_unwrappable(bolt, admitted.body, request.headers, error)
+                return to_starlette_response(unreadable)
             # Bolt is synchronous: dispatch off the event loop so requests do not queue behind it.
-            bolt_request = to_bolt_request(request, admitted.body)
             response = await run_in_threadpool(bolt.dispatch, bolt_request)
         return to_starlette_response(response)
 

@@ -14,7 +14,7 @@ import re
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 _DECODED = {"amp": "&", "lt": "<", "gt": ">"}
 _MARKUP = re.compile(r"<([^<>]*)>")
-_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>$")
+_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]{1,31})(?:\|[^<>]*)?>$")
 _SPECIAL = ("here", "channel", "everyone")
 # "@here" typed as plain text: a word joiner after the `@` keeps it readable and inert.
 _SPECIAL_WORD = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
@@ -59,9 +59,12 @@ def from_slack(text: str) -> str:
     return "".join(parts)
 
 
+_BARE_USER_ID = re.compile(r"^([UW][A-Z0-9]{1,31})$")
+
+
 def mentioned_user(word: str) -> str | None:
-    """The user id of one `<@U123|name>` (or `<@U123>`) word, else None."""
-    match = _USER_MENTION.match(word)
+    """The user id of one `<@U123|name>` (or `<@U123>`, or a bare `U123`) word, else None."""
+    match = _USER_MENTION.match(word) or _BARE_USER_ID.match(word)
     return match.group(1) if match else None
 
 

@@ -4,6 +4,7 @@ Run after the ack, on the app's worker pool. Every function here is safe to call
 same click or retry: the services make the second call a no-op or a clear refusal.
 """
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,7 @@ from structlog.contextvars import bound_contextvars
 
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
-from bot.domain.errors import ChannelNameTaken, ChatError, NotAllowed, NotFound
+from bot.domain.errors import ChannelNameTaken, ChatError, InvalidInput, NotAllowed, NotFound
 from bot.domain.incident import MAX_TITLE, Incident, Severity
 from bot.domain.ports import ChatGateway, CredentialBroker, Directory, OnCall, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
@@ -22,6 +23,7 @@ from bot.services import access, eligibility, incidents, issuing, recovery
 from bot.services.crashpoints import crash_point
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
+from bot.slack.metadata import MetadataSeal
 from integrations import metrics
 
 MAX_NAME_ATTEMPTS = 20
@@ -43,6 +45,9 @@ class Deps:
     # Called with (request id, end) when a grant's end is set or changes: the expiry timers'
     # `schedule_expiry` when the bot runs its scheduler.
     schedule_expiry: Callable[[str, datetime], None] = field(default=lambda _request, _end: None)
+    # Signs the forms' private metadata. The composition root derives it from a configured
+    # secret so every replica checks what another signed; a random key serves one process.
+    seal: MetadataSeal = field(default_factory=lambda: MetadataSeal(secrets.token_bytes(32)))
 
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
@@ -82,7 +87,14 @@ def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) ->
 
 
 def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None:
+    """Make `to_user` the commander: only a person who can act (not a bot, not deactivated),
+    or the incident would be left to an admin to close."""
     incident = incident_of_channel(deps, channel_id)
+    if deps.directory is not None and not deps.directory.is_active_human(to_user):
+        raise InvalidInput(
+            f"<@{to_user}> cannot be the commander: name an active member of the workspace "
+            "(not a bot, an app or a deactivated account)."
+        )
     previous = incident.commander_id
     incident = incidents.hand_off_incident(
         uow=deps.uow,

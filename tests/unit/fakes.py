@@ -528,6 +528,7 @@ class FakeDirectory:
         self.emails: dict[str, str] = {}
         self.failure: ChatError | None = None
         self.lookups = 0
+        self.not_people: set[str] = {"USLACKBOT"}  # bots, deactivated, unknown users
 
     def add_group(self, group_id: str, handle: str, members: Sequence[str]) -> None:
         self.groups[group_id] = UserGroupMembers(group_id, handle, frozenset(members))
@@ -545,6 +546,11 @@ class FakeDirectory:
 
     def user_by_email(self, email: str) -> str | None:
         return next((user for user, known in self.emails.items() if known == email), None)
+
+    def is_active_human(self, user_id: str) -> bool:
+        if self.failure is not None:
+            raise self.failure
+        return user_id not in self.not_people
 
 
 class FakeOnCall:

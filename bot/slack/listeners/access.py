@@ -1,5 +1,6 @@
 """/request-access (text or form)."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -8,9 +9,11 @@ from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.durations import parse_duration
 from bot.domain.errors import GatehouseError, NotAllowed
 from bot.domain.text import visible
-from bot.slack import ids, workflows
+from bot.slack import ids, metadata, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
+from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
+from bot.slack.payloads import MalformedPayload, SlashCommand, Submission
 from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
 
@@ -27,7 +30,12 @@ def register(app: App, deps: Deps) -> None:
         return resource, duration, reason, break_glass
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        text = from_slack(command.get("text", ""))
+        try:
+            text = from_slack(payloads.read(SlashCommand, command).text)
+        except MalformedPayload as error:
+            payloads.refused(error)
+            ack(text=payloads.SORRY)
+            return
         if not text.strip():
             ack()
             return
@@ -40,12 +48,16 @@ def register(app: App, deps: Deps) -> None:
         ack()
 
     def run_command(command: dict[str, Any], respond: Respond) -> None:
-        text = from_slack(command.get("text", ""))
-        user, channel = command["user_id"], command["channel_id"]
+        try:
+            typed = payloads.read(SlashCommand, command)
+        except MalformedPayload:
+            return  # the ack already said so
+        text, user, channel = from_slack(typed.text), typed.user_id, typed.channel_id
         try:
             if not text.strip():
                 rules = list(deps.policy.resources.values())
-                deps.chat.open_view(command["trigger_id"], blocks.request_modal(rules, channel))
+                modal = deps.seal.seal_view(user, blocks.request_modal(rules, channel))
+                deps.chat.open_view(typed.trigger_id, modal)
                 return
             try:
                 resource, duration, reason, break_glass = check(text)
@@ -68,17 +80,25 @@ def register(app: App, deps: Deps) -> None:
 
     app.command("/request-access")(ack=ack_command, lazy=[run_command])
 
-    def ack_form(ack: Ack, view: dict[str, Any]) -> None:
-        values = view["state"]["values"]
-        reason = values.get(ids.REASON_BLOCK, {}).get(ids.REASON_INPUT, {}).get("value") or ""
-        if not visible(reason):
+    def ack_form(ack: Ack, body: dict[str, Any]) -> None:
+        try:
+            form = read_form(body)
+        except MalformedPayload as error:
+            payloads.refused(error)
+            ack(response_action="errors", errors={ids.REASON_BLOCK: payloads.SORRY})
+            return
+        except TamperedMetadata:
+            metadata.refused("request")
+            ack(response_action="errors", errors={ids.REASON_BLOCK: FORM_TAMPERED})
+            return
+        values = form.values
+        if not visible(form.reason):
             ack(response_action="errors", errors={ids.REASON_BLOCK: "Say why you need access."})
             return
-        resource = (
-            values.get(ids.RESOURCE_BLOCK, {}).get(ids.RESOURCE_INPUT, {}).get("selected_option")
-            or {}
-        ).get("value")
-        rule = deps.policy.resources.get(resource or "")
+        if form.resource is None:
+            ack(response_action="errors", errors={ids.RESOURCE_BLOCK: "Pick a resource."})
+            return
+        rule = deps.policy.resources.get(form.resource)
         if _break_glass_ticked(values) and rule is not None:
             try:
                 rule.granted_duration(None, break_glass=True)
@@ -87,31 +107,79 @@ def register(app: App, deps: Deps) -> None:
                 return
         ack()
 
-    def run_form(view: dict[str, Any], body: dict[str, Any]) -> None:
-        values = view["state"]["values"]
-        user, channel = body["user"]["id"], view["private_metadata"]
-        resource = values[ids.RESOURCE_BLOCK][ids.RESOURCE_INPUT]["selected_option"]["value"]
-        picked = values.get(ids.DURATION_BLOCK, {}).get(ids.DURATION_INPUT, {})
-        duration = (picked.get("selected_option") or {}).get("value")
-        reason = values[ids.REASON_BLOCK][ids.REASON_INPUT]["value"]
-        if not visible(reason or ""):
+    def run_form(body: dict[str, Any]) -> None:
+        try:
+            form = read_form(body)
+        except (MalformedPayload, TamperedMetadata):
+            return  # the ack refused it inside the form
+        if not visible(form.reason) or form.resource is None:
             return  # the form already said what to fix
         try:
             workflows.file_request(
                 deps,
-                channel_id=channel,
-                user=user,
-                resource=resource,
-                duration=duration,
-                reason=reason,
-                break_glass=_break_glass_ticked(values),
+                channel_id=form.channel,
+                user=form.user,
+                resource=form.resource,
+                duration=form.duration,
+                reason=form.reason,
+                break_glass=_break_glass_ticked(form.values),
             )
         except Exception as error:
-            workflows.tell_privately(deps, user, user_message(error, typed=reason), channel)
+            workflows.tell_privately(
+                deps, form.user, user_message(error, typed=form.reason), form.channel
+            )
+
+    def read_form(body: dict[str, Any]) -> RequestForm:
+        """The request form as submitted, its channel taken only from signed metadata."""
+        submitted = payloads.read(Submission, body)
+        channel = deps.seal.verify(submitted.user_id, submitted.private_metadata)
+        if not payloads.is_channel_id(channel):
+            raise MalformedPayload("Submission", "view.private_metadata: not a channel id")
+        state = body["view"].get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        if not isinstance(values, dict):
+            raise MalformedPayload("Submission", "view.state.values: not an object")
+        return RequestForm(
+            user=submitted.user_id,
+            channel=channel,
+            values=values,
+            resource=_picked(values, ids.RESOURCE_BLOCK, ids.RESOURCE_INPUT),
+            duration=_picked(values, ids.DURATION_BLOCK, ids.DURATION_INPUT),
+            reason=_typed(values, ids.REASON_BLOCK, ids.REASON_INPUT),
+        )
 
     app.view(ids.REQUEST_ACCESS_VIEW)(ack=ack_form, lazy=[run_form])
 
 
+@dataclass(frozen=True)
+class RequestForm:
+    user: str
+    channel: str
+    values: dict[str, Any]
+    resource: str | None
+    duration: str | None
+    reason: str
+
+
+def _element(values: dict[str, Any], block: str, action: str) -> dict[str, Any]:
+    """One input's state; an empty one for a missing or malformed block or input."""
+    found = values.get(block)
+    element = found.get(action) if isinstance(found, dict) else None
+    return element if isinstance(element, dict) else {}
+
+
+def _picked(values: dict[str, Any], block: str, action: str) -> str | None:
+    """A select's chosen value; None when nothing (or something malformed) was chosen."""
+    option = _element(values, block, action).get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _typed(values: dict[str, Any], block: str, action: str) -> str:
+    value = _element(values, block, action).get("value")
+    return value if isinstance(value, str) else ""
+
+
 def _break_glass_ticked(values: dict[str, Any]) -> bool:
-    picked = values.get(ids.BREAK_GLASS_BLOCK, {}).get(ids.BREAK_GLASS_INPUT, {})
-    return bool(picked.get("selected_options"))
+    picked = _element(values, ids.BREAK_GLASS_BLOCK, ids.BREAK_GLASS_INPUT)
+    return isinstance(picked.get("selected_options"), list) and bool(picked["selected_options"])

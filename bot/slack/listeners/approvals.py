@@ -1,16 +1,23 @@
 """Approve and Deny, on the approval card or on App Home, and the deny-reason form."""
 
+import logging
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from slack_bolt import Ack, App
 
 from bot.domain.access import Verdict
+from bot.domain.errors import ChatError
 from bot.domain.text import visible
-from bot.slack import ids, workflows
+from bot.slack import ids, metadata, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners import home
+from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
+from bot.slack.payloads import Click, MalformedPayload, Submission
 from bot.slack.workflows import Deps
+
+log = logging.getLogger(__name__)
 
 
 class Decide(Protocol):
@@ -44,60 +51,133 @@ def register_decisions(
     def ack_click(ack: Ack) -> None:
         ack()
 
-    def approve(body: dict[str, Any], action: dict[str, Any]) -> None:
-        user = body["user"]["id"]
+    def approve(body: dict[str, Any]) -> None:
+        click = read_click(deps, body)
+        if click is None:
+            return
         try:
             decide(
                 deps,
-                request_id=action["value"],
-                approver=user,
+                request_id=click.value,
+                approver=click.user_id,
                 verdict=Verdict.APPROVE,
                 reason=None,
             )
         except Exception as error:  # reported to the clicker, privately
-            workflows.tell_privately(deps, user, user_message(error), clicked_channel(body))
-        if (body.get("view") or {}).get("type") == "home":
-            home.publish(deps, user)
+            workflows.tell_privately(deps, click.user_id, user_message(error), click.channel_id)
+        if click.on_home:
+            home.publish(deps, click.user_id)
 
-    def ask_deny_reason(body: dict[str, Any], action: dict[str, Any]) -> None:
-        modal = blocks.deny_reason_modal(action["value"], callback_id=deny_view)
-        modal["private_metadata"] = f"{action['value']}|{clicked_channel(body) or ''}"
+    def ask_deny_reason(body: dict[str, Any]) -> None:
+        click = read_click(deps, body)
+        if click is None:
+            return
+        modal = blocks.deny_reason_modal(click.value, callback_id=deny_view)
+        modal["private_metadata"] = f"{click.value}|{click.channel_id or ''}"
         try:
-            deps.chat.open_view(body["trigger_id"], modal)
+            deps.chat.open_view(click.trigger_id, deps.seal.seal_view(click.user_id, modal))
+        except Exception as error:
+            workflows.tell_privately(deps, click.user_id, user_message(error), click.channel_id)
+
+    def ack_deny_reason(ack: Ack, body: dict[str, Any]) -> None:
+        """A deny needs a reason: an empty one is refused inside the form, nothing is lost."""
+        try:
+            read_deny_form(deps, body)
+        except NoReason:
+            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
+            return
+        except MalformedPayload as error:
+            payloads.refused(error)
+            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: payloads.SORRY})
+            return
+        except TamperedMetadata:
+            metadata.refused("deny")
+            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: FORM_TAMPERED})
+            return
+        ack()
+
+    def deny(body: dict[str, Any]) -> None:
+        try:
+            form = read_deny_form(deps, body)
+        except (MalformedPayload, TamperedMetadata, NoReason):
+            return  # the ack refused it inside the form
+        try:
+            decide(
+                deps,
+                request_id=form.request_id,
+                approver=form.user,
+                verdict=Verdict.DENY,
+                reason=form.reason,
+            )
         except Exception as error:
             workflows.tell_privately(
-                deps, body["user"]["id"], user_message(error), clicked_channel(body)
+                deps, form.user, user_message(error, typed=form.reason), form.channel
             )
-
-    def deny(view: dict[str, Any], body: dict[str, Any]) -> None:
-        request_id, _, channel = view["private_metadata"].partition("|")
-        reason = view["state"]["values"][ids.DENY_REASON_BLOCK][ids.DENY_REASON_INPUT]["value"]
-        if not visible(reason or ""):
-            return  # the form already said what to fix
-        user = body["user"]["id"]
-        try:
-            decide(deps, request_id=request_id, approver=user, verdict=Verdict.DENY, reason=reason)
-        except Exception as error:
-            workflows.tell_privately(deps, user, user_message(error, typed=reason), channel)
 
     app.action(approve_action)(ack=ack_click, lazy=[approve])
     app.action(deny_action)(ack=ack_click, lazy=[ask_deny_reason])
     app.view(deny_view)(ack=ack_deny_reason, lazy=[deny])
 
 
-def ack_deny_reason(ack: Ack, view: dict[str, Any]) -> None:
-    """A deny needs a reason: an empty one is refused inside the form, nothing is lost."""
-    values = view["state"]["values"]
-    reason = values.get(ids.DENY_REASON_BLOCK, {}).get(ids.DENY_REASON_INPUT, {})
-    if not visible(reason.get("value") or ""):
-        ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
+def read_click(deps: Deps, body: dict[str, Any]) -> Click | None:
+    """The click, or None when it is not in the shape of our buttons: one log line, and the
+    clicker is told privately when the payload names a well-formed user."""
+    try:
+        return payloads.read(Click, body)
+    except MalformedPayload as error:
+        payloads.refused(error)
+        tell_if_possible(deps, body, payloads.SORRY)
+        return None
+
+
+def tell_if_possible(deps: Deps, body: dict[str, Any], text: str) -> None:
+    """A private message to the payload's user, if it names a well-formed one; best effort."""
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, str) or not payloads.is_user_id(user_id):
         return
-    ack()
+    container = body.get("container")
+    channel = container.get("channel_id") if isinstance(container, dict) else None
+    try:
+        workflows.tell_privately(
+            deps,
+            user_id,
+            text,
+            channel if isinstance(channel, str) and payloads.is_channel_id(channel) else None,
+        )
+    except ChatError:
+        log.warning("could not tell the user about a malformed payload")
 
 
-def clicked_channel(body: dict[str, Any]) -> str | None:
-    """The channel of a click on a message; None for a click on App Home."""
-    channel = body.get("channel") or (body.get("container") or {}).get("channel_id")
-    if isinstance(channel, dict):
-        return str(channel.get("id") or "") or None
-    return str(channel) if channel else None
+class NoReason(Exception):
+    """A deny form submitted without a reason."""
+
+
+@dataclass(frozen=True)
+class DenyForm:
+    user: str
+    request_id: str
+    channel: str | None
+    reason: str
+
+
+def read_deny_form(deps: Deps, body: dict[str, Any]) -> DenyForm:
+    """The deny form, its request and channel from signed metadata, with a reason; else
+    MalformedPayload, TamperedMetadata or NoReason."""
+    submitted = payloads.read(Submission, body)
+    request_id, _, channel = deps.seal.verify(
+        submitted.user_id, submitted.private_metadata
+    ).partition("|")
+    state = body["view"].get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    block = values.get(ids.DENY_REASON_BLOCK) if isinstance(values, dict) else None
+    element = block.get(ids.DENY_REASON_INPUT) if isinstance(block, dict) else None
+    reason = element.get("value") if isinstance(element, dict) else None
+    if not isinstance(reason, str) or not visible(reason):
+        raise NoReason()
+    return DenyForm(
+        user=submitted.user_id,
+        request_id=request_id,
+        channel=channel if payloads.is_channel_id(channel) else None,
+        reason=reason,
+    )

@@ -7,10 +7,12 @@ from slack_bolt import Ack, App
 from bot.domain.durations import format_duration
 from bot.domain.errors import InvalidState, NotAllowed
 from bot.services import access, extensions
-from bot.slack import extending, ids, workflows
+from bot.slack import extending, ids, metadata, payloads, workflows
 from bot.slack.blocks import extension as blocks
 from bot.slack.errors import user_message
-from bot.slack.listeners.approvals import clicked_channel, register_decisions
+from bot.slack.listeners.approvals import read_click, register_decisions
+from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
+from bot.slack.payloads import MalformedPayload, Submission
 from bot.slack.workflows import Deps
 
 
@@ -18,10 +20,13 @@ def register(app: App, deps: Deps) -> None:
     def ack_click(ack: Ack) -> None:
         ack()
 
-    def open_form(body: dict[str, Any], action: dict[str, Any]) -> None:
-        user, channel = body["user"]["id"], clicked_channel(body) or ""
+    def open_form(body: dict[str, Any]) -> None:
+        click = read_click(deps, body)
+        if click is None:
+            return
+        user, channel = click.user_id, click.channel_id or ""
         try:
-            request = access.get_request(uow=deps.uow, request_id=action["value"])
+            request = access.get_request(uow=deps.uow, request_id=click.value)
             if user != request.requester_id:
                 raise NotAllowed(f"Only <@{request.requester_id}> can extend {request.id}.")
             room = extensions.headroom(uow=deps.uow, policy=deps.policy, request_id=request.id)
@@ -32,32 +37,61 @@ def register(app: App, deps: Deps) -> None:
                     f"maximum ({longest} from the first issue). File a new request if you "
                     "still need access."
                 )
-            deps.chat.open_view(body["trigger_id"], blocks.extend_modal(request, room, channel))
+            modal = blocks.extend_modal(request, room, channel)
+            deps.chat.open_view(click.trigger_id, deps.seal.seal_view(user, modal))
         except Exception as error:
             workflows.tell_privately(deps, user, user_message(error), channel or None)
 
     app.action(ids.EXTEND)(ack=ack_click, lazy=[open_form])
 
-    def submit_form(view: dict[str, Any], body: dict[str, Any]) -> None:
-        request_id, _, channel = view["private_metadata"].partition("|")
-        values = view["state"]["values"]
-        duration = values[ids.EXTEND_DURATION_BLOCK][ids.EXTEND_DURATION_INPUT]
-        reason = (values.get(ids.EXTEND_REASON_BLOCK, {}).get(ids.EXTEND_REASON_INPUT) or {}).get(
-            "value"
-        )
-        user = body["user"]["id"]
+    def ack_form(ack: Ack, body: dict[str, Any]) -> None:
         try:
-            extending.ask(
-                deps,
-                request_id=request_id,
-                user=user,
-                duration=duration["selected_option"]["value"],
-                reason=reason,
-            )
-        except Exception as error:
-            workflows.tell_privately(deps, user, user_message(error, typed=reason), channel or None)
+            read_extend_form(body)
+        except MalformedPayload as error:
+            payloads.refused(error)
+            ack(response_action="errors", errors={ids.EXTEND_DURATION_BLOCK: payloads.SORRY})
+            return
+        except TamperedMetadata:
+            metadata.refused("extend")
+            ack(response_action="errors", errors={ids.EXTEND_DURATION_BLOCK: FORM_TAMPERED})
+            return
+        ack()
 
-    app.view(ids.EXTEND_VIEW)(ack=ack_click, lazy=[submit_form])
+    def submit_form(body: dict[str, Any]) -> None:
+        try:
+            user, request_id, channel, duration, reason = read_extend_form(body)
+        except (MalformedPayload, TamperedMetadata):
+            return  # the ack refused it inside the form
+        try:
+            extending.ask(deps, request_id=request_id, user=user, duration=duration, reason=reason)
+        except Exception as error:
+            workflows.tell_privately(deps, user, user_message(error, typed=reason), channel)
+
+    def read_extend_form(body: dict[str, Any]) -> tuple[str, str, str | None, str, str | None]:
+        """(user, request id, channel, duration, reason), the request and channel from signed
+        metadata; MalformedPayload or TamperedMetadata otherwise."""
+        submitted = payloads.read(Submission, body)
+        request_id, _, channel = deps.seal.verify(
+            submitted.user_id, submitted.private_metadata
+        ).partition("|")
+        state = body["view"].get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        values = values if isinstance(values, dict) else {}
+        duration = _field(values, ids.EXTEND_DURATION_BLOCK, ids.EXTEND_DURATION_INPUT)
+        option = duration.get("selected_option")
+        picked = option.get("value") if isinstance(option, dict) else None
+        if not isinstance(picked, str) or not picked:
+            raise MalformedPayload("ExtendForm", "no duration picked")
+        reason = _field(values, ids.EXTEND_REASON_BLOCK, ids.EXTEND_REASON_INPUT).get("value")
+        return (
+            submitted.user_id,
+            request_id,
+            channel if payloads.is_channel_id(channel) else None,
+            picked,
+            reason if isinstance(reason, str) else None,
+        )
+
+    app.view(ids.EXTEND_VIEW)(ack=ack_form, lazy=[submit_form])
 
     register_decisions(
         app,
@@ -67,3 +101,9 @@ def register(app: App, deps: Deps) -> None:
         deny_action=ids.EXTEND_DENY,
         deny_view=ids.EXTEND_DENY_VIEW,
     )
+
+
+def _field(values: dict[str, Any], block: str, action: str) -> dict[str, Any]:
+    found = values.get(block)
+    element = found.get(action) if isinstance(found, dict) else None
+    return element if isinstance(element, dict) else {}

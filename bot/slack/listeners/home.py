@@ -5,16 +5,23 @@ from typing import Any
 from slack_bolt import App
 
 from bot.services import access, incidents
+from bot.slack import payloads
 from bot.slack.blocks.home import home_view
+from bot.slack.payloads import HomeOpened, MalformedPayload
 from bot.slack.workflows import Deps
 
 
 def register(app: App, deps: Deps) -> None:
     @app.event("app_home_opened")
     def publish_home(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") != "home":
+        try:
+            opened = payloads.read(HomeOpened, event)
+        except MalformedPayload as error:
+            payloads.refused(error)  # nobody to tell: an event without a user
             return
-        publish(deps, event["user"])
+        if opened.tab != "home":
+            return
+        publish(deps, opened.user)
 
 
 def publish(deps: Deps, user: str) -> None:

@@ -8,7 +8,7 @@ from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
 from bot.domain.text import visible
 from bot.services import incidents
-from bot.slack import ids, lifecycle, workflows
+from bot.slack import ids, lifecycle, payloads, workflows
 from bot.slack.blocks import incident as blocks
 from bot.slack.errors import user_message
 from bot.slack.parsing import (
@@ -18,13 +18,19 @@ from bot.slack.parsing import (
     OpenIncident,
     parse_incident_command,
 )
+from bot.slack.payloads import MalformedPayload, SlashCommand, Submission
 from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
 
 
 def register(app: App, deps: Deps) -> None:
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        text = command.get("text", "")
+        try:
+            text = payloads.read(SlashCommand, command).text
+        except MalformedPayload as error:
+            payloads.refused(error)
+            ack(text=payloads.SORRY)
+            return
         try:
             parsed = parse_incident_command(text)
         except Exception as error:
@@ -37,8 +43,11 @@ def register(app: App, deps: Deps) -> None:
             ack()
 
     def run_command(command: dict[str, Any], respond: Respond) -> None:
-        text = command.get("text", "")
-        user, channel = command["user_id"], command["channel_id"]
+        try:
+            typed = payloads.read(SlashCommand, command)
+        except MalformedPayload:
+            return  # the ack already said so
+        text, user, channel = typed.text, typed.user_id, typed.channel_id
         try:
             parsed = parse_incident_command(text)
         except GatehouseError:
@@ -46,7 +55,8 @@ def register(app: App, deps: Deps) -> None:
         try:
             if isinstance(parsed, OpenIncident):
                 if parsed.title is None:
-                    deps.chat.open_view(command["trigger_id"], blocks.open_incident_modal())
+                    modal = deps.seal.seal_view(user, blocks.open_incident_modal())
+                    deps.chat.open_view(typed.trigger_id, modal)
                     return
                 incident = workflows.open_incident(
                     deps, title=parsed.title, severity=parsed.severity, opener=user
@@ -64,24 +74,35 @@ def register(app: App, deps: Deps) -> None:
                     deps, channel_id=channel, user=user, resolution=parsed.resolution
                 )
         except Exception as error:
-            typed = f"/incident {from_slack(text)}"
-            respond(text=user_message(error, typed=typed), response_type="ephemeral")
+            as_typed = f"/incident {from_slack(text)}"
+            respond(text=user_message(error, typed=as_typed), response_type="ephemeral")
 
     app.command("/incident")(ack=ack_command, lazy=[run_command])
 
-    def ack_open_form(ack: Ack, view: dict[str, Any]) -> None:
-        if not visible(_value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT)):
+    def ack_open_form(ack: Ack, body: dict[str, Any]) -> None:
+        try:
+            payloads.read(Submission, body)
+        except MalformedPayload as error:
+            payloads.refused(error)
+            ack(response_action="errors", errors={ids.TITLE_BLOCK: payloads.SORRY})
+            return
+        if not visible(_value(body["view"], ids.TITLE_BLOCK, ids.TITLE_INPUT)):
             ack(response_action="errors", errors={ids.TITLE_BLOCK: "Say what is happening."})
             return
         ack()
 
-    def run_open_form(view: dict[str, Any], body: dict[str, Any]) -> None:
-        user = body["user"]["id"]
+    def run_open_form(body: dict[str, Any]) -> None:
+        try:
+            user = payloads.read(Submission, body).user_id
+        except MalformedPayload:
+            return  # the ack refused it inside the form
+        view = body["view"]
         title = _value(view, ids.TITLE_BLOCK, ids.TITLE_INPUT).strip()
         if not visible(title):
             return  # the form already said what to fix
-        state = view["state"]["values"][ids.SEVERITY_BLOCK][ids.SEVERITY_INPUT]
-        severity = Severity((state.get("selected_option") or {}).get("value", "sev2"))
+        picked = _element(view, ids.SEVERITY_BLOCK, ids.SEVERITY_INPUT).get("selected_option")
+        chosen = picked.get("value") if isinstance(picked, dict) else None
+        severity = Severity(chosen) if chosen in _SEVERITIES else Severity.SEV2
         try:
             incident = workflows.open_incident(deps, title=title, severity=severity, opener=user)
             deps.chat.send_dm(user, text=blocks.opened_elsewhere(incident))
@@ -91,5 +112,18 @@ def register(app: App, deps: Deps) -> None:
     app.view(ids.OPEN_INCIDENT_VIEW)(ack=ack_open_form, lazy=[run_open_form])
 
 
+_SEVERITIES = {severity.value for severity in Severity}
+
+
+def _element(view: dict[str, Any], block: str, action: str) -> dict[str, Any]:
+    """One input's state in a submitted view; empty when missing or malformed."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    found = values.get(block) if isinstance(values, dict) else None
+    element = found.get(action) if isinstance(found, dict) else None
+    return element if isinstance(element, dict) else {}
+
+
 def _value(view: dict[str, Any], block: str, action: str) -> str:
-    return str(view["state"]["values"].get(block, {}).get(action, {}).get("value") or "")
+    value = _element(view, block, action).get("value")
+    return value if isinstance(value, str) else ""

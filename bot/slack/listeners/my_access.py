@@ -6,17 +6,23 @@ from slack_bolt import Ack, App, Respond
 
 from bot.domain.errors import GatehouseError
 from bot.services import access
-from bot.slack import extending, workflows
+from bot.slack import extending, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.parsing import parse_access_command
+from bot.slack.payloads import MalformedPayload, SlashCommand
 from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
 
 
 def register(app: App, deps: Deps) -> None:
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        text = command.get("text", "")
+        try:
+            text = payloads.read(SlashCommand, command).text
+        except MalformedPayload as error:
+            payloads.refused(error)
+            ack(text=payloads.SORRY)
+            return
         try:
             parse_access_command(text)
         except Exception as error:
@@ -26,7 +32,11 @@ def register(app: App, deps: Deps) -> None:
         ack()
 
     def run_command(command: dict[str, Any], respond: Respond) -> None:
-        text, user = command.get("text", ""), command["user_id"]
+        try:
+            typed = payloads.read(SlashCommand, command)
+        except MalformedPayload:
+            return  # the ack already said so
+        text, user = typed.text, typed.user_id
         try:
             parsed = parse_access_command(text)
         except GatehouseError:
@@ -61,7 +71,7 @@ def register(app: App, deps: Deps) -> None:
                 workflows.revoke(deps, request_id=parsed.request_id, user=user)
                 respond(text=f"Revoked {parsed.request_id}.", response_type="ephemeral")
         except Exception as error:
-            typed = f"/access {from_slack(text)}"
-            respond(text=user_message(error, typed=typed), response_type="ephemeral")
+            as_typed = f"/access {from_slack(text)}"
+            respond(text=user_message(error, typed=as_typed), response_type="ephemeral")
 
     app.command("/access")(ack=ack_command, lazy=[run_command])
