@@ -327,7 +327,11 @@ def test_the_new_commander_must_be_an_active_person(edge: Edge, who: str) -> Non
     incident = edge.incident()
 
     result = edge.client.slash_command(
-        "/incident", f"commander <@{user}|someone>", user_id=OPENER, channel_id=incident.channel_id
+        "/incident",
+        f"commander <@{user}|someone>",  # as Slack sends a mention (should_escape)
+        user_id=OPENER,
+        channel_id=incident.channel_id,
+        raw=True,
     )
     edge.settle()
 

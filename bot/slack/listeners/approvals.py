@@ -136,8 +136,10 @@ def tell_if_possible(deps: Deps, body: dict[str, Any], text: str) -> None:
     user_id = user.get("id") if isinstance(user, dict) else None
     if not isinstance(user_id, str) or not payloads.is_user_id(user_id):
         return
-    container = body.get("container")
+    container, where = body.get("container"), body.get("channel")
     channel = container.get("channel_id") if isinstance(container, dict) else None
+    if channel is None and isinstance(where, dict):
+        channel = where.get("id")
     try:
         workflows.tell_privately(
             deps,

@@ -52,6 +52,7 @@ class Listeners:
         self.commands: dict[str, Registered] = {}
         self.views: dict[str, Registered] = {}
         self.actions: dict[str, Registered] = {}
+        self.deps = deps
         app = cast(App, self)
         for module in (incidents, access, approvals, my_access, extensions):
             module.register(app, deps)
@@ -79,6 +80,8 @@ class Listeners:
         return _run(self.commands[name], command=command, body=command)
 
     def submit(self, callback_id: str, view: dict[str, Any], *, user: str) -> Replies:
+        """The form as Slack sends it back: with the metadata the bot signed when it opened it."""
+        view = self.deps.seal.seal_view(user, view)
         body = {"type": "view_submission", "user": {"id": user}, "view": view}
         return _run(self.views[callback_id], view=view, body=body)
 
