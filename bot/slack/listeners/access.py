@@ -9,10 +9,11 @@ from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.durations import parse_duration
 from bot.domain.errors import GatehouseError, NotAllowed
 from bot.domain.text import visible
-from bot.slack import ids, metadata, payloads, workflows
+from bot.slack import ids, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
-from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
+from bot.slack.listeners.guard import command_or_sorry, form_or_refused
+from bot.slack.metadata import TamperedMetadata
 from bot.slack.payloads import MalformedPayload, SlashCommand, Submission
 from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
@@ -30,12 +31,10 @@ def register(app: App, deps: Deps) -> None:
         return resource, duration, reason, break_glass
 
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        try:
-            text = from_slack(payloads.read(SlashCommand, command).text)
-        except MalformedPayload as error:
-            payloads.refused(error)
-            ack(text=payloads.SORRY)
+        received = command_or_sorry(ack, command)
+        if received is None:
             return
+        text = from_slack(received.text)
         if not text.strip():
             ack()
             return
@@ -81,15 +80,10 @@ def register(app: App, deps: Deps) -> None:
     app.command("/request-access")(ack=ack_command, lazy=[run_command])
 
     def ack_form(ack: Ack, body: dict[str, Any]) -> None:
-        try:
-            form = read_form(body)
-        except MalformedPayload as error:
-            payloads.refused(error)
-            ack(response_action="errors", errors={ids.REASON_BLOCK: payloads.SORRY})
-            return
-        except TamperedMetadata:
-            metadata.refused("request")
-            ack(response_action="errors", errors={ids.REASON_BLOCK: FORM_TAMPERED})
+        form = form_or_refused(
+            ack, form="request", block=ids.REASON_BLOCK, read=lambda: read_form(body)
+        )
+        if form is None:
             return
         values = form.values
         if not visible(form.reason):

@@ -9,11 +9,12 @@ from slack_bolt import Ack, App
 from bot.domain.access import Verdict
 from bot.domain.errors import ChatError
 from bot.domain.text import visible
-from bot.slack import ids, metadata, payloads, workflows
+from bot.slack import ids, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners import home
-from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
+from bot.slack.listeners.guard import form_or_refused
+from bot.slack.metadata import TamperedMetadata
 from bot.slack.payloads import Click, MalformedPayload, Submission
 from bot.slack.workflows import Deps
 
@@ -82,19 +83,17 @@ def register_decisions(
     def ack_deny_reason(ack: Ack, body: dict[str, Any]) -> None:
         """A deny needs a reason: an empty one is refused inside the form, nothing is lost."""
         try:
-            read_deny_form(deps, body)
+            form = form_or_refused(
+                ack,
+                form="deny",
+                block=ids.DENY_REASON_BLOCK,
+                read=lambda: read_deny_form(deps, body),
+            )
         except NoReason:
             ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
             return
-        except MalformedPayload as error:
-            payloads.refused(error)
-            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: payloads.SORRY})
-            return
-        except TamperedMetadata:
-            metadata.refused("deny")
-            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: FORM_TAMPERED})
-            return
-        ack()
+        if form is not None:
+            ack()
 
     def deny(body: dict[str, Any]) -> None:
         try:

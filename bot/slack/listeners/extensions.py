@@ -7,11 +7,12 @@ from slack_bolt import Ack, App
 from bot.domain.durations import format_duration
 from bot.domain.errors import InvalidState, NotAllowed
 from bot.services import access, extensions
-from bot.slack import extending, ids, metadata, payloads, workflows
+from bot.slack import extending, ids, payloads, workflows
 from bot.slack.blocks import extension as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners.approvals import read_click, register_decisions
-from bot.slack.metadata import FORM_TAMPERED, TamperedMetadata
+from bot.slack.listeners.guard import form_or_refused
+from bot.slack.metadata import TamperedMetadata
 from bot.slack.payloads import MalformedPayload, Submission
 from bot.slack.workflows import Deps
 
@@ -45,17 +46,11 @@ def register(app: App, deps: Deps) -> None:
     app.action(ids.EXTEND)(ack=ack_click, lazy=[open_form])
 
     def ack_form(ack: Ack, body: dict[str, Any]) -> None:
-        try:
-            read_extend_form(body)
-        except MalformedPayload as error:
-            payloads.refused(error)
-            ack(response_action="errors", errors={ids.EXTEND_DURATION_BLOCK: payloads.SORRY})
-            return
-        except TamperedMetadata:
-            metadata.refused("extend")
-            ack(response_action="errors", errors={ids.EXTEND_DURATION_BLOCK: FORM_TAMPERED})
-            return
-        ack()
+        form = form_or_refused(
+            ack, form="extend", block=ids.EXTEND_DURATION_BLOCK, read=lambda: read_extend_form(body)
+        )
+        if form is not None:
+            ack()
 
     def submit_form(body: dict[str, Any]) -> None:
         try:

@@ -11,6 +11,7 @@ from bot.services import incidents
 from bot.slack import ids, lifecycle, payloads, workflows
 from bot.slack.blocks import incident as blocks
 from bot.slack.errors import user_message
+from bot.slack.listeners.guard import command_or_sorry, form_or_refused
 from bot.slack.parsing import (
     CloseIncident,
     HandOff,
@@ -25,12 +26,10 @@ from bot.slack.workflows import Deps
 
 def register(app: App, deps: Deps) -> None:
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        try:
-            text = payloads.read(SlashCommand, command).text
-        except MalformedPayload as error:
-            payloads.refused(error)
-            ack(text=payloads.SORRY)
+        received = command_or_sorry(ack, command)
+        if received is None:
             return
+        text = received.text
         try:
             parsed = parse_incident_command(text)
         except Exception as error:
@@ -80,11 +79,13 @@ def register(app: App, deps: Deps) -> None:
     app.command("/incident")(ack=ack_command, lazy=[run_command])
 
     def ack_open_form(ack: Ack, body: dict[str, Any]) -> None:
-        try:
-            payloads.read(Submission, body)
-        except MalformedPayload as error:
-            payloads.refused(error)
-            ack(response_action="errors", errors={ids.TITLE_BLOCK: payloads.SORRY})
+        submitted = form_or_refused(
+            ack,
+            form="incident",
+            block=ids.TITLE_BLOCK,
+            read=lambda: payloads.read(Submission, body),
+        )
+        if submitted is None:
             return
         if not visible(_value(body["view"], ids.TITLE_BLOCK, ids.TITLE_INPUT)):
             ack(response_action="errors", errors={ids.TITLE_BLOCK: "Say what is happening."})

@@ -9,6 +9,7 @@ from bot.services import access
 from bot.slack import extending, payloads, workflows
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
+from bot.slack.listeners.guard import command_or_sorry
 from bot.slack.parsing import parse_access_command
 from bot.slack.payloads import MalformedPayload, SlashCommand
 from bot.slack.text import from_slack
@@ -17,12 +18,10 @@ from bot.slack.workflows import Deps
 
 def register(app: App, deps: Deps) -> None:
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        try:
-            text = payloads.read(SlashCommand, command).text
-        except MalformedPayload as error:
-            payloads.refused(error)
-            ack(text=payloads.SORRY)
+        received = command_or_sorry(ack, command)
+        if received is None:
             return
+        text = received.text
         try:
             parse_access_command(text)
         except Exception as error:
