@@ -81,7 +81,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Gatehouse:
     settings: Settings
     policy: AccessPolicy
@@ -392,12 +392,12 @@ def start(gatehouse: Gatehouse) -> None:
     settings = gatehouse.settings
     http = settings.mode == "http"
     listener = listen(settings.host, settings.port) if http else None
+    stop = _stop_on_signals()
     bot = assemble(gatehouse, http=http)
     for request_id, ends_at in sweeps.ending_before(
         uow=gatehouse.uow, until=utc_now() + LONGEST_GRANT
     ):
         bot.timers.schedule_expiry(request_id, ends_at)
-    stop = _stop_on_signals()
     if settings.audit_signing_key is None:
         log.warning(
             "audit checkpoints are not signed: GATEHOUSE_AUDIT_SIGNING_KEY is not set — make a "
