@@ -16,6 +16,7 @@ from urllib.error import URLError
 
 import requests
 import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
@@ -37,14 +38,15 @@ from bot.domain.errors import (
     CredentialUnavailable,
     SinkMisconfigured,
 )
-from bot.domain.ports import AuditSink, Directory, UnitOfWorkFactory
+from bot.domain.ports import AuditSink, Directory, IncidentTokenLedger, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.log_setup import redact_text
 from bot.policy import PolicyError, load_policy
-from bot.scheduler import ExpiryTimers, Job, build_scheduler
-from bot.services import issuing, sweeps
+from bot.scheduler import ExpiryTimers, Job, add_jobs, build_scheduler
+from bot.services import sweeps
 from bot.services.audit_export import export_audit, export_backlog
 from bot.services.checkpoints import sign_checkpoint
+from bot.services.issuing import StoredIncidentTokens
 from bot.services.sweeps import reconcile_vault
 from bot.slack import extending, lifecycle
 from bot.slack.app import create_app
@@ -79,7 +81,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Gatehouse:
     settings: Settings
     policy: AccessPolicy
@@ -116,21 +118,15 @@ def vault_config(settings: Settings) -> VaultConfig:
 def build_broker(
     settings: Settings,
     policy: AccessPolicy,
-    uow: SqlUnitOfWorkFactory,
+    ledger: IncidentTokenLedger,
     session: VaultSession | None = None,
 ) -> VaultCredentialBroker:
-    """The Vault broker, recording each incident token's accessor in our database first.
+    """The Vault broker, putting each incident token's accessor in `ledger` before using it.
     `session`: one already logged in (at start), else a new one that logs in when first used."""
-
-    def record_incident_token(incident_id: str, accessor: str) -> None:
-        issuing.record_incident_token(
-            uow=uow, incident_id=incident_id, accessor=accessor, now=utc_now()
-        )
-
     return VaultCredentialBroker(
         session or VaultSession(vault_config(settings)),
         incident_policies=[settings.vault_incident_policy, *policy.vault_policies],
-        record_incident_token=record_incident_token,
+        ledger=ledger,
         token_role=settings.vault_token_role,
         wrap_ttl=settings.vault_wrap_ttl,
         clock=utc_now,
@@ -174,7 +170,7 @@ def build(settings: Settings, *, vault: VaultSession | None = None) -> Gatehouse
         )
     engine = create_engine_for(settings.database_url)
     uow = SqlUnitOfWorkFactory(engine)
-    broker = build_broker(settings, policy, uow, vault)
+    broker = build_broker(settings, policy, StoredIncidentTokens(uow, utc_now), vault)
     return Gatehouse(settings, policy, engine, uow, broker, sinks)
 
 
@@ -201,14 +197,13 @@ def build_lookups(settings: Settings) -> tuple[SlackDirectory | None, PagerDutyO
     return directory, build_oncall(settings, directory)
 
 
-ExpiryScheduler = Callable[[str, datetime], None]
-
-
 def slack_deps(
-    gatehouse: Gatehouse, client: WebClient, schedule_expiry: ExpiryScheduler | None = None
+    gatehouse: Gatehouse, client: WebClient, schedule_expiry: Callable[[str, datetime], None]
 ) -> Deps:
+    """The workflows' dependencies: `client` is the one Slack client of the process, and
+    `schedule_expiry` arms the expiry timers."""
     directory = SlackDirectory(client)
-    deps = Deps(
+    return Deps(
         uow=gatehouse.uow,
         policy=gatehouse.policy,
         broker=gatehouse.broker,
@@ -217,11 +212,9 @@ def slack_deps(
         vault_addr=gatehouse.settings.vault_addr,
         directory=directory,
         oncall=build_oncall(gatehouse.settings, directory),
+        schedule_expiry=schedule_expiry,
+        seal=metadata_seal(gatehouse.settings),
     )
-    if schedule_expiry is not None:
-        deps.schedule_expiry = schedule_expiry
-    deps.seal = metadata_seal(gatehouse.settings)
-    return deps
 
 
 def metadata_seal(settings: Settings) -> MetadataSeal:
@@ -264,17 +257,26 @@ def health_details(gatehouse: Gatehouse) -> Callable[[], dict[str, str]]:
     return details
 
 
-def build_slack_app(
-    gatehouse: Gatehouse, *, http: bool, schedule_expiry: ExpiryScheduler | None = None
-) -> App:
-    """The Bolt app; in HTTP mode the ack is the response and the work runs after it."""
+@dataclass(frozen=True)
+class SlackBot:
+    """What `gatehouse run` serves, each part built once by `assemble`. Nothing runs until
+    `start` starts the scheduler and serves the app."""
+
+    deps: Deps
+    app: App
+    scheduler: BackgroundScheduler
+    timers: ExpiryTimers
+
+
+def assemble(gatehouse: Gatehouse, *, http: bool) -> SlackBot:
+    """The Slack side, in dependency order: one Slack client (the installation it names first,
+    so a wrong team or app fails before anything else is built), the scheduler and its expiry
+    timers, the workflows' dependencies, the periodic jobs, the Bolt app. In HTTP mode the
+    ack is the response and the work runs after it."""
     settings = gatehouse.settings
     assert settings.slack_bot_token is not None
     client = make_web_client(
         settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-    )
-    signing_secret = (
-        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
     try:
         installation = learn_installation(
@@ -282,27 +284,35 @@ def build_slack_app(
         )
     except ValueError as error:
         raise StartFailure(f"Slack named no usable installation: {error}") from None
-    return create_app(
-        deps=slack_deps(gatehouse, client, schedule_expiry),
+
+    def expire(request_id: str) -> None:
+        # `deps` is built just below; no timer fires before the scheduler starts.
+        lifecycle.expire(deps, request_id)
+
+    scheduler = build_scheduler()
+    timers = ExpiryTimers(scheduler, expire)
+    deps = slack_deps(gatehouse, client, timers.schedule_expiry)
+    add_jobs(scheduler, build_jobs(gatehouse, deps))
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    app = create_app(
+        deps=deps,
         client=client,
         signing_secret=signing_secret,
         process_before_response=http,
         installation=installation,
     )
+    return SlackBot(deps=deps, app=app, scheduler=scheduler, timers=timers)
 
 
-def build_web_app(
-    gatehouse: Gatehouse, schedule_expiry: ExpiryScheduler | None = None
-) -> Starlette:
-    """HTTP mode: /slack/events (behind the edge), /healthz, /readyz, /metrics."""
+def build_web_app(gatehouse: Gatehouse, app: App) -> Starlette:
+    """HTTP mode: `app` at /slack/events (behind the edge), /healthz, /readyz, /metrics."""
     secret = gatehouse.settings.slack_signing_secret
     assert secret is not None  # settings_problems requires it in HTTP mode
     edge = SlackEdge(secret.get_secret_value(), SqlSeenRequests(gatehouse.engine))
     return create_http_app(
-        build_slack_app(gatehouse, http=True, schedule_expiry=schedule_expiry),
-        lambda: readiness(gatehouse),
-        edge=edge,
-        details=health_details(gatehouse),
+        app, lambda: readiness(gatehouse), edge=edge, details=health_details(gatehouse)
     )
 
 
@@ -380,43 +390,36 @@ def start(gatehouse: Gatehouse) -> None:
     process left) and an expiry timer for every active grant, then serve Slack until SIGTERM
     or SIGINT; then stop serving and the periodic work, and return."""
     settings = gatehouse.settings
-    assert settings.slack_bot_token is not None
-    listener = listen(settings.host, settings.port) if settings.mode == "http" else None
-    client = make_web_client(
-        settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-    )
-    deps = slack_deps(gatehouse, client)
-    scheduler = build_scheduler(build_jobs(gatehouse, deps))
-    timers = ExpiryTimers(scheduler, lambda request_id: lifecycle.expire(deps, request_id))
-    deps.schedule_expiry = timers.schedule_expiry
+    http = settings.mode == "http"
+    listener = listen(settings.host, settings.port) if http else None
+    stop = _stop_on_signals()
+    bot = assemble(gatehouse, http=http)
     for request_id, ends_at in sweeps.ending_before(
         uow=gatehouse.uow, until=utc_now() + LONGEST_GRANT
     ):
-        timers.schedule_expiry(request_id, ends_at)
-    stop = _stop_on_signals()
+        bot.timers.schedule_expiry(request_id, ends_at)
     if settings.audit_signing_key is None:
         log.warning(
             "audit checkpoints are not signed: GATEHOUSE_AUDIT_SIGNING_KEY is not set — make a "
             "key with `gatehouse audit keygen` (`gatehouse doctor` fails until it is set)"
         )
-    scheduler.start()
+    bot.scheduler.start()
     try:
         if listener is not None:
-            web = build_web_app(gatehouse, timers.schedule_expiry)
+            web = build_web_app(gatehouse, bot.app)
             server = uvicorn.Server(uvicorn.Config(web, log_level="warning"))
             log.info("%s", started_line(settings))
             if not stop.is_set():
                 server.run(sockets=[listener])  # until SIGTERM or SIGINT, which uvicorn takes
         else:
             assert settings.slack_app_token is not None
-            app = build_slack_app(gatehouse, http=False, schedule_expiry=timers.schedule_expiry)
-            handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            handler = SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
             handler.connect()  # type: ignore[no-untyped-call]
             log.info("%s", started_line(settings))
             stop.wait()
             handler.close()  # type: ignore[no-untyped-call]
     finally:
-        scheduler.shutdown(wait=True)
+        bot.scheduler.shutdown(wait=True)
         gatehouse.engine.dispose()
     log.info("Gatehouse stopped")
 

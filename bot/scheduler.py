@@ -23,10 +23,16 @@ class Job:
     every_seconds: float
 
 
-def build_scheduler(jobs: Sequence[Job]) -> BackgroundScheduler:
-    """A scheduler with each job on its interval, the first run as soon as it starts (what a
-    stopped process left is finished at once): one run at a time, missed runs coalesced."""
+def build_scheduler(jobs: Sequence[Job] = ()) -> BackgroundScheduler:
+    """A scheduler with each job on its interval (see `add_jobs`)."""
     scheduler = BackgroundScheduler(timezone="UTC")
+    add_jobs(scheduler, jobs)
+    return scheduler
+
+
+def add_jobs(scheduler: BackgroundScheduler, jobs: Sequence[Job]) -> None:
+    """Each job on its interval, the first run as soon as the scheduler starts (what a stopped
+    process left is finished at once): one run at a time, missed runs coalesced."""
     for job in jobs:
         scheduler.add_job(
             _logged(job),
@@ -39,7 +45,6 @@ def build_scheduler(jobs: Sequence[Job]) -> BackgroundScheduler:
             misfire_grace_time=max(1, int(job.every_seconds)),
             next_run_time=datetime.now(UTC),
         )
-    return scheduler
 
 
 class ExpiryTimers:

@@ -42,7 +42,8 @@ def running_gatehouse(settings: Settings) -> Iterator[RunningBot]:
     """Migrate, build and serve the bot like `gatehouse run` in HTTP mode, on a free port."""
     migrate.upgrade(settings.database_url)
     gatehouse = bootstrap.build(settings)
-    web = bootstrap.build_web_app(gatehouse)
+    # The scheduler is not started: the tests drive the sweeps themselves.
+    web = bootstrap.build_web_app(gatehouse, bootstrap.assemble(gatehouse, http=True).app)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)

@@ -195,6 +195,14 @@ class AuditSink(Protocol):
         ...
 
 
+class IncidentTokenLedger(Protocol):
+    """Where the credential broker puts each incident token's accessor on record, before the
+    token is used: close and reconciliation revoke from this record, so a token this process
+    made is revoked even if the process dies holding it."""
+
+    def record(self, incident_id: str, accessor: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class IssuedCredential:
     """What the broker hands back for delivery to the requester.

@@ -335,6 +335,20 @@ def record_incident_token(
         tx.commit()
 
 
+class StoredIncidentTokens:
+    """The incident token ledger in the database: each accessor in its own audited transaction,
+    committed before the broker uses the token."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Callable[[], datetime]) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def record(self, incident_id: str, accessor: str) -> None:
+        record_incident_token(
+            uow=self._uow, incident_id=incident_id, accessor=accessor, now=self._clock()
+        )
+
+
 def revoke_incident_tokens(
     *,
     uow: UnitOfWorkFactory,

@@ -8,7 +8,7 @@ bot token ── incident token (orphan, via a token role; one per incident and 
 Revoking a token revokes its children and every lease they created, and Vault does the same when a
 TTL runs out: a grant dies on time even if Gatehouse is down, and revoking an incident's tokens at
 close kills everything issued for it. Token values live in this process only; accessors are
-recorded (through `record_incident_token`) before a token is used.
+recorded (in the `IncidentTokenLedger`) before a token is used.
 """
 
 import contextlib
@@ -26,7 +26,7 @@ import requests
 
 from bot.domain.errors import CredentialError, CredentialRejected, CredentialUnavailable
 from bot.domain.grant import Grant
-from bot.domain.ports import IssuedCredential, LiveToken
+from bot.domain.ports import IncidentTokenLedger, IssuedCredential, LiveToken
 from bot.domain.rules import Delivery, ResourceRule
 from integrations.metrics import REVOCATIONS, set_vault_state
 from integrations.vault.session import VaultSession
@@ -54,14 +54,14 @@ class VaultCredentialBroker:
         session: VaultSession,
         *,
         incident_policies: Sequence[str],
-        record_incident_token: Callable[[str, str], None],
+        ledger: IncidentTokenLedger,
         token_role: str = INCIDENT_TOKEN_ROLE,
         wrap_ttl: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._session = session
         self._incident_policies = list(incident_policies)
-        self._record_incident_token = record_incident_token
+        self._ledger = ledger
         self._token_role = token_role
         self._wrap_ttl = wrap_ttl
         self._clock = clock
@@ -227,7 +227,7 @@ class VaultCredentialBroker:
         )
         auth = response["auth"]
         # The accessor is on record before the token is used, so close can always revoke it.
-        self._record_incident_token(incident_id, auth["accessor"])
+        self._ledger.record(incident_id, auth["accessor"])
         lease = int(auth.get("lease_duration") or seconds)
         return _IncidentToken(
             auth["client_token"], auth["accessor"], now + timedelta(seconds=lease)

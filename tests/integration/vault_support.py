@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from bot.domain.ports import IncidentTokenLedger
 from integrations.vault import VaultConfig, VaultCredentialBroker, VaultSession
 from tests.emulators.vault import VaultEmulator, running_vault
 from tests.tools.vault_setup import SetUpVault, run_setup_script
@@ -160,15 +161,15 @@ def approle_session(setup: SetUpVault, **overrides: Any) -> VaultSession:
 class RecordedTokens:
     accessors: list[tuple[str, str]] = field(default_factory=list)
 
-    def __call__(self, incident_id: str, accessor: str) -> None:
+    def record(self, incident_id: str, accessor: str) -> None:
         self.accessors.append((incident_id, accessor))
 
 
 def make_broker(
-    setup: SetUpVault, record: Any = None, **session_overrides: Any
+    setup: SetUpVault, ledger: IncidentTokenLedger | None = None, **session_overrides: Any
 ) -> VaultCredentialBroker:
     return VaultCredentialBroker(
         approle_session(setup, **session_overrides),
         incident_policies=INCIDENT_POLICIES,
-        record_incident_token=record or RecordedTokens(),
+        ledger=ledger or RecordedTokens(),
     )

@@ -2,7 +2,7 @@
 
 import copy
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,7 @@ from bot.domain.ports import (
     ChatGateway,
     CredentialBroker,
     Directory,
+    IncidentTokenLedger,
     IssuedCredential,
     OnCall,
     UnitOfWorkFactory,
@@ -371,16 +372,16 @@ class FakeBroker:
     """Issues fake credentials and remembers what is live; can be told to fail.
 
     Like the Vault broker, it keeps one incident token per incident and records its accessor
-    through `record_incident_token` before using it.
+    in its `ledger` before using it.
     """
 
-    def __init__(self, record_incident_token: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, ledger: IncidentTokenLedger | None = None) -> None:
         self.live: dict[str, datetime] = {}
         self.issued: list[str] = []
         self.revoked: list[str] = []  # grant ids, once per revoke call
         self.incident_tokens: dict[str, str] = {}
         self.revoked_incident_tokens: list[str] = []
-        self.record_incident_token = record_incident_token
+        self.ledger = ledger
         self.fail_issue: CredentialError | None = None
         self.fail_revoke = False
         self.fail_renew: CredentialError | None = None
@@ -397,8 +398,8 @@ class FakeBroker:
             number = self._counter
             if grant.incident_id not in self.incident_tokens:
                 accessor = f"incident-accessor-{number}"
-                if self.record_incident_token is not None:
-                    self.record_incident_token(grant.incident_id, accessor)
+                if self.ledger is not None:
+                    self.ledger.record(grant.incident_id, accessor)
                 self.incident_tokens[grant.incident_id] = accessor
         lease_id = f"{resource.vault.path or 'auth/token/create'}/lease{number}"
         self.live[lease_id] = grant.ends_at

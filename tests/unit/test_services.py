@@ -20,6 +20,7 @@ from bot.domain.errors import (
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access, incidents, issuing
+from bot.services.issuing import StoredIncidentTokens
 from tests.unit.example_policy import ADMIN, oncall_example_policy
 from tests.unit.fakes import FakeBroker, MemoryStore
 
@@ -31,7 +32,7 @@ CHANNEL = "C0INCIDENT"
 class World:
     def __init__(self) -> None:
         self.store = MemoryStore()
-        self.broker = FakeBroker(record_incident_token=self.record_incident_token)
+        self.broker = FakeBroker(ledger=StoredIncidentTokens(self.store, self.clock))
         self.now = T0
         self.incident = incidents.start_incident(
             uow=self.store,
@@ -45,11 +46,6 @@ class World:
 
     def clock(self) -> datetime:
         return self.now
-
-    def record_incident_token(self, incident_id: str, accessor: str) -> None:
-        issuing.record_incident_token(
-            uow=self.store, incident_id=incident_id, accessor=accessor, now=self.now
-        )
 
     def request(
         self,

@@ -92,7 +92,7 @@ def broker_for(
     return VaultCredentialBroker(
         session,
         incident_policies=INCIDENT_POLICIES,
-        record_incident_token=record or RecordedTokens(),
+        ledger=record or RecordedTokens(),
     )
 
 
@@ -167,7 +167,7 @@ def test_renew_extends_within_the_ceiling(target: Target) -> None:
 def test_a_bad_token_is_permission_denied_naming_the_path(target: Target) -> None:
     session = VaultSession(VaultConfig(address=target.address, token="hvs.not-a-token"))
     broker = VaultCredentialBroker(
-        session, incident_policies=INCIDENT_POLICIES, record_incident_token=RecordedTokens()
+        session, incident_policies=INCIDENT_POLICIES, ledger=RecordedTokens()
     )
     access = grant()
     with pytest.raises(CredentialDenied, match="look up the bot's token"):
@@ -227,7 +227,7 @@ def test_the_bot_logs_in_again_when_its_token_is_gone(emulator: Target) -> None:
         VaultConfig(address=emulator.address, auth="approle", role_id=role_id, secret_id=secret_id)
     )
     broker = VaultCredentialBroker(
-        session, incident_policies=INCIDENT_POLICIES, record_incident_token=RecordedTokens()
+        session, incident_policies=INCIDENT_POLICIES, ledger=RecordedTokens()
     )
     first = session.client.token
     root.auth.token.revoke(first)
@@ -334,7 +334,7 @@ def test_the_bot_logs_in_with_its_kubernetes_service_account(
         )
     )
     broker = VaultCredentialBroker(
-        session, incident_policies=INCIDENT_POLICIES, record_incident_token=RecordedTokens()
+        session, incident_policies=INCIDENT_POLICIES, ledger=RecordedTokens()
     )
     access = grant()
     assert broker.issue(grant=access, resource=EXEC, now=access.created_at).wrapping_token

@@ -18,6 +18,7 @@ from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Severity
 from bot.domain.rules import Delivery
 from bot.services import access, incidents, issuing
+from bot.services.issuing import StoredIncidentTokens
 from bot.services.sweeps import reconcile_vault
 from bot.store import SqlUnitOfWorkFactory
 from integrations.vault import VaultCredentialBroker
@@ -39,7 +40,7 @@ class World:
     secrets_seen: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.broker = make_broker(self.vault, record=self.record_incident_token)
+        self.broker = make_broker(self.vault, ledger=StoredIncidentTokens(self.uow, self.clock))
         self.incident = incidents.start_incident(
             uow=self.uow,
             title="Ranker latency",
@@ -52,11 +53,6 @@ class World:
 
     def clock(self) -> datetime:
         return self.now
-
-    def record_incident_token(self, incident_id: str, accessor: str) -> None:
-        issuing.record_incident_token(
-            uow=self.uow, incident_id=incident_id, accessor=accessor, now=self.now
-        )
 
     def approved(self, resource: str = "inference-logs-ro", duration: str = "30m") -> str:
         request = access.request_access(
