@@ -407,7 +407,7 @@ def start(gatehouse: Gatehouse) -> None:
     try:
         if listener is not None:
             web = build_web_app(gatehouse, bot.app)
-            server = uvicorn.Server(uvicorn.Config(web, log_level="warning"))
+            server = uvicorn.Server(web_server_config(web))
             log.info("%s", started_line(settings))
             if not stop.is_set():
                 server.run(sockets=[listener])  # until SIGTERM or SIGINT, which uvicorn takes
@@ -422,6 +422,22 @@ def start(gatehouse: Gatehouse) -> None:
         bot.scheduler.shutdown(wait=True)
         gatehouse.engine.dispose()
     log.info("Gatehouse stopped")
+
+
+# Connections served at once; past it uvicorn answers 503. With the edge's body cap and read
+# deadline, unauthenticated clients can hold at most this many 256 KiB buffers for 5 s.
+MAX_CONNECTIONS = 512
+KEEP_ALIVE_SECONDS = 5
+
+
+def web_server_config(web: Starlette) -> uvicorn.Config:
+    """uvicorn, bounded: how many connections it keeps and how long an idle one stays open."""
+    return uvicorn.Config(
+        web,
+        log_level="warning",
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
 
 
 def started_line(settings: Settings) -> str:

@@ -9,6 +9,7 @@ retries are re-signed), and any other signature already accepted by any replica 
 rejection, limited per client address, and a counter on /metrics.
 """
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 # https://api.slack.com/reference/surfaces/views) or an app_home_opened event. 256 KiB holds the
 # largest of those several times over, even percent-encoded.
 MAX_BODY_BYTES = 256 * 1024
+# Slack sends a payload of a few kilobytes at once; a client still sending after this long is
+# holding a connection and its buffer open, not delivering a request.
+BODY_DEADLINE_SECONDS = 5.0
 # Slack's signature window: a timestamp more than five minutes from our clock is refused
 # (https://api.slack.com/authentication/verifying-requests-from-slack).
 SIGNATURE_WINDOW_SECONDS = 5 * 60
@@ -47,6 +51,7 @@ SIGNATURE_LENGTH = len("v0=") + 64  # hex of HMAC-SHA256
 
 UNAUTHORIZED = "unauthorized"
 TOO_LARGE = "request body too large"
+TOO_SLOW = "request body too slow"
 BAD_REQUEST = "bad request"
 UNAVAILABLE = "try again"
 
@@ -178,18 +183,22 @@ def _content_length(request: Request) -> int | None:
     return int(value)
 
 
-async def _read_capped(request: Request, cap: int) -> bytes:
-    """The body, read chunk by chunk; past `cap` bytes stop reading and refuse."""
+async def _read_capped(request: Request, cap: int, deadline: float) -> bytes:
+    """The body, read chunk by chunk; past `cap` bytes, or `deadline` seconds, stop reading and
+    refuse: a slow sender cannot keep its connection and buffer for long."""
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise _too_large()
-            chunks.append(chunk)
+        async with asyncio.timeout(deadline):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cap:
+                    raise _too_large()
+                chunks.append(chunk)
     except ClientDisconnect:
         raise _bad_request("client went away") from None
+    except TimeoutError:
+        raise Refused(408, TOO_SLOW, "body not sent in time") from None
     return b"".join(chunks)
 
 
@@ -225,6 +234,7 @@ class SlackEdge:
         seen: SeenRequests,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
+        body_deadline_seconds: float = BODY_DEADLINE_SECONDS,
         rejection_log: RateLimitedLog | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -233,6 +243,7 @@ class SlackEdge:
         self._secret = signing_secret
         self._seen = seen
         self._cap = max_body_bytes
+        self._deadline = body_deadline_seconds
         self._log = rejection_log or RateLimitedLog()
         self._clock = clock
 
@@ -244,7 +255,7 @@ class SlackEdge:
         now = self._clock()
         timestamp = _timestamp(request.headers.get("x-slack-request-timestamp"), now)
         signature = _signature(request.headers.get("x-slack-signature"))
-        body = await _read_capped(request, self._cap)
+        body = await _read_capped(request, self._cap, self._deadline)
         expected = sign(self._secret, timestamp, body)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise _unauthorized("bad signature")

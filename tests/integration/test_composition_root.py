@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 
 from bot import bootstrap
+from bot.slack.edge import MAX_BODY_BYTES
 from bot.slack.metadata import MetadataSeal
 from bot.store import migrate
 from integrations.slack_web import SlackChat
@@ -84,3 +86,12 @@ def test_forms_are_sealed_with_the_signing_secret_every_replica_shares(
     bot = bootstrap.assemble(gatehouse, http=True)
     signed_elsewhere = MetadataSeal(slack.signing_secret).sign("U0ONCALL1", "R-1")
     assert bot.deps.seal.verify("U0ONCALL1", signed_elsewhere) == "R-1"
+
+
+def test_http_mode_bounds_its_connections_and_idle_keep_alives() -> None:
+    """Unauthenticated clients can hold at most MAX_CONNECTIONS body buffers (each capped and
+    read under a deadline by the edge); past that uvicorn answers 503 instead of growing."""
+    config = bootstrap.web_server_config(Starlette())
+    assert config.limit_concurrency == bootstrap.MAX_CONNECTIONS
+    assert config.timeout_keep_alive == bootstrap.KEEP_ALIVE_SECONDS
+    assert bootstrap.MAX_CONNECTIONS * MAX_BODY_BYTES <= 128 * 1024 * 1024  # well under 512Mi

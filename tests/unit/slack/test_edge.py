@@ -4,6 +4,7 @@ Slack's signing rule (v0, HMAC-SHA256 over `v0:<timestamp>:<raw body>`, a timest
 minutes): https://api.slack.com/authentication/verifying-requests-from-slack
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -13,9 +14,10 @@ from urllib.parse import urlencode
 
 import pytest
 from slack_bolt import Ack, App
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from bot.slack.edge import MAX_BODY_BYTES, RateLimitedLog, SlackEdge, sign
+from bot.slack.edge import MAX_BODY_BYTES, RateLimitedLog, Refused, SlackEdge, sign
 from bot.slack.http import create_http_app
 from tests.unit.fakes import MemorySeenRequests
 from tests.unit.slack.test_http import OfflineWebClient
@@ -271,3 +273,38 @@ def test_the_rejection_log_refills_per_address_and_is_bounded_overall() -> None:
     now[0] = 10.0
     assert limit.allow("10.0.0.1") is True
     assert limit.allow("10.0.0.1") is False
+
+
+def test_a_body_sent_too_slowly_is_refused_and_its_connection_let_go(bot: Bot) -> None:
+    """A client that stalls mid-body (a slow-loris) gets 408 after the edge's deadline instead of
+    holding its connection and buffer; Bolt never sees it."""
+    body = incident_open()
+    headers = signed_headers(body)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/slack/events",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    sent_first_half = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if not sent_first_half.is_set():
+            sent_first_half.set()
+            return {"type": "http.request", "body": body[:10], "more_body": True}
+        await asyncio.sleep(3600)  # the rest never comes
+        raise AssertionError("unreachable")
+
+    edge = SlackEdge(SECRET, MemorySeenRequests(), body_deadline_seconds=0.2)
+
+    async def admit() -> Refused:
+        with pytest.raises(Refused) as refused:
+            await edge.admit(Request(scope, receive))
+        return refused.value
+
+    started = time.monotonic()
+    refused = asyncio.run(admit())
+
+    assert (refused.status, refused.answer) == (408, "request body too slow")
+    assert time.monotonic() - started < 2
+    assert bot.commands == []
