@@ -25,10 +25,18 @@ ECHO_LIMIT = 80
 """Characters of user input repeated back in a message, ellipsis included."""
 
 
+# Letters and symbols that render as blank space yet are neither whitespace nor format
+# characters: Hangul fillers and the blank Braille pattern.
+BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def visible(text: str) -> str:
     """What a reader sees of `text`: without format characters (Unicode category Cf: zero-width
-    spaces and joiners, byte order marks, bidirectional controls) and surrounding whitespace."""
-    return "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
+    spaces and joiners, byte order marks, bidirectional controls), characters that render as
+    blanks, and surrounding whitespace."""
+    return "".join(
+        c for c in text if unicodedata.category(c) != "Cf" and c not in BLANK_LOOKING
+    ).strip()
 
 
 def clean(text: str) -> str:

@@ -136,7 +136,8 @@ def test_the_schema_pattern_is_the_parser_rule() -> None:
 # -- text --------------------------------------------------------------------------------------
 
 _FORMAT_CHARACTERS = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
-_INVISIBLE = st.text(st.sampled_from([*_FORMAT_CHARACTERS, " ", "\t", "\n", "\u3000", "\xa0"]))
+_BLANKS = [" ", "\t", "\n", "\u3000", "\xa0", "\u2800", "\u3164", "\u115f", "\u1160", "\uffa0"]
+_INVISIBLE = st.text(st.sampled_from([*_FORMAT_CHARACTERS, *_BLANKS]))
 
 
 @given(_INVISIBLE)
@@ -157,6 +158,7 @@ def test_text_of_only_format_characters_and_spaces_is_empty(text: str) -> None:
         "\u202e",  # right-to-left override
         "\u2066\u2069",  # an empty isolate
         " \u200e\u200f ",
+        "\u2800\u3164",  # the blank Braille pattern and a Hangul filler: letters drawn as blanks
     ],
 )
 def test_invisible_required_fields_are_refused_naming_the_field(typed: str) -> None:
