@@ -10,6 +10,7 @@ Every transition goes through `AccessRequest._move`, which refuses anything not 
 terminal state can never change.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
 
 MAX_REASON = 500
 REQUEST_ID_LENGTH = 10  # `R-` and eight base32 characters (`new_request_id`)
+_REQUEST_ID = re.compile(r"R-[A-Z2-7]{8}")
+
+
+def is_request_id(text: str) -> bool:
+    """`text` has the shape of an id `new_request_id` makes (upper case, as shown)."""
+    return _REQUEST_ID.fullmatch(text) is not None
+
+
 CLOSE_REASON = "incident closed"  # the end reason of everything closing an incident ends
 
 

@@ -4,10 +4,9 @@ The text arrives as Slack sends it (entities, and for /incident mentions as mark
 split on that text, user text is read with `from_slack` once, so the domain gets plain text.
 """
 
-import re
 from dataclasses import dataclass
 
-from bot.domain.access import MAX_REASON
+from bot.domain.access import MAX_REASON, is_request_id
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity
@@ -80,21 +79,18 @@ class AccessCommand:
     reason: str | None = None  # extend: why (optional)
 
 
-_REQUEST_ID = re.compile(r"^R-[A-Z2-7]{8}$")
-
-
 def parse_access_command(text: str) -> AccessCommand:
     words = from_slack(text).split()
     if not words:
         return AccessCommand("list")
     verb = words[0].lower()
     if verb in ("cancel", "revoke"):
-        if len(words) != 2 or not _REQUEST_ID.match(words[1].upper()):
+        if len(words) != 2 or not is_request_id(words[1].upper()):
             raise InvalidInput(f"Name one request: `/access {verb} R-XXXXXXXX`.")
         return AccessCommand(verb, words[1].upper())
     if verb == "extend":
         usage = "Say which access and by how much: `/access extend R-XXXXXXXX 30m [reason]`."
-        if len(words) < 3 or not _REQUEST_ID.match(words[1].upper()):
+        if len(words) < 3 or not is_request_id(words[1].upper()):
             raise InvalidInput(usage)
         parse_duration(words[2])
         reason = optional_text(" ".join(words[3:]), field="reason", max_length=MAX_REASON)

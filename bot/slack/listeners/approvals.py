@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from slack_bolt import Ack, App
 
-from bot.domain.access import Verdict
+from bot.domain.access import Verdict, is_request_id
 from bot.domain.errors import ChatError
 from bot.domain.text import visible
 from bot.slack import ids, payloads, workflows
@@ -72,6 +72,10 @@ def register_decisions(
     def ask_deny_reason(body: dict[str, Any]) -> None:
         click = read_click(deps, body)
         if click is None:
+            return
+        if not is_request_id(click.value):  # none of our Deny buttons carries anything else
+            payloads.refused(MalformedPayload("Click", "actions.0.value: not a request id"))
+            workflows.tell_privately(deps, click.user_id, payloads.SORRY, click.channel_id)
             return
         modal = blocks.deny_reason_modal(click.value, callback_id=deny_view)
         modal["private_metadata"] = f"{click.value}|{click.channel_id or ''}"

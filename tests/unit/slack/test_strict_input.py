@@ -306,3 +306,16 @@ def test_an_unknown_verb_is_repeated_back_clipped_and_without_bidi_controls(
     said = Listeners(deps).run_command(command, "\u202e" + "y" * 100_000)
     assert f"`{'y' * 39}…` is not an {command} command." in said.text
     assert "\u202e" not in said.text and len(said.text) < 2000
+
+
+@pytest.mark.parametrize("value", ["<!channel> R-AAAAAAAA", "r-aaaaaaaa", "R-AAAAAAA1", ""])
+def test_a_deny_click_without_a_request_id_opens_no_form(deps: Deps, value: str) -> None:
+    """Every Deny button carries a request id; anything else is not ours: no form is opened
+    (whose title would repeat the value) and the clicker is told privately."""
+    channel = incident_channel(deps)
+    Listeners(deps).click(ids.DENY, value, user="U0LEAD1", channel=channel)
+    methods = [method for method, _ in chat(deps).calls]
+    assert "views.open" not in methods
+    method, told = chat(deps).calls[-1]
+    assert method == "chat.postEphemeral"
+    assert "could not read what Slack sent" in told["text"]
