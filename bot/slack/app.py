@@ -33,6 +33,9 @@ log = logging.getLogger("gatehouse.slack")
 
 # Bolt's own readers of a payload's parts, run on every request to build listener arguments.
 _BOLT_READERS = (to_action, to_view, to_event, to_message, to_options, to_shortcut, to_step)
+# Parts Bolt reads as objects wherever they appear (also when it only logs a request it has no
+# listener for): a string in their place is not a payload Slack sends.
+_OBJECT_PARTS = ("view", "event", "team", "user", "channel", "container", "message", "enterprise")
 
 
 class GatehouseApp(App):
@@ -95,6 +98,14 @@ def unreadable(body: object) -> str | None:
     """Why Bolt could not read `body`'s parts, or None when it can."""
     if not isinstance(body, dict):
         return "the payload is not an object"
+    for key in _OBJECT_PARTS:
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            return f"its {key} is not an object"
+    actions = body.get("actions")
+    if actions is not None and not (
+        isinstance(actions, list) and all(isinstance(action, dict) for action in actions)
+    ):
+        return "its actions are not a list of objects"
     for read in _BOLT_READERS:
         try:
             part = read(body)

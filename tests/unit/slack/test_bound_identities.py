@@ -176,10 +176,14 @@ def test_the_commander_is_read_from_a_mention_or_a_bare_id(text: str) -> None:
     ("body", "problem"),
     [
         ({"type": "block_actions", "actions": []}, "action cannot be read"),
-        ({"type": "block_actions", "actions": [5]}, "action is not an object"),
-        ({"type": "block_actions", "actions": {"a": 1}}, "action cannot be read"),
+        ({"type": "block_actions", "actions": [5]}, "actions are not a list of objects"),
+        ({"type": "block_actions", "actions": {"a": 1}}, "actions are not a list of objects"),
         ({"type": "event_callback", "event": "type"}, "event is not an object"),
         ({"type": "event_callback", "event": ["type"]}, "event is not an object"),
+        ({"type": "event_callback", "event": "x"}, "event is not an object"),
+        ({"type": "view_submission", "view": "x"}, "view is not an object"),
+        ({"type": "block_actions", "team": "T0", "actions": [{}]}, "team is not an object"),
+        ({"type": "block_actions", "user": 5, "actions": [{}]}, "user is not an object"),
         ([], "not an object"),
     ],
 )
