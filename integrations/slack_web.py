@@ -77,11 +77,18 @@ class SlackChat:
         return str(response["channel"]["id"])
 
     def invite(self, channel: str, users: Sequence[str]) -> None:
-        if users:
+        """Add `users` to `channel`; someone already there is not an error (a hand-off to a
+        member invites nobody new)."""
+        if not users:
+            return
+        try:
             self._call(
                 "conversations.invite",
                 lambda: self.client.conversations_invite(channel=channel, users=list(users)),
             )
+        except SlackRefused as refused:
+            if refused.code != "already_in_channel":
+                raise
 
     def set_topic(self, channel: str, topic: str) -> None:
         self._call(

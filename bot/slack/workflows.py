@@ -104,6 +104,7 @@ def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None
         by_user=by_user,
         now=deps.clock(),
     )
+    deps.chat.invite(channel_id, [to_user])  # a commander outside the channel could not see it
     deps.chat.set_topic(channel_id, incident_blocks.topic(incident))
     refresh_incident_card(deps, incident)
     deps.chat.post(channel_id, text=incident_blocks.handed_off(incident, previous, by_user))

@@ -340,6 +340,7 @@ def test_the_new_commander_must_be_an_active_person(edge: Edge, who: str) -> Non
     assert now is not None
     if who == "a person":
         assert now.commander_id == LEAD
+        assert LEAD in edge.slack.workspace.channels[incident.channel_id].members
     else:
         assert now.commander_id == OPENER
         assert any("cannot be the commander" in text for text in edge.told(OPENER))

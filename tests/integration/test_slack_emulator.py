@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.domain.errors import ChatError
+from integrations.slack_web import SlackChat
 from tests.emulators.slack import SendOptions, SlackClient, SlackEmulator, running_slack
 from tests.emulators.slack.signing import verify
 from tests.emulators.slack.spec import all_specs
@@ -778,3 +780,17 @@ def test_missing_scope_when_scopes_are_declared() -> None:
         assert web.conversations_create(name="scoped")["ok"]
         refused = api_error(lambda: web.users_info(user=slack.bot_user_id))
         assert refused["error"] == "missing_scope" and refused["needed"] == "users:read"
+
+
+def test_the_gateway_invites_a_member_again_without_an_error(
+    web: WebClient, slack: SlackEmulator
+) -> None:
+    """A hand-off invites the new commander; one already in the channel is no failure, though
+    Slack answers `already_in_channel` (https://api.slack.com/methods/conversations.invite)."""
+    channel = incident_channel(web)
+    chat = SlackChat(web)
+    chat.invite(channel, [ALICE])  # already there: Slack refuses, the gateway shrugs
+    chat.invite(channel, [BOB])
+    assert web.conversations_members(channel=channel)["members"] == [slack.bot_user_id, ALICE, BOB]
+    with pytest.raises(ChatError, match="user_not_found"):
+        chat.invite(channel, ["U0NOBODY"])
