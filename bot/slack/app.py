@@ -7,6 +7,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.request.payload_utils import (
     to_action,
     to_event,
@@ -139,6 +140,9 @@ def create_app(
         process_before_response=process_before_response,
         # auth.test once at start: a bad token fails now, not at the first command.
         token_verification_enabled=True,
+        # No listener for a request: one line from `_no_traceback_to_slack`, not Bolt's warning
+        # that quotes the payload's ids and suggests code.
+        raise_error_for_unhandled_request=True,
         listener_executor=executor
         or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack"),
         logger=logger,
@@ -156,7 +160,13 @@ def create_app(
 
 def _no_traceback_to_slack(error: Exception, body: Any, response: BoltResponse | None) -> None:
     """The backstop behind each listener's own checks: one log line and a 200 (Slack shows
-    its own error for a 500), with a short apology where the ack can carry one (a command)."""
+    its own error for a 500), with a short apology where the ack can carry one (a command).
+    A request no listener handles keeps Bolt's 404 and is one line naming nothing it carried;
+    one a global middleware stopped (another workspace) was logged by that middleware."""
+    if isinstance(error, BoltUnhandledRequestError):
+        if error.last_global_middleware_name is None:
+            log.warning("a Slack request no listener handles was answered 404")
+        return
     log.error("a Slack listener failed: %s at %s", type(error).__name__, _where(error))
     if response is None:
         return

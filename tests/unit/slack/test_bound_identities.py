@@ -282,3 +282,26 @@ def test_signed_payloads_of_any_shape_never_get_a_500(payload: object) -> None:
     response = _client().post("/slack/events", content=body, headers=headers)
     assert response.status_code in (200, 400, 404), response.text
     assert "Traceback" not in response.text
+
+
+def test_a_signed_request_no_listener_handles_is_a_404_and_one_line_quoting_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bolt's own warning for an unhandled request quotes its ids and suggests code; here it is
+    one line that repeats nothing the sender chose."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0"},
+        "user": {"id": "U0ONCALL2"},
+        "trigger_id": "1.2.x",
+        "actions": [{"action_id": "forged-action-IDENTIFIABLE", "value": "R-AAAAAAAA"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    client = _client()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        response = client.post("/slack/events", content=body, headers=_signed(body))
+    assert response.status_code == 404
+    assert "IDENTIFIABLE" not in caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == ["a Slack request no listener handles was answered 404"]
