@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,8 @@ from bot.domain.access import Verdict
 from bot.domain.errors import GatehouseError
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import IncidentStatus, Severity
-from bot.domain.rules import ResourceRule
+from bot.domain.ports import CredentialBroker, IssuedCredential
+from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.summary import IncidentSummary
 from bot.log_setup import configure_logging
 from bot.policy import load_policy
@@ -48,11 +50,14 @@ class SlowBroker(FakeBroker):
         self._chance = random.Random(seed)
         self._chance_lock = threading.Lock()
 
-    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime):  # type: ignore[no-untyped-def]
+    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
         with self._chance_lock:
             delay = self._chance.uniform(0.020, 0.060)
         time.sleep(delay)
         return super().issue(grant=grant, resource=resource, now=now)
+
+    def count_live(self, grants: list[Grant]) -> int:
+        return sum(g.lease_id in self.live for g in grants)
 
 
 @dataclass
@@ -135,9 +140,19 @@ def _close(deps: workflows.Deps, channel_id: str, delay: float) -> str | None:
     return None
 
 
-def play_round(uow: SqlUnitOfWorkFactory, broker: SlowBroker, number: int, seed: int) -> Round:
-    """One round on a migrated database: a new incident, six approvals, a close."""
-    policy = load_policy(EXAMPLE_POLICY)
+def play_round(
+    uow: SqlUnitOfWorkFactory,
+    broker: CredentialBroker,
+    number: int,
+    seed: int,
+    *,
+    still_live: Callable[[list[Grant]], int],
+    policy: AccessPolicy | None = None,
+) -> Round:
+    """One round on a migrated database: a new incident, six approvals, a close.
+
+    `still_live` counts the grants whose credential the broker still holds live."""
+    policy = policy or load_policy(EXAMPLE_POLICY)
     deps = workflows.Deps(
         uow=uow, policy=policy, broker=broker, chat=FakeChat(), clock=lambda: datetime.now(UTC)
     )
@@ -180,7 +195,7 @@ def play_round(uow: SqlUnitOfWorkFactory, broker: SlowBroker, number: int, seed:
         close_error=close_error,
         incident_closed=closed,
         grants=grants,
-        live_leases=sum(g.lease_id in broker.live for g in grants),
+        live_leases=still_live(grants),
         unrevoked_tokens=unrevoked_tokens,
         summary=summary,
         click_outcomes=outcomes,
@@ -197,6 +212,9 @@ def play(database_url: str, rounds: int, *, seed: int = 1) -> list[Round]:
         broker.record_incident_token = lambda incident_id, accessor: issuing.record_incident_token(
             uow=uow, incident_id=incident_id, accessor=accessor, now=datetime.now(UTC)
         )
-        return [play_round(uow, broker, number, seed) for number in range(rounds)]
+        return [
+            play_round(uow, broker, number, seed, still_live=broker.count_live)
+            for number in range(rounds)
+        ]
     finally:
         engine.dispose()

@@ -226,7 +226,8 @@ def complete_close(
         incident=incident,
         summary=build_summary(uow=uow, incident_id=incident.id),
         revoked=[g for g in outcomes if g.status is GrantStatus.REVOKED],
-        unconfirmed=[g for g in outcomes if g.status is not GrantStatus.REVOKED],
+        # A grant Vault never issued (FAILED) has nothing left to revoke.
+        unconfirmed=[g for g in outcomes if g.status is GrantStatus.REVOKING],
         unconfirmed_tokens=unconfirmed_tokens,
     )
 
