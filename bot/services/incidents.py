@@ -235,9 +235,9 @@ def complete_close(
 def _revoke_once_issued(
     *, uow: UnitOfWorkFactory, broker: CredentialBroker, grant: Grant, clock: Callable[[], datetime]
 ) -> Grant:
-    """Revoke a grant the close ended. One Vault was still issuing when the close committed
-    has no credential on record yet: wait for its issuer (its claim), which revokes it as
-    soon as Vault answers, so the close reports it revoked rather than pending."""
+    """Revoke a grant the close ended. A grant Vault was still issuing when the close
+    committed has no credential on record yet: wait for its issuer (its claim), which revokes
+    it as soon as Vault answers, so the close reports it revoked rather than pending."""
     if not grant.has_credential:
         with uow.claim(claim_key("issue", grant.request_id), wait=True):
             pass
