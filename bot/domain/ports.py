@@ -1,11 +1,11 @@
 """Protocols the services depend on; the store and the outbound adapters implement them."""
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink
@@ -17,10 +17,17 @@ from bot.domain.incident import Incident
 from bot.domain.oncall import OnCallShift
 from bot.domain.rules import DynamicGroup, ResourceRule
 
+T = TypeVar("T")
+
 
 class IncidentRepository(Protocol):
     def add(self, incident: Incident) -> None: ...
     def get(self, incident_id: str, *, for_update: bool = False) -> Incident | None: ...
+    def hold(self, incident_id: str) -> Incident | None:
+        """Read the incident and hold it against a close until the transaction ends (PostgreSQL:
+        FOR KEY SHARE, what the foreign keys of new grants and decisions take anyway)."""
+        ...
+
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None: ...
     def save(self, incident: Incident) -> None: ...
     def list_open(self) -> Sequence[Incident]: ...
@@ -45,7 +52,11 @@ class AccessRequestRepository(Protocol):
         ...
 
     def list_for_incident(
-        self, incident_id: str, *, states: Sequence[RequestState] | None = None
+        self,
+        incident_id: str,
+        *,
+        states: Sequence[RequestState] | None = None,
+        for_update: bool = False,
     ) -> Sequence[AccessRequest]: ...
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]: ...
     def list_due_pending(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
@@ -90,7 +101,11 @@ class GrantRepository(Protocol):
 
     def save(self, grant: Grant) -> None: ...
     def list_for_incident(
-        self, incident_id: str, *, statuses: Sequence[GrantStatus] | None = None
+        self,
+        incident_id: str,
+        *,
+        statuses: Sequence[GrantStatus] | None = None,
+        for_update: bool = False,
     ) -> Sequence[Grant]: ...
 
 
@@ -174,6 +189,13 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+    def run(self, body: Callable[[UnitOfWork], T]) -> T:
+        """Run `body` in one transaction and commit it; when the database aborts it as a
+        deadlock victim or a serialization failure, run the whole body again (a few times,
+        after a jittered pause). `body` must only touch the database: no calls out, no
+        effects that a second run would repeat."""
+        ...
+
     def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
         """Hold `key` while the block runs, against every thread and replica; yields False when
         another worker holds it. A claim dies with its holder, so one that can be taken means

@@ -38,6 +38,7 @@ class RequestLine:
     requested_at: datetime | None = None
     decisions: list[DecisionLine] = field(default_factory=list)
     issued_at: datetime | None = None
+    issued_after_end: bool = False  # Vault answered after the request had ended (a close won)
     ended_at: datetime | None = None
     outcome: str = "pending"
     end_reason: str | None = None
@@ -75,8 +76,19 @@ class IncidentSummary:
     unrevoked_incident_tokens: list[str] = field(default_factory=list)  # accessors
 
     def ended_by_close(self, outcome: str) -> list[RequestLine]:
-        """Requests the close itself ended with `outcome` ("revoked" or "cancelled")."""
-        return [r for r in self.requests if r.outcome == outcome and r.end_reason == CLOSE_REASON]
+        """Requests the close itself ended with `outcome` ("revoked" or "cancelled"); a
+        cancelled one whose credential Vault issued after the close is not among them."""
+        return [
+            r
+            for r in self.requests
+            if r.outcome == outcome and r.end_reason == CLOSE_REASON and not r.issued_after_end
+        ]
+
+    @property
+    def issued_after_close(self) -> list[RequestLine]:
+        """Approved requests whose credential Vault issued after the close had committed:
+        each was revoked as soon as its issue was recorded."""
+        return [r for r in self.requests if r.issued_after_end and r.end_reason == CLOSE_REASON]
 
     def close_report(self) -> str:
         """One line on what closing did and what is still pending."""
@@ -85,6 +97,13 @@ class IncidentSummary:
         parts = [
             f"revoked {len(revoked)} active grant(s)",
             f"cancelled {len(cancelled)} unissued request(s)",
+        ]
+        if self.issued_after_close:
+            parts.append(
+                f"revoked {len(self.issued_after_close)} credential(s) Vault issued after the "
+                "close (never delivered)"
+            )
+        parts += [
             "Vault confirmed every revocation"
             if not pending
             else f"{len(pending)} revocation(s) not yet confirmed by Vault (retrying)",
@@ -111,7 +130,7 @@ class IncidentSummary:
             for r in self.requests
             if r.issued_at
             and r.revocation_confirmed_at is None
-            and r.outcome in ("revoked", "expired")
+            and (r.outcome in ("revoked", "expired") or r.issued_after_end)
         ]
 
     def to_markdown(self) -> str:
@@ -160,7 +179,9 @@ class IncidentSummary:
                 because = f" ({decision.reason})" if decision.reason else ""
                 verdict = {"approve": "approved", "deny": "denied"}.get(decision.verdict, "")
                 lines.append(f"- {verdict} by {decision.approver} at {_when(decision.at)}{because}")
-            lines.append(f"- Issued: {_when(request.issued_at)}")
+            late = " (after the request had ended: revoked at once, never delivered)"
+            issued = f"{_when(request.issued_at)}{late if request.issued_after_end else ''}"
+            lines.append(f"- Issued: {issued}")
             lines += [f"- {extension}" for extension in request.extensions]
             lines.append(f"- Ended: {_when(request.ended_at)} ({request.end_reason or '-'})")
             if request.issued_at:
@@ -255,6 +276,9 @@ def _apply_request_event(
     elif action == Action.GRANT_ISSUED and line.outcome == "approved":
         line.issued_at = at
         line.outcome = "active"
+    elif action == Action.GRANT_ISSUED and line.ended_at is not None:
+        line.issued_at = at
+        line.issued_after_end = True
     elif action == Action.GRANT_REVOKED:
         line.revocation_confirmed_at = at
     elif action == Action.GRANT_REVOCATION_FAILED:

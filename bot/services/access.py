@@ -22,8 +22,9 @@ from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
     end_grant,
-    incident_by_id,
+    held_incident,
     incident_for_channel,
+    lock_request,
     random_token,
     record_for_request,
     request_by_id,
@@ -51,8 +52,10 @@ def request_access(
     rule = policy.resource(resource.strip())
     requested = parse_duration(duration) if duration else None
     found = resolution or Resolution()
-    with uow() as tx:
-        incident = incident_for_channel(tx, channel_id)
+
+    def record_filing(tx: UnitOfWork) -> AccessRequest:
+        # Held, not only read: a close waits for this filing, or this filing sees it closed.
+        incident = held_incident(tx, incident_for_channel(tx, channel_id).id)
         policy_now = policy_for_request(policy, found, commander_id=incident.commander_id)
         request = file_request(
             request_id=new_request_id(random_token()),
@@ -94,8 +97,9 @@ def request_access(
             )
         else:
             settle_on_call(tx, request, rule=rule, policy=policy_now, resolution=found, now=now)
-        tx.commit()
-    return request
+        return request
+
+    return uow.run(record_filing)
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,15 @@ def decide_request(
     reason: str | None,
     now: datetime,
 ) -> DecisionResult:
-    """Record an approval or a denial, under a lock on the request."""
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
-        incident_by_id(tx, request.incident_id).require_open()
+    """Record an approval or a denial, under a lock on the request (its incident held)."""
+
+    def record_decision(tx: UnitOfWork) -> DecisionResult:
+        incident, request = lock_request(tx, request_id)
+        incident.require_open()
+        # A break-glass deny ends the grant too: lock it now, before anything is recorded.
+        grant = None
+        if request.break_glass:
+            grant = tx.grants.get_for_request(request.id, for_update=True)
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
         tx.requests.add_decision(decision)
         tx.requests.save(request)
@@ -141,7 +150,7 @@ def decide_request(
         if request.break_glass:
             # decide() refuses a review once reviewed: a review date now is this decision's.
             newly_reviewed = request.reviewed_at is not None
-            revoke_grant_id = _record_review(tx, request, decision, now, newly_reviewed)
+            revoke_grant_id = _record_review(tx, request, grant, decision, now, newly_reviewed)
         elif request.state is RequestState.APPROVED:
             record_for_request(
                 tx,
@@ -160,13 +169,15 @@ def decide_request(
                 actor=approver_id,
                 reason=decision.reason,
             )
-        tx.commit()
-    return DecisionResult(request, decision, revoke_grant_id, newly_reviewed)
+        return DecisionResult(request, decision, revoke_grant_id, newly_reviewed)
+
+    return uow.run(record_decision)
 
 
 def _record_review(
     tx: UnitOfWork,
     request: AccessRequest,
+    grant: Grant | None,
     decision: Decision,
     now: datetime,
     newly_reviewed: bool,
@@ -194,7 +205,6 @@ def _record_review(
     record_for_request(
         tx, action, request, at=now, actor=decision.approver_id, reason=request.end_reason
     )
-    grant = tx.grants.get_for_request(request.id, for_update=True)
     if grant is None or grant.status not in (GrantStatus.ACTIVE, GrantStatus.ISSUING):
         return None
     end_grant(tx, grant, now=now, actor=decision.approver_id, reason=request.end_reason or "")
@@ -205,8 +215,9 @@ def cancel_request(
     *, uow: UnitOfWorkFactory, request_id: str, by_user: str, now: datetime
 ) -> AccessRequest:
     """The requester withdraws a request that has not been issued."""
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
+
+    def record_cancel(tx: UnitOfWork) -> AccessRequest:
+        _, request = lock_request(tx, request_id)
         request.cancel(by_user=by_user, now=now)
         tx.requests.save(request)
         record_for_request(
@@ -217,8 +228,9 @@ def cancel_request(
             actor=by_user,
             reason="cancelled by requester",
         )
-        tx.commit()
-    return request
+        return request
+
+    return uow.run(record_cancel)
 
 
 def revoke_access(
@@ -232,9 +244,9 @@ def revoke_access(
 ) -> Grant:
     """End ACTIVE access early: the requester, the commander or one of its approvers may."""
     now = clock()
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
-        incident = incident_by_id(tx, request.incident_id)
+
+    def record_revoke(tx: UnitOfWork) -> Grant:
+        incident, request = lock_request(tx, request_id)
         _require_may_revoke(request, incident, by_user, policy)
         if request.state is not RequestState.ACTIVE:
             raise InvalidState(f"Request {request.id} is {request.state.value}, not active.")
@@ -249,7 +261,9 @@ def revoke_access(
             tx, Action.REQUEST_REVOKED, request, at=now, actor=by_user, reason=reason
         )
         end_grant(tx, grant, now=now, actor=by_user, reason=reason)
-        tx.commit()
+        return grant
+
+    grant = uow.run(record_revoke)
     return revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
 
 
@@ -266,8 +280,13 @@ def expire_access(
     worker holds the request's row (SKIP LOCKED), so each expiry is done, and told, once.
     """
     now = clock()
-    with uow() as tx:
-        request = tx.requests.get(request_id.strip().upper(), skip_locked=True)
+
+    def record_expiry(tx: UnitOfWork) -> tuple[AccessRequest, Grant | None] | None:
+        seen = tx.requests.get(request_id.strip().upper())
+        if seen is None or seen.state is not RequestState.ACTIVE:
+            return None
+        held_incident(tx, seen.incident_id)  # the lock order: the incident first
+        request = tx.requests.get(seen.id, skip_locked=True)
         if request is None or request.state is not RequestState.ACTIVE:
             return None
         if request.ends_at is None or now < request.ends_at:
@@ -281,7 +300,12 @@ def expire_access(
         )
         if grant is not None:
             end_grant(tx, grant, now=now, actor=None, reason="expired")
-        tx.commit()
+        return request, grant
+
+    expired = uow.run(record_expiry)
+    if expired is None:
+        return None
+    request, grant = expired
     if grant is not None:
         revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
     return request
@@ -335,8 +359,9 @@ def time_out_request(
     *, uow: UnitOfWorkFactory, policy: AccessPolicy, request_id: str, now: datetime
 ) -> AccessRequest:
     """A PENDING request nobody decided within `incident.request_timeout`. Idempotent."""
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
+
+    def record_time_out(tx: UnitOfWork) -> AccessRequest:
+        _, request = lock_request(tx, request_id)
         timeout = policy.incident.request_timeout
         if request.state is not RequestState.PENDING or now < request.requested_at + timeout:
             return request
@@ -350,8 +375,9 @@ def time_out_request(
             actor=None,
             reason="nobody decided in time",
         )
-        tx.commit()
-    return request
+        return request
+
+    return uow.run(record_time_out)
 
 
 def remind_approvers(

@@ -75,6 +75,22 @@ def request_by_id(uow: UnitOfWork, request_id: str, *, for_update: bool = False)
     return request
 
 
+def held_incident(uow: UnitOfWork, incident_id: str) -> Incident:
+    """The incident, held against a close until the transaction ends (see `hold`)."""
+    incident = uow.incidents.hold(incident_id)
+    if incident is None:
+        raise NotFound(f"There is no incident {incident_id}.")
+    return incident
+
+
+def lock_request(uow: UnitOfWork, request_id: str) -> tuple[Incident, AccessRequest]:
+    """The request locked for update, in the lock order: its incident held first.
+
+    The request is read once unlocked to learn its incident (which never changes)."""
+    incident = held_incident(uow, request_by_id(uow, request_id).incident_id)
+    return incident, request_by_id(uow, request_id, for_update=True)
+
+
 def record_for_request(
     uow: UnitOfWork,
     action: Action,

@@ -23,7 +23,7 @@ from bot.domain.extension import (
 from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
-    incident_by_id,
+    lock_request,
     random_token,
     record_for_grant,
     record_for_request,
@@ -51,9 +51,9 @@ def request_extension(
 ) -> ExtensionResult:
     """The requester asks to keep ACTIVE access longer; approvers decide on the card."""
     wanted = parse_duration(duration)
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
-        incident = incident_by_id(tx, request.incident_id)
+
+    def record_ask(tx: UnitOfWork) -> ExtensionResult:
+        incident, request = lock_request(tx, request_id)
         extension = ask_extension(
             request,
             extension_id=new_extension_id(random_token()),
@@ -79,8 +79,9 @@ def request_extension(
             approvals_required=extension.approvals_required,
             approvers=sorted(extension.possible_approvers),
         )
-        tx.commit()
-    return ExtensionResult(request, extension)
+        return ExtensionResult(request, extension)
+
+    return uow.run(record_ask)
 
 
 def headroom(*, uow: UnitOfWorkFactory, policy: AccessPolicy, request_id: str) -> timedelta:
@@ -106,12 +107,13 @@ def decide_extension(
     now: datetime,
 ) -> ExtensionResult:
     """Record one decision on the request's open extension, under the request's row lock."""
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
+
+    def record_decision(tx: UnitOfWork) -> ExtensionResult:
+        incident, request = lock_request(tx, request_id)
         extension = request.open_extension
         if extension is None:
             raise InvalidState(f"Request {request.id} has no extension waiting for a decision.")
-        incident_by_id(tx, request.incident_id).require_open()
+        incident.require_open()
         decision = extension.decide(
             approver_id=approver_id, verdict=verdict, reason=reason, now=now
         )
@@ -148,8 +150,9 @@ def decide_extension(
                 approver_id,
                 reason=decision.reason,
             )
-        tx.commit()
-    return ExtensionResult(request, extension, decision)
+        return ExtensionResult(request, extension, decision)
+
+    return uow.run(record_decision)
 
 
 def apply_extension(
@@ -190,21 +193,21 @@ def _record_renewal(
     error: str | None,
     now: datetime,
 ) -> ExtensionResult:
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
+    def record_renewal(tx: UnitOfWork) -> ExtensionResult:
+        _, request = lock_request(tx, request_id)
         extension = next(e for e in request.extensions if e.id == extension_id)
         if extension.state is not ExtensionState.APPROVED:
             return ExtensionResult(request, extension)  # recorded elsewhere, or access ended
         grant = tx.grants.get_for_request(request.id, for_update=True)
         previous_end = request.ends_at
         assert grant is not None and previous_end is not None  # as in apply_extension
+        failure = error
         if granted is not None and granted <= previous_end:
-            error = "Vault would not renew the credential past its current end"
-        if error is not None or granted is None:
-            extension.fail(error=error or "Vault did not renew the credential", now=now)
+            failure = "Vault would not renew the credential past its current end"
+        if failure is not None or granted is None:
+            extension.fail(error=failure or "Vault did not renew the credential", now=now)
             tx.requests.save(request)
-            _record(tx, Action.EXTENSION_FAILED, request, extension, now, None, error=error)
-            tx.commit()
+            _record(tx, Action.EXTENSION_FAILED, request, extension, now, None, error=failure)
             return ExtensionResult(request, extension)
         request.extend_to(granted)
         grant.extend_to(granted)
@@ -222,8 +225,9 @@ def _record_renewal(
             ends_at=utc_iso(granted),
             approvers=extension.approvers_so_far,
         )
-        tx.commit()
-    return ExtensionResult(request, extension)
+        return ExtensionResult(request, extension)
+
+    return uow.run(record_renewal)
 
 
 def retry_extensions(

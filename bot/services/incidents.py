@@ -9,10 +9,11 @@ from bot.domain.access import CLOSE_REASON, RequestState
 from bot.domain.audit import Action
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident, Severity, new_incident_id, open_incident
-from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
+from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.summary import IncidentSummary, summarize_incident
 from bot.services.common import (
+    claim_key,
     end_grant,
     incident_by_id,
     incident_for_channel,
@@ -123,8 +124,18 @@ def close_incident(
     a close cut short is finished by `complete_close` after a restart.
     """
     now = clock()
-    with uow() as tx:
+
+    def close_and_end_access(tx: UnitOfWork) -> tuple[Incident, list[str]]:
+        # The lock order: the incident, then all its requests, then all its grants, each
+        # locked in one statement before anything is changed or recorded (the first audit
+        # append takes the chain's lock, which must come last).
         incident = incident_by_id(tx, incident_id, for_update=True)
+        unissued = tx.requests.list_for_incident(incident.id, states=_UNISSUED, for_update=True)
+        active = tx.requests.list_for_incident(
+            incident.id, states=[RequestState.ACTIVE], for_update=True
+        )
+        live = (GrantStatus.ISSUING, GrantStatus.ACTIVE)
+        grants = tx.grants.list_for_incident(incident.id, statuses=live, for_update=True)
         incident.close(
             by_user=closed_by,
             resolution=resolution,
@@ -135,7 +146,7 @@ def close_incident(
         incident.archive_pending = policy.incident.archive_on_close
         tx.incidents.save(incident)
         cancelled = []
-        for request in tx.requests.list_for_incident(incident.id, states=_UNISSUED):
+        for request in unissued:
             cancelled.append(request.id)
             request.cancel_for_close(now=now, by_user=closed_by)
             request.notify_pending = True
@@ -148,7 +159,7 @@ def close_incident(
                 actor=closed_by,
                 reason=CLOSE_REASON,
             )
-        for request in tx.requests.list_for_incident(incident.id, states=[RequestState.ACTIVE]):
+        for request in active:
             request.revoke(now=now, by_user=closed_by, reason=CLOSE_REASON)
             request.notify_pending = True
             tx.requests.save(request)
@@ -160,8 +171,7 @@ def close_incident(
                 actor=closed_by,
                 reason=CLOSE_REASON,
             )
-        live = (GrantStatus.ISSUING, GrantStatus.ACTIVE)
-        for grant in tx.grants.list_for_incident(incident.id, statuses=live):
+        for grant in grants:
             end_grant(tx, grant, now=now, actor=closed_by, reason=CLOSE_REASON)
         record(
             tx,
@@ -171,7 +181,9 @@ def close_incident(
             incident_id=incident.id,
             resolution=incident.resolution,
         )
-        tx.commit()
+        return incident, cancelled
+
+    incident, cancelled = uow.run(close_and_end_access)
     crash_point("close.intent_recorded")
     result = complete_close(
         uow=uow,
@@ -202,7 +214,7 @@ def complete_close(
     with ThreadPoolExecutor(max_workers=revocations_at_once) as pool:
         outcomes = list(
             pool.map(
-                lambda grant: revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock),
+                lambda grant: _revoke_once_issued(uow=uow, broker=broker, grant=grant, clock=clock),
                 to_revoke,
             )
         )
@@ -214,9 +226,22 @@ def complete_close(
         incident=incident,
         summary=build_summary(uow=uow, incident_id=incident.id),
         revoked=[g for g in outcomes if g.status is GrantStatus.REVOKED],
-        unconfirmed=[g for g in outcomes if g.status is not GrantStatus.REVOKED],
+        # A grant Vault never issued (FAILED) has nothing left to revoke.
+        unconfirmed=[g for g in outcomes if g.status is GrantStatus.REVOKING],
         unconfirmed_tokens=unconfirmed_tokens,
     )
+
+
+def _revoke_once_issued(
+    *, uow: UnitOfWorkFactory, broker: CredentialBroker, grant: Grant, clock: Callable[[], datetime]
+) -> Grant:
+    """Revoke a grant the close ended. A grant Vault was still issuing when the close
+    committed has no credential on record yet: wait for its issuer (its claim), which revokes
+    it as soon as Vault answers, so the close reports it revoked rather than pending."""
+    if not grant.has_credential:
+        with uow.claim(claim_key("issue", grant.request_id), wait=True):
+            pass
+    return revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
 
 
 def unfinished_closes(*, uow: UnitOfWorkFactory, limit: int = 20) -> Sequence[Incident]:

@@ -19,11 +19,12 @@ from bot.domain.audit import Action, utc_iso
 from bot.domain.backoff import retry_wait
 from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
 from bot.domain.grant import Grant, GrantStatus
+from bot.domain.incident import Incident
 from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
     claim_key,
-    incident_by_id,
+    lock_request,
     random_token,
     record,
     record_for_grant,
@@ -35,6 +36,7 @@ from bot.services.crashpoints import crash_point
 FIRST_RETRY_AFTER = timedelta(seconds=15)
 LONGEST_RETRY_WAIT = timedelta(minutes=5)
 INTERRUPTED_ISSUE = "interrupted before Vault's answer was recorded"
+NOT_WANTED_WHEN_ISSUED = "no longer wanted when issued"
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,13 @@ def _issue(
     track_delivery: bool,
 ) -> IssueResult:
     now = clock()
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
+
+    def record_intent(tx: UnitOfWork) -> IssueResult | Grant:
+        incident, request = lock_request(tx, request_id)
         existing = tx.grants.get_for_request(request.id)
         if request.state is not RequestState.APPROVED or existing is not None:
             return IssueResult(request, existing)
-        incident_by_id(tx, request.incident_id).require_open()
+        incident.require_open()
         grant = Grant(
             id=f"G-{random_token()}",
             request_id=request.id,
@@ -108,7 +111,12 @@ def _issue(
         record_for_grant(
             tx, Action.GRANT_ISSUING, grant, at=now, actor=None, ends_at=utc_iso(grant.ends_at)
         )
-        tx.commit()
+        return grant
+
+    recorded = uow.run(record_intent)
+    if isinstance(recorded, IssueResult):
+        return recorded
+    grant = recorded
     crash_point("issue.intent_recorded")
     try:
         credential = broker.issue(grant=grant, resource=policy.resource(grant.resource), now=now)
@@ -131,9 +139,9 @@ def _record_issue_failure(
     *, uow: UnitOfWorkFactory, grant_id: str, error: CredentialError, now: datetime
 ) -> IssueResult:
     retrying = isinstance(error, CredentialUnavailable)
-    with uow() as tx:
-        grant = _grant(tx, grant_id, for_update=True)
-        request = request_by_id(tx, grant.request_id, for_update=True)
+
+    def record_failure(tx: UnitOfWork) -> IssueResult:
+        _, request, grant = _lock_grant(tx, grant_id)
         grant.mark_failed(error=error.message, now=now)
         tx.grants.save(grant)
         record_for_grant(
@@ -151,8 +159,9 @@ def _record_issue_failure(
             record_for_request(
                 tx, Action.REQUEST_FAILED, request, at=now, actor=None, error=error.message
             )
-        tx.commit()
-    return IssueResult(request, grant, error=error.message, retrying=retrying)
+        return IssueResult(request, grant, error=error.message, retrying=retrying)
+
+    return uow.run(record_failure)
 
 
 def _record_issued(
@@ -165,10 +174,9 @@ def _record_issued(
     track_delivery: bool,
 ) -> IssueResult:
     now = clock()
-    with uow() as tx:
-        grant = _grant(tx, grant_id, for_update=True)
-        request = request_by_id(tx, grant.request_id, for_update=True)
-        incident = incident_by_id(tx, grant.incident_id)
+
+    def record_answer(tx: UnitOfWork) -> IssueResult:
+        incident, request, grant = _lock_grant(tx, grant_id)
         still_wanted = (
             grant.status is GrantStatus.ISSUING
             and request.state is RequestState.APPROVED
@@ -181,9 +189,10 @@ def _record_issued(
             grant.mark_issued(credential=credential, ends_at=request.ends_at, now=now)
             tx.requests.save(request)
         else:
-            # Closed or cancelled while Vault was issuing: keep the ids so it can be revoked.
+            # Closed or cancelled while Vault was issuing (a close that committed first wins):
+            # keep the ids so it is revoked at once, below, and the summary reports it.
             grant.attach_credential(credential)
-            grant.request_revocation(now=now, reason="no longer wanted when issued")
+            grant.request_revocation(now=now, reason=NOT_WANTED_WHEN_ISSUED)
         tx.grants.save(grant)
         record_for_grant(
             tx,
@@ -196,11 +205,13 @@ def _record_issued(
             wrapping_accessor=grant.wrapping_accessor,
             ends_at=utc_iso(grant.ends_at),
         )
-        tx.commit()
-    if not still_wanted:
-        revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
-        return IssueResult(request, grant)
-    return IssueResult(request, grant, credential)
+        return IssueResult(request, grant, credential if still_wanted else None)
+
+    result = uow.run(record_answer)
+    if result.credential is None and result.grant is not None:
+        revoked = revoke_grant(uow=uow, broker=broker, grant_id=result.grant.id, clock=clock)
+        return IssueResult(result.request, revoked)
+    return result
 
 
 def retry_issues(
@@ -405,6 +416,12 @@ def _revoke_incident_tokens(
         )
         tx.commit()
     return []
+
+
+def _lock_grant(tx: UnitOfWork, grant_id: str) -> tuple[Incident, AccessRequest, Grant]:
+    """A grant locked for update in the lock order: its incident held, its request locked."""
+    incident, request = lock_request(tx, _grant(tx, grant_id).request_id)
+    return incident, request, _grant(tx, grant_id, for_update=True)
 
 
 def _grant(tx: UnitOfWork, grant_id: str, *, for_update: bool = False) -> Grant:

@@ -14,11 +14,13 @@ from datetime import datetime
 
 from bot.domain.access import AccessRequest, RequestState
 from bot.domain.audit import Action
-from bot.domain.ports import CredentialBroker, UnitOfWorkFactory
+from bot.domain.grant import Grant
+from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.services.common import (
     claim_key,
     end_grant,
     incident_by_id,
+    lock_request,
     record_for_request,
     request_by_id,
 )
@@ -80,8 +82,9 @@ def end_undelivered(
     delivering it.
     """
     now = clock()
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
+
+    def record_end(tx: UnitOfWork) -> tuple[AccessRequest, Grant | None] | None:
+        _, request = lock_request(tx, request_id)
         if request.state is not RequestState.ACTIVE or not request.notify_pending:
             return None
         grant = tx.grants.get_for_request(request.id, for_update=True)
@@ -92,7 +95,12 @@ def end_undelivered(
         )
         if grant is not None:
             end_grant(tx, grant, now=now, actor=None, reason=UNDELIVERED)
-        tx.commit()
+        return request, grant
+
+    ended = uow.run(record_end)
+    if ended is None:
+        return None
+    request, grant = ended
     if grant is not None:
         revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
     return request

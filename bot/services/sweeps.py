@@ -28,7 +28,7 @@ from bot.domain.ports import (
     UnitOfWorkFactory,
 )
 from bot.domain.rules import AccessPolicy
-from bot.services.common import claim_key, record, record_for_grant
+from bot.services.common import claim_key, held_incident, record, record_for_grant
 from bot.services.issuing import INTERRUPTED_ISSUE, revoke_grant, revoke_incident_tokens
 
 _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
@@ -106,7 +106,11 @@ def fail_interrupted_issues(
 
 
 def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> bool:
-    with uow() as tx:
+    def record_failure(tx: UnitOfWork) -> bool:
+        seen = tx.grants.get(grant_id)
+        if seen is None or seen.status is not GrantStatus.ISSUING:
+            return False
+        held_incident(tx, seen.incident_id)  # the lock order: the incident, then the grant
         grant = tx.grants.get(grant_id, for_update=True)
         if grant is None or grant.status is not GrantStatus.ISSUING:
             return False
@@ -121,8 +125,9 @@ def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> b
             error=INTERRUPTED_ISSUE,
             retrying=True,
         )
-        tx.commit()
-    return True
+        return True
+
+    return uow.run(record_failure)
 
 
 def _token_is_ours_to_keep(

@@ -102,12 +102,18 @@ class SqlAccessRequestRepository:
         )
 
     def list_for_incident(
-        self, incident_id: str, *, states: Sequence[RequestState] | None = None
+        self,
+        incident_id: str,
+        *,
+        states: Sequence[RequestState] | None = None,
+        for_update: bool = False,
     ) -> Sequence[AccessRequest]:
+        """Oldest first; `for_update` locks them all in that one statement (the close)."""
         statement = select(access_requests).where(access_requests.c.incident_id == incident_id)
         if states is not None:
             statement = statement.where(access_requests.c.state.in_([s.value for s in states]))
-        return self._load(statement.order_by(access_requests.c.requested_at, access_requests.c.id))
+        ordered = statement.order_by(access_requests.c.requested_at, access_requests.c.id)
+        return self._load(locked(ordered, for_update))
 
     def list_for_requester(
         self, requester_id: str, *, states: Sequence[RequestState]

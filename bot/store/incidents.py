@@ -23,6 +23,15 @@ class SqlIncidentRepository:
         statement = select(incidents).where(incidents.c.id == incident_id)
         return self._one(locked(statement, for_update))
 
+    def hold(self, incident_id: str) -> Incident | None:
+        """FOR KEY SHARE: other holders are not blocked, a close (FOR UPDATE) waits for them.
+
+        Taken first by every transaction that locks a request or a grant of the incident, so
+        that the incident row is always locked before its requests and grants.
+        """
+        statement = select(incidents).where(incidents.c.id == incident_id)
+        return self._one(statement.with_for_update(read=True, key_share=True))
+
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
         statement = select(incidents).where(incidents.c.channel_id == channel_id)
         return self._one(locked(statement, for_update))

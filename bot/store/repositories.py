@@ -52,12 +52,18 @@ class SqlGrantRepository:
         update_by_id(self._connection, grants, grant.id, _grant_values(grant))
 
     def list_for_incident(
-        self, incident_id: str, *, statuses: Sequence[GrantStatus] | None = None
+        self,
+        incident_id: str,
+        *,
+        statuses: Sequence[GrantStatus] | None = None,
+        for_update: bool = False,
     ) -> Sequence[Grant]:
+        """Oldest first; `for_update` locks them all in that one statement (the close)."""
         statement = select(grants).where(grants.c.incident_id == incident_id)
         if statuses is not None:
             statement = statement.where(grants.c.status.in_([s.value for s in statuses]))
-        return self._all(statement.order_by(grants.c.created_at, grants.c.id))
+        ordered = statement.order_by(grants.c.created_at, grants.c.id)
+        return self._all(locked(ordered, for_update))
 
     def list_due(self, now: datetime, limit: int) -> Sequence[Grant]:
         """Active grants whose end has come, soonest first, locked for this sweep (SKIP LOCKED)."""

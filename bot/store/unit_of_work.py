@@ -1,10 +1,22 @@
-"""One database transaction per unit of work, shared by the repositories and the audit log."""
+"""One database transaction per unit of work, shared by the repositories and the audit log.
 
+Lock order, in every transaction that locks rows of more than one of these: the incident
+first (FOR UPDATE to change it, FOR KEY SHARE to hold it open), then its requests, then its
+grants, and the audit chain's lock last (it is taken by the first append, so every row a
+transaction locks is locked before it records anything). A transaction the database still
+aborts as a deadlock victim or a serialization failure is run again by `run`.
+"""
+
+import random
+import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
+import structlog
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from bot.store.access_requests import SqlAccessRequestRepository
 from bot.store.audit_log import SqlAuditLog
@@ -15,6 +27,25 @@ from bot.store.incidents import SqlIncidentRepository
 from bot.store.repositories import SqlGrantRepository
 from bot.store.sink_cursors import SqlSinkCursorRepository
 from bot.store.vault_tokens import SqlVaultTokenRepository
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+"""deadlock_detected and serialization_failure: the database undid the whole transaction."""
+TRANSACTION_ATTEMPTS = 4
+FIRST_RETRY_PAUSE_SECONDS = 0.01
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """True when the database aborted the transaction only because of a concurrent one."""
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def retry_pause(attempt: int, *, jitter: Callable[[], float] = random.random) -> float:
+    """Full jitter, doubling: up to 10 ms after the first failure, 20 ms, 40 ms…, so two
+    transactions that deadlocked do not meet again at the same moment."""
+    return float(FIRST_RETRY_PAUSE_SECONDS * (2 ** (attempt - 1)) * jitter())
 
 
 class SqlUnitOfWork:
@@ -86,6 +117,33 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._engine)
+
+    def run(
+        self,
+        body: Callable[[SqlUnitOfWork], T],
+        *,
+        attempts: int = TRANSACTION_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> T:
+        """Run `body` in one transaction and commit; rerun it whole after a deadlock or a
+        serialization failure, up to `attempts` times in all. Any other error, or the last
+        failure, reaches the caller with nothing committed."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self() as tx:
+                    result = body(tx)
+                    tx.commit()
+                    return result
+            except DBAPIError as error:
+                if attempt == attempts or not is_retryable(error):
+                    raise
+                log.info(
+                    "transaction aborted by a concurrent one; running it again",
+                    sqlstate=getattr(error.orig, "sqlstate", None),
+                    attempt=attempt,
+                )
+                sleep(retry_pause(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
         return self._claims.hold(key, wait=wait)

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
 from bot.domain.audit import AuditEntry, AuditEvent, ChainLink, next_in_chain
@@ -33,11 +33,14 @@ from bot.domain.ports import (
     IncidentTokenLedger,
     IssuedCredential,
     OnCall,
+    UnitOfWork,
     UnitOfWorkFactory,
     UserGroupMembers,
 )
 from bot.domain.rules import DynamicGroup, GroupSource, ResourceRule
 from bot.store.claims import LocalClaims
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,6 +63,9 @@ class MemoryIncidents:
 
     def get(self, incident_id: str, *, for_update: bool = False) -> Incident | None:
         return copy.deepcopy(self._state.incidents.get(incident_id))
+
+    def hold(self, incident_id: str) -> Incident | None:
+        return self.get(incident_id)
 
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
         found = [i for i in self._state.incidents.values() if i.channel_id == channel_id]
@@ -123,7 +129,11 @@ class MemoryRequests:
         stored.decisions.append(decision)
 
     def list_for_incident(
-        self, incident_id: str, *, states: Sequence[RequestState] | None = None
+        self,
+        incident_id: str,
+        *,
+        states: Sequence[RequestState] | None = None,
+        for_update: bool = False,
     ) -> Sequence[AccessRequest]:
         return [
             copy.deepcopy(r)
@@ -270,7 +280,11 @@ class MemoryGrants:
         self._state.grants[grant.id] = copy.deepcopy(grant)
 
     def list_for_incident(
-        self, incident_id: str, *, statuses: Sequence[GrantStatus] | None = None
+        self,
+        incident_id: str,
+        *,
+        statuses: Sequence[GrantStatus] | None = None,
+        for_update: bool = False,
     ) -> Sequence[Grant]:
         return [
             copy.deepcopy(g)
@@ -363,6 +377,13 @@ class MemoryStore:
 
     def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
         return self.claims.hold(key, wait=wait)
+
+    def run(self, body: Callable[[UnitOfWork], T]) -> T:
+        """One writer at a time here: nothing ever deadlocks, so the body runs once."""
+        with self() as tx:
+            result = body(tx)
+            tx.commit()
+            return result
 
     def state_incident_by_channel(self, channel_id: str) -> str:
         return next(i.id for i in self.state.incidents.values() if i.channel_id == channel_id)
