@@ -23,7 +23,7 @@ from bot.domain.access import Verdict
 from bot.domain.errors import GatehouseError
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import IncidentStatus, Severity
-from bot.domain.ports import CredentialBroker, IssuedCredential
+from bot.domain.ports import CredentialBroker, IncidentTokenLedger, IssuedCredential
 from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.summary import IncidentSummary
 from bot.log_setup import configure_logging
@@ -45,8 +45,8 @@ LONGEST_CLOSE_DELAY = 0.120
 class SlowBroker(FakeBroker):
     """A fake Vault that takes 20-60 ms to issue, as a real one across a network does."""
 
-    def __init__(self, seed: int) -> None:
-        super().__init__()
+    def __init__(self, seed: int, *, ledger: IncidentTokenLedger) -> None:
+        super().__init__(ledger=ledger)
         self._chance = random.Random(seed)
         self._chance_lock = threading.Lock()
 
@@ -208,9 +208,8 @@ def play(database_url: str, rounds: int, *, seed: int = 1) -> list[Round]:
     engine = create_engine_for(database_url)
     try:
         uow = SqlUnitOfWorkFactory(engine)
-        broker = SlowBroker(seed)
-        broker.record_incident_token = lambda incident_id, accessor: issuing.record_incident_token(
-            uow=uow, incident_id=incident_id, accessor=accessor, now=datetime.now(UTC)
+        broker = SlowBroker(
+            seed, ledger=issuing.StoredIncidentTokens(uow, lambda: datetime.now(UTC))
         )
         return [
             play_round(uow, broker, number, seed, still_live=broker.count_live)

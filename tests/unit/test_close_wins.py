@@ -12,6 +12,7 @@ from bot.domain.incident import IncidentStatus
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
 from bot.services import incidents
+from bot.services.issuing import StoredIncidentTokens
 from tests.unit.fakes import FakeBroker
 from tests.unit.test_services import World
 
@@ -20,7 +21,7 @@ class CloseWhileIssuing(FakeBroker):
     """Vault that answers only once a close, sent from another thread, has committed."""
 
     def __init__(self, world: World) -> None:
-        super().__init__(record_incident_token=world.record_incident_token)
+        super().__init__(ledger=StoredIncidentTokens(world.store, world.clock))
         self.world = world
         self.closed: list[incidents.CloseResult] = []
         self.closer: threading.Thread | None = None
