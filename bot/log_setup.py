@@ -110,5 +110,17 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
         # line on a bad signature carries the whole body: never below WARNING.
         floor = logging.WARNING if name in BODY_AT_INFO_LIBRARIES else logging.INFO
         logging.getLogger(name).setLevel(max(floor, root.level))
+        _defer_to(name)
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+        _defer_to(name)
+
+
+def _defer_to(library: str) -> None:
+    """The library's loggers below `library` take its level: Bolt copies a level onto its own
+    loggers when it builds them (the root's, or its base logger's), which would otherwise
+    override the floor set here, in either direction."""
+    prefix = library + "."
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith(prefix) and isinstance(logger, logging.Logger):
+            logger.setLevel(logging.NOTSET)

@@ -96,3 +96,16 @@ def test_http_client_request_lines_with_urls_stay_off(captured: io.StringIO) -> 
     logging.getLogger("httpx").warning("a warning still shows")
     assert "ada%40example.com" not in captured.getvalue()
     assert "a warning still shows" in captured.getvalue()
+
+
+def test_a_level_bolt_copied_onto_its_own_logger_does_not_override_the_floor() -> None:
+    """Bolt sets `slack_bolt.<Class>` to the root's level when it builds one without a base
+    logger: at DEBUG that child would log request bodies, at ERROR it would hide warnings."""
+    child = logging.getLogger("slack_bolt.RequestVerification")
+    child.setLevel(logging.DEBUG)  # what Bolt does under a DEBUG root
+    try:
+        configure_logging(json=True, level="DEBUG")
+        assert child.getEffectiveLevel() == logging.WARNING
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
