@@ -15,7 +15,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from bot.domain.access import RequestState, Verdict
+from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.audit import Action, verify_chain
 from bot.domain.errors import CredentialUnavailable, GatehouseError
 from bot.domain.extension import ExtensionState
@@ -380,7 +380,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             approvers = set(request.approvers_so_far)
             rule = POLICY.resource(request.resource)
             assert request.requester_id not in approvers
-            assert approvers <= POLICY.approvers(rule)
+            assert approvers <= self.eligible_approvers(request)
             assert len(approvers) >= rule.approvals_required
             assert len(approvers) == len(request.approvers_so_far)
 
@@ -419,6 +419,13 @@ class LifecycleMachine(RuleBasedStateMachine):
         for grant in self.store.state.grants.values():
             assert grant.ends_at - grant.created_at <= POLICY.resource(grant.resource).max_ttl
 
+    def eligible_approvers(self, request: AccessRequest) -> frozenset[str]:
+        """The resource's approvers, and the incident's commander where the resource names
+        `incident_commander` (no hand-off happens in this machine: the opener stays commander)."""
+        rule = POLICY.resource(request.resource)
+        commander = self.store.state.incidents[request.incident_id].commander_id
+        return POLICY.approvers(rule) | ({commander} if rule.commander_approves else set())
+
     @invariant()
     def break_glass_is_capped_and_reviewed_only_by_approvers(self) -> None:
         for request in self.store.state.requests.values():
@@ -429,7 +436,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert request.duration <= rule.break_glass.max_ttl
             reviewers = {d.approver_id for d in request.decisions}
             assert request.requester_id not in reviewers
-            assert reviewers <= POLICY.approvers(rule)
+            assert reviewers <= self.eligible_approvers(request)
             if request.reviewed_at is not None:
                 event("break-glass reviewed")
                 assert len(set(request.approvers_so_far)) >= request.approvals_required
