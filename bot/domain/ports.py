@@ -187,6 +187,16 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None: ...
 
 
+class Claim(Protocol):
+    """A worker's hold on outside work: true while held."""
+
+    def __bool__(self) -> bool: ...
+    def ensure_held(self) -> None:
+        """Raise ClaimLost unless the claim is held right now: called before each call out
+        (Vault) made under it, so that no work proceeds once its claim is gone."""
+        ...
+
+
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
     def run(self, body: Callable[[UnitOfWork], T]) -> T:
@@ -196,10 +206,10 @@ class UnitOfWorkFactory(Protocol):
         effects that a second run would repeat."""
         ...
 
-    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
-        """Hold `key` while the block runs, against every thread and replica; yields False when
-        another worker holds it. A claim dies with its holder, so one that can be taken means
-        nobody is doing that work now."""
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[Claim]:
+        """Hold `key` while the block runs, against every thread and replica; yields a false
+        Claim when another worker holds it. A claim dies with its holder, so one that can be
+        taken means nobody is doing that work now."""
         ...
 
 

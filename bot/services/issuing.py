@@ -20,7 +20,13 @@ from bot.domain.backoff import retry_wait
 from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
-from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
+from bot.domain.ports import (
+    Claim,
+    CredentialBroker,
+    IssuedCredential,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
     claim_key,
@@ -78,6 +84,7 @@ def issue_access(
             request_id=request_id,
             clock=clock,
             track_delivery=track_delivery,
+            claim=mine,
         )
 
 
@@ -89,6 +96,7 @@ def _issue(
     request_id: str,
     clock: Callable[[], datetime],
     track_delivery: bool,
+    claim: Claim,
 ) -> IssueResult:
     now = clock()
 
@@ -118,6 +126,7 @@ def _issue(
         return recorded
     grant = recorded
     crash_point("issue.intent_recorded")
+    claim.ensure_held()  # lost: the grant stays ISSUING, failed and retried once the claim is free
     try:
         credential = broker.issue(grant=grant, resource=policy.resource(grant.resource), now=now)
     except CredentialError as error:
@@ -284,6 +293,7 @@ def revoke_grant(
         if not grant.has_credential:
             return grant  # still being issued: the issuing path revokes it once Vault answers
         crash_point("revoke.intent_recorded")
+        mine.ensure_held()  # lost: the grant stays REVOKING, for the revocation retries
         return _revoke_and_record(uow=uow, broker=broker, grant=grant, clock=clock)
 
 
@@ -375,6 +385,7 @@ def revoke_incident_tokens(
             accessors = [accessor for _, accessor in tx.vault_tokens.list_unrevoked(incident_id)]
         if not mine or not accessors:
             return accessors
+        mine.ensure_held()  # lost: the tokens stay on record, for the revocation retries
         return _revoke_incident_tokens(
             uow=uow, broker=broker, incident_id=incident_id, accessors=accessors, clock=clock
         )

@@ -38,7 +38,7 @@ from bot.domain.ports import (
     UserGroupMembers,
 )
 from bot.domain.rules import DynamicGroup, GroupSource, ResourceRule
-from bot.store.claims import LocalClaims
+from bot.store.claims import Claim, LocalClaims
 
 T = TypeVar("T")
 
@@ -375,7 +375,7 @@ class MemoryStore:
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
 
-    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[Claim]:
         return self.claims.hold(key, wait=wait)
 
     def run(self, body: Callable[[UnitOfWork], T]) -> T:
