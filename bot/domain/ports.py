@@ -63,6 +63,18 @@ class AccessRequestRepository(Protocol):
         """PENDING requests filed at or before `older_than`; SKIP LOCKED on PostgreSQL."""
         ...
 
+    def list_due_reminders(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
+        """PENDING requests filed at or before `older_than` and not reminded yet, oldest first;
+        SKIP LOCKED on PostgreSQL."""
+        ...
+
+    def list_due_issue_retries(
+        self, now: datetime, *, approved_before: datetime, limit: int
+    ) -> Sequence[str]:
+        """Ids of APPROVED requests due to be issued (again), soonest due first; SKIP LOCKED
+        on PostgreSQL."""
+        ...
+
     def list_for_requester(
         self, requester_id: str, *, states: Sequence[RequestState]
     ) -> Sequence[AccessRequest]: ...
@@ -85,6 +97,11 @@ class GrantRepository(Protocol):
     def list_for_request(self, request_id: str) -> Sequence[Grant]: ...
     def list_due(self, now: datetime, limit: int) -> Sequence[Grant]:
         """ACTIVE grants whose end has come; SKIP LOCKED on PostgreSQL."""
+        ...
+
+    def list_due_revocations(self, now: datetime, limit: int) -> Sequence[Grant]:
+        """REVOKING grants whose revocation is due (never tried, or backoff passed), longest
+        due first; SKIP LOCKED on PostgreSQL."""
         ...
 
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
@@ -114,6 +131,10 @@ class VaultTokenRepository(Protocol):
 
     def add(self, *, incident_id: str, accessor: str, now: datetime) -> None: ...
     def list_unrevoked(self, incident_id: str | None = None) -> Sequence[tuple[str, str]]: ...
+    def list_closed_incidents_with_unrevoked(self, limit: int) -> Sequence[str]:
+        """Closed incidents that still have a token not confirmed revoked, oldest token first."""
+        ...
+
     def mark_revoked(self, accessors: Sequence[str], *, at: datetime) -> None: ...
 
 

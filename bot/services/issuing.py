@@ -10,7 +10,7 @@ is recorded, so no two workers, in any replica, call Vault for the same item at 
 that can be taken while the record says ISSUING means the issuer died (see `sweeps`).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -151,7 +151,12 @@ def _record_issue_failure(
 
     def record_failure(tx: UnitOfWork) -> IssueResult:
         _, request, grant = _lock_grant(tx, grant_id)
-        grant.mark_failed(error=error.message, now=now)
+        again = retrying and request.state is RequestState.APPROVED
+        grant.mark_failed(
+            error=error.message,
+            now=now,
+            retry_at=_next_attempt_at(tx, grant, now) if again else None,
+        )
         tx.grants.save(grant)
         record_for_grant(
             tx,
@@ -246,30 +251,26 @@ def retry_issues(
 
 
 def due_issue_retries(*, uow: UnitOfWorkFactory, now: datetime, limit: int = 50) -> list[str]:
-    """APPROVED requests whose failed attempts are due for another (see `retry_issues`)."""
+    """APPROVED requests due for another attempt (see `retry_issues`), soonest due first.
+
+    Due when every attempt so far failed and the last one's `retry_at` has come (its backoff
+    passed, or at once when its process did not live to finish it); an approved request nobody
+    tried to issue (its worker stopped or failed before Vault was asked) is due once the first
+    wait has passed since its approval.
+    """
     with uow() as tx:
-        return [
-            request.id
-            for request in tx.requests.list_in_state(RequestState.APPROVED, limit)
-            if _retry_due(request, tx.grants.list_for_request(request.id), now)
-        ]
+        return list(
+            tx.requests.list_due_issue_retries(
+                now, approved_before=now - FIRST_RETRY_AFTER, limit=limit
+            )
+        )
 
 
-def _retry_due(request: AccessRequest, attempts: Sequence[Grant], now: datetime) -> bool:
-    """Due when every attempt so far failed and the backoff after the last one has passed;
-    at once after an attempt its process did not live to finish (Vault was not the cause).
-    An approved request nobody tried to issue (its worker stopped or failed before Vault was
-    asked) is due once the first wait has passed since its approval."""
-    failed = list(attempts)
-    if not failed:
-        approved_at = request.state_changed_at or request.requested_at
-        return now >= approved_at + FIRST_RETRY_AFTER
-    if any(g.status is not GrantStatus.FAILED for g in failed):
-        return False
-    if failed[-1].last_error == INTERRUPTED_ISSUE:
-        return True
-    wait = retry_wait(len(failed), first=FIRST_RETRY_AFTER, longest=LONGEST_RETRY_WAIT)
-    return now >= failed[-1].ends_at + wait  # a failed grant ends when its failure was recorded
+def _next_attempt_at(tx: UnitOfWork, failed: Grant, now: datetime) -> datetime:
+    """When the request of an attempt Vault could not serve is to be tried again: 15 s after
+    the first failure, doubling up to 5 min."""
+    attempts = len(tx.grants.list_for_request(failed.request_id))
+    return now + retry_wait(attempts, first=FIRST_RETRY_AFTER, longest=LONGEST_RETRY_WAIT)
 
 
 def revoke_grant(
