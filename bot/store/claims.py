@@ -51,10 +51,16 @@ class Claim:
 
     def ensure_held(self) -> None:
         if not self._held:
-            raise ClaimLost(f"Claim {self.key} is not held; the work stops here.")
+            raise ClaimLost(
+                f"Another worker is still busy with {self.key}; nothing more was done here."
+                " Try again in a moment."
+            )
         if self._alive is not None and not self._alive():
             self._held = False
-            raise ClaimLost(f"Claim {self.key} was lost with its connection; the work stops here.")
+            raise ClaimLost(
+                f"The hold on {self.key} was lost with its database connection; the work"
+                " stopped before its next step and will be finished by a sweep."
+            )
 
     def give_back(self) -> None:
         self._held = False
