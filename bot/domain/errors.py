@@ -69,3 +69,8 @@ class SinkUnavailable(SinkError):
 class SinkMisconfigured(SinkError):
     """The sink refused the batch (bad URL, token, secret, index): an operator must fix the
     settings. Retried slowly, never dropped."""
+
+
+class ClaimLost(GatehouseError):
+    """The claim a worker held over outside work is gone (its database connection was lost):
+    the work stops before its next call out, and whoever takes the claim next finishes it."""

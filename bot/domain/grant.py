@@ -56,6 +56,7 @@ class Grant:
     revoke_attempts: int = 0
     last_error: str | None = None
     revoke_retry_at: datetime | None = None  # after a failed revocation: when to ask Vault again
+    retry_at: datetime | None = None  # after a failed issue: when its request is issued again
 
     def mark_issued(self, *, credential: "CredentialIds", ends_at: datetime, now: datetime) -> None:
         self._require(GrantStatus.ISSUING)
@@ -81,12 +82,14 @@ class Grant:
         self._require(GrantStatus.ACTIVE)
         self.ends_at = ends_at
 
-    def mark_failed(self, *, error: str, now: datetime) -> None:
-        """Vault issued nothing: the grant ended, empty, when the failure was recorded."""
+    def mark_failed(self, *, error: str, now: datetime, retry_at: datetime | None = None) -> None:
+        """Vault issued nothing: the grant ended, empty, when the failure was recorded.
+        `retry_at`: when its request is to be issued again (None: never)."""
         self._require(GrantStatus.ISSUING, GrantStatus.REVOKING)
         self.status = GrantStatus.FAILED
         self.last_error = error
         self.ends_at = min(self.ends_at, now)
+        self.retry_at = retry_at
 
     def request_revocation(self, *, now: datetime, reason: str) -> None:
         """Access ends now (or at `ends_at` if that came first); Vault must still confirm."""

@@ -63,6 +63,18 @@ class AccessRequestRepository(Protocol):
         """PENDING requests filed at or before `older_than`; SKIP LOCKED on PostgreSQL."""
         ...
 
+    def list_due_reminders(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
+        """PENDING requests filed at or before `older_than` and not reminded yet, oldest first;
+        SKIP LOCKED on PostgreSQL."""
+        ...
+
+    def list_due_issue_retries(
+        self, now: datetime, *, approved_before: datetime, limit: int
+    ) -> Sequence[str]:
+        """Ids of APPROVED requests due to be issued (again), soonest due first; SKIP LOCKED
+        on PostgreSQL."""
+        ...
+
     def list_for_requester(
         self, requester_id: str, *, states: Sequence[RequestState]
     ) -> Sequence[AccessRequest]: ...
@@ -85,6 +97,11 @@ class GrantRepository(Protocol):
     def list_for_request(self, request_id: str) -> Sequence[Grant]: ...
     def list_due(self, now: datetime, limit: int) -> Sequence[Grant]:
         """ACTIVE grants whose end has come; SKIP LOCKED on PostgreSQL."""
+        ...
+
+    def list_due_revocations(self, now: datetime, limit: int) -> Sequence[Grant]:
+        """REVOKING grants whose revocation is due (never tried, or backoff passed), longest
+        due first; SKIP LOCKED on PostgreSQL."""
         ...
 
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
@@ -114,6 +131,10 @@ class VaultTokenRepository(Protocol):
 
     def add(self, *, incident_id: str, accessor: str, now: datetime) -> None: ...
     def list_unrevoked(self, incident_id: str | None = None) -> Sequence[tuple[str, str]]: ...
+    def list_closed_incidents_with_unrevoked(self, limit: int) -> Sequence[str]:
+        """Closed incidents that still have a token not confirmed revoked, oldest token first."""
+        ...
+
     def mark_revoked(self, accessors: Sequence[str], *, at: datetime) -> None: ...
 
 
@@ -187,6 +208,16 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None: ...
 
 
+class Claim(Protocol):
+    """A worker's hold on outside work: true while held."""
+
+    def __bool__(self) -> bool: ...
+    def ensure_held(self) -> None:
+        """Raise ClaimLost unless the claim is held right now: called before each call out
+        (Vault) made under it, so that no work proceeds once its claim is gone."""
+        ...
+
+
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
     def run(self, body: Callable[[UnitOfWork], T]) -> T:
@@ -196,10 +227,10 @@ class UnitOfWorkFactory(Protocol):
         effects that a second run would repeat."""
         ...
 
-    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
-        """Hold `key` while the block runs, against every thread and replica; yields False when
-        another worker holds it. A claim dies with its holder, so one that can be taken means
-        nobody is doing that work now."""
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[Claim]:
+        """Hold `key` while the block runs, against every thread and replica; yields a false
+        Claim when another worker holds it. A claim dies with its holder, so one that can be
+        taken means nobody is doing that work now."""
         ...
 
 

@@ -20,9 +20,10 @@ from bot.domain.extension import (
     extension_headroom,
     new_extension_id,
 )
-from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
+from bot.domain.ports import Claim, CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
+    claim_key,
     lock_request,
     random_token,
     record_for_grant,
@@ -163,7 +164,27 @@ def apply_extension(
     request_id: str,
     clock: Callable[[], datetime],
 ) -> ExtensionResult | None:
-    """Renew the credential of an APPROVED extension, then record the new end. Idempotent."""
+    """Renew the credential of an APPROVED extension, then record the new end. Idempotent.
+
+    Under the request's renewal claim: while another worker renews it, this one does nothing
+    (None), so Vault is asked once."""
+    with uow.claim(claim_key("renew", request_id)) as mine:
+        if not mine:
+            return None
+        return _renew(
+            uow=uow, policy=policy, broker=broker, request_id=request_id, clock=clock, claim=mine
+        )
+
+
+def _renew(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    broker: CredentialBroker,
+    request_id: str,
+    clock: Callable[[], datetime],
+    claim: Claim,
+) -> ExtensionResult | None:
     with uow() as tx:
         request = request_by_id(tx, request_id)
         grant = tx.grants.get_for_request(request.id)
@@ -175,6 +196,7 @@ def apply_extension(
     cap = request.activated_at + policy.resource(request.resource).max_ttl
     until = min(request.ends_at + extension.duration, cap)
     now = clock()
+    claim.ensure_held()
     try:
         granted = broker.renew(grant=grant, until=until, now=now)
         error = None

@@ -10,7 +10,7 @@ is recorded, so no two workers, in any replica, call Vault for the same item at 
 that can be taken while the record says ISSUING means the issuer died (see `sweeps`).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +20,13 @@ from bot.domain.backoff import retry_wait
 from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
-from bot.domain.ports import CredentialBroker, IssuedCredential, UnitOfWork, UnitOfWorkFactory
+from bot.domain.ports import (
+    Claim,
+    CredentialBroker,
+    IssuedCredential,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
     claim_key,
@@ -78,6 +84,7 @@ def issue_access(
             request_id=request_id,
             clock=clock,
             track_delivery=track_delivery,
+            claim=mine,
         )
 
 
@@ -89,6 +96,7 @@ def _issue(
     request_id: str,
     clock: Callable[[], datetime],
     track_delivery: bool,
+    claim: Claim,
 ) -> IssueResult:
     now = clock()
 
@@ -118,6 +126,7 @@ def _issue(
         return recorded
     grant = recorded
     crash_point("issue.intent_recorded")
+    claim.ensure_held()  # lost: the grant stays ISSUING, failed and retried once the claim is free
     try:
         credential = broker.issue(grant=grant, resource=policy.resource(grant.resource), now=now)
     except CredentialError as error:
@@ -142,7 +151,12 @@ def _record_issue_failure(
 
     def record_failure(tx: UnitOfWork) -> IssueResult:
         _, request, grant = _lock_grant(tx, grant_id)
-        grant.mark_failed(error=error.message, now=now)
+        again = retrying and request.state is RequestState.APPROVED
+        grant.mark_failed(
+            error=error.message,
+            now=now,
+            retry_at=_next_attempt_at(tx, grant, now) if again else None,
+        )
         tx.grants.save(grant)
         record_for_grant(
             tx,
@@ -237,30 +251,26 @@ def retry_issues(
 
 
 def due_issue_retries(*, uow: UnitOfWorkFactory, now: datetime, limit: int = 50) -> list[str]:
-    """APPROVED requests whose failed attempts are due for another (see `retry_issues`)."""
+    """APPROVED requests due for another attempt (see `retry_issues`), soonest due first.
+
+    Due when every attempt so far failed and the last one's `retry_at` has come (its backoff
+    passed, or at once when its process did not live to finish it); an approved request nobody
+    tried to issue (its worker stopped or failed before Vault was asked) is due once the first
+    wait has passed since its approval.
+    """
     with uow() as tx:
-        return [
-            request.id
-            for request in tx.requests.list_in_state(RequestState.APPROVED, limit)
-            if _retry_due(request, tx.grants.list_for_request(request.id), now)
-        ]
+        return list(
+            tx.requests.list_due_issue_retries(
+                now, approved_before=now - FIRST_RETRY_AFTER, limit=limit
+            )
+        )
 
 
-def _retry_due(request: AccessRequest, attempts: Sequence[Grant], now: datetime) -> bool:
-    """Due when every attempt so far failed and the backoff after the last one has passed;
-    at once after an attempt its process did not live to finish (Vault was not the cause).
-    An approved request nobody tried to issue (its worker stopped or failed before Vault was
-    asked) is due once the first wait has passed since its approval."""
-    failed = list(attempts)
-    if not failed:
-        approved_at = request.state_changed_at or request.requested_at
-        return now >= approved_at + FIRST_RETRY_AFTER
-    if any(g.status is not GrantStatus.FAILED for g in failed):
-        return False
-    if failed[-1].last_error == INTERRUPTED_ISSUE:
-        return True
-    wait = retry_wait(len(failed), first=FIRST_RETRY_AFTER, longest=LONGEST_RETRY_WAIT)
-    return now >= failed[-1].ends_at + wait  # a failed grant ends when its failure was recorded
+def _next_attempt_at(tx: UnitOfWork, failed: Grant, now: datetime) -> datetime:
+    """When the request of an attempt Vault could not serve is to be tried again: 15 s after
+    the first failure, doubling up to 5 min."""
+    attempts = len(tx.grants.list_for_request(failed.request_id))
+    return now + retry_wait(attempts, first=FIRST_RETRY_AFTER, longest=LONGEST_RETRY_WAIT)
 
 
 def revoke_grant(
@@ -284,6 +294,7 @@ def revoke_grant(
         if not grant.has_credential:
             return grant  # still being issued: the issuing path revokes it once Vault answers
         crash_point("revoke.intent_recorded")
+        mine.ensure_held()  # lost: the grant stays REVOKING, for the revocation retries
         return _revoke_and_record(uow=uow, broker=broker, grant=grant, clock=clock)
 
 
@@ -375,6 +386,7 @@ def revoke_incident_tokens(
             accessors = [accessor for _, accessor in tx.vault_tokens.list_unrevoked(incident_id)]
         if not mine or not accessors:
             return accessors
+        mine.ensure_held()  # lost: the tokens stay on record, for the revocation retries
         return _revoke_incident_tokens(
             uow=uow, broker=broker, incident_id=incident_id, accessors=accessors, clock=clock
         )

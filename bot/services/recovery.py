@@ -15,7 +15,7 @@ from datetime import datetime
 from bot.domain.access import AccessRequest, RequestState
 from bot.domain.audit import Action
 from bot.domain.grant import Grant
-from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
+from bot.domain.ports import Claim, CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.services.common import (
     claim_key,
     end_grant,
@@ -31,14 +31,14 @@ UNDELIVERED = "the credential was never delivered (Gatehouse stopped first); req
 
 def hold_request(
     *, uow: UnitOfWorkFactory, request_id: str, wait: bool = True
-) -> AbstractContextManager[bool]:
+) -> AbstractContextManager[Claim]:
     """Held while a worker changes a request and tells people about it."""
     return uow.claim(claim_key("request", request_id), wait=wait)
 
 
 def hold_incident(
     *, uow: UnitOfWorkFactory, incident_id: str, wait: bool = True
-) -> AbstractContextManager[bool]:
+) -> AbstractContextManager[Claim]:
     """Held while a worker closes an incident in Slack (summary, archive)."""
     return uow.claim(claim_key("incident", incident_id), wait=wait)
 

@@ -114,7 +114,7 @@ def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> b
         grant = tx.grants.get(grant_id, for_update=True)
         if grant is None or grant.status is not GrantStatus.ISSUING:
             return False
-        grant.mark_failed(error=INTERRUPTED_ISSUE, now=now)
+        grant.mark_failed(error=INTERRUPTED_ISSUE, now=now, retry_at=now)  # Vault was not the cause
         tx.grants.save(grant)
         record_for_grant(
             tx,
@@ -234,16 +234,8 @@ def retry_revocations(
     grants another worker is revoking are left to it."""
     now = clock()
     with uow() as tx:
-        pending = [
-            grant
-            for grant in tx.grants.list_by_status([GrantStatus.REVOKING], SWEEP_BATCH)
-            if grant.revocation_due(now)
-        ]
-        closed_tokens = {
-            incident_id
-            for incident_id, _ in tx.vault_tokens.list_unrevoked()
-            if not _is_open(tx, incident_id)
-        }
+        pending = tx.grants.list_due_revocations(now, SWEEP_BATCH)
+        closed_tokens = tx.vault_tokens.list_closed_incidents_with_unrevoked(SWEEP_BATCH)
     confirmed = [
         grant
         for grant in (
@@ -252,16 +244,11 @@ def retry_revocations(
         )
         if grant.status is GrantStatus.REVOKED
     ]
-    for incident_id in sorted(closed_tokens):
+    for incident_id in closed_tokens:
         revoke_incident_tokens(
             uow=uow, broker=broker, incident_id=incident_id, clock=clock, wait=False
         )
     return confirmed
-
-
-def _is_open(tx: UnitOfWork, incident_id: str) -> bool:
-    incident = tx.incidents.get(incident_id)
-    return incident is not None and incident.is_open
 
 
 def expiry_lag(*, uow: UnitOfWorkFactory, now: datetime) -> timedelta:
@@ -280,8 +267,4 @@ def due_reminders(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime
     """PENDING requests past `reminder_after` whose approvers were not reminded yet."""
     older_than = now - policy.incident.reminder_after
     with uow() as tx:
-        return [
-            request.id
-            for request in tx.requests.list_due_pending(older_than, SWEEP_BATCH)
-            if request.reminded_at is None
-        ]
+        return [request.id for request in tx.requests.list_due_reminders(older_than, SWEEP_BATCH)]

@@ -153,7 +153,8 @@ def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -
     """Close in the house order: closed → revoked and confirmed → summary posted and pinned
     → report uploaded → archived last. Nothing is posted after archiving."""
     incident = incident_of_channel(deps, channel_id)
-    with recovery.hold_incident(uow=deps.uow, incident_id=incident.id):
+    with recovery.hold_incident(uow=deps.uow, incident_id=incident.id) as mine:
+        mine.ensure_held()  # never close without it, even when waiting for it timed out
         result = incidents.close_incident(
             uow=deps.uow,
             policy=deps.policy,

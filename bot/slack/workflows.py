@@ -354,7 +354,8 @@ def cancel(deps: Deps, *, request_id: str, user: str) -> None:
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:
-    with recovery.hold_request(uow=deps.uow, request_id=request_id):
+    with recovery.hold_request(uow=deps.uow, request_id=request_id) as mine:
+        mine.ensure_held()  # never revoke without it, even when waiting for it timed out
         access.revoke_access(
             uow=deps.uow,
             policy=deps.policy,

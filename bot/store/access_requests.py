@@ -9,10 +9,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, insert, select
+from sqlalchemy import Connection, Row, Select, and_, exists, func, insert, or_, select
 
 from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
 from bot.domain.extension import Extension, ExtensionState
+from bot.domain.grant import GrantStatus
 from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     DECISION_UNIQUE,
@@ -21,6 +22,7 @@ from bot.store.tables import (
     access_requests,
     decisions,
     extension_decisions,
+    grants,
 )
 
 
@@ -164,6 +166,52 @@ class SqlAccessRequestRepository:
             .with_for_update(skip_locked=True)
         )
         return self._load(statement)
+
+    def list_due_reminders(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
+        """Pending requests filed at or before `older_than` whose approvers were not reminded
+        yet, oldest first, locked for this sweep (SKIP LOCKED)."""
+        statement = (
+            select(access_requests)
+            .where(
+                access_requests.c.state == RequestState.PENDING.value,
+                access_requests.c.requested_at <= older_than,
+                access_requests.c.reminded_at.is_(None),
+            )
+            .order_by(access_requests.c.requested_at, access_requests.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self._load(statement)
+
+    def list_due_issue_retries(
+        self, now: datetime, *, approved_before: datetime, limit: int
+    ) -> Sequence[str]:
+        """Ids of APPROVED requests due to be issued (again), soonest due first, locked for
+        this sweep (SKIP LOCKED): every attempt failed and the last one's `retry_at` has come,
+        or nobody tried yet and the request was approved at or before `approved_before`."""
+        attempts = grants.alias("attempts")
+        of_request = attempts.c.request_id == access_requests.c.id
+        live_attempt = exists().where(of_request, attempts.c.status != GrantStatus.FAILED.value)
+        any_attempt = exists().where(of_request)
+        next_attempt_at = select(func.max(attempts.c.retry_at)).where(of_request).scalar_subquery()
+        approved_at = func.coalesce(
+            access_requests.c.state_changed_at, access_requests.c.requested_at
+        )
+        statement = (
+            select(access_requests.c.id)
+            .where(
+                access_requests.c.state == RequestState.APPROVED.value,
+                ~live_attempt,
+                or_(
+                    and_(~any_attempt, approved_at <= approved_before),
+                    next_attempt_at <= now,
+                ),
+            )
+            .order_by(func.coalesce(next_attempt_at, approved_at), access_requests.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(self._connection.execute(statement).scalars())
 
     def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
         """Requests whose last outcome is not yet shown in Slack, oldest change first."""

@@ -1,23 +1,69 @@
 """Claims: a worker's exclusive hold on outside work (a Vault call, the Slack messages after a
 change) for as long as it runs, across threads and replicas.
 
-A claim dies with its holder. On PostgreSQL it is a session advisory lock on one connection per
-process, which the server drops when the process dies, even by SIGKILL; on SQLite (one process)
-it lives in this process only. So a claim that can be taken means nobody is doing that work now:
-whatever it left half done may be finished by whoever takes it.
+A claim dies with its holder. On PostgreSQL it is a session advisory lock taken on a connection
+of its own, checked out of a pool kept for claims and held until the claim is given back; the
+server drops the lock when that connection or the process dies, even by SIGKILL. On SQLite (one
+process) it lives in this process only. So a claim that can be taken means nobody is doing that
+work now: whatever it left half done may be finished by whoever takes it.
+
+A lock that vanished with its connection is never taken again behind the holder's back: the
+holder asks `ensure_held` before each call out, and learns of the loss as `ClaimLost` instead
+of carrying on while another worker may already be doing the same work.
 """
 
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.domain.errors import ClaimLost
 
 WAIT_STEP_SECONDS = 0.02
 WAIT_LIMIT_SECONDS = 120.0
+CLAIM_POOL_SIZE = 5
+CLAIM_POOL_OVERFLOW = 50
+"""Claims have a pool of their own, so that workers holding claims never starve each other of
+the connections their transactions need."""
+
+_STILL_HELD = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+    " AND pid = pg_backend_pid() AND granted AND objsubid = 1"
+    " AND classid::bigint = :high AND objid::bigint = :low)"
+)
+
+
+class Claim:
+    """What `hold` yields: true while held. `ensure_held` raises ClaimLost unless the claim is
+    held right now (a refused claim, one given back, or one whose connection was lost)."""
+
+    def __init__(self, key: str, *, held: bool, alive: Callable[[], bool] | None = None) -> None:
+        self.key = key
+        self._held = held
+        self._alive = alive
+
+    def __bool__(self) -> bool:
+        return self._held
+
+    def ensure_held(self) -> None:
+        if not self._held:
+            raise ClaimLost(
+                f"Another worker is still busy with {self.key}; nothing more was done here."
+                " Try again in a moment."
+            )
+        if self._alive is not None and not self._alive():
+            self._held = False
+            raise ClaimLost(
+                f"The hold on {self.key} was lost with its database connection; the work"
+                " stopped before its next step and will be finished by a sweep."
+            )
+
+    def give_back(self) -> None:
+        self._held = False
 
 
 class LocalClaims:
@@ -28,87 +74,136 @@ class LocalClaims:
         self._lock = threading.Lock()
 
     @contextmanager
-    def hold(self, key: str, *, wait: bool = False) -> Iterator[bool]:
-        """Yield True while `key` is held here; False when another worker holds it (after
-        waiting up to WAIT_LIMIT_SECONDS if `wait`)."""
-        taken = self._take(key)
+    def hold(self, key: str, *, wait: bool = False) -> Iterator[Claim]:
+        """Yield a held Claim while `key` is held here; a refused (false) one when another
+        worker holds it, after waiting up to WAIT_LIMIT_SECONDS if `wait`."""
+        claim = self._take(key)
         deadline = time.monotonic() + WAIT_LIMIT_SECONDS
-        while wait and not taken and time.monotonic() < deadline:
+        while wait and claim is None and time.monotonic() < deadline:
             time.sleep(WAIT_STEP_SECONDS)
-            taken = self._take(key)
+            claim = self._take(key)
+        if claim is None:
+            yield Claim(key, held=False)
+            return
         try:
-            yield taken
+            yield claim
         finally:
-            if taken:
-                self._give_back(key)
+            claim.give_back()
+            self._give_back(claim)
 
-    def _take(self, key: str) -> bool:
+    def _take(self, key: str) -> Claim | None:
         with self._lock:
-            if key in self._held or not self._take_elsewhere(key):
-                return False
+            if key in self._held:
+                return None
             self._held.add(key)
-            return True
+        try:
+            claim = self._take_elsewhere(key)
+        except BaseException:
+            self._forget(key)
+            raise
+        if claim is None:
+            self._forget(key)
+        return claim
 
-    def _give_back(self, key: str) -> None:
+    def _give_back(self, claim: Claim) -> None:
+        try:
+            self._give_back_elsewhere(claim)
+        finally:
+            self._forget(claim.key)
+
+    def _forget(self, key: str) -> None:
         with self._lock:
             self._held.discard(key)
-            self._give_back_elsewhere(key)
 
-    def _take_elsewhere(self, key: str) -> bool:
-        return True
+    def _take_elsewhere(self, key: str) -> Claim | None:
+        return Claim(key, held=True)
 
-    def _give_back_elsewhere(self, key: str) -> None:
+    def _give_back_elsewhere(self, claim: Claim) -> None:
         return
 
 
-class PostgresClaims(LocalClaims):
-    """Claims among replicas: advisory locks on one autocommit connection of this process.
+class _AdvisoryClaim(Claim):
+    """A claim whose advisory lock lives on `connection`, checked out for the claim's life."""
 
-    Advisory locks are re-entrant within a session, so the threads of this process are kept
-    apart by LocalClaims first; the lock on the server keeps other processes out.
+    def __init__(self, key: str, connection: Connection) -> None:
+        super().__init__(key, held=True, alive=self._lock_is_held)
+        self.connection = connection
+
+    def _lock_is_held(self) -> bool:
+        high, low = _lock_halves(_lock_number(self.key))
+        try:
+            return bool(self.connection.execute(_STILL_HELD, {"high": high, "low": low}).scalar())
+        except SQLAlchemyError:
+            return False
+
+
+class PostgresClaims(LocalClaims):
+    """Claims among replicas: one advisory lock per claim, on its own autocommit connection.
+
+    The threads of this process are kept apart by LocalClaims first (a second lock for the same
+    key would go to another connection and be refused anyway); the lock on the server keeps
+    other processes out.
     """
 
     def __init__(self, engine: Engine) -> None:
         super().__init__()
-        self._engine = engine
-        self._connection: Connection | None = None
+        self._engine = create_engine(
+            engine.url,
+            pool_pre_ping=True,
+            pool_size=CLAIM_POOL_SIZE,
+            max_overflow=CLAIM_POOL_OVERFLOW,
+        )
 
-    def _take_elsewhere(self, key: str) -> bool:
-        return bool(self._execute("SELECT pg_try_advisory_lock(:key)", key))
-
-    def _give_back_elsewhere(self, key: str) -> None:
-        self._execute("SELECT pg_advisory_unlock(:key)", key)
-
-    def _execute(self, statement: str, key: str) -> object:
+    def _take_elsewhere(self, key: str) -> Claim | None:
+        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            return self._run(statement, key)
-        except DBAPIError:
-            self.close()  # the server dropped this connection (a restart): open another
-            return self._run(statement, key)
+            taken = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": _lock_number(key)}
+            ).scalar()
+        except BaseException:
+            _discard(connection)
+            raise
+        if not taken:
+            connection.close()
+            return None
+        return _AdvisoryClaim(key, connection)
 
-    def _run(self, statement: str, key: str) -> object:
-        return self._open().execute(text(statement), {"key": _lock_number(key)}).scalar()
-
-    def _open(self) -> Connection:
-        if self._connection is None:
-            self._connection = self._engine.connect().execution_options(
-                isolation_level="AUTOCOMMIT"
+    def _give_back_elsewhere(self, claim: Claim) -> None:
+        if not isinstance(claim, _AdvisoryClaim):
+            return
+        if claim.connection.invalidated:
+            _discard(claim.connection)
+            return
+        try:
+            claim.connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": _lock_number(claim.key)}
             )
-        return self._connection
+        except SQLAlchemyError:
+            _discard(claim.connection)  # gone with its connection: the server dropped the lock
+            return
+        claim.connection.close()
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.close()
-            except DBAPIError:
-                connection.invalidate()
+        """Close the claims' pool (claims still held keep their connections until given back)."""
+        self._engine.dispose(close=False)
+
+
+def _discard(connection: Connection) -> None:
+    """Never give a broken connection back to the pool."""
+    connection.invalidate()
+    connection.close()
 
 
 def _lock_number(key: str) -> int:
     """A signed 64-bit advisory lock number for `key`."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_halves(number: int) -> tuple[int, int]:
+    """The (classid, objid) pair pg_locks shows for a bigint advisory lock."""
+    unsigned = number & 0xFFFF_FFFF_FFFF_FFFF
+    return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
 def claims_for(engine: Engine) -> LocalClaims:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, func, insert, select
+from sqlalchemy import Connection, Row, Select, func, insert, or_, select
 
 from bot.domain.grant import Grant, GrantStatus
 from bot.store.rows import insert_unique, locked, update_by_id
@@ -97,6 +97,22 @@ class SqlGrantRepository:
             statement = statement.where(grants.c.resource == resource)
         return int(self._connection.execute(statement).scalar_one())
 
+    def list_due_revocations(self, now: datetime, limit: int) -> Sequence[Grant]:
+        """REVOKING grants Vault should be asked about now (never tried, or their backoff has
+        passed), longest due first, locked for this sweep (SKIP LOCKED)."""
+        due_at = func.coalesce(grants.c.revoke_retry_at, grants.c.revoke_requested_at)
+        statement = (
+            select(grants)
+            .where(
+                grants.c.status == GrantStatus.REVOKING.value,
+                or_(grants.c.revoke_retry_at.is_(None), grants.c.revoke_retry_at <= now),
+            )
+            .order_by(due_at, grants.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self._all(statement)
+
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         """Grants in any of `statuses` (revocation retries, reconcile), locked with SKIP LOCKED."""
         statement = (
@@ -135,6 +151,7 @@ def _grant_values(grant: Grant) -> dict[str, Any]:
         "revoke_attempts": grant.revoke_attempts,
         "revoke_retry_at": grant.revoke_retry_at,
         "last_error": grant.last_error,
+        "retry_at": grant.retry_at,
     }
 
 
@@ -158,4 +175,5 @@ def _grant_from_row(row: Row[Any]) -> Grant:
         revoke_attempts=row.revoke_attempts,
         revoke_retry_at=row.revoke_retry_at,
         last_error=row.last_error,
+        retry_at=row.retry_at,
     )

@@ -157,7 +157,10 @@ grants = Table(
     Column("revoke_attempts", Integer, nullable=False),
     Column("revoke_retry_at", UtcDateTime),
     Column("last_error", Text),
+    Column("retry_at", UtcDateTime),
     Index("ix_grants_status_ends_at", "status", "ends_at"),
+    Index("ix_grants_status_revoke_retry_at", "status", "revoke_retry_at"),
+    Index("ix_grants_request_id_retry_at", "request_id", "retry_at"),
     # One live grant per request: a failed attempt (Vault down) may be followed by another.
     Index(
         "uq_grants_live_request_id",

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.store.access_requests import SqlAccessRequestRepository
 from bot.store.audit_log import SqlAuditLog
 from bot.store.checkpoints import SqlCheckpointRepository
-from bot.store.claims import claims_for
+from bot.store.claims import Claim, claims_for
 from bot.store.engine import READ_ONLY_OPTION
 from bot.store.incidents import SqlIncidentRepository
 from bot.store.repositories import SqlGrantRepository
@@ -145,7 +145,7 @@ class SqlUnitOfWorkFactory:
                 sleep(retry_pause(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[Claim]:
         return self._claims.hold(key, wait=wait)
 
     def reader(self) -> SqlUnitOfWork:

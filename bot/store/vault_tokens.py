@@ -3,9 +3,10 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from bot.store.tables import vault_tokens
+from bot.domain.incident import IncidentStatus
+from bot.store.tables import incidents, vault_tokens
 
 
 class SqlVaultTokenRepository:
@@ -26,6 +27,22 @@ class SqlVaultTokenRepository:
             statement = statement.where(vault_tokens.c.incident_id == incident_id)
         rows = self._connection.execute(statement.order_by(vault_tokens.c.created_at))
         return [(row.incident_id, row.accessor) for row in rows]
+
+    def list_closed_incidents_with_unrevoked(self, limit: int) -> Sequence[str]:
+        """Ids of closed incidents that still have a token not confirmed revoked, the one with
+        the oldest such token first."""
+        statement = (
+            select(vault_tokens.c.incident_id)
+            .join(incidents, incidents.c.id == vault_tokens.c.incident_id)
+            .where(
+                vault_tokens.c.revoked_at.is_(None),
+                incidents.c.status != IncidentStatus.OPEN.value,
+            )
+            .group_by(vault_tokens.c.incident_id)
+            .order_by(func.min(vault_tokens.c.created_at), vault_tokens.c.incident_id)
+            .limit(limit)
+        )
+        return list(self._connection.execute(statement).scalars())
 
     def mark_revoked(self, accessors: Sequence[str], *, at: datetime) -> None:
         if accessors:

@@ -38,7 +38,7 @@ from bot.domain.ports import (
     UserGroupMembers,
 )
 from bot.domain.rules import DynamicGroup, GroupSource, ResourceRule
-from bot.store.claims import LocalClaims
+from bot.store.claims import Claim, LocalClaims
 
 T = TypeVar("T")
 
@@ -165,6 +165,28 @@ class MemoryRequests:
         ]
         return found[:limit]
 
+    def list_due_reminders(self, older_than: datetime, limit: int) -> Sequence[AccessRequest]:
+        due = self.list_due_pending(older_than, len(self._state.requests))
+        return [r for r in due if r.reminded_at is None][:limit]
+
+    def list_due_issue_retries(
+        self, now: datetime, *, approved_before: datetime, limit: int
+    ) -> Sequence[str]:
+        due: list[tuple[datetime, str]] = []
+        for request in self._state.requests.values():
+            if request.state is not RequestState.APPROVED:
+                continue
+            attempts = [g for g in self._state.grants.values() if g.request_id == request.id]
+            approved_at = request.state_changed_at or request.requested_at
+            if not attempts:
+                if approved_at <= approved_before:
+                    due.append((approved_at, request.id))
+            elif all(g.status is GrantStatus.FAILED for g in attempts):
+                retry_at = max((g.retry_at for g in attempts if g.retry_at), default=None)
+                if retry_at is not None and retry_at <= now:
+                    due.append((retry_at, request.id))
+        return [request_id for _, request_id in sorted(due)][:limit]
+
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
         return found[:limit]
@@ -187,6 +209,14 @@ class MemoryVaultTokens:
             for accessor, (owner, revoked_at) in self._state.vault_tokens.items()
             if revoked_at is None and incident_id in (None, owner)
         ]
+
+    def list_closed_incidents_with_unrevoked(self, limit: int) -> Sequence[str]:
+        closed = [
+            owner
+            for owner, _ in self.list_unrevoked()
+            if owner in self._state.incidents and not self._state.incidents[owner].is_open
+        ]
+        return list(dict.fromkeys(closed))[:limit]
 
     def mark_revoked(self, accessors: Sequence[str], *, at: datetime) -> None:
         for accessor in accessors:
@@ -253,6 +283,12 @@ class MemoryGrants:
             if g.status is GrantStatus.ACTIVE and g.ends_at <= now
         ]
         return found[:limit]
+
+    def list_due_revocations(self, now: datetime, limit: int) -> Sequence[Grant]:
+        due = [copy.deepcopy(g) for g in self._state.grants.values() if g.revocation_due(now)]
+        return sorted(due, key=lambda g: (g.revoke_retry_at or g.revoke_requested_at or now, g.id))[
+            :limit
+        ]
 
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
@@ -375,7 +411,7 @@ class MemoryStore:
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
 
-    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+    def claim(self, key: str, *, wait: bool = False) -> AbstractContextManager[Claim]:
         return self.claims.hold(key, wait=wait)
 
     def run(self, body: Callable[[UnitOfWork], T]) -> T:

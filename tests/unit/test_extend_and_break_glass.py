@@ -18,6 +18,7 @@ from bot.domain.extension import ExtensionState
 from bot.domain.grant import GrantStatus
 from bot.domain.rules import AccessPolicy
 from bot.services import access, extensions, issuing
+from bot.services.common import claim_key
 from bot.services.sweeps import retry_revocations
 from tests.unit.test_services import POLICY, World
 
@@ -107,6 +108,27 @@ def test_an_approved_extension_renews_the_same_credential(world: World) -> None:
     ):
         assert action in actions
     assert verify_chain(world.store.state.events).ok
+
+
+def test_a_renewal_another_worker_is_making_is_left_to_it(world: World) -> None:
+    request_id = active(world)
+    ask(world, request_id, "30m")
+    decide(world, request_id)
+    with world.store.claim(claim_key("renew", request_id)) as theirs:
+        assert theirs
+        assert (
+            extensions.apply_extension(
+                uow=world.store,
+                policy=POLICY,
+                broker=world.broker,
+                request_id=request_id,
+                clock=world.clock,
+            )
+            is None
+        )
+    assert world.broker.renewed == []  # Vault is asked once, by the holder of the claim
+    apply(world, request_id)
+    assert len(world.broker.renewed) == 1
 
 
 def test_extension_never_passes_max_ttl_from_the_first_issue(world: World) -> None:

@@ -9,13 +9,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bot.domain.access import RequestState, Verdict
-from bot.domain.errors import NotAllowed
+from bot.domain.errors import ClaimLost, NotAllowed
 from bot.domain.incident import Severity
-from bot.services import access
+from bot.services import access, incidents
+from bot.services.common import claim_key
 from bot.slack import lifecycle, workflows
 from bot.slack.blocks.access import my_access
 from bot.slack.listeners.home import publish
 from bot.slack.workflows import Deps
+from bot.store import claims
 from tests.unit.fakes import FakeBroker, FakeChat
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -145,6 +147,20 @@ def test_close_posts_the_summary_pins_uploads_and_archives_last(deps: Deps) -> N
     assert "Audit chain head" in summary and request_id in summary and "revoked" in summary
     upload = chat(deps).calls[-2][1]
     assert upload["filename"].endswith("-audit.md") and "Chain head" in upload["content"]
+
+
+def test_a_close_that_never_gets_its_claim_changes_nothing(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, _ = open_and_request(deps)
+    incident = incidents.find_incident_for_channel(uow=deps.uow, channel_id=channel)
+    assert incident is not None
+    monkeypatch.setattr(claims, "WAIT_LIMIT_SECONDS", 0.05)
+    with deps.uow.claim(claim_key("incident", incident.id)) as another_worker:
+        assert another_worker
+        with pytest.raises(ClaimLost):
+            lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="x")
+    assert incidents.get_incident(uow=deps.uow, incident_id=incident.id).is_open
 
 
 def test_no_archive_when_the_policy_says_so(deps: Deps) -> None:
