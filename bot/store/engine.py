@@ -47,7 +47,12 @@ def _configure_sqlite(engine: Engine) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            # Switching the mode takes a lock that busy_timeout does not wait for: a connection
+            # opened while another writes would fail "database is locked". The mode is stored
+            # in the file, so once it is WAL there is nothing to switch.
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
         finally:
             cursor.close()
 
