@@ -173,6 +173,19 @@ def file_request(
 def decide(
     deps: Deps, *, request_id: str, approver: str, verdict: Verdict, reason: str | None
 ) -> None:
+    after_decision(
+        deps,
+        record_decision(
+            deps, request_id=request_id, approver=approver, verdict=verdict, reason=reason
+        ),
+    )
+
+
+def record_decision(
+    deps: Deps, *, request_id: str, approver: str, verdict: Verdict, reason: str | None
+) -> access.DecisionResult:
+    """Commit the decision: one short transaction, no Slack and no Vault, so it can run before
+    Slack is answered and a click acknowledged is a click kept."""
     result = access.decide_request(
         uow=deps.uow,
         request_id=request_id,
@@ -184,11 +197,18 @@ def decide(
     log.info(
         "request decided",
         incident_id=result.request.incident_id,
-        request_id=request_id,
+        request_id=result.request.id,
         verdict=verdict.value,
         user=approver,
         state=result.request.state.value,
     )
+    return result
+
+
+def after_decision(deps: Deps, result: access.DecisionResult) -> None:
+    """What a recorded decision sets off: issuing, the card, the requester. A stop before it
+    ends is finished by the sweep (an approval nobody issued is issued after a short wait)."""
+    request_id = result.request.id
     if result.approved and not result.request.break_glass:
         try:
             refresh_card(deps, request_id)  # "approved, issuing…" while Vault is asked

@@ -99,7 +99,9 @@ class Listeners:
 
 def _run(registered: Registered, **arguments: Any) -> Replies:
     replies = Replies()
-    arguments |= {"ack": replies.ack, "respond": replies.respond}
+    # One context for the ack and the lazy functions, as Bolt copies it to them after the ack.
+    context: dict[str, Any] = {}
+    arguments |= {"ack": replies.ack, "respond": replies.respond, "context": context}
     ack, lazy = registered
     for listener in (ack, *lazy):
         names = inspect.signature(listener).parameters
