@@ -15,6 +15,7 @@ from structlog.contextvars import bound_contextvars
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
 from bot.domain.errors import ChannelNameTaken, ChatError, InvalidInput, NotAllowed, NotFound
+from bot.domain.grant import Grant
 from bot.domain.incident import MAX_TITLE, Incident, Severity
 from bot.domain.ports import ChatGateway, CredentialBroker, Directory, OnCall, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
@@ -367,10 +368,19 @@ def tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> No
 
 
 def cancel(deps: Deps, *, request_id: str, user: str) -> None:
-    count_outcome(
-        access.cancel_request(uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock())
+    after_cancel(deps, record_cancel(deps, request_id=request_id, user=user))
+
+
+def record_cancel(deps: Deps, *, request_id: str, user: str) -> AccessRequest:
+    """Commit the cancel: one short transaction, before Slack is told it happened."""
+    return access.cancel_request(
+        uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock()
     )
-    refresh_card(deps, request_id.upper())
+
+
+def after_cancel(deps: Deps, request: AccessRequest) -> None:
+    count_outcome(request)
+    refresh_card(deps, request.id)
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:
@@ -385,6 +395,33 @@ def revoke(deps: Deps, *, request_id: str, user: str) -> None:
         )
         count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
         announce_outcome(deps, request_id.upper())
+
+
+def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
+    """Commit the end of access, before Slack is told it happened: the grant to revoke in
+    Vault, or None when another worker holds the request (issuing or delivering it), in which
+    case nothing is recorded and `revoke` waits for that worker instead."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=False) as mine:
+        if not mine:
+            return None
+        return access.record_revocation(
+            uow=deps.uow,
+            policy=deps.policy,
+            request_id=request_id,
+            by_user=user,
+            now=deps.clock(),
+        )
+
+
+def after_revoke(deps: Deps, *, request_id: str, grant_id: str) -> None:
+    """Vault revokes, the card and the requester are told; whatever a stop leaves undone the
+    sweep finishes (revocations retried, outcomes not yet shown announced), and only once."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id):
+        issuing.revoke_grant(uow=deps.uow, broker=deps.broker, grant_id=grant_id, clock=deps.clock)
+        request = access.get_request(uow=deps.uow, request_id=request_id)
+        count_outcome(request)
+        if request.notify_pending:  # not already announced by recovery
+            announce_outcome(deps, request.id)
 
 
 def tell_privately(deps: Deps, user: str, text: str, channel: str | None = None) -> None:

@@ -1,0 +1,153 @@
+"""What the answer to Slack confirms is committed before it: each test stops where a process
+killed right after the ack would have stopped, and finds the change in the store, with nothing
+asked of Slack or Vault in the ack. A database failure in the ack promises nothing."""
+
+import pytest
+
+from bot.domain.access import RequestState
+from bot.domain.extension import ExtensionState
+from bot.domain.grant import GrantStatus
+from bot.services import access
+from bot.slack import extending, ids, workflows
+from bot.slack.workflows import Deps
+from tests.unit.slack.listening import Listeners, view_state
+from tests.unit.slack.scene import approve, broker, chat, filed, state
+
+
+def test_an_approve_click_is_committed_before_its_ack_and_issued_after(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    calls = len(chat(deps).calls)
+    listeners = Listeners(deps)
+    listeners.click(ids.APPROVE, request_id, user="U0LEAD1", channel=channel, ack_only=True)
+    assert state(deps, request_id) is RequestState.APPROVED
+    assert chat(deps).calls[calls:] == [] and broker(deps).issued == []
+    workflows.issue_and_deliver(deps, request_id=request_id)  # as the sweep does after a stop
+    assert state(deps, request_id) is RequestState.ACTIVE
+
+
+def test_the_work_after_an_approve_click_issues_once(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    Listeners(deps).click(ids.APPROVE, request_id, user="U0LEAD1", channel=channel)
+    assert state(deps, request_id) is RequestState.ACTIVE
+    assert broker(deps).issued == [request_id]
+
+
+def test_a_refused_approve_is_told_to_the_clicker_after_the_ack(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    Listeners(deps).click(ids.APPROVE, request_id, user="U0ONCALL2", channel=channel)
+    assert state(deps, request_id) is RequestState.PENDING
+    method, told = chat(deps).calls[-1]
+    assert method == "chat.postEphemeral" and told["user"] == "U0ONCALL2"
+
+
+def test_a_database_failure_in_the_ack_records_nothing_and_says_so(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, request_id = filed(deps)
+
+    def database_gone(**_: object) -> None:
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(access, "decide_request", database_gone)
+    Listeners(deps).click(ids.APPROVE, request_id, user="U0LEAD1", channel=channel)
+    assert state(deps, request_id) is RequestState.PENDING and broker(deps).issued == []
+    method, told = chat(deps).calls[-1]
+    assert method == "chat.postEphemeral" and told["user"] == "U0LEAD1"
+    assert "nothing was changed" in told["text"]
+
+
+def test_a_deny_is_committed_before_the_form_closes(deps: Deps) -> None:
+    _, request_id = filed(deps)
+    calls = len(chat(deps).calls)
+    form = view_state(
+        {ids.DENY_REASON_BLOCK: {ids.DENY_REASON_INPUT: {"value": "not now"}}},
+        metadata=f"{request_id}|",
+    )
+    submitted = Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1", ack_only=True)
+    assert submitted.acks == [{}]
+    assert state(deps, request_id) is RequestState.DENIED
+    assert chat(deps).calls[calls:] == []
+
+
+def test_a_deny_the_database_cannot_record_keeps_the_form_open(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, request_id = filed(deps)
+
+    def database_gone(**_: object) -> None:
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(access, "decide_request", database_gone)
+    form = view_state(
+        {ids.DENY_REASON_BLOCK: {ids.DENY_REASON_INPUT: {"value": "not now"}}},
+        metadata=f"{request_id}|",
+    )
+    submitted = Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1")
+    assert "nothing was changed" in submitted.form_errors[ids.DENY_REASON_BLOCK]
+    assert state(deps, request_id) is RequestState.PENDING
+
+
+def test_an_extension_approval_is_committed_before_its_ack(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    approve(deps, request_id)
+    extending.ask(deps, request_id=request_id, user="U0ONCALL2", duration="30m", reason="more")
+    calls, renewed = len(chat(deps).calls), list(broker(deps).renewed)
+    Listeners(deps).click(
+        ids.EXTEND_APPROVE, request_id, user="U0LEAD1", channel=channel, ack_only=True
+    )
+    (extension,) = access.get_request(uow=deps.uow, request_id=request_id).extensions
+    assert extension.state is ExtensionState.APPROVED
+    assert chat(deps).calls[calls:] == [] and broker(deps).renewed == renewed
+
+
+def test_a_cancel_is_committed_before_the_answer_that_confirms_it(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    calls = len(chat(deps).calls)
+    said = Listeners(deps).run_command(
+        "/access", f"cancel {request_id.lower()}", channel=channel, ack_only=True
+    )
+    assert said.acks == [{"text": f"Cancelled {request_id}."}]
+    assert state(deps, request_id) is RequestState.CANCELLED
+    assert chat(deps).calls[calls:] == []
+
+
+def test_a_cancel_the_database_cannot_record_is_not_confirmed(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, request_id = filed(deps)
+
+    def database_gone(**_: object) -> None:
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(access, "cancel_request", database_gone)
+    said = Listeners(deps).run_command("/access", f"cancel {request_id}", channel=channel)
+    assert "nothing was changed" in said.text and "Cancelled" not in said.text
+    assert state(deps, request_id) is RequestState.PENDING
+
+
+def test_a_revoke_is_committed_before_its_answer_and_vault_asked_after(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    approve(deps, request_id)
+    listeners = Listeners(deps)
+    said = listeners.run_command(
+        "/access", f"revoke {request_id}", user="U0LEAD3", channel=channel, ack_only=True
+    )
+    assert said.acks == [{"text": f"Revoked {request_id}."}]
+    assert state(deps, request_id) is RequestState.REVOKED
+    with deps.uow() as tx:
+        grant = tx.grants.get_for_request(request_id)
+    assert grant is not None and grant.status is GrantStatus.REVOKING
+    assert broker(deps).revoked == []
+
+
+def test_the_work_after_a_revoke_asks_vault_and_announces_once(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    approve(deps, request_id)
+    Listeners(deps).run_command("/access", f"revoke {request_id}", user="U0LEAD3", channel=channel)
+    with deps.uow() as tx:
+        grant = tx.grants.get_for_request(request_id)
+        request = tx.requests.get(request_id)
+    assert grant is not None and grant.status is GrantStatus.REVOKED
+    assert request is not None and not request.notify_pending
+    replies = [a for m, a in chat(deps).calls if m == "chat.postMessage" and a.get("thread_ts")]
+    assert len([a for a in replies if "revoked" in a["text"].lower()]) == 1
