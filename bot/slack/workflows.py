@@ -14,6 +14,7 @@ from structlog.contextvars import bound_contextvars
 
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
+from bot.domain.eligibility import Resolution
 from bot.domain.errors import ChannelNameTaken, ChatError, InvalidInput, NotAllowed, NotFound
 from bot.domain.grant import Grant
 from bot.domain.incident import MAX_TITLE, Incident, Severity
@@ -121,10 +122,47 @@ def file_request(
     reason: str,
     break_glass: bool = False,
 ) -> str:
-    """Look dynamic groups up, file the request, post its card and remember it; note failed
-    lookups in the thread; issue at once when on-call approved it, telling the approvers.
+    """File the request, then post its card and issue what on-call approved at once."""
+    filed = record_filing(
+        deps,
+        channel_id=channel_id,
+        user=user,
+        resource=resource,
+        duration=duration,
+        reason=reason,
+        break_glass=break_glass,
+    )
+    after_filing(deps, filed)
+    return filed.request.id
 
-    Break-glass: the card is the loud announcement, and the credential is issued at once."""
+
+@dataclass(frozen=True)
+class Filed:
+    """A request just committed, and what the lookup of its dynamic groups found."""
+
+    request: AccessRequest
+    found: Resolution
+
+
+def needs_lookups(deps: Deps, resource: str) -> bool:
+    """Filing this resource asks Slack or PagerDuty who is in its dynamic groups first."""
+    rule = deps.policy.resources.get(resource.strip())
+    return rule is not None and bool(deps.policy.dynamic_groups_of(rule))
+
+
+def record_filing(
+    deps: Deps,
+    *,
+    channel_id: str,
+    user: str,
+    resource: str,
+    duration: str | None,
+    reason: str,
+    break_glass: bool = False,
+) -> Filed:
+    """Look dynamic groups up (only a resource that has some asks Slack or PagerDuty), then
+    commit the request in one short transaction. A filed request whose card a stop left
+    unposted gets it from recovery (`post_missing_card`)."""
     rule = deps.policy.resource(resource.strip())
     found = eligibility.resolve_groups(
         policy=deps.policy,
@@ -148,10 +186,6 @@ def file_request(
         )
     except NotAllowed as refused:
         raise NotAllowed(access_blocks.with_lookup_notes(refused.message, found.notes)) from None
-    count_outcome(request)
-    text, blocks = access_blocks.approval_card(request, rule)
-    card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
-    access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
     log.info(
         "request filed",
         incident_id=request.incident_id,
@@ -160,15 +194,44 @@ def file_request(
         user=user,
         break_glass=request.break_glass,
     )
-    if found.notes:
-        deps.chat.post(channel_id, text=access_blocks.lookup_note(found), thread_ts=card_ts)
+    return Filed(request, found)
+
+
+def after_filing(deps: Deps, filed: Filed) -> None:
+    """Post the card and remember it; note failed lookups in the thread; issue at once when
+    on-call approved it, telling the approvers.
+
+    Break-glass: the card is the loud announcement, and the credential is issued at once."""
+    request, found = filed.request, filed.found
+    count_outcome(request)
     if request.break_glass:
         metrics.BREAK_GLASS.labels(request.resource, "used").inc()
-    elif request.state is RequestState.APPROVED:
-        deps.chat.post(channel_id, text=access_blocks.auto_approved(request), thread_ts=card_ts)
+    card_ts = post_missing_card(deps, request.id)
+    if card_ts is not None:
+        channel = request_channel(deps, request)
+        if found.notes:
+            deps.chat.post(channel, text=access_blocks.lookup_note(found), thread_ts=card_ts)
+        if request.state is RequestState.APPROVED and not request.break_glass:
+            deps.chat.post(channel, text=access_blocks.auto_approved(request), thread_ts=card_ts)
     if request.state is RequestState.APPROVED:
         issue_and_deliver(deps, request_id=request.id)
-    return request.id
+
+
+def post_missing_card(deps: Deps, request_id: str, *, wait: bool = True) -> str | None:
+    """Post the request's card unless it has one, under the request's claim so that the
+    filing worker and recovery never both post it; the new card's ts, else None."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=wait) as mine:
+        request = access.get_request(uow=deps.uow, request_id=request_id)
+        if not mine or request.card_ts is not None:
+            return None
+        text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
+        card_ts = deps.chat.post(request_channel(deps, request), text=text, blocks=blocks)
+        access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
+        return card_ts
+
+
+def request_channel(deps: Deps, request: AccessRequest) -> str:
+    return incident_of_request(deps, request.id).channel_id
 
 
 def decide(
