@@ -2,16 +2,22 @@
 killed right after the ack would have stopped, and finds the change in the store, with nothing
 asked of Slack or Vault in the ack. A database failure in the ack promises nothing."""
 
+from datetime import timedelta
+
 import pytest
 
 from bot.domain.access import RequestState
+from bot.domain.eligibility import Resolution
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import GrantStatus
+from bot.domain.incident import Severity
 from bot.services import access
-from bot.slack import extending, ids, workflows
+from bot.slack import extending, ids, lifecycle, workflows
+from bot.slack.lifecycle import CARD_GRACE
 from bot.slack.workflows import Deps
+from tests.unit.fakes import MemoryStore
 from tests.unit.slack.listening import Listeners, view_state
-from tests.unit.slack.scene import approve, broker, chat, filed, state
+from tests.unit.slack.scene import Clock, approve, broker, chat, filed, state
 
 
 def test_an_approve_click_is_committed_before_its_ack_and_issued_after(deps: Deps) -> None:
@@ -151,3 +157,74 @@ def test_the_work_after_a_revoke_asks_vault_and_announces_once(deps: Deps) -> No
     assert request is not None and not request.notify_pending
     replies = [a for m, a in chat(deps).calls if m == "chat.postMessage" and a.get("thread_ts")]
     assert len([a for a in replies if "revoked" in a["text"].lower()]) == 1
+
+
+def store(deps: Deps) -> MemoryStore:
+    assert isinstance(deps.uow, MemoryStore)
+    return deps.uow
+
+
+def _incident_channel(deps: Deps) -> str:
+    incident = workflows.open_incident(
+        deps, title="Drift", severity=Severity.SEV3, opener="U0ONCALL1"
+    )
+    return incident.channel_id
+
+
+def _cards(deps: Deps, channel: str) -> list[str]:
+    return [
+        str(args["blocks"])
+        for method, args in chat(deps).calls
+        if method == "chat.postMessage"
+        and args["channel"] == channel
+        and args.get("blocks")
+        and "gatehouse.approve" in str(args["blocks"])
+    ]
+
+
+def test_a_request_is_filed_before_its_ack(deps: Deps) -> None:
+    channel = _incident_channel(deps)
+    calls = len(chat(deps).calls)
+    said = Listeners(deps).run_command(
+        "/request-access", "feature-store-rw 30m backfill", channel=channel, ack_only=True
+    )
+    assert said.acks == [{}]
+    (request,) = store(deps).state.requests.values()
+    assert request.resource == "feature-store-rw" and request.card_ts is None
+    assert chat(deps).calls[calls:] == []
+
+
+def test_recovery_posts_a_card_its_filing_never_posted_once(deps: Deps, clock: Clock) -> None:
+    channel = _incident_channel(deps)
+    Listeners(deps).run_command(
+        "/request-access", "feature-store-rw 30m backfill", channel=channel, ack_only=True
+    )
+    lifecycle.recover(deps)
+    assert _cards(deps, channel) == []  # the filing worker may still be posting it
+    clock.now += CARD_GRACE + timedelta(seconds=1)
+    lifecycle.recover(deps)
+    lifecycle.recover(deps)
+    (request,) = store(deps).state.requests.values()
+    assert len(_cards(deps, channel)) == 1 and request.card_ts is not None
+    workflows.after_filing(deps, workflows.Filed(request, Resolution()))  # the worker, late
+    assert len(_cards(deps, channel)) == 1
+
+
+def test_slack_failing_after_filing_tells_the_requester_it_is_filed(
+    deps: Deps, clock: Clock
+) -> None:
+    channel = _incident_channel(deps)
+    chat(deps).failing = {"chat.postMessage"}
+    said = Listeners(deps).run_command(
+        "/request-access", "feature-store-rw 30m backfill", channel=channel
+    )
+    (request,) = store(deps).state.requests.values()
+    assert said.acks == [{}]
+    assert [r["text"] for r in said.responses] == [
+        f"Filed {request.id}; its card will appear here when Slack answers again. "
+        "No need to file it again."
+    ]
+    chat(deps).failing = set()
+    clock.now += CARD_GRACE + timedelta(seconds=1)
+    lifecycle.recover(deps)
+    assert len(_cards(deps, channel)) == 1
