@@ -133,6 +133,8 @@ def decide_request(
         if request.break_glass:
             grant = tx.grants.get_for_request(request.id, for_update=True)
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
+        if request.state is RequestState.DENIED:
+            request.notify_pending = True  # the card and the requester, even after a crash
         tx.requests.add_decision(decision)
         tx.requests.save(request)
         record_for_request(
@@ -219,6 +221,7 @@ def cancel_request(
     def record_cancel(tx: UnitOfWork) -> AccessRequest:
         _, request = lock_request(tx, request_id)
         request.cancel(by_user=by_user, now=now)
+        request.notify_pending = True  # the card shows it, even after a crash
         tx.requests.save(request)
         record_for_request(
             tx,

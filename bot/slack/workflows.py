@@ -283,12 +283,13 @@ def after_decision(deps: Deps, result: access.DecisionResult) -> None:
         metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
         issue_and_deliver(deps, request_id=request_id)  # a Slack hiccup must not stop it
         return
+    if result.request.state is RequestState.DENIED and not result.request.break_glass:
+        count_outcome(result.request)
+        announce_once(deps, request_id)  # the card and the requester, told once
+        return
     refresh_card(deps, request_id)
     if result.request.break_glass:
         _after_review(deps, result)
-    elif result.request.state is RequestState.DENIED:
-        count_outcome(result.request)
-        tell_requester(deps, request_id)
 
 
 def _after_review(deps: Deps, result: access.DecisionResult) -> None:
@@ -388,6 +389,14 @@ def announce_outcome(deps: Deps, request_id: str) -> None:
     recovery.mark_told(uow=deps.uow, request_id=request_id, state=request.state)
 
 
+def announce_once(deps: Deps, request_id: str) -> None:
+    """`announce_outcome` unless recovery already did (a stop right after the commit leaves
+    the outcome marked untold, and the sweep may have shown it by now)."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id):
+        if access.get_request(uow=deps.uow, request_id=request_id).notify_pending:
+            announce_outcome(deps, request_id)
+
+
 def count_outcome(request: AccessRequest) -> None:
     metrics.REQUESTS.labels(request.resource, request.state.value).inc()
 
@@ -443,7 +452,7 @@ def record_cancel(deps: Deps, *, request_id: str, user: str) -> AccessRequest:
 
 def after_cancel(deps: Deps, request: AccessRequest) -> None:
     count_outcome(request)
-    refresh_card(deps, request.id)
+    announce_once(deps, request.id)
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:

@@ -228,3 +228,58 @@ def test_slack_failing_after_filing_tells_the_requester_it_is_filed(
     clock.now += CARD_GRACE + timedelta(seconds=1)
     lifecycle.recover(deps)
     assert len(_cards(deps, channel)) == 1
+
+
+def _card_of(deps: Deps, request_id: str) -> str:
+    request = access.get_request(uow=deps.uow, request_id=request_id)
+    updates = [
+        str(args["blocks"])
+        for method, args in chat(deps).calls
+        if method in ("chat.update", "chat.postMessage") and args.get("ts") == request.card_ts
+    ]
+    return updates[-1] if updates else ""
+
+
+def _told(deps: Deps, words: str) -> int:
+    return len(
+        [
+            args
+            for method, args in chat(deps).calls
+            if method == "chat.postMessage" and args.get("thread_ts") and words in args["text"]
+        ]
+    )
+
+
+def test_a_deny_committed_before_a_stop_is_shown_by_recovery_once(deps: Deps) -> None:
+    _, request_id = filed(deps)
+    form = view_state(
+        {ids.DENY_REASON_BLOCK: {ids.DENY_REASON_INPUT: {"value": "not now"}}},
+        metadata=f"{request_id}|",
+    )
+    Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1", ack_only=True)
+    lifecycle.recover(deps)
+    lifecycle.recover(deps)
+    assert "Denied" in _card_of(deps, request_id) and "gatehouse.approve" not in _card_of(
+        deps, request_id
+    )
+    assert _told(deps, "Denied") == 1
+
+
+def test_a_deny_is_announced_once_by_its_own_worker(deps: Deps) -> None:
+    _, request_id = filed(deps)
+    form = view_state(
+        {ids.DENY_REASON_BLOCK: {ids.DENY_REASON_INPUT: {"value": "not now"}}},
+        metadata=f"{request_id}|",
+    )
+    Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1")
+    lifecycle.recover(deps)
+    assert _told(deps, "Denied") == 1
+    assert not access.get_request(uow=deps.uow, request_id=request_id).notify_pending
+
+
+def test_a_cancel_committed_before_a_stop_is_shown_by_recovery(deps: Deps) -> None:
+    channel, request_id = filed(deps)
+    Listeners(deps).run_command("/access", f"cancel {request_id}", channel=channel, ack_only=True)
+    lifecycle.recover(deps)
+    assert "Cancelled" in _card_of(deps, request_id)
+    assert "gatehouse.approve" not in _card_of(deps, request_id)
