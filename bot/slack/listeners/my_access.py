@@ -66,7 +66,7 @@ def register(app: App, deps: Deps) -> None:
         except MalformedPayload:
             return  # the ack already said so
         if context.get(ANSWERED):
-            follow_up_committed(typed.user_id, context, respond)
+            follow_up_committed(context, respond)
             return
         text, user = typed.text, typed.user_id
         try:
@@ -106,7 +106,7 @@ def register(app: App, deps: Deps) -> None:
             as_typed = f"/access {from_slack(text)}"
             respond(text=user_message(error, typed=as_typed), response_type="ephemeral")
 
-    def follow_up_committed(user: str, context: BoltContext, respond: Respond) -> None:
+    def follow_up_committed(context: BoltContext, respond: Respond) -> None:
         """After a cancel or revoke the ack committed: the card, Vault, the thread."""
         try:
             if CANCELLED in context:
