@@ -268,11 +268,11 @@ class SlackBot:
     timers: ExpiryTimers
 
 
-def assemble(gatehouse: Gatehouse, *, http: bool) -> SlackBot:
+def assemble(gatehouse: Gatehouse) -> SlackBot:
     """The Slack side, in dependency order: one Slack client (the installation it names first,
     so a wrong team or app fails before anything else is built), the scheduler and its expiry
-    timers, the workflows' dependencies, the periodic jobs, the Bolt app. In HTTP mode the
-    ack is the response and the work runs after it."""
+    timers, the workflows' dependencies, the periodic jobs, the Bolt app. The ack is
+    answered before the work that follows it runs."""
     settings = gatehouse.settings
     assert settings.slack_bot_token is not None
     client = make_web_client(
@@ -300,7 +300,10 @@ def assemble(gatehouse: Gatehouse, *, http: bool) -> SlackBot:
         deps=deps,
         client=client,
         signing_secret=signing_secret,
-        process_before_response=http,
+        # In both modes: the ack function (which commits what the answer promises) returns
+        # before Slack is answered and before the lazy functions start; Socket Mode otherwise
+        # runs the two side by side and answers as soon as ack() is called.
+        process_before_response=True,
         installation=installation,
     )
     return SlackBot(deps=deps, app=app, scheduler=scheduler, timers=timers)
@@ -393,7 +396,7 @@ def start(gatehouse: Gatehouse) -> None:
     http = settings.mode == "http"
     listener = listen(settings.host, settings.port) if http else None
     stop = _stop_on_signals()
-    bot = assemble(gatehouse, http=http)
+    bot = assemble(gatehouse)
     for request_id, ends_at in sweeps.ending_before(
         uow=gatehouse.uow, until=utc_now() + LONGEST_GRANT
     ):

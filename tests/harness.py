@@ -43,7 +43,7 @@ def running_gatehouse(settings: Settings) -> Iterator[RunningBot]:
     migrate.upgrade(settings.database_url)
     gatehouse = bootstrap.build(settings)
     # The scheduler is not started: the tests drive the sweeps themselves.
-    web = bootstrap.build_web_app(gatehouse, bootstrap.assemble(gatehouse, http=True).app)
+    web = bootstrap.build_web_app(gatehouse, bootstrap.assemble(gatehouse).app)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)

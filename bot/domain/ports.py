@@ -86,6 +86,11 @@ class AccessRequestRepository(Protocol):
         """Requests whose last outcome is not yet shown in Slack (`notify_pending`)."""
         ...
 
+    def list_without_card(self, filed_before: datetime, limit: int) -> Sequence[AccessRequest]:
+        """Requests of open incidents, filed before `filed_before`, whose card was never
+        posted; oldest first."""
+        ...
+
 
 class GrantRepository(Protocol):
     def add(self, grant: Grant) -> None: ...

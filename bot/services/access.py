@@ -133,6 +133,8 @@ def decide_request(
         if request.break_glass:
             grant = tx.grants.get_for_request(request.id, for_update=True)
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
+        if request.state is RequestState.DENIED:
+            request.notify_pending = True  # the card and the requester, even after a crash
         tx.requests.add_decision(decision)
         tx.requests.save(request)
         record_for_request(
@@ -219,6 +221,7 @@ def cancel_request(
     def record_cancel(tx: UnitOfWork) -> AccessRequest:
         _, request = lock_request(tx, request_id)
         request.cancel(by_user=by_user, now=now)
+        request.notify_pending = True  # the card shows it, even after a crash
         tx.requests.save(request)
         record_for_request(
             tx,
@@ -243,7 +246,22 @@ def revoke_access(
     clock: Callable[[], datetime],
 ) -> Grant:
     """End ACTIVE access early: the requester, the commander or one of its approvers may."""
-    now = clock()
+    grant = record_revocation(
+        uow=uow, policy=policy, request_id=request_id, by_user=by_user, now=clock()
+    )
+    return revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
+
+
+def record_revocation(
+    *,
+    uow: UnitOfWorkFactory,
+    policy: AccessPolicy,
+    request_id: str,
+    by_user: str,
+    now: datetime,
+) -> Grant:
+    """Commit the end of ACTIVE access, its grant left REVOKING for Vault (`revoke_grant`, or
+    the sweep's retries when this process stops first). No Vault call: one short transaction."""
 
     def record_revoke(tx: UnitOfWork) -> Grant:
         incident, request = lock_request(tx, request_id)
@@ -263,8 +281,7 @@ def revoke_access(
         end_grant(tx, grant, now=now, actor=by_user, reason=reason)
         return grant
 
-    grant = uow.run(record_revoke)
-    return revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
+    return uow.run(record_revoke)
 
 
 def expire_access(

@@ -129,8 +129,9 @@ def create_app(
 ) -> App:
     """A Bolt app with every listener registered, bound to one workspace and app.
 
-    HTTP mode passes `process_before_response=True`: the ack is the HTTP response and the
-    lazy listeners run on the bounded pool afterwards. Socket Mode acks over the socket.
+    The composition root passes `process_before_response=True` in both modes: the ack
+    function runs to its end (committing what its answer promises), then Slack is answered
+    (the HTTP response, or over the socket) and the lazy listeners run on the bounded pool.
     `installation`: the workspace and app to serve; learned with auth.test when not given.
     """
     logger = log

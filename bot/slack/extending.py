@@ -42,6 +42,19 @@ def ask(deps: Deps, *, request_id: str, user: str, duration: str, reason: str | 
 def decide(
     deps: Deps, *, request_id: str, approver: str, verdict: Verdict, reason: str | None
 ) -> None:
+    after_decision(
+        deps,
+        record_decision(
+            deps, request_id=request_id, approver=approver, verdict=verdict, reason=reason
+        ),
+    )
+
+
+def record_decision(
+    deps: Deps, *, request_id: str, approver: str, verdict: Verdict, reason: str | None
+) -> extensions.ExtensionResult:
+    """Commit the decision on an extension: one short transaction, no Slack and no Vault, so
+    it can run before Slack is answered."""
     result = extensions.decide_extension(
         uow=deps.uow,
         request_id=request_id,
@@ -59,6 +72,12 @@ def decide(
         user=approver,
         state=result.extension.state.value,
     )
+    return result
+
+
+def after_decision(deps: Deps, result: extensions.ExtensionResult) -> None:
+    """The card, the announcement, the renewal; an approved extension a stop left unapplied
+    is applied by the sweep."""
     refresh_card(deps, result.request.id)
     if result.extension.state is ExtensionState.DENIED:
         _announce(deps, result)

@@ -27,6 +27,7 @@ from bot.slack.workflows import (
     incident_of_channel,
     incident_of_request,
     issue_and_deliver,
+    post_missing_card,
     refresh_card,
     refresh_incident_card,
     tell_requester,
@@ -36,6 +37,8 @@ from integrations import metrics
 # Each sweep gives every grant ending this soon its expiry timer in this replica too, so a
 # replica that dies takes no expiry with it.
 EXPIRY_LOOK_AHEAD = timedelta(minutes=1)
+# The filing worker's own time to post a request's card; after it, recovery posts it.
+CARD_GRACE = timedelta(seconds=15)
 log = structlog.get_logger(__name__)
 
 
@@ -120,15 +123,26 @@ def _safely(work: Callable[[], None]) -> int:
 
 
 def recover(deps: Deps) -> int:
-    """Finish what a stopped process (or a Slack outage) left half done: outcomes not shown,
-    credentials never delivered, closes without their summary, channels not archived."""
+    """Finish what a stopped process (or a Slack outage) left half done: cards never posted,
+    outcomes not shown, credentials never delivered, closes without their summary, channels
+    not archived."""
     handled = 0
+    filed_before = deps.clock() - CARD_GRACE
+    for request in recovery.requests_without_card(uow=deps.uow, filed_before=filed_before):
+        handled += _safely(partial(_post_card, deps, request.id))
     for request in recovery.untold_requests(uow=deps.uow):
         if recovery.is_incident_open(uow=deps.uow, incident_id=request.incident_id):
             handled += _safely(partial(_tell_untold, deps, request.id))
     for incident in incidents.unfinished_closes(uow=deps.uow):
         handled += _safely(partial(_finish_close, deps, incident.id, wait=False))
     return handled
+
+
+def _post_card(deps: Deps, request_id: str) -> None:
+    if post_missing_card(deps, request_id, wait=False) is not None:
+        log.warning(
+            "card posted late: its filing stopped before Slack showed it", request_id=request_id
+        )
 
 
 def _tell_untold(deps: Deps, request_id: str) -> None:

@@ -14,7 +14,9 @@ from structlog.contextvars import bound_contextvars
 
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
+from bot.domain.eligibility import Resolution
 from bot.domain.errors import ChannelNameTaken, ChatError, InvalidInput, NotAllowed, NotFound
+from bot.domain.grant import Grant
 from bot.domain.incident import MAX_TITLE, Incident, Severity
 from bot.domain.ports import ChatGateway, CredentialBroker, Directory, OnCall, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery
@@ -120,10 +122,47 @@ def file_request(
     reason: str,
     break_glass: bool = False,
 ) -> str:
-    """Look dynamic groups up, file the request, post its card and remember it; note failed
-    lookups in the thread; issue at once when on-call approved it, telling the approvers.
+    """File the request, then post its card and issue what on-call approved at once."""
+    filed = record_filing(
+        deps,
+        channel_id=channel_id,
+        user=user,
+        resource=resource,
+        duration=duration,
+        reason=reason,
+        break_glass=break_glass,
+    )
+    after_filing(deps, filed)
+    return filed.request.id
 
-    Break-glass: the card is the loud announcement, and the credential is issued at once."""
+
+@dataclass(frozen=True)
+class Filed:
+    """A request just committed, and what the lookup of its dynamic groups found."""
+
+    request: AccessRequest
+    found: Resolution
+
+
+def needs_lookups(deps: Deps, resource: str) -> bool:
+    """Filing this resource asks Slack or PagerDuty who is in its dynamic groups first."""
+    rule = deps.policy.resources.get(resource.strip())
+    return rule is not None and bool(deps.policy.dynamic_groups_of(rule))
+
+
+def record_filing(
+    deps: Deps,
+    *,
+    channel_id: str,
+    user: str,
+    resource: str,
+    duration: str | None,
+    reason: str,
+    break_glass: bool = False,
+) -> Filed:
+    """Look dynamic groups up (only a resource that has some asks Slack or PagerDuty), then
+    commit the request in one short transaction. A filed request whose card a stop left
+    unposted gets it from recovery (`post_missing_card`)."""
     rule = deps.policy.resource(resource.strip())
     found = eligibility.resolve_groups(
         policy=deps.policy,
@@ -147,10 +186,6 @@ def file_request(
         )
     except NotAllowed as refused:
         raise NotAllowed(access_blocks.with_lookup_notes(refused.message, found.notes)) from None
-    count_outcome(request)
-    text, blocks = access_blocks.approval_card(request, rule)
-    card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
-    access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
     log.info(
         "request filed",
         incident_id=request.incident_id,
@@ -159,20 +194,62 @@ def file_request(
         user=user,
         break_glass=request.break_glass,
     )
-    if found.notes:
-        deps.chat.post(channel_id, text=access_blocks.lookup_note(found), thread_ts=card_ts)
+    return Filed(request, found)
+
+
+def after_filing(deps: Deps, filed: Filed) -> None:
+    """Post the card and remember it; note failed lookups in the thread; issue at once when
+    on-call approved it, telling the approvers.
+
+    Break-glass: the card is the loud announcement, and the credential is issued at once."""
+    request, found = filed.request, filed.found
+    count_outcome(request)
     if request.break_glass:
         metrics.BREAK_GLASS.labels(request.resource, "used").inc()
-    elif request.state is RequestState.APPROVED:
-        deps.chat.post(channel_id, text=access_blocks.auto_approved(request), thread_ts=card_ts)
+    card_ts = post_missing_card(deps, request.id)
+    if card_ts is not None:
+        channel = request_channel(deps, request)
+        if found.notes:
+            deps.chat.post(channel, text=access_blocks.lookup_note(found), thread_ts=card_ts)
+        if request.state is RequestState.APPROVED and not request.break_glass:
+            deps.chat.post(channel, text=access_blocks.auto_approved(request), thread_ts=card_ts)
     if request.state is RequestState.APPROVED:
         issue_and_deliver(deps, request_id=request.id)
-    return request.id
+
+
+def post_missing_card(deps: Deps, request_id: str, *, wait: bool = True) -> str | None:
+    """Post the request's card unless it has one, under the request's claim so that the
+    filing worker and recovery never both post it; the new card's ts, else None."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=wait) as mine:
+        request = access.get_request(uow=deps.uow, request_id=request_id)
+        if not mine or request.card_ts is not None:
+            return None
+        text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
+        card_ts = deps.chat.post(request_channel(deps, request), text=text, blocks=blocks)
+        access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
+        return card_ts
+
+
+def request_channel(deps: Deps, request: AccessRequest) -> str:
+    return incident_of_request(deps, request.id).channel_id
 
 
 def decide(
     deps: Deps, *, request_id: str, approver: str, verdict: Verdict, reason: str | None
 ) -> None:
+    after_decision(
+        deps,
+        record_decision(
+            deps, request_id=request_id, approver=approver, verdict=verdict, reason=reason
+        ),
+    )
+
+
+def record_decision(
+    deps: Deps, *, request_id: str, approver: str, verdict: Verdict, reason: str | None
+) -> access.DecisionResult:
+    """Commit the decision: one short transaction, no Slack and no Vault, so it can run before
+    Slack is answered and a click acknowledged is a click kept."""
     result = access.decide_request(
         uow=deps.uow,
         request_id=request_id,
@@ -184,11 +261,18 @@ def decide(
     log.info(
         "request decided",
         incident_id=result.request.incident_id,
-        request_id=request_id,
+        request_id=result.request.id,
         verdict=verdict.value,
         user=approver,
         state=result.request.state.value,
     )
+    return result
+
+
+def after_decision(deps: Deps, result: access.DecisionResult) -> None:
+    """What a recorded decision sets off: issuing, the card, the requester. A stop before it
+    ends is finished by the sweep (an approval nobody issued is issued after a short wait)."""
+    request_id = result.request.id
     if result.approved and not result.request.break_glass:
         try:
             refresh_card(deps, request_id)  # "approved, issuing…" while Vault is asked
@@ -199,12 +283,13 @@ def decide(
         metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
         issue_and_deliver(deps, request_id=request_id)  # a Slack hiccup must not stop it
         return
+    if result.request.state is RequestState.DENIED and not result.request.break_glass:
+        count_outcome(result.request)
+        announce_once(deps, request_id)  # the card and the requester, told once
+        return
     refresh_card(deps, request_id)
     if result.request.break_glass:
         _after_review(deps, result)
-    elif result.request.state is RequestState.DENIED:
-        count_outcome(result.request)
-        tell_requester(deps, request_id)
 
 
 def _after_review(deps: Deps, result: access.DecisionResult) -> None:
@@ -304,6 +389,14 @@ def announce_outcome(deps: Deps, request_id: str) -> None:
     recovery.mark_told(uow=deps.uow, request_id=request_id, state=request.state)
 
 
+def announce_once(deps: Deps, request_id: str) -> None:
+    """`announce_outcome` unless recovery already did (a stop right after the commit leaves
+    the outcome marked untold, and the sweep may have shown it by now)."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id):
+        if access.get_request(uow=deps.uow, request_id=request_id).notify_pending:
+            announce_outcome(deps, request_id)
+
+
 def count_outcome(request: AccessRequest) -> None:
     metrics.REQUESTS.labels(request.resource, request.state.value).inc()
 
@@ -347,10 +440,19 @@ def tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> No
 
 
 def cancel(deps: Deps, *, request_id: str, user: str) -> None:
-    count_outcome(
-        access.cancel_request(uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock())
+    after_cancel(deps, record_cancel(deps, request_id=request_id, user=user))
+
+
+def record_cancel(deps: Deps, *, request_id: str, user: str) -> AccessRequest:
+    """Commit the cancel: one short transaction, before Slack is told it happened."""
+    return access.cancel_request(
+        uow=deps.uow, request_id=request_id, by_user=user, now=deps.clock()
     )
-    refresh_card(deps, request_id.upper())
+
+
+def after_cancel(deps: Deps, request: AccessRequest) -> None:
+    count_outcome(request)
+    announce_once(deps, request.id)
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:
@@ -366,6 +468,33 @@ def revoke(deps: Deps, *, request_id: str, user: str) -> None:
         )
         count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
         announce_outcome(deps, request_id.upper())
+
+
+def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
+    """Commit the end of access, before Slack is told it happened: the grant to revoke in
+    Vault, or None when another worker holds the request (issuing or delivering it), in which
+    case nothing is recorded and `revoke` waits for that worker instead."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=False) as mine:
+        if not mine:
+            return None
+        return access.record_revocation(
+            uow=deps.uow,
+            policy=deps.policy,
+            request_id=request_id,
+            by_user=user,
+            now=deps.clock(),
+        )
+
+
+def after_revoke(deps: Deps, *, request_id: str, grant_id: str) -> None:
+    """Vault revokes, the card and the requester are told; whatever a stop leaves undone the
+    sweep finishes (revocations retried, outcomes not yet shown announced), and only once."""
+    with recovery.hold_request(uow=deps.uow, request_id=request_id):
+        issuing.revoke_grant(uow=deps.uow, broker=deps.broker, grant_id=grant_id, clock=deps.clock)
+        request = access.get_request(uow=deps.uow, request_id=request_id)
+        count_outcome(request)
+        if request.notify_pending:  # not already announced by recovery
+            announce_outcome(deps, request.id)
 
 
 def tell_privately(deps: Deps, user: str, text: str, channel: str | None = None) -> None:

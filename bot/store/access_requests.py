@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, Select, and_, exists, func, insert, or_,
 from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
 from bot.domain.extension import Extension, ExtensionState
 from bot.domain.grant import GrantStatus
+from bot.domain.incident import IncidentStatus
 from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     DECISION_UNIQUE,
@@ -23,6 +24,7 @@ from bot.store.tables import (
     decisions,
     extension_decisions,
     grants,
+    incidents,
 )
 
 
@@ -219,6 +221,24 @@ class SqlAccessRequestRepository:
             select(access_requests)
             .where(access_requests.c.notify_pending)
             .order_by(access_requests.c.state_changed_at, access_requests.c.id)
+            .limit(limit)
+        )
+        return self._load(statement)
+
+    def list_without_card(self, filed_before: datetime, limit: int) -> Sequence[AccessRequest]:
+        """Requests of open incidents, filed before `filed_before`, whose card was never
+        posted; oldest first."""
+        open_incidents = select(incidents.c.id).where(
+            incidents.c.status == IncidentStatus.OPEN.value
+        )
+        statement = (
+            select(access_requests)
+            .where(
+                access_requests.c.card_ts.is_(None),
+                access_requests.c.requested_at < filed_before,
+                access_requests.c.incident_id.in_(open_incidents),
+            )
+            .order_by(access_requests.c.requested_at, access_requests.c.id)
             .limit(limit)
         )
         return self._load(statement)

@@ -58,7 +58,7 @@ def gatehouse(
 def test_the_app_and_the_workflows_share_one_slack_client(
     gatehouse: bootstrap.Gatehouse,
 ) -> None:
-    bot = bootstrap.assemble(gatehouse, http=True)
+    bot = bootstrap.assemble(gatehouse)
     assert isinstance(bot.deps.chat, SlackChat)
     assert bot.deps.chat.client is bot.app.client
     assert bot.deps.broker is gatehouse.broker
@@ -68,7 +68,7 @@ def test_the_app_and_the_workflows_share_one_slack_client(
 def test_the_workflows_arm_timers_on_the_scheduler_that_runs_the_periodic_jobs(
     gatehouse: bootstrap.Gatehouse, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot = bootstrap.assemble(gatehouse, http=True)
+    bot = bootstrap.assemble(gatehouse)
     assert {"sweep", "reconcile", "vault-health"} <= {job.id for job in bot.scheduler.get_jobs()}
 
     bot.deps.schedule_expiry("R-NOTHING", datetime.now(UTC) + timedelta(hours=1))
@@ -83,7 +83,7 @@ def test_the_workflows_arm_timers_on_the_scheduler_that_runs_the_periodic_jobs(
 def test_forms_are_sealed_with_the_signing_secret_every_replica_shares(
     gatehouse: bootstrap.Gatehouse, slack: SlackEmulator
 ) -> None:
-    bot = bootstrap.assemble(gatehouse, http=True)
+    bot = bootstrap.assemble(gatehouse)
     signed_elsewhere = MetadataSeal(slack.signing_secret).sign("U0ONCALL1", "R-1")
     assert bot.deps.seal.verify("U0ONCALL1", signed_elsewhere) == "R-1"
 

@@ -195,6 +195,16 @@ class MemoryRequests:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.notify_pending]
         return found[:limit]
 
+    def list_without_card(self, filed_before: datetime, limit: int) -> Sequence[AccessRequest]:
+        found = [
+            copy.deepcopy(r)
+            for r in sorted(self._state.requests.values(), key=lambda r: (r.requested_at, r.id))
+            if r.card_ts is None
+            and r.requested_at < filed_before
+            and self._state.incidents[r.incident_id].is_open
+        ]
+        return found[:limit]
+
 
 class MemoryVaultTokens:
     def __init__(self, state: MemoryState) -> None:

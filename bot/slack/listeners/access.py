@@ -1,13 +1,14 @@
 """/request-access (text or form)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.durations import parse_duration
-from bot.domain.errors import GatehouseError, NotAllowed
+from bot.domain.errors import ChatError, GatehouseError, NotAllowed
 from bot.domain.text import visible
 from bot.slack import ids, payloads, workflows
 from bot.slack.blocks import access as blocks
@@ -17,6 +18,12 @@ from bot.slack.metadata import TamperedMetadata
 from bot.slack.payloads import MalformedPayload, SlashCommand, Submission
 from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
+
+# What the ack committed or said, for the work after it (Bolt copies the context to the lazy
+# functions once the ack function has returned).
+FILED = "gatehouse_filed"
+REFUSED = "gatehouse_refused"
+ANSWERED = "gatehouse_answered"
 
 
 def register(app: App, deps: Deps) -> None:
@@ -30,7 +37,20 @@ def register(app: App, deps: Deps) -> None:
         deps.policy.resource(resource).granted_duration(requested, break_glass=break_glass)
         return resource, duration, reason, break_glass
 
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+    def finish_filing(filed: workflows.Filed, tell: Callable[[str], None]) -> None:
+        """The card and what follows a request the ack filed; the requester is told once
+        when Slack failed, so nobody files it again."""
+        try:
+            workflows.after_filing(deps, filed)
+        except ChatError:
+            tell(
+                f"Filed {filed.request.id}; its card will appear here when Slack answers "
+                "again. No need to file it again."
+            )
+        except Exception as error:
+            tell(user_message(error))
+
+    def ack_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         received = command_or_sorry(ack, command)
         if received is None:
             return
@@ -38,19 +58,46 @@ def register(app: App, deps: Deps) -> None:
         if not text.strip():
             ack()
             return
+        typed = f"/request-access {text}"
         try:
-            check(text)
+            resource, duration, reason, break_glass = check(text)
         except GatehouseError as error:
-            typed = f"/request-access {text}"
             ack(text=f"{user_message(error, typed=typed)}\n{blocks.REQUEST_USAGE}")
+            return
+        if workflows.needs_lookups(deps, resource):
+            ack()  # Slack or PagerDuty is asked first: filed after the ack
+            return
+        try:
+            context[FILED] = workflows.record_filing(
+                deps,
+                channel_id=received.channel_id,
+                user=received.user_id,
+                resource=resource,
+                duration=duration,
+                reason=reason,
+                break_glass=break_glass,
+            )
+        except Exception as error:  # refused, or the database failed: nothing was filed
+            context[ANSWERED] = True
+            ack(text=user_message(error, typed=typed))
             return
         ack()
 
-    def run_command(command: dict[str, Any], respond: Respond) -> None:
+    def run_command(command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         try:
             typed = payloads.read(SlashCommand, command)
         except MalformedPayload:
             return  # the ack already said so
+        if context.get(ANSWERED):
+            return
+        if FILED in context:
+
+            def tell(text: str) -> None:
+                respond(text=text, response_type="ephemeral")
+
+            finish_filing(context[FILED], tell)
+            return
+
         text, user, channel = from_slack(typed.text), typed.user_id, typed.channel_id
         try:
             if not text.strip():
@@ -79,7 +126,7 @@ def register(app: App, deps: Deps) -> None:
 
     app.command("/request-access")(ack=ack_command, lazy=[run_command])
 
-    def ack_form(ack: Ack, body: dict[str, Any]) -> None:
+    def ack_form(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         form = form_or_refused(
             ack, form="request", block=ids.REASON_BLOCK, read=lambda: read_form(body)
         )
@@ -99,15 +146,43 @@ def register(app: App, deps: Deps) -> None:
             except NotAllowed as refused:
                 ack(response_action="errors", errors={ids.BREAK_GLASS_BLOCK: refused.message})
                 return
+        if rule is None or workflows.needs_lookups(deps, form.resource):
+            ack()  # filed after the ack (Slack or PagerDuty is asked first), or refused there
+            return
+        try:
+            context[FILED] = workflows.record_filing(
+                deps,
+                channel_id=form.channel,
+                user=form.user,
+                resource=form.resource,
+                duration=form.duration,
+                reason=form.reason,
+                break_glass=_break_glass_ticked(values),
+            )
+        except GatehouseError as refusal:  # told privately after the ack, as before
+            context[REFUSED] = user_message(refusal, typed=form.reason)
+        except Exception as error:  # the database failed: nothing filed, the form stays open
+            ack(response_action="errors", errors={ids.REASON_BLOCK: user_message(error)})
+            return
         ack()
 
-    def run_form(body: dict[str, Any]) -> None:
+    def run_form(body: dict[str, Any], context: BoltContext) -> None:
         try:
             form = read_form(body)
         except (MalformedPayload, TamperedMetadata):
             return  # the ack refused it inside the form
         if not visible(form.reason) or form.resource is None:
             return  # the form already said what to fix
+
+        def tell(text: str) -> None:
+            workflows.tell_privately(deps, form.user, text, form.channel)
+
+        if REFUSED in context:
+            tell(context[REFUSED])
+            return
+        if FILED in context:
+            finish_filing(context[FILED], tell)
+            return
         try:
             workflows.file_request(
                 deps,

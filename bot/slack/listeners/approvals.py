@@ -1,13 +1,14 @@
 """Approve and Deny, on the approval card or on App Home, and the deny-reason form."""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot.domain.access import Verdict, is_request_id
-from bot.domain.errors import ChatError
+from bot.domain.errors import ChatError, GatehouseError
 from bot.domain.text import visible
 from bot.slack import ids, payloads, workflows
 from bot.slack.blocks import access as blocks
@@ -21,7 +22,18 @@ from bot.slack.workflows import Deps
 log = logging.getLogger(__name__)
 
 
-class Decide(Protocol):
+T = TypeVar("T")
+Recorded = TypeVar("Recorded", covariant=True)
+
+# Where the ack leaves its outcome for the work after it: Bolt hands the lazy functions a copy
+# of the context taken once the ack function has returned.
+DECIDED = "gatehouse_decided"
+REFUSED = "gatehouse_refused"
+
+
+class RecordDecision(Protocol[Recorded]):
+    """Commits one decision in one short transaction (no Slack, no Vault)."""
+
     def __call__(
         self,
         deps: Deps,
@@ -30,14 +42,15 @@ class Decide(Protocol):
         approver: str,
         verdict: Verdict,
         reason: str | None,
-    ) -> None: ...
+    ) -> Recorded: ...
 
 
 def register(app: App, deps: Deps) -> None:
     register_decisions(
         app,
         deps,
-        decide=workflows.decide,
+        record=workflows.record_decision,
+        follow_up=workflows.after_decision,
         approve_action=ids.APPROVE,
         deny_action=ids.DENY,
         deny_view=ids.DENY_REASON_VIEW,
@@ -45,25 +58,59 @@ def register(app: App, deps: Deps) -> None:
 
 
 def register_decisions(
-    app: App, deps: Deps, *, decide: Decide, approve_action: str, deny_action: str, deny_view: str
+    app: App,
+    deps: Deps,
+    *,
+    record: RecordDecision[T],
+    follow_up: Callable[[Deps, T], None],
+    approve_action: str,
+    deny_action: str,
+    deny_view: str,
 ) -> None:
-    """Approve at a click; Deny through a form that asks why. Errors go to the clicker."""
+    """Approve at a click; Deny through a form that asks why. Errors go to the clicker.
 
-    def ack_click(ack: Ack) -> None:
+    The decision is committed before the ack: once Slack has its 200 (and Slack never sends
+    a click again) the decision survives a crash, and the sweep finishes what it sets off.
+    """
+
+    def record_then_ack(ack: Ack, context: BoltContext, decide: Callable[[], T]) -> None:
+        try:
+            context[DECIDED] = decide()
+        except Exception as error:  # refused, or the database failed: nothing was recorded
+            context[REFUSED] = user_message(error)
         ack()
 
-    def approve(body: dict[str, Any]) -> None:
-        click = read_click(deps, body)
-        if click is None:
-            return
+    def ack_approve(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         try:
-            decide(
+            click = payloads.read(Click, body)
+        except MalformedPayload:
+            ack()  # refused after the ack, where the clicker can be told
+            return
+        record_then_ack(
+            ack,
+            context,
+            lambda: record(
                 deps,
                 request_id=click.value,
                 approver=click.user_id,
                 verdict=Verdict.APPROVE,
                 reason=None,
-            )
+            ),
+        )
+
+    def ack_click(ack: Ack) -> None:
+        ack()
+
+    def approve(body: dict[str, Any], context: BoltContext) -> None:
+        click = read_click(deps, body)
+        if click is None:
+            return
+        refused: str | None = context.get(REFUSED)
+        try:
+            if refused is not None:
+                workflows.tell_privately(deps, click.user_id, refused, click.channel_id)
+            elif DECIDED in context:
+                follow_up(deps, context[DECIDED])
         except Exception as error:  # reported to the clicker, privately
             workflows.tell_privately(deps, click.user_id, user_message(error), click.channel_id)
         if click.on_home:
@@ -84,8 +131,10 @@ def register_decisions(
         except Exception as error:
             workflows.tell_privately(deps, click.user_id, user_message(error), click.channel_id)
 
-    def ack_deny_reason(ack: Ack, body: dict[str, Any]) -> None:
-        """A deny needs a reason: an empty one is refused inside the form, nothing is lost."""
+    def ack_deny_reason(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        """A deny needs a reason: an empty one is refused inside the form, nothing is lost.
+        The denial is committed before the form closes; if the database fails, the form
+        stays open and says so."""
         try:
             form = form_or_refused(
                 ack,
@@ -96,28 +145,40 @@ def register_decisions(
         except NoReason:
             ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: "Say why."})
             return
-        if form is not None:
-            ack()
-
-    def deny(body: dict[str, Any]) -> None:
+        if form is None:
+            return
         try:
-            form = read_deny_form(deps, body)
-        except (MalformedPayload, TamperedMetadata, NoReason):
-            return  # the ack refused it inside the form
-        try:
-            decide(
+            context[DECIDED] = record(
                 deps,
                 request_id=form.request_id,
                 approver=form.user,
                 verdict=Verdict.DENY,
                 reason=form.reason,
             )
+        except GatehouseError as refusal:  # already decided, not an approver…: told privately
+            context[REFUSED] = user_message(refusal, typed=form.reason)
+        except Exception as error:
+            ack(response_action="errors", errors={ids.DENY_REASON_BLOCK: user_message(error)})
+            return
+        ack()
+
+    def deny(body: dict[str, Any], context: BoltContext) -> None:
+        try:
+            form = read_deny_form(deps, body)
+        except (MalformedPayload, TamperedMetadata, NoReason):
+            return  # the ack refused it inside the form
+        refused: str | None = context.get(REFUSED)
+        try:
+            if refused is not None:
+                workflows.tell_privately(deps, form.user, refused, form.channel)
+            elif DECIDED in context:
+                follow_up(deps, context[DECIDED])
         except Exception as error:
             workflows.tell_privately(
                 deps, form.user, user_message(error, typed=form.reason), form.channel
             )
 
-    app.action(approve_action)(ack=ack_click, lazy=[approve])
+    app.action(approve_action)(ack=ack_approve, lazy=[approve])
     app.action(deny_action)(ack=ack_click, lazy=[ask_deny_reason])
     app.view(deny_view)(ack=ack_deny_reason, lazy=[deny])
 

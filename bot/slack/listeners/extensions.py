@@ -91,7 +91,8 @@ def register(app: App, deps: Deps) -> None:
     register_decisions(
         app,
         deps,
-        decide=extending.decide,
+        record=extending.record_decision,
+        follow_up=extending.after_decision,
         approve_action=ids.EXTEND_APPROVE,
         deny_action=ids.EXTEND_DENY,
         deny_view=ids.EXTEND_DENY_VIEW,

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.domain.errors import GatehouseError
+from bot.domain.grant import Grant
 from bot.services import access
 from bot.slack import extending, payloads, workflows
 from bot.slack.blocks import access as blocks
@@ -15,26 +16,58 @@ from bot.slack.payloads import MalformedPayload, SlashCommand
 from bot.slack.text import from_slack
 from bot.slack.workflows import Deps
 
+# What the ack committed, for the work after it (Bolt copies the context to the lazy
+# functions once the ack function has returned).
+CANCELLED = "gatehouse_cancelled"
+REVOKED = "gatehouse_revoked"
+ANSWERED = "gatehouse_answered"
+
 
 def register(app: App, deps: Deps) -> None:
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+    def ack_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+        """A cancel or a revoke is committed before Slack is answered, and the answer says
+        so; when it is refused or the database fails, the answer says that instead."""
         received = command_or_sorry(ack, command)
         if received is None:
             return
         text = received.text
+        typed = f"/access {from_slack(text)}"
         try:
-            parse_access_command(text)
+            parsed = parse_access_command(text)
         except Exception as error:
-            typed = f"/access {from_slack(text)}"
             ack(text=f"{user_message(error, typed=typed)}\n{blocks.ACCESS_USAGE}")
             return
-        ack()
+        if parsed.verb not in ("cancel", "revoke") or parsed.request_id is None:
+            ack()
+            return
+        user = received.user_id
+        try:
+            if parsed.verb == "cancel":
+                cancelled = workflows.record_cancel(deps, request_id=parsed.request_id, user=user)
+                context[CANCELLED] = cancelled
+                answer = f"Cancelled {cancelled.id}."
+            else:
+                grant = workflows.record_revoke(deps, request_id=parsed.request_id, user=user)
+                if grant is None:  # busy: revoked after the ack, once its worker is done
+                    ack()
+                    return
+                context[REVOKED] = grant
+                answer = f"Revoked {grant.request_id}."
+        except Exception as error:  # refused, or the database failed: nothing was recorded
+            context[ANSWERED] = True
+            ack(text=user_message(error, typed=typed))
+            return
+        context[ANSWERED] = True
+        ack(text=answer)
 
-    def run_command(command: dict[str, Any], respond: Respond) -> None:
+    def run_command(command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         try:
             typed = payloads.read(SlashCommand, command)
         except MalformedPayload:
             return  # the ack already said so
+        if context.get(ANSWERED):
+            follow_up_committed(context, respond)
+            return
         text, user = typed.text, typed.user_id
         try:
             parsed = parse_access_command(text)
@@ -72,5 +105,16 @@ def register(app: App, deps: Deps) -> None:
         except Exception as error:
             as_typed = f"/access {from_slack(text)}"
             respond(text=user_message(error, typed=as_typed), response_type="ephemeral")
+
+    def follow_up_committed(context: BoltContext, respond: Respond) -> None:
+        """After a cancel or revoke the ack committed: the card, Vault, the thread."""
+        try:
+            if CANCELLED in context:
+                workflows.after_cancel(deps, context[CANCELLED])
+            elif REVOKED in context:
+                grant: Grant = context[REVOKED]
+                workflows.after_revoke(deps, request_id=grant.request_id, grant_id=grant.id)
+        except Exception as error:
+            respond(text=user_message(error), response_type="ephemeral")
 
     app.command("/access")(ack=ack_command, lazy=[run_command])

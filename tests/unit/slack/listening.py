@@ -74,18 +74,29 @@ class Listeners:
         return keep
 
     def run_command(
-        self, name: str, text: str, *, user: str = "U0ONCALL2", channel: str = "C0NOWHERE"
+        self,
+        name: str,
+        text: str,
+        *,
+        user: str = "U0ONCALL2",
+        channel: str = "C0NOWHERE",
+        ack_only: bool = False,
     ) -> Replies:
+        """`ack_only`: stop where a process killed right after the ack would have stopped."""
         command = {"text": text, "user_id": user, "channel_id": channel, "trigger_id": "T1"}
-        return _run(self.commands[name], command=command, body=command)
+        return _run(self.commands[name], ack_only, command=command, body=command)
 
-    def submit(self, callback_id: str, view: dict[str, Any], *, user: str) -> Replies:
+    def submit(
+        self, callback_id: str, view: dict[str, Any], *, user: str, ack_only: bool = False
+    ) -> Replies:
         """The form as Slack sends it back: with the metadata the bot signed when it opened it."""
         view = self.deps.seal.seal_view(user, view)
         body = {"type": "view_submission", "user": {"id": user}, "view": view}
-        return _run(self.views[callback_id], view=view, body=body)
+        return _run(self.views[callback_id], ack_only, view=view, body=body)
 
-    def click(self, action_id: str, value: Any, *, user: str, channel: str) -> Replies:
+    def click(
+        self, action_id: str, value: Any, *, user: str, channel: str, ack_only: bool = False
+    ) -> Replies:
         action = {"action_id": action_id, "value": value}
         body = {
             "type": "block_actions",
@@ -94,14 +105,16 @@ class Listeners:
             "trigger_id": "T1",
             "actions": [action],
         }
-        return _run(self.actions[action_id], action=action, body=body)
+        return _run(self.actions[action_id], ack_only, action=action, body=body)
 
 
-def _run(registered: Registered, **arguments: Any) -> Replies:
+def _run(registered: Registered, ack_only: bool = False, **arguments: Any) -> Replies:
     replies = Replies()
-    arguments |= {"ack": replies.ack, "respond": replies.respond}
+    # One context for the ack and the lazy functions, as Bolt copies it to them after the ack.
+    context: dict[str, Any] = {}
+    arguments |= {"ack": replies.ack, "respond": replies.respond, "context": context}
     ack, lazy = registered
-    for listener in (ack, *lazy):
+    for listener in (ack,) if ack_only else (ack, *lazy):
         names = inspect.signature(listener).parameters
         listener(**{name: arguments[name] for name in names})
     return replies

@@ -13,6 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.web import SlackResponse
 from starlette.testclient import TestClient
 
+from bot.domain.incident import Severity
+from bot.services import incidents
 from bot.slack.app import create_app
 from bot.slack.edge import SlackEdge
 from bot.slack.http import create_http_app
@@ -33,13 +35,13 @@ def signed(body: str, *, secret: str = SECRET, age: int = 0) -> dict[str, str]:
     }
 
 
-def command(text: str, command: str = "/request-access") -> str:
+def command(text: str, command: str = "/request-access", channel: str = "C0NOTINC") -> str:
     return urlencode(
         {
             "command": command,
             "text": text,
             "user_id": "U0ONCALL2",
-            "channel_id": "C0NOTINC",
+            "channel_id": channel,
             "team_id": "T0",
             "response_url": "http://127.0.0.1:9/response",
             "trigger_id": "1.2.x",
@@ -71,17 +73,22 @@ class OfflineWebClient(WebClient):
         )
 
 
-def make_client(
-    problems: Callable[[], dict[str, str]] = dict,
-    details: Callable[[], dict[str, str]] = dict,
-) -> TestClient:
-    deps = Deps(
+def offline_deps() -> Deps:
+    return Deps(
         uow=MemoryStore(),
         policy=example_policy(),
         broker=FakeBroker(),
         chat=FakeChat(),
         clock=lambda: datetime.now(UTC),
     )
+
+
+def make_client(
+    problems: Callable[[], dict[str, str]] = dict,
+    details: Callable[[], dict[str, str]] = dict,
+    deps: Deps | None = None,
+) -> TestClient:
+    deps = deps or offline_deps()
     bolt = create_app(
         deps=deps,
         client=OfflineWebClient(token="xoxb-test", base_url="http://127.0.0.1:9/"),
@@ -112,21 +119,43 @@ def test_unsigned_badly_signed_and_stale_requests_are_refused() -> None:
         ("inference-logs 1h look", "Did you mean `inference-logs-ro`?"),
         ("inference-logs-ro 9h look", "at most 4h"),
         ("inference-logs-ro 1h", "Say why you need access"),
-        ("inference-logs-ro soon-ish please", None),
     ],
 )
-def test_bad_input_is_answered_in_the_ack_with_usage(text: str, answer: str | None) -> None:
+def test_bad_input_is_answered_in_the_ack_with_usage(text: str, answer: str) -> None:
     client = make_client()
     body = command(text)
     started = time.perf_counter()
     response = client.post("/slack/events", content=body, headers=signed(body))
     assert time.perf_counter() - started < 3
     assert response.status_code == 200
-    if answer is None:
-        assert response.text == ""
-    else:
-        assert answer in response.text and "Usage:" in response.text
-        assert "You typed: `/request-access" in response.text
+    assert answer in response.text and "Usage:" in response.text
+    assert "You typed: `/request-access" in response.text
+
+
+def test_a_request_is_filed_before_its_empty_ack() -> None:
+    deps = offline_deps()
+    incident = incidents.start_incident(
+        uow=deps.uow,
+        title="Drift",
+        severity=Severity.SEV3,
+        opened_by="U0ONCALL1",
+        channel_id="C0DRIFT",
+        channel_name="inc-drift",
+        now=datetime.now(UTC),
+    )
+    body = command("inference-logs-ro soon-ish please", channel=incident.channel_id)
+    response = make_client(deps=deps).post("/slack/events", content=body, headers=signed(body))
+    assert response.status_code == 200 and response.text == ""
+    with deps.uow() as tx:
+        (filed,) = tx.requests.list_for_incident(incident.id)
+    assert filed.requester_id == "U0ONCALL2" and filed.reason == "soon-ish please"
+
+
+def test_a_request_that_cannot_be_filed_is_refused_in_the_ack() -> None:
+    body = command("inference-logs-ro soon-ish please")
+    response = make_client().post("/slack/events", content=body, headers=signed(body))
+    assert response.status_code == 200
+    assert "This is not an incident channel" in response.text
 
 
 def test_unknown_incident_subcommand_gets_usage() -> None:
