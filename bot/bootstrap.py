@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
+from bot import metrics
 from bot.config import Problem, Settings, settings_problems
 from bot.domain.errors import (
     CredentialDenied,
@@ -57,7 +58,6 @@ from bot.slack.metadata import MetadataSeal
 from bot.slack.workflows import Deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from bot.store.replays import SqlSeenRequests
-from integrations import metrics
 from integrations.audit_signing import Ed25519Signer
 from integrations.oncall import PagerDutyOnCall
 from integrations.sinks import SplunkHecSink, WebhookSink

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from integrations.metrics import SWEEP_DURATION, SWEEP_ITEMS
+from bot.metrics import SWEEP_DURATION, SWEEP_ITEMS
 
 log = logging.getLogger(__name__)
 

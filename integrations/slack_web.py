@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.domain.errors import ChannelNameTaken, ChatError
 from bot.domain.ports import UserGroupMembers
-from integrations.metrics import SLACK_CALLS, SLACK_ERRORS
+from bot.metrics import SLACK_CALLS, SLACK_ERRORS
 from integrations.ttl_cache import TtlCache
 
 T = TypeVar("T")

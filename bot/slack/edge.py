@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
-from integrations.metrics import SLACK_REJECTED
+from bot.metrics import SLACK_REJECTED
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ approvers are mentioned once per ask.
 
 import structlog
 
+from bot import metrics
 from bot.domain.access import Verdict
 from bot.domain.extension import ExtensionState
 from bot.services import extensions
 from bot.slack.blocks import extension as extension_blocks
 from bot.slack.workflows import Deps, incident_of_request, refresh_card
-from integrations import metrics
 
 log = structlog.get_logger(__name__)
 

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.metrics import ACK_SECONDS
 from bot.slack.app import refuse_unwrappable
 from bot.slack.edge import Refused, SlackEdge
-from integrations.metrics import ACK_SECONDS
 
 ReadinessCheck = Callable[[], dict[str, str]]
 HealthDetails = Callable[[], dict[str, str]]

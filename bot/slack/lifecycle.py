@@ -13,6 +13,7 @@ from functools import partial
 
 import structlog
 
+from bot import metrics
 from bot.domain.access import RequestState
 from bot.domain.errors import ChatError
 from bot.services import access, incidents, issuing, recovery, sweeps
@@ -32,7 +33,6 @@ from bot.slack.workflows import (
     refresh_incident_card,
     tell_requester,
 )
-from integrations import metrics
 
 # Each sweep gives every grant ending this soon its expiry timer in this replica too, so a
 # replica that dies takes no expiry with it.

@@ -12,6 +12,7 @@ from datetime import datetime
 import structlog
 from structlog.contextvars import bound_contextvars
 
+from bot import metrics
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.channel_name import incident_channel_name
 from bot.domain.eligibility import Resolution
@@ -26,7 +27,6 @@ from bot.services.crashpoints import crash_point
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 from bot.slack.metadata import MetadataSeal
-from integrations import metrics
 
 MAX_NAME_ATTEMPTS = 20
 log = structlog.get_logger(__name__)

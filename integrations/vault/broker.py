@@ -28,7 +28,7 @@ from bot.domain.errors import CredentialError, CredentialRejected, CredentialUna
 from bot.domain.grant import Grant
 from bot.domain.ports import IncidentTokenLedger, IssuedCredential, LiveToken
 from bot.domain.rules import Delivery, ResourceRule
-from integrations.metrics import REVOCATIONS, set_vault_state
+from bot.metrics import REVOCATIONS, set_vault_state
 from integrations.vault.session import VaultSession
 
 # A health probe answers within the liveness probe's 3 s even when Vault hangs.

@@ -21,7 +21,7 @@ from bot.domain.errors import (
     CredentialRejected,
     CredentialUnavailable,
 )
-from integrations.metrics import VAULT_CALLS, VAULT_ERRORS, vault_path_label
+from bot.metrics import VAULT_CALLS, VAULT_ERRORS, vault_path_label
 
 T = TypeVar("T")
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from bot import metrics
 from bot.bootstrap import export_audit_to_sinks
 from bot.domain.audit import canonical_event, canonical_json, chain_hash
 from bot.domain.checkpoints import Checkpoint
@@ -23,7 +24,6 @@ from bot.services.audit_export import export_audit, export_backlog
 from bot.services.checkpoints import sign_checkpoint
 from bot.store import SqlUnitOfWorkFactory
 from bot.store.tables import audit_sink_cursors
-from integrations import metrics
 from integrations.audit_signing import Ed25519Checker, Ed25519Signer, new_key
 from integrations.sinks import SplunkHecSink, WebhookSink
 from tests.emulators.sinks import SinkReceiver, running_receiver
