@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.domain.durations import looks_like_duration, parse_duration
-from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed
+from bot.domain.errors import AlreadyDone, InvalidState, NotAllowed
 from bot.domain.incident import Incident
 from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.text import optional_text, required_text
@@ -345,42 +344,6 @@ def file_request(
         state_changed_at=now,
         break_glass=break_glass,
     )
-
-
-BREAK_GLASS_FLAGS = (
-    "--break-glass",
-    "—break-glass",
-    "–break-glass",
-)  # Slack may turn -- into a dash
-
-
-def split_break_glass(text: str) -> tuple[str, bool]:
-    """Take `--break-glass` out of the command text, wherever it was typed."""
-    words = text.split()
-    kept = [w for w in words if w.lower() not in BREAK_GLASS_FLAGS]
-    return " ".join(kept), len(kept) != len(words)
-
-
-def parse_request_text(text: str) -> tuple[str, str | None, str]:
-    """Split `/request-access <resource> [duration] <reason>` into its three parts.
-
-    The second word is the duration when it looks like one (`looks_like_duration`), and then
-    it must parse: `1h30 fix` is refused, never filed for the default duration with the reason
-    "1h30 fix". Any other second word starts the reason.
-    """
-    words = text.split()
-    if not words:
-        raise InvalidInput("Usage: /request-access <resource> [duration] <reason>")
-    resource, rest = words[0], words[1:]
-    duration = None
-    if rest and looks_like_duration(rest[0]):
-        duration, rest = rest[0], rest[1:]
-        parse_duration(duration)
-    if not rest:
-        raise InvalidInput(
-            "Say why you need access: /request-access <resource> [duration] <reason>"
-        )
-    return resource, duration, " ".join(rest)
 
 
 def new_request_id(token: str) -> str:

@@ -1,4 +1,5 @@
-"""Parse what people type after a slash command. Pure; raises InvalidInput with usage.
+"""Parse what people type after each of the three slash commands (/incident, /access,
+/request-access). Pure; raises InvalidInput with usage.
 
 The text arrives as Slack sends it (entities, and for /incident mentions as markup); words are
 split on that text, user text is read with `from_slack` once, so the domain gets plain text.
@@ -7,7 +8,7 @@ split on that text, user text is read with `from_slack` once, so the domain gets
 from dataclasses import dataclass
 
 from bot.domain.access import MAX_REASON, is_request_id
-from bot.domain.durations import parse_duration
+from bot.domain.durations import looks_like_duration, parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import MAX_RESOLUTION, MAX_TITLE, Severity
 from bot.domain.text import echo, optional_text, required_text
@@ -103,3 +104,41 @@ def parse_access_command(text: str) -> AccessCommand:
 def _echo(word: str) -> str:
     """A mistyped word (already read from Slack's format), cleaned, clipped and shown as text."""
     return escape(echo(word, 40))
+
+
+# -- /request-access ---------------------------------------------------------------------
+
+BREAK_GLASS_FLAGS = (
+    "--break-glass",
+    "—break-glass",
+    "–break-glass",
+)  # Slack may turn -- into a dash
+
+
+def split_break_glass(text: str) -> tuple[str, bool]:
+    """Take `--break-glass` out of the command text, wherever it was typed."""
+    words = text.split()
+    kept = [w for w in words if w.lower() not in BREAK_GLASS_FLAGS]
+    return " ".join(kept), len(kept) != len(words)
+
+
+def parse_request_text(text: str) -> tuple[str, str | None, str]:
+    """Split `/request-access <resource> [duration] <reason>` into its three parts.
+
+    The second word is the duration when it looks like one (`looks_like_duration`), and then
+    it must parse: `1h30 fix` is refused, never filed for the default duration with the reason
+    "1h30 fix". Any other second word starts the reason.
+    """
+    words = text.split()
+    if not words:
+        raise InvalidInput("Usage: /request-access <resource> [duration] <reason>")
+    resource, rest = words[0], words[1:]
+    duration = None
+    if rest and looks_like_duration(rest[0]):
+        duration, rest = rest[0], rest[1:]
+        parse_duration(duration)
+    if not rest:
+        raise InvalidInput(
+            "Say why you need access: /request-access <resource> [duration] <reason>"
+        )
+    return resource, duration, " ".join(rest)

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.access import parse_request_text
 from bot.domain.channel_name import MAX_CHANNEL_NAME, incident_channel_name, slugify
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import InvalidInput
+from bot.slack.parsing import parse_request_text
 
 DAY = datetime(2026, 11, 23, 23, 59, tzinfo=UTC)
 

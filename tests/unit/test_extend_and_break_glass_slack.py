@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.access import AccessRequest, RequestState, Verdict, split_break_glass
+from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.errors import InvalidInput
 from bot.domain.extension import Extension
 from bot.policy import PolicyError, parse_policy
@@ -13,7 +13,7 @@ from bot.slack import ids
 from bot.slack.blocks.access import approval_card
 from bot.slack.blocks.extension import extend_modal
 from bot.slack.blocks.home import home_view
-from bot.slack.parsing import parse_access_command
+from bot.slack.parsing import parse_access_command, split_break_glass
 from tests.unit.example_policy import example_policy
 from tests.unit.test_policy import dump, example_doc, only_problem
 

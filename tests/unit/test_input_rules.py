@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.cli.audit import _parse_anchor
-from bot.domain.access import parse_request_text
 from bot.domain.durations import (
     ACCEPTED_FORMS,
     DURATION_PATTERN,
@@ -29,6 +28,7 @@ from bot.domain.text import (
     visible,
 )
 from bot.policy import PolicyError, parse_policy
+from bot.slack.parsing import parse_request_text
 from tests.unit.example_policy import example_policy
 from tests.unit.test_policy import dump, example_doc
 

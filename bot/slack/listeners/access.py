@@ -6,7 +6,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.durations import parse_duration
 from bot.domain.errors import ChatError, GatehouseError, NotAllowed
 from bot.domain.text import visible
@@ -15,6 +14,7 @@ from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
 from bot.slack.listeners.guard import command_or_sorry, form_or_refused
 from bot.slack.metadata import TamperedMetadata
+from bot.slack.parsing import parse_request_text, split_break_glass
 from bot.slack.payloads import MalformedPayload, SlashCommand, Submission
 from bot.slack.text import from_slack
 from bot.slack.workflows import Deps

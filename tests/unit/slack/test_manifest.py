@@ -10,11 +10,15 @@ import pytest
 import yaml
 
 from bot.cli.doctor import BOT_SCOPES
-from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.errors import InvalidInput
 from bot.slack.blocks.access import ACCESS_USAGE, REQUEST_USAGE
 from bot.slack.blocks.incident import INCIDENT_USAGE
-from bot.slack.parsing import parse_access_command, parse_incident_command
+from bot.slack.parsing import (
+    parse_access_command,
+    parse_incident_command,
+    parse_request_text,
+    split_break_glass,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 METHODS = REPO / "tests" / "specs" / "slack" / "methods"

@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.access import parse_request_text
 from bot.domain.durations import ACCEPTED_FORMS
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import Severity
@@ -17,6 +16,7 @@ from bot.slack.parsing import (
     OpenIncident,
     parse_access_command,
     parse_incident_command,
+    parse_request_text,
 )
 from tests.unit.example_policy import example_policy
 

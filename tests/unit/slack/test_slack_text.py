@@ -12,7 +12,6 @@ from typing import Any
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.access import parse_request_text, split_break_glass
 from bot.domain.channel_name import MAX_CHANNEL_NAME
 from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
@@ -21,7 +20,14 @@ from bot.slack import workflows
 from bot.slack.blocks import incident as incident_blocks
 from bot.slack.blocks.home import home_view
 from bot.slack.errors import user_message
-from bot.slack.parsing import HandOff, OpenIncident, parse_access_command, parse_incident_command
+from bot.slack.parsing import (
+    HandOff,
+    OpenIncident,
+    parse_access_command,
+    parse_incident_command,
+    parse_request_text,
+    split_break_glass,
+)
 from bot.slack.text import decode_entities, from_slack, mrkdwn, sanitize_message
 from bot.slack.workflows import Deps
 from tests.emulators.slack import SlackEmulator
