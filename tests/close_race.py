@@ -26,7 +26,6 @@ from bot.domain.incident import IncidentStatus, Severity
 from bot.domain.ports import CredentialBroker, IncidentTokenLedger, IssuedCredential
 from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.summary import IncidentSummary
-from bot.log_setup import configure_logging
 from bot.policy import load_policy
 from bot.services import access, incidents, issuing
 from bot.slack import lifecycle, workflows
@@ -203,8 +202,8 @@ def play_round(
 
 
 def play(database_url: str, rounds: int, *, seed: int = 1) -> list[Round]:
-    """`rounds` rounds on one migrated PostgreSQL database, one after another."""
-    configure_logging(level="ERROR")
+    """`rounds` rounds on one migrated PostgreSQL database, one after another. Logging is
+    the caller's: a test keeps pytest's, the bench quiets it."""
     engine = create_engine_for(database_url)
     try:
         uow = SqlUnitOfWorkFactory(engine)

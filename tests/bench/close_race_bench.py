@@ -104,6 +104,7 @@ def main() -> None:
         if args.vault:
             rounds = play_with_vault(url, args.rounds, args.seed)
         else:
+            configure_logging(level="ERROR")
             rounds = play(url, args.rounds, seed=args.seed)
         seconds = time.monotonic() - started
     admin.dispose()

@@ -1,6 +1,7 @@
 """The periodic reconcile job says once what kept it from finishing, however many Vault calls
 of the run failed for that one reason."""
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,12 @@ def run_reconcile_job(broker: Any) -> None:
     )
     (job,) = [job for job in bootstrap.build_jobs(gatehouse, nothing) if job.name == "reconcile"]
     job.run()
+
+
+@pytest.fixture(autouse=True)
+def _warnings_recorded(caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever level an earlier test left on the root logger, warnings reach caplog."""
+    caplog.set_level(logging.WARNING)
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
