@@ -2,7 +2,6 @@
 
 import logging
 import traceback
-from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -18,7 +17,6 @@ from slack_bolt.request.payload_utils import (
     to_view,
 )
 from slack_sdk import WebClient
-from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.installation import Installation, bind_to_installation, learn_installation
 from bot.slack.listeners import access, approvals, extensions, home, incidents, my_access
@@ -43,14 +41,11 @@ class GatehouseApp(App):
     """Bolt, refusing payloads Bolt itself cannot read.
 
     Bolt reads parts of every payload (`actions[0]`, `event.type`…) before any listener,
-    middleware or error handler runs, and a signed payload with `actions: []` or an event
-    that is not an object raises inside Bolt: a 500 and a traceback. Such a payload is
-    answered here, 401 unless correctly signed, else 200 and one log line.
+    middleware or error handler runs, and a payload with `actions: []` or an event that is not
+    an object raises inside Bolt: a 500 and a traceback. Such a payload is answered here with
+    a 200 and one log line. Every payload that reaches Bolt is authenticated already: in HTTP
+    mode the edge checked its signature (`bot/slack/edge.py`), in Socket Mode the socket is.
     """
-
-    def __init__(self, *, signing_secret: str | None, **kwargs: Any) -> None:
-        super().__init__(signing_secret=signing_secret, **kwargs)
-        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         problem = unreadable(req.body)
@@ -59,38 +54,13 @@ class GatehouseApp(App):
                 return super().dispatch(req)
             except Exception as error:  # Bolt's own failure, after or before verification
                 problem = f"Bolt failed: {type(error).__name__} at {_where(error)}"
-        if not self._signed(req):
-            return BoltResponse(status=401, body="")
         log.warning("signed Slack payload refused: %s", problem)
         return BoltResponse(status=200, body="")
 
-    def _signed(self, req: BoltRequest) -> bool:
-        timestamp = req.headers.get("x-slack-request-timestamp", [""])[0]
-        signature = req.headers.get("x-slack-signature", [""])[0]
-        return self.signed(req.raw_body, timestamp, signature)
 
-    def signed(self, body: str, timestamp: str | None, signature: str | None) -> bool:
-        """Socket Mode has no signature: the socket itself is authenticated."""
-        if self._verifier is None:
-            return True
-        try:
-            return self._verifier.is_valid(body, timestamp, signature)
-        except ValueError:  # a timestamp that is not a number
-            return False
-
-
-def refuse_unwrappable(
-    bolt: App, body: bytes, headers: Mapping[str, str], error: Exception
-) -> BoltResponse:
-    """A body Bolt cannot even wrap as a request (a `payload` that is not an object, a user
-    that is a number): 401 unless signed, else 400 and one log line; never a 500."""
-    signed = isinstance(bolt, GatehouseApp) and bolt.signed(
-        body.decode(errors="replace"),
-        headers.get("x-slack-request-timestamp"),
-        headers.get("x-slack-signature"),
-    )
-    if not signed:
-        return BoltResponse(status=401, body="")
+def refuse_unwrappable(error: Exception) -> BoltResponse:
+    """A signed body Bolt cannot even wrap as a request (a `payload` that is not an object, a
+    user that is a number): 400 and one log line; never a 500."""
     log.warning("signed Slack payload refused: Bolt cannot read it (%s)", type(error).__name__)
     return BoltResponse(status=400, body="")
 

@@ -39,8 +39,7 @@ def create_http_app(
             try:
                 bolt_request = to_bolt_request(request, admitted.body)
             except (LookupError, TypeError, AttributeError, ValueError) as error:
-                unreadable = refuse_unwrappable(bolt, admitted.body, request.headers, error)
-                return to_starlette_response(unreadable)
+                return to_starlette_response(refuse_unwrappable(error))
             # Bolt is synchronous: dispatch off the event loop so requests do not queue behind it.
             response = await run_in_threadpool(bolt.dispatch, bolt_request)
         return to_starlette_response(response)
