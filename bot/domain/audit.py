@@ -43,6 +43,7 @@ class Action(StrEnum):
     EXTENSION_FAILED = "extension.failed"
     GRANT_ISSUING = "grant.issuing"
     GRANT_ISSUED = "grant.issued"
+    GRANT_DELIVERED = "grant.delivered"
     GRANT_ISSUE_FAILED = "grant.issue_failed"
     GRANT_REVOCATION_REQUESTED = "grant.revocation_requested"
     GRANT_REVOKED = "grant.revoked"
