@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.domain.durations import parse_duration
-from bot.domain.errors import ChatError, GatehouseError, NotAllowed
+from bot.domain.errors import GatehouseError, NotAllowed
 from bot.domain.text import visible
 from bot.slack import ids, payloads, workflows
 from bot.slack.blocks import access as blocks
@@ -41,14 +41,15 @@ def register(app: App, deps: Deps) -> None:
         """The card and what follows a request the ack filed; the requester is told once
         when Slack failed, so nobody files it again."""
         try:
-            workflows.after_filing(deps, filed)
-        except ChatError:
+            shown = workflows.after_filing(deps, filed)
+        except Exception as error:
+            tell(user_message(error))
+            return
+        if not shown:
             tell(
                 f"Filed {filed.request.id}; its card will appear here when Slack answers "
                 "again. No need to file it again."
             )
-        except Exception as error:
-            tell(user_message(error))
 
     def ack_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         received = command_or_sorry(ack, command)
