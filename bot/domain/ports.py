@@ -328,8 +328,24 @@ class ChatGateway(Protocol):
     def invite(self, channel: str, users: Sequence[str]) -> None: ...
     def set_topic(self, channel: str, topic: str) -> None: ...
     def post(
-        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
-    ) -> str: ...
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        marker: str | None = None,
+    ) -> str:
+        """Post a message; `marker` is attached to it (Slack message metadata), unseen by
+        people, so that `find_marked` can tell later whether it was posted."""
+        ...
+
+    def find_marked(self, channel: str, marker: str, *, thread_ts: str | None = None) -> str | None:
+        """The ts of the message this app posted with `marker` in the thread `thread_ts` (or
+        among the channel's latest messages), if any: asked after a stop, before posting it
+        again."""
+        ...
+
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None: ...
     def post_ephemeral(
         self, channel: str, user: str, *, text: str, blocks: Blocks | None = None

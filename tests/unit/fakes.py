@@ -524,11 +524,15 @@ class FakeChat:
         self.taken: set[str] = set()
         self.channels: dict[str, str] = {}
         self.failing: set[str] = set()
+        self.refusing: set[str] = set()  # refused for good (a deleted message, say)
+        self.markers: dict[tuple[str, str | None, str], str] = {}
         self._ts = 0
 
     def _record(self, method: str, **args: Any) -> None:
         if method in self.failing:
             raise ChatUnavailable(f"Slack could not be reached for {method}")
+        if method in self.refusing:
+            raise ChatError(f"Slack refused {method}: message_not_found")
         self.calls.append((method, args))
 
     def _next_ts(self) -> str:
@@ -553,12 +557,25 @@ class FakeChat:
         self._record("conversations.setTopic", channel=channel, topic=topic)
 
     def post(
-        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        marker: str | None = None,
     ) -> str:
         self._record(
             "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
         )
-        return self._next_ts()
+        ts = self._next_ts()
+        if marker is not None:
+            self.markers[(channel, thread_ts, marker)] = ts
+        return ts
+
+    def find_marked(self, channel: str, marker: str, *, thread_ts: str | None = None) -> str | None:
+        self._record("conversations.replies", channel=channel, ts=thread_ts, marker=marker)
+        return self.markers.get((channel, thread_ts, marker))
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
         self._record("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
