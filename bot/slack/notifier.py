@@ -220,7 +220,13 @@ class SlackNotifier:
         """Only when in doubt (see `event_stream`): the ts of this post if Slack has it."""
         if not self._in_doubt:
             return None
-        found = self.chat.find_marked(channel, self._marker(what), thread_ts=thread_ts)
+        try:
+            found = self.chat.find_marked(channel, self._marker(what), thread_ts=thread_ts)
+        except ChatUnavailable:
+            raise
+        except ChatError as refused:  # e.g. the app lacks channels:history: say it twice
+            log.warning("could not look for a post in doubt; posting it", error=refused.message)
+            return None
         if found is not None:
             log.info("already posted before a stop; not posted again", marker=self._marker(what))
         return found

@@ -83,9 +83,18 @@ access_requests = Table(
     Column("reviewed_at", UtcDateTime),
     Column("approver_labels", JsonGroupMap),
     Column("auto_approved_because", Text),
+    # Unused since revision 0014 (the notifier's cursor tells what was shown); kept for pods
+    # of the previous release during a rolling upgrade.
+    Column("notify_pending", Boolean, nullable=False, server_default=false()),
     Column("awaiting_delivery", Boolean, nullable=False, server_default=false()),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
+    Index(
+        "ix_access_requests_notify_pending",
+        "notify_pending",
+        sqlite_where=text("notify_pending"),
+        postgresql_where=text("notify_pending"),
+    ),
     Index(
         "ix_access_requests_awaiting_delivery",
         "awaiting_delivery",
