@@ -1,6 +1,6 @@
 """What one Approve click costs: database transactions, claims, Vault requests, Slack calls.
 
-    .venv/bin/python -m tests.bench.transactions_bench [--clicks 5] [--database postgres]
+    .venv/bin/python -m tests.bench.transactions_bench [--clicks 5] [--database postgres] [--sites]
 
 The real bot in HTTP mode, served in this process (tests/harness.py) against the Slack and
 Vault emulators, on SQLite or on a throwaway PostgreSQL database it creates and drops. Each
@@ -9,13 +9,15 @@ the credential's delivery (the requester's ephemeral and DM, the card, the threa
 the bot is quiet. Counted from the click to that quiet moment:
 
 - transactions: `begin` events on the engine the bot builds (`Gatehouse.engine`), with its
-  commits and rollbacks; on PostgreSQL, separately, those on the claims' own engine (each claim
-  is an advisory lock on an autocommit connection of that engine);
+  commits and rollbacks, and with `--sites` where each began; on PostgreSQL, separately, those
+  on the claims' own engine and the statements sent there (a claim is advisory locks on an
+  autocommit connection of that engine);
 - claims: claims held (`LocalClaims.hold` yielding a held claim), by kind;
 - Vault requests by path, as the Vault emulator recorded them;
 - Slack Web API calls by method, as the Slack emulator recorded them.
 
-Prints one block per click. The scheduler is not started, so nothing but the click runs.
+Prints one block per click. The scheduler is not started, so nothing but the click runs. The
+first click also pays for what happens once: the AppRole login and the incident's own token.
 """
 
 import argparse
@@ -49,7 +51,7 @@ NOWHERE = "postgresql://{{username}}:{{password}}@db.invalid:5432/ml"
 COMMANDER, REQUESTER, APPROVER = "U0ONCALL1", "U0ONCALL2", "U0LEAD1"
 PEOPLE = {COMMANDER: "ada", REQUESTER: "grace", APPROVER: "linus"}
 TRANSACTIONS_AIM = 4
-VAULT_FLOOR = 2  # the credential, and its response wrapping in the same request at best
+VAULT_FLOOR = 2  # the grant's token, and the credential issued under it
 QUIET_SECONDS = 0.5  # nothing counted for this long: the click's work is done
 REQUEST_ID = re.compile(r"R-[A-Z2-7]{8}")
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +69,7 @@ class ClickCost:
     claim_transactions: int  # on the claims' engine (PostgreSQL); 0 on SQLite
     claim_statements: int  # statements sent on the claims' engine: locks, checks, unlocks
     transaction_sites: Counter[str]  # where each transaction began: the caller of the store
-    claims: Counter[str]  # by kind: issue, revoke, slack…
+    claims: Counter[str]  # by kind, the key's prefix: issue, request…
     vault_requests: Counter[str]  # by path
     slack_calls: Counter[str]  # by method
 
