@@ -113,6 +113,11 @@ class GrantRepository(Protocol):
         """Grants in any of `statuses`; on PostgreSQL locked with SKIP LOCKED for one sweep."""
         ...
 
+    def list_unclaimed_issuing(self, claim_prefix: str, limit: int) -> Sequence[Grant]:
+        """ISSUING grants whose claim `claim_prefix` + request id nobody holds (their issuer
+        died), oldest first; SKIP LOCKED on PostgreSQL."""
+        ...
+
     def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
         """How many grants are in `statuses` (of `resource`), without locking any."""
         ...

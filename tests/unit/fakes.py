@@ -276,8 +276,11 @@ class MemorySinkCursors:
 
 
 class MemoryGrants:
-    def __init__(self, state: MemoryState) -> None:
+    def __init__(
+        self, state: MemoryState, claims_held_here: Callable[[], frozenset[str]] = frozenset
+    ) -> None:
         self._state = state
+        self._claims_held_here = claims_held_here
 
     def add(self, grant: Grant) -> None:
         if self.get_for_request(grant.request_id) is not None:
@@ -308,6 +311,15 @@ class MemoryGrants:
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
         return found[:limit]
+
+    def list_unclaimed_issuing(self, claim_prefix: str, limit: int) -> Sequence[Grant]:
+        held = self._claims_held_here()
+        found = [
+            copy.deepcopy(g)
+            for g in self._state.grants.values()
+            if g.status is GrantStatus.ISSUING and claim_prefix + g.request_id.upper() not in held
+        ]
+        return sorted(found, key=lambda g: (g.created_at, g.id))[:limit]
 
     def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
         return sum(
@@ -391,7 +403,7 @@ class MemoryUnitOfWork:
         self._working = copy.deepcopy(self._store.state)
         self.incidents = MemoryIncidents(self._working)
         self.requests = MemoryRequests(self._working)
-        self.grants = MemoryGrants(self._working)
+        self.grants = MemoryGrants(self._working, self._store.claims.held_here)
         self.audit = MemoryAudit(self._working)
         self.vault_tokens = MemoryVaultTokens(self._working)
         self.checkpoints = MemoryCheckpoints(self._working)
