@@ -53,6 +53,7 @@ class IssueResult:
     credential: IssuedCredential | None = None
     error: str | None = None
     retrying: bool = False
+    incident: Incident | None = None  # as read with Vault's answer: where to deliver
 
 
 def issue_access(
@@ -220,7 +221,7 @@ def _record_issued(
             wrapping_accessor=grant.wrapping_accessor,
             ends_at=utc_iso(grant.ends_at),
         )
-        return IssueResult(request, grant, credential if still_wanted else None)
+        return IssueResult(request, grant, credential if still_wanted else None, incident=incident)
 
     result = uow.run(record_answer)
     if result.credential is None and result.grant is not None:

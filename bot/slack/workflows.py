@@ -274,7 +274,8 @@ def after_decision(deps: Deps, result: access.DecisionResult) -> None:
     ends is finished by the sweep (an approval nobody issued is issued after a short wait)."""
     request_id = result.request.id
     if result.approved and not result.request.break_glass:
-        deps.notify()  # "approved, issuing…" while Vault is asked
+        # Straight to Vault: the card shows the outcome once the credential is delivered (or
+        # Vault's refusal), so nothing stands between the click and the credential.
         count_outcome(result.request)
         waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
@@ -347,7 +348,7 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
     if result.credential is not None and result.request.ends_at is not None:
         deps.schedule_expiry(request_id, result.request.ends_at)
     if result.credential is not None and result.grant is not None:
-        incident = incident_of_request(deps, request_id)
+        incident = result.incident or incident_of_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
         text, blocks = access_blocks.delivery(
             result.credential,
