@@ -193,6 +193,7 @@ def _record_review(
     if decision.verdict is not Verdict.DENY:
         return None
     tx.requests.save(request)
+    # Issued access is revoked (AccessEnded); a break-glass request not yet issued is cancelled.
     ended: events.DomainEvent = (
         events.AccessEnded(
             **about_request(request),

@@ -83,10 +83,12 @@ class AboutGrant(AboutRequest):
 
 
 def about_request(request: AccessRequest) -> AboutRequest:
+    """Unpacked into an event (`events.X(**about_request(request), ...)`): typed, not free-form."""
     return {"incident_id": request.incident_id, "request_id": request.id}
 
 
 def about_grant(grant: Grant) -> AboutGrant:
+    """As `about_request`, for the events of a grant, which also name it."""
     return {"incident_id": grant.incident_id, "request_id": grant.request_id, "grant_id": grant.id}
 
 
