@@ -8,8 +8,9 @@ from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEntry, AuditEvent, ChainLink
+from bot.domain.audit import AuditEvent, ChainLink
 from bot.domain.checkpoints import Checkpoint
+from bot.domain.events import DomainEvent
 from bot.domain.export import Backlog, ExportRecord, SinkCursor
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
@@ -174,8 +175,8 @@ class SinkCursorRepository(Protocol):
 
 
 class AuditLog(Protocol):
-    def append(self, entry: AuditEntry) -> AuditEvent:
-        """Seal `entry` onto the chain inside the current transaction."""
+    def append(self, event: DomainEvent) -> AuditEvent:
+        """Seal `event` (as `event.to_entry()`) onto the chain inside the current transaction."""
         ...
 
     def events(

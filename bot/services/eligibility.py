@@ -8,14 +8,14 @@ and the request waits for its approvers as usual.
 
 from datetime import datetime
 
+from bot.domain import events
 from bot.domain.access import AccessRequest
-from bot.domain.audit import Action
 from bot.domain.eligibility import Resolution, auto_approval
 from bot.domain.errors import ChatError, OnCallUnavailable
 from bot.domain.oncall import OnCallShift
 from bot.domain.ports import Directory, OnCall, UnitOfWork
 from bot.domain.rules import AccessPolicy, DynamicGroup, ResourceRule
-from bot.services.common import record_for_request
+from bot.services.common import about_request
 
 PAGERDUTY_NOT_CONFIGURED = "PagerDuty is not configured (GATEHOUSE_PAGERDUTY_TOKEN is not set)"
 SLACK_NOT_CONNECTED = "Slack user groups cannot be read without a Slack connection"
@@ -100,25 +100,33 @@ def settle_on_call(
     request is then APPROVED like any other, and issued through the same path.
     """
     for note in resolution.notes:
-        record_for_request(tx, Action.GROUP_LOOKUP_FAILED, request, at=now, actor=None, error=note)
+        tx.audit.append(
+            events.GroupLookupFailed(**about_request(request), at=now, actor=None, error=note)
+        )
     answer = auto_approval(policy, rule, resolution, request.requester_id)
     if not answer.yes or resolution.shift is None:
         return
     group = policy.dynamic_groups[str(rule.auto_approve_oncall)]
     request.approve_automatically(because=answer.because, now=now)
     tx.requests.save(request)
-    record_for_request(
-        tx,
-        Action.REQUEST_AUTO_APPROVED,
-        request,
-        at=now,
-        actor=None,
-        group=group.name,
-        source=group.source.value,
-        ref=group.ref,
-        because=answer.because,
-        **resolution.shift.audit_data(),
+    shift = resolution.shift
+    tx.audit.append(
+        events.AutoApproved(
+            **about_request(request),
+            at=now,
+            actor=None,
+            group=group.name,
+            source=group.source.value,
+            ref=group.ref,
+            because=answer.because,
+            pagerduty_user_id=shift.pagerduty_user_id,
+            escalation_policy_id=shift.escalation_policy_id,
+            escalation_level=shift.escalation_level,
+            schedule_id=shift.schedule_id,
+            start=shift.start,
+            end=shift.end,
+        )
     )
-    record_for_request(
-        tx, Action.REQUEST_APPROVED, request, at=now, actor=None, approvers=[], automatic=True
+    tx.audit.append(
+        events.RequestApproved(**about_request(request), at=now, actor=None, automatic=True)
     )

@@ -5,21 +5,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.domain import events
 from bot.domain.access import CLOSE_REASON, RequestState
-from bot.domain.audit import Action
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident, Severity, new_incident_id, open_incident
 from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.summary import IncidentSummary, summarize_incident
 from bot.services.common import (
+    about_request,
     claim_key,
     end_grant,
     incident_by_id,
     incident_for_channel,
     random_token,
-    record,
-    record_for_request,
     request_by_id,
 )
 from bot.services.crashpoints import crash_point
@@ -51,17 +50,17 @@ def start_incident(
     )
     with uow() as tx:
         tx.incidents.add(incident)
-        record(
-            tx,
-            Action.INCIDENT_OPENED,
-            at=now,
-            actor=opened_by,
-            incident_id=incident.id,
-            title=incident.title,
-            severity=incident.severity.value,
-            channel_id=channel_id,
-            channel_name=channel_name,
-            commander=opened_by,
+        tx.audit.append(
+            events.IncidentOpened(
+                at=now,
+                actor=opened_by,
+                incident_id=incident.id,
+                title=incident.title,
+                severity=incident.severity.value,
+                channel_id=channel_id,
+                channel_name=channel_name,
+                commander=opened_by,
+            )
         )
         tx.commit()
     return incident
@@ -82,14 +81,14 @@ def hand_off_incident(
             to_user=to_user, by_user=by_user, is_admin=policy.is_admin(by_user)
         )
         tx.incidents.save(incident)
-        record(
-            tx,
-            Action.COMMANDER_CHANGED,
-            at=now,
-            actor=by_user,
-            incident_id=incident.id,
-            previous=previous,
-            commander=to_user,
+        tx.audit.append(
+            events.CommanderChanged(
+                at=now,
+                actor=by_user,
+                incident_id=incident.id,
+                previous=previous,
+                commander=to_user,
+            )
         )
         tx.commit()
     return incident
@@ -150,34 +149,29 @@ def close_incident(
             cancelled.append(request.id)
             request.cancel_for_close(now=now, by_user=closed_by)
             tx.requests.save(request)
-            record_for_request(
-                tx,
-                Action.REQUEST_CANCELLED,
-                request,
-                at=now,
-                actor=closed_by,
-                reason=CLOSE_REASON,
+            tx.audit.append(
+                events.RequestCancelled(
+                    **about_request(request), at=now, actor=closed_by, reason=CLOSE_REASON
+                )
             )
         for request in active:
             request.revoke(now=now, by_user=closed_by, reason=CLOSE_REASON)
             tx.requests.save(request)
-            record_for_request(
-                tx,
-                Action.REQUEST_REVOKED,
-                request,
-                at=now,
-                actor=closed_by,
-                reason=CLOSE_REASON,
+            tx.audit.append(
+                events.AccessEnded(
+                    **about_request(request),
+                    at=now,
+                    actor=closed_by,
+                    why=events.EndCause.INCIDENT_CLOSED,
+                    reason=CLOSE_REASON,
+                )
             )
         for grant in grants:
             end_grant(tx, grant, now=now, actor=closed_by, reason=CLOSE_REASON)
-        record(
-            tx,
-            Action.INCIDENT_CLOSED,
-            at=now,
-            actor=closed_by,
-            incident_id=incident.id,
-            resolution=incident.resolution,
+        tx.audit.append(
+            events.IncidentClosed(
+                at=now, actor=closed_by, incident_id=incident.id, resolution=incident.resolution
+            )
         )
         return incident, cancelled
 

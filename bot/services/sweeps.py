@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from bot.domain.audit import Action, utc_iso
+from bot.domain import events
 from bot.domain.errors import CredentialError
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.ports import (
@@ -28,7 +28,7 @@ from bot.domain.ports import (
     UnitOfWorkFactory,
 )
 from bot.domain.rules import AccessPolicy
-from bot.services.common import claim_key, held_incident, record, record_for_grant
+from bot.services.common import about_grant, claim_key, held_incident
 from bot.services.issuing import INTERRUPTED_ISSUE, revoke_grant, revoke_incident_tokens
 
 _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
@@ -119,14 +119,10 @@ def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> b
             return False
         grant.mark_failed(error=INTERRUPTED_ISSUE, now=now, retry_at=now)  # Vault was not the cause
         tx.grants.save(grant)
-        record_for_grant(
-            tx,
-            Action.GRANT_ISSUE_FAILED,
-            grant,
-            at=now,
-            actor=None,
-            error=INTERRUPTED_ISSUE,
-            retrying=True,
+        tx.audit.append(
+            events.IssueFailed(
+                **about_grant(grant), at=now, actor=None, error=INTERRUPTED_ISSUE, retrying=True
+            )
         )
         return True
 
@@ -188,15 +184,15 @@ def _revoke_orphan(
     with uow() as tx:
         if accessor is not None:
             tx.vault_tokens.mark_revoked([accessor], at=confirmed_at)
-        record(
-            tx,
-            Action.VAULT_ORPHAN_REVOKED,
-            at=clock(),
-            actor=None,
-            incident_id=incident_id,
-            accessor=accessor,
-            lease_id=lease_id,
-            confirmed_at=utc_iso(confirmed_at),
+        tx.audit.append(
+            events.OrphanRevoked(
+                at=clock(),
+                actor=None,
+                incident_id=incident_id,
+                accessor=accessor,
+                lease_id=lease_id,
+                confirmed_at=confirmed_at,
+            )
         )
         tx.commit()
     (report.revoked_tokens if accessor else report.revoked_leases).append(

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEntry, AuditEvent, ChainLink, next_in_chain
+from bot.domain.audit import AuditEvent, ChainLink, next_in_chain
 from bot.domain.checkpoints import Checkpoint
 from bot.domain.errors import (
     AlreadyDone,
@@ -21,6 +21,7 @@ from bot.domain.errors import (
     CredentialUnavailable,
     OnCallUnavailable,
 )
+from bot.domain.events import DomainEvent
 from bot.domain.export import Backlog, SinkCursor
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
@@ -360,10 +361,10 @@ class MemoryAudit:
     def __init__(self, state: MemoryState) -> None:
         self._state = state
 
-    def append(self, entry: AuditEntry) -> AuditEvent:
-        event = next_in_chain(entry, self.head())
-        self._state.events.append(event)
-        return event
+    def append(self, event: DomainEvent) -> AuditEvent:
+        sealed = next_in_chain(event.to_entry(), self.head())
+        self._state.events.append(sealed)
+        return sealed
 
     def events(
         self, *, incident_id: str | None = None, after_seq: int = 0, limit: int | None = None
