@@ -144,10 +144,17 @@ class Filed:
     found: Resolution
 
 
-def needs_lookups(deps: Deps, resource: str) -> bool:
-    """Filing this resource asks Slack or PagerDuty who is in its dynamic groups first."""
-    rule = deps.policy.resources.get(resource.strip())
-    return rule is not None and bool(deps.policy.dynamic_groups_of(rule))
+# What the lookups of a request's dynamic groups may take in all: filing runs inside the ack,
+# which Slack waits 3 s for, and the commit and the answer need the rest.
+LOOKUP_BUDGET_SECONDS = 1.5
+
+
+class CardNotPosted(ChatError):
+    """The request is committed but Slack did not take its card: recovery posts it later."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"Filed {request_id}; its card will appear here when Slack answers.")
+        self.request_id = request_id
 
 
 def record_filing(
@@ -160,9 +167,10 @@ def record_filing(
     reason: str,
     break_glass: bool = False,
 ) -> Filed:
-    """Look dynamic groups up (only a resource that has some asks Slack or PagerDuty), then
-    commit the request in one short transaction. A filed request whose card a stop left
-    unposted gets it from recovery (`post_missing_card`)."""
+    """Look dynamic groups up (only a resource that has some asks Slack or PagerDuty), within
+    `LOOKUP_BUDGET_SECONDS` in all (a group not looked up in time counts as a failed lookup),
+    then commit the request in one short transaction: short enough to run inside the ack. A
+    filed request whose card a stop left unposted gets it from recovery (`post_missing_card`)."""
     rule = deps.policy.resource(resource.strip())
     found = eligibility.resolve_groups(
         policy=deps.policy,
@@ -170,6 +178,7 @@ def record_filing(
         requester_id=user,
         directory=deps.directory,
         oncall=deps.oncall,
+        budget=LOOKUP_BUDGET_SECONDS,
     )
     try:
         request = access.request_access(
@@ -201,18 +210,29 @@ def after_filing(deps: Deps, filed: Filed) -> None:
     """Post the card and remember it; note failed lookups in the thread; issue at once when
     on-call approved it, telling the approvers.
 
-    Break-glass: the card is the loud announcement, and the credential is issued at once."""
+    Break-glass: the card is the loud announcement, and the credential is issued at once.
+    Raises `CardNotPosted` when Slack does not take the card: the request stays filed, and
+    recovery posts the card and the sweep issues what was approved."""
     request, found = filed.request, filed.found
     count_outcome(request)
     if request.break_glass:
         metrics.BREAK_GLASS.labels(request.resource, "used").inc()
-    card_ts = post_missing_card(deps, request.id)
+    try:
+        card_ts = post_missing_card(deps, request.id)
+    except ChatError as error:
+        log.warning("card not posted; recovery posts it", request_id=request.id, error=str(error))
+        raise CardNotPosted(request.id) from error
     if card_ts is not None:
         channel = request_channel(deps, request)
-        if found.notes:
-            deps.chat.post(channel, text=access_blocks.lookup_note(found), thread_ts=card_ts)
-        if request.state is RequestState.APPROVED and not request.break_glass:
-            deps.chat.post(channel, text=access_blocks.auto_approved(request), thread_ts=card_ts)
+        try:
+            if found.notes:
+                deps.chat.post(channel, text=access_blocks.lookup_note(found), thread_ts=card_ts)
+            if request.state is RequestState.APPROVED and not request.break_glass:
+                text = access_blocks.auto_approved(request)
+                deps.chat.post(channel, text=text, thread_ts=card_ts)
+        except ChatError:
+            # The card shows the request; a thread note lost must not hold up issuing.
+            log.warning("thread note not posted after filing", request_id=request.id)
     if request.state is RequestState.APPROVED:
         issue_and_deliver(deps, request_id=request.id)
 

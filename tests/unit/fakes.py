@@ -2,6 +2,7 @@
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -622,11 +623,13 @@ class FakeDirectory:
 
 
 class FakeOnCall:
-    """Who is on call, by PagerDuty group ref; `failure` makes every lookup raise it."""
+    """Who is on call, by PagerDuty group ref; `failure` makes every lookup raise it, `delay`
+    makes every lookup take that many seconds first (a slow PagerDuty)."""
 
     def __init__(self) -> None:
         self.shifts: dict[tuple[str, str], OnCallShift] = {}
         self.failure: OnCallUnavailable | None = None
+        self.delay = 0.0
         self.lookups = 0
 
     def put_on_call(self, user_id: str, group: DynamicGroup, *, level: int = 1) -> OnCallShift:
@@ -645,12 +648,14 @@ class FakeOnCall:
 
     def shift_of(self, user_id: str, group: DynamicGroup) -> OnCallShift | None:
         self.lookups += 1
+        time.sleep(self.delay)
         if self.failure is not None:
             raise self.failure
         return self.shifts.get((group.ref, user_id))
 
     def users_on_call(self, group: DynamicGroup) -> frozenset[str]:
         self.lookups += 1
+        time.sleep(self.delay)
         if self.failure is not None:
             raise self.failure
         return frozenset(user for ref, user in self.shifts if ref == group.ref)
