@@ -25,6 +25,7 @@ from bot.slack.workflows import (
     Deps,
     announce_outcome,
     count_outcome,
+    finish_opening,
     incident_of_channel,
     incident_of_request,
     issue_and_deliver,
@@ -39,6 +40,8 @@ from bot.slack.workflows import (
 EXPIRY_LOOK_AHEAD = timedelta(minutes=1)
 # The filing worker's own time to post a request's card; after it, recovery posts it.
 CARD_GRACE = timedelta(seconds=15)
+# The opening worker's own time to make an incident's channel and card; after it, recovery.
+OPENING_GRACE = timedelta(seconds=15)
 log = structlog.get_logger(__name__)
 
 
@@ -123,10 +126,13 @@ def _safely(work: Callable[[], None]) -> int:
 
 
 def recover(deps: Deps) -> int:
-    """Finish what a stopped process (or a Slack outage) left half done: cards never posted,
-    outcomes not shown, credentials never delivered, closes without their summary, channels
-    not archived."""
+    """Finish what a stopped process (or a Slack outage) left half done: incidents without
+    their channel or card, cards never posted, outcomes not shown, credentials never
+    delivered, closes without their summary, channels not archived."""
     handled = 0
+    opened_before = deps.clock() - OPENING_GRACE
+    for incident in incidents.unfinished_opens(uow=deps.uow, opened_before=opened_before):
+        handled += _safely(partial(_finish_opening, deps, incident.id))
     filed_before = deps.clock() - CARD_GRACE
     for request in recovery.requests_without_card(uow=deps.uow, filed_before=filed_before):
         handled += _safely(partial(_post_card, deps, request.id))
@@ -136,6 +142,15 @@ def recover(deps: Deps) -> int:
     for incident in incidents.unfinished_closes(uow=deps.uow):
         handled += _safely(partial(_finish_close, deps, incident.id, wait=False))
     return handled
+
+
+def _finish_opening(deps: Deps, incident_id: str) -> None:
+    if finish_opening(deps, incident_id, late=True) is not None:
+        log.warning(
+            "incident opening finished late: it stopped or Slack failed before its channel "
+            "and card were made",
+            incident_id=incident_id,
+        )
 
 
 def _post_card(deps: Deps, request_id: str) -> None:

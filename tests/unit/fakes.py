@@ -70,7 +70,7 @@ class MemoryIncidents:
 
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
         found = [i for i in self._state.incidents.values() if i.channel_id == channel_id]
-        return copy.deepcopy(found[0]) if found else None
+        return copy.deepcopy(found[0]) if found and channel_id else None
 
     def save(self, incident: Incident) -> None:
         self._state.incidents[incident.id] = copy.deepcopy(incident)
@@ -83,6 +83,16 @@ class MemoryIncidents:
             copy.deepcopy(i)
             for i in self._state.incidents.values()
             if i.summary_pending or i.archive_pending
+        ]
+        return found[:limit]
+
+    def list_unfinished_opens(self, opened_before: datetime, limit: int) -> Sequence[Incident]:
+        found = [
+            copy.deepcopy(i)
+            for i in sorted(self._state.incidents.values(), key=lambda i: (i.opened_at, i.id))
+            if i.is_open
+            and (not i.has_channel or i.card_ts is None)
+            and i.opened_at < opened_before
         ]
         return found[:limit]
 
