@@ -111,12 +111,14 @@ def finish_opening(deps: Deps, incident_id: str, *, late: bool = False) -> Incid
             try:
                 _set_up_channel(deps, incident)
             except ChatError as error:
-                if late:
-                    raise
-                # The channel exists and the incident with it: recovery posts the card.
+                # The channel exists and the incident with it: the next sweep posts the card.
                 log.warning("incident card not posted", incident_id=incident.id, error=str(error))
         if made and late:
-            deps.chat.send_dm(incident.opened_by, text=incident_blocks.channel_made_late(incident))
+            try:  # told once, whatever became of the card: the channel is there
+                text = incident_blocks.channel_made_late(incident)
+                deps.chat.send_dm(incident.opened_by, text=text)
+            except ChatError as error:
+                log.warning("opener not told of the late channel", error=str(error))
         return incidents.get_incident(uow=deps.uow, incident_id=incident.id)
 
 

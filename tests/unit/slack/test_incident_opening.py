@@ -142,3 +142,18 @@ def test_an_incident_without_its_channel_is_found_by_no_channel(deps: Deps) -> N
         )
     )
     assert incident.id in home and "(channel being made)" in home and "<#>" not in home
+
+
+def test_the_opener_is_told_of_a_late_channel_even_when_its_card_fails(
+    deps: Deps, clock: Clock
+) -> None:
+    opened_unmade(deps)
+    chat(deps).failing = {"chat.postMessage"}
+    clock.now += OPENING_GRACE + timedelta(seconds=1)
+    lifecycle.recover(deps)
+    assert only_incident(deps).has_channel and only_incident(deps).card_ts is None
+    chat(deps).failing = set()
+    lifecycle.recover(deps)
+    assert only_incident(deps).card_ts is not None
+    assert chat(deps).methods().count("dm") == 1
+    assert chat(deps).methods().count("conversations.create") == 1
