@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.domain.errors import ChannelNameTaken, ChatError
+from bot.domain.errors import ChannelNameTaken, ChatError, ChatUnavailable
 from bot.domain.ports import UserGroupMembers
 from bot.metrics import SLACK_CALLS, SLACK_ERRORS
 from integrations.ttl_cache import TtlCache
@@ -46,6 +46,22 @@ class SlackRefused(ChatError):
         self.code = code
 
 
+class SlackUnavailable(ChatUnavailable):
+    """Slack answered 429 or 5xx after the client's own retries: try again later."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"Slack is unavailable for {method} right now ({code})")
+        self.code = code
+
+
+# Slack's documented transient answers: rate limits and its own failures
+# (https://api.slack.com/apis/rate-limits, https://api.slack.com/methods/chat.postMessage).
+_TRY_LATER_STATUSES = frozenset({429, 500, 502, 503, 504})
+_TRY_LATER_CODES = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
 def _call(method: str, action: Callable[[], T]) -> T:
     try:
         with SLACK_CALLS.labels(method).time():
@@ -55,10 +71,12 @@ def _call(method: str, action: Callable[[], T]) -> T:
         SLACK_ERRORS.labels(method, code).inc()
         if method == "conversations.create" and code == "name_taken":
             raise ChannelNameTaken("That channel name is taken.") from None
+        if error.response.status_code in _TRY_LATER_STATUSES or code in _TRY_LATER_CODES:
+            raise SlackUnavailable(method, code) from None
         raise SlackRefused(method, code) from None
     except (SlackRequestError, OSError) as error:
         SLACK_ERRORS.labels(method, "unreachable").inc()
-        raise ChatError(f"Slack could not be reached for {method}: {error}") from None
+        raise ChatUnavailable(f"Slack could not be reached for {method}: {error}") from None
 
 
 class SlackChat:

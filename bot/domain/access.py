@@ -114,7 +114,7 @@ class AccessRequest:
     approver_labels: Mapping[str, frozenset[str]] = field(default_factory=dict)
     auto_approved_because: str | None = None  # set when on-call approved it, not people
     # From an outcome (issued, expired, revoked) until the card and the requester show it.
-    notify_pending: bool = False
+    awaiting_delivery: bool = False  # issued, not yet handed over
 
     # -- reading -----------------------------------------------------------------------------
 

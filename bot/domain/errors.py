@@ -49,6 +49,11 @@ class ChatError(GatehouseError):
     """Slack refused or failed a call after retries."""
 
 
+class ChatUnavailable(ChatError):
+    """Slack could not be reached, failed (5xx) or rate-limited us past the client's retries:
+    worth trying again later, unlike a refusal."""
+
+
 class ChannelNameTaken(ChatError):
     """conversations.create answered name_taken: try the next name."""
 

@@ -87,8 +87,8 @@ class AccessRequestRepository(Protocol):
         """Requests waiting on this user: pending ones, break-glass to review and extensions."""
         ...
 
-    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
-        """Requests whose last outcome is not yet shown in Slack (`notify_pending`)."""
+    def list_awaiting_delivery(self, limit: int) -> Sequence[AccessRequest]:
+        """ACTIVE requests whose credential was issued but not yet handed over."""
         ...
 
     def list_without_card(self, filed_before: datetime, limit: int) -> Sequence[AccessRequest]:

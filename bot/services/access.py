@@ -133,8 +133,6 @@ def decide_request(
         if request.break_glass:
             grant = tx.grants.get_for_request(request.id, for_update=True)
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
-        if request.state is RequestState.DENIED:
-            request.notify_pending = True  # the card and the requester, even after a crash
         tx.requests.add_decision(decision)
         tx.requests.save(request)
         record_for_request(
@@ -197,7 +195,6 @@ def _record_review(
         return None
     if decision.verdict is not Verdict.DENY:
         return None
-    request.notify_pending = True  # told on the card and to the requester, even after a crash
     tx.requests.save(request)
     action = (
         Action.REQUEST_REVOKED
@@ -221,7 +218,6 @@ def cancel_request(
     def record_cancel(tx: UnitOfWork) -> AccessRequest:
         _, request = lock_request(tx, request_id)
         request.cancel(by_user=by_user, now=now)
-        request.notify_pending = True  # the card shows it, even after a crash
         tx.requests.save(request)
         record_for_request(
             tx,
@@ -273,7 +269,6 @@ def record_revocation(
             raise NotFound(f"Request {request.id} has no credential to revoke.")
         reason = f"revoked by {by_user}"
         request.revoke(now=now, by_user=by_user, reason=reason)
-        request.notify_pending = True
         tx.requests.save(request)
         record_for_request(
             tx, Action.REQUEST_REVOKED, request, at=now, actor=by_user, reason=reason
@@ -310,7 +305,6 @@ def expire_access(
             return None
         grant = tx.grants.get_for_request(request.id, for_update=True)
         request.expire(now=now)
-        request.notify_pending = True
         tx.requests.save(request)
         record_for_request(
             tx, Action.REQUEST_EXPIRED, request, at=now, actor=None, reason="expired"

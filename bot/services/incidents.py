@@ -190,7 +190,6 @@ def close_incident(
         for request in unissued:
             cancelled.append(request.id)
             request.cancel_for_close(now=now, by_user=closed_by)
-            request.notify_pending = True
             tx.requests.save(request)
             record_for_request(
                 tx,
@@ -202,7 +201,6 @@ def close_incident(
             )
         for request in active:
             request.revoke(now=now, by_user=closed_by, reason=CLOSE_REASON)
-            request.notify_pending = True
             tx.requests.save(request)
             record_for_request(
                 tx,

@@ -18,6 +18,7 @@ from bot.domain.access import AccessRequest, RequestState
 from bot.domain.audit import Action, utc_iso
 from bot.domain.backoff import retry_wait
 from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
+from bot.domain.events import Delivered
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.ports import (
@@ -69,7 +70,7 @@ def issue_access(
 
     The credential comes back to the caller for private delivery only: it is never stored.
     `track_delivery`: the caller delivers it under the request's claim and then calls
-    `recovery.mark_told`; the request is marked until then, so that recovery can end access
+    `record_delivery`; the request awaits delivery until then, so that recovery can end access
     whose credential died undelivered with its process.
     """
     with uow.claim(claim_key("issue", request_id), wait=wait) as mine:
@@ -198,7 +199,7 @@ def _record_issued(
         )
         if still_wanted:
             request.activate(incident=incident, now=now, credential_ends_at=credential.expires_at)
-            request.notify_pending = track_delivery
+            request.awaiting_delivery = track_delivery
             assert request.ends_at is not None
             grant.mark_issued(credential=credential, ends_at=request.ends_at, now=now)
             tx.requests.save(request)
@@ -226,6 +227,30 @@ def _record_issued(
         revoked = revoke_grant(uow=uow, broker=broker, grant_id=result.grant.id, clock=clock)
         return IssueResult(result.request, revoked)
     return result
+
+
+def record_delivery(
+    *, uow: UnitOfWorkFactory, request_id: str, grant_id: str, now: datetime
+) -> None:
+    """The requester has the credential: on record (`Delivered`, which the notifier tells
+    the card and the thread), and recovery will not end this access as undelivered."""
+
+    def record(tx: UnitOfWork) -> None:
+        _, request = lock_request(tx, request_id)
+        if not request.awaiting_delivery:
+            return
+        request.awaiting_delivery = False
+        tx.requests.save(request)
+        tx.audit.append(
+            Delivered(
+                at=now,
+                incident_id=request.incident_id,
+                request_id=request.id,
+                grant_id=grant_id,
+            ).to_entry()
+        )
+
+    uow.run(record)
 
 
 def retry_issues(

@@ -1,11 +1,11 @@
 """What a stopped process may leave half done, and how another worker finishes it.
 
-A worker changing a request and telling people about it holds the request's claim from the
-change until Slack shows it; the change itself sets `notify_pending` in the same transaction.
-So a request with `notify_pending` whose claim can be taken was left half told: its card and
-requester message are posted again. An ACTIVE one was never delivered, and its credential, held
-only in the memory of the process that died, is lost: that access is ended and the requester
-told to ask again. Closes cut short are finished by `incidents.complete_close`.
+What people are told follows from the audit chain (the Slack notifier's cursor), so nothing
+here repairs messages. A worker issuing a credential holds the request's claim until it has
+handed it over, and the request awaits delivery until then: one still awaiting it whose claim
+can be taken was never delivered, and its credential, held only in the memory of the process
+that died, is lost. That access is ended, which the notifier tells the requester (ask again).
+Closes cut short are finished by `incidents.complete_close`.
 """
 
 from collections.abc import Callable, Sequence
@@ -22,7 +22,6 @@ from bot.services.common import (
     incident_by_id,
     lock_request,
     record_for_request,
-    request_by_id,
 )
 from bot.services.issuing import revoke_grant
 
@@ -43,15 +42,10 @@ def hold_incident(
     return uow.claim(claim_key("incident", incident_id), wait=wait)
 
 
-def untold_requests(
-    *, uow: UnitOfWorkFactory, incident_id: str | None = None, limit: int = 100
-) -> Sequence[AccessRequest]:
-    """Requests whose last outcome Slack does not show yet: the oldest `limit` of all, or
-    every one of an incident."""
+def undelivered_requests(*, uow: UnitOfWorkFactory, limit: int = 100) -> Sequence[AccessRequest]:
+    """ACTIVE requests whose credential has not been handed over yet, the oldest `limit`."""
     with uow() as tx:
-        if incident_id is None:
-            return tx.requests.list_notify_pending(limit)
-        return [r for r in tx.requests.list_for_incident(incident_id) if r.notify_pending]
+        return tx.requests.list_awaiting_delivery(limit)
 
 
 def requests_without_card(
@@ -66,16 +60,6 @@ def requests_without_card(
 def is_incident_open(*, uow: UnitOfWorkFactory, incident_id: str) -> bool:
     with uow() as tx:
         return incident_by_id(tx, incident_id).is_open
-
-
-def mark_told(*, uow: UnitOfWorkFactory, request_id: str, state: RequestState) -> None:
-    """Slack now shows `state`; a later change, not yet told, keeps its mark."""
-    with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
-        if request.notify_pending and request.state is state:
-            request.notify_pending = False
-            tx.requests.save(request)
-            tx.commit()
 
 
 def end_undelivered(
@@ -94,10 +78,11 @@ def end_undelivered(
 
     def record_end(tx: UnitOfWork) -> tuple[AccessRequest, Grant | None] | None:
         _, request = lock_request(tx, request_id)
-        if request.state is not RequestState.ACTIVE or not request.notify_pending:
+        if request.state is not RequestState.ACTIVE or not request.awaiting_delivery:
             return None
         grant = tx.grants.get_for_request(request.id, for_update=True)
         request.revoke(now=now, by_user=None, reason=UNDELIVERED)
+        request.awaiting_delivery = False
         tx.requests.save(request)
         record_for_request(
             tx, Action.REQUEST_REVOKED, request, at=now, actor=None, reason=UNDELIVERED

@@ -1,7 +1,7 @@
-"""What happens in Slack around extending access: the ask, the decisions, the renewal.
+"""Extending access: the ask, the decisions, the renewal.
 
-Everything lands on the request's own card (updated in place) and in its thread, where the
-approvers are mentioned once per ask.
+What people see lands on the request's own card (updated in place) and in its thread, where the
+approvers are mentioned once per ask; the notifier posts it from the events recorded here.
 """
 
 import structlog
@@ -10,8 +10,7 @@ from bot import metrics
 from bot.domain.access import Verdict
 from bot.domain.extension import ExtensionState
 from bot.services import extensions
-from bot.slack.blocks import extension as extension_blocks
-from bot.slack.workflows import Deps, incident_of_request, refresh_card
+from bot.slack.workflows import Deps
 
 log = structlog.get_logger(__name__)
 
@@ -33,10 +32,7 @@ def ask(deps: Deps, *, request_id: str, user: str, duration: str, reason: str | 
         extension_id=result.extension.id,
         user=user,
     )
-    refresh_card(deps, result.request.id)
-    _post_in_thread(
-        deps, result, extension_blocks.extension_asked(result.request, result.extension)
-    )
+    deps.notify()
 
 
 def decide(
@@ -78,10 +74,10 @@ def record_decision(
 def after_decision(deps: Deps, result: extensions.ExtensionResult) -> None:
     """The card, the announcement, the renewal; an approved extension a stop left unapplied
     is applied by the sweep."""
-    refresh_card(deps, result.request.id)
     if result.extension.state is ExtensionState.DENIED:
-        _announce(deps, result)
-    elif result.extension.state is ExtensionState.APPROVED:
+        _count(result)
+    deps.notify()
+    if result.extension.state is ExtensionState.APPROVED:
         apply(deps, request_id=result.request.id)
 
 
@@ -96,8 +92,7 @@ def apply(deps: Deps, *, request_id: str) -> None:
     )
     if result is None:
         return
-    refresh_card(deps, request_id)
-    _announce(deps, result)
+    _applied(deps, result)
 
 
 def sweep(deps: Deps) -> int:
@@ -106,21 +101,18 @@ def sweep(deps: Deps) -> int:
         uow=deps.uow, policy=deps.policy, broker=deps.broker, clock=deps.clock
     )
     for result in applied:
-        refresh_card(deps, result.request.id)
-        _announce(deps, result)
+        _applied(deps, result)
     return len(applied)
 
 
-def _announce(deps: Deps, result: extensions.ExtensionResult) -> None:
+def _applied(deps: Deps, result: extensions.ExtensionResult) -> None:
+    """Renewed (or refused by Vault): the new end's timer, the count, then Slack."""
     if result.extension.state is ExtensionState.APPLIED and result.extension.new_ends_at:
         deps.schedule_expiry(result.request.id, result.extension.new_ends_at)
+    _count(result)
+    deps.notify()
+
+
+def _count(result: extensions.ExtensionResult) -> None:
     if not result.extension.state.is_open:
         metrics.EXTENSIONS.labels(result.request.resource, result.extension.state.value).inc()
-    _post_in_thread(
-        deps, result, extension_blocks.extension_outcome(result.request, result.extension)
-    )
-
-
-def _post_in_thread(deps: Deps, result: extensions.ExtensionResult, text: str) -> None:
-    incident = incident_of_request(deps, result.request.id)
-    deps.chat.post(incident.channel_id, text=text, thread_ts=result.request.card_ts)

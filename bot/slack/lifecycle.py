@@ -1,10 +1,11 @@
-"""What happens in Slack as time passes, at close, and after a restart: expiry (on time and
-by the sweep), time-outs, reminders, retries, closing, and finishing what a stopped process
-left half done.
+"""What happens as time passes, at close, and after a restart: expiry (on time and by the
+sweep), time-outs, reminders, retries, closing, and finishing what a stopped process left half
+done.
 
 Every step is its own transaction, idempotent, and safe with several replicas: rows are taken
-with SKIP LOCKED and outside work (Vault, the Slack messages after a change) runs under a
-claim, so two workers never do the same item and a dead one's item is finished by the next.
+with SKIP LOCKED and outside work (Vault) runs under a claim, so two workers never do the same
+item and a dead one's item is finished by the next. What Slack shows follows from the events
+recorded (the notifier), so each outcome is told once whichever replica recorded it.
 """
 
 from collections.abc import Callable
@@ -14,32 +15,23 @@ from functools import partial
 import structlog
 
 from bot import metrics
-from bot.domain.access import RequestState
 from bot.domain.errors import ChatError
 from bot.services import access, incidents, issuing, recovery, sweeps
 from bot.services.crashpoints import crash_point
 from bot.services.incidents import CloseResult
-from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 from bot.slack.workflows import (
     Deps,
-    announce_outcome,
     count_outcome,
     finish_opening,
     incident_of_channel,
-    incident_of_request,
     issue_and_deliver,
-    post_missing_card,
-    refresh_card,
     refresh_incident_card,
-    tell_requester,
 )
 
 # Each sweep gives every grant ending this soon its expiry timer in this replica too, so a
 # replica that dies takes no expiry with it.
 EXPIRY_LOOK_AHEAD = timedelta(minutes=1)
-# The filing worker's own time to post a request's card; after it, recovery posts it.
-CARD_GRACE = timedelta(seconds=15)
 # The opening worker's own time to make an incident's channel and card; after it, recovery.
 OPENING_GRACE = timedelta(seconds=15)
 log = structlog.get_logger(__name__)
@@ -65,12 +57,12 @@ def sweep(deps: Deps) -> int:
         handled += _safely(partial(_remind, deps, request_id))
     for request_id in issuing.due_issue_retries(uow=deps.uow, now=now):
         handled += _safely(partial(issue_and_deliver, deps, request_id=request_id, wait=False))
-    for grant in sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=deps.clock):
-        handled += _safely(partial(refresh_card, deps, grant.request_id))
+    handled += len(sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=deps.clock))
     handled += recover(deps)
     for request_id, ends_at in sweeps.ending_before(uow=deps.uow, until=now + EXPIRY_LOOK_AHEAD):
         deps.schedule_expiry(request_id, ends_at)
     metrics.ACTIVE_GRANTS.set(sweeps.count_active(uow=deps.uow))
+    deps.notify()
     return handled
 
 
@@ -87,23 +79,16 @@ def expire(deps: Deps, request_id: str) -> None:
         if request is None:
             return
         count_outcome(request)
-        announce_outcome(deps, request.id)
         crash_point("revoke.slack_posted")
+    deps.notify()
 
 
 def _remind(deps: Deps, request_id: str) -> None:
     """One thread reply mentioning the approvers who have not decided: no DM storm."""
-    waiting = access.remind_approvers(
+    if access.remind_approvers(
         uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
-    )
-    if waiting:
-        request = access.get_request(uow=deps.uow, request_id=request_id)
-        incident = incident_of_request(deps, request_id)
-        deps.chat.post(
-            incident.channel_id,
-            text=access_blocks.reminder(request, waiting),
-            thread_ts=request.card_ts,
-        )
+    ):
+        deps.notify()
 
 
 def _time_out(deps: Deps, request_id: str) -> None:
@@ -112,8 +97,7 @@ def _time_out(deps: Deps, request_id: str) -> None:
             uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
         )
     )
-    refresh_card(deps, request_id)
-    tell_requester(deps, request_id)
+    deps.notify()
 
 
 def _safely(work: Callable[[], None]) -> int:
@@ -127,18 +111,15 @@ def _safely(work: Callable[[], None]) -> int:
 
 def recover(deps: Deps) -> int:
     """Finish what a stopped process (or a Slack outage) left half done: incidents without
-    their channel or card, cards never posted, outcomes not shown, credentials never
-    delivered, closes without their summary, channels not archived."""
+    their channel or card, credentials never delivered, closes without their summary,
+    channels not archived. (Cards and outcomes not yet shown are the notifier's: it resumes
+    where its cursor stands.)"""
     handled = 0
     opened_before = deps.clock() - OPENING_GRACE
     for incident in incidents.unfinished_opens(uow=deps.uow, opened_before=opened_before):
         handled += _safely(partial(_finish_opening, deps, incident.id))
-    filed_before = deps.clock() - CARD_GRACE
-    for request in recovery.requests_without_card(uow=deps.uow, filed_before=filed_before):
-        handled += _safely(partial(_post_card, deps, request.id))
-    for request in recovery.untold_requests(uow=deps.uow):
-        if recovery.is_incident_open(uow=deps.uow, incident_id=request.incident_id):
-            handled += _safely(partial(_tell_untold, deps, request.id))
+    for request in recovery.undelivered_requests(uow=deps.uow):
+        handled += _safely(partial(_end_undelivered, deps, request.id))
     for incident in incidents.unfinished_closes(uow=deps.uow):
         handled += _safely(partial(_finish_close, deps, incident.id, wait=False))
     return handled
@@ -154,29 +135,19 @@ def _finish_opening(deps: Deps, incident_id: str) -> None:
         )
 
 
-def _post_card(deps: Deps, request_id: str) -> None:
-    if post_missing_card(deps, request_id, wait=False) is not None:
-        log.warning(
-            "card posted late: its filing stopped before Slack showed it", request_id=request_id
-        )
-
-
-def _tell_untold(deps: Deps, request_id: str) -> None:
+def _end_undelivered(deps: Deps, request_id: str) -> None:
+    """An issued credential whose worker died before handing it over is lost with it: end
+    that access (the notifier tells the requester to ask again)."""
     with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=False) as mine:
         if not mine:
             return
-        request = access.get_request(uow=deps.uow, request_id=request_id)
-        if not request.notify_pending:
+        ended = recovery.end_undelivered(
+            uow=deps.uow, broker=deps.broker, request_id=request_id, clock=deps.clock
+        )
+        if ended is None:
             return
-        if request.state is RequestState.ACTIVE:
-            ended = recovery.end_undelivered(
-                uow=deps.uow, broker=deps.broker, request_id=request_id, clock=deps.clock
-            )
-            if ended is None:
-                return
-            log.warning("credential never delivered: access ended", request_id=request_id)
-            count_outcome(ended)
-        announce_outcome(deps, request_id)
+        log.warning("credential never delivered: access ended", request_id=request_id)
+        count_outcome(ended)
 
 
 def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -> None:
@@ -219,16 +190,10 @@ def _finish_close(deps: Deps, incident_id: str, *, wait: bool) -> None:
 
 
 def _show_close(deps: Deps, result: CloseResult) -> None:
-    """Cards, topic, then the summary (posted, pinned, uploaded); then the close is shown."""
+    """Cards (the notifier, caught up first), topic, then the summary (posted, pinned,
+    uploaded); then the close is shown."""
     incident = result.incident
-    ended = {g.request_id for g in [*result.revoked, *result.unconfirmed]}
-    for request in recovery.untold_requests(uow=deps.uow, incident_id=incident.id):
-        ended.add(request.id)
-        count_outcome(request)
-    for request_id in sorted(ended):
-        refresh_card(deps, request_id)
-        state = access.get_request(uow=deps.uow, request_id=request_id).state
-        recovery.mark_told(uow=deps.uow, request_id=request_id, state=state)
+    deps.notify(wait=True)
     refresh_incident_card(deps, incident)
     deps.chat.set_topic(incident.channel_id, incident_blocks.topic(incident))
     text, blocks = incident_blocks.summary_blocks(result.summary)

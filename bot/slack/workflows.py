@@ -1,7 +1,9 @@
-"""What happens in Slack around each use case: the services decide, these post the messages.
+"""What happens around each use case: the services decide and record, the notifier shows it.
 
 Run after the ack, on the app's worker pool. Every function here is safe to call twice for the
-same click or retry: the services make the second call a no-op or a clear refusal.
+same click or retry: the services make the second call a no-op or a clear refusal. Cards, thread
+replies and outcomes are not posted here but by the Slack notifier (`notifier.py`), which
+follows the audit chain: `Deps.notify` after each change asks it to catch up now.
 """
 
 import secrets
@@ -24,9 +26,11 @@ from bot.domain.rules import AccessPolicy, Delivery
 from bot.domain.text import required_text
 from bot.services import access, eligibility, incidents, issuing, recovery
 from bot.services.crashpoints import crash_point
+from bot.services.event_stream import StreamFollower
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
 from bot.slack.metadata import MetadataSeal
+from bot.slack.notifier import SlackNotifier
 
 MAX_NAME_ATTEMPTS = 20
 log = structlog.get_logger(__name__)
@@ -50,6 +54,22 @@ class Deps:
     # Signs the forms' private metadata. The composition root derives it from a configured
     # secret so every replica checks what another signed; a random key serves one process.
     seal: MetadataSeal = field(default_factory=lambda: MetadataSeal(secrets.token_bytes(32)))
+    # Follows the audit chain and shows it in Slack; built from the fields above by default.
+    follower: StreamFollower | None = None
+
+    def __post_init__(self) -> None:
+        if self.follower is None:
+            notifier = SlackNotifier(uow=self.uow, chat=self.chat, policy=self.policy)
+            self.follower = StreamFollower(uow=self.uow, handler=notifier, clock=self.clock)
+
+    def notify(self, *, wait: bool = False) -> None:
+        """Show in Slack what has been recorded and not shown yet. Never raises: what is left
+        (Slack down, another worker busy) is shown by the next call or the timer."""
+        assert self.follower is not None
+        try:
+            self.follower.follow(wait=wait)
+        except Exception:
+            log.exception("notifications not shown; the timer tries again")
 
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
@@ -210,12 +230,10 @@ class Filed:
 LOOKUP_BUDGET_SECONDS = 1.5
 
 
-class CardNotPosted(ChatError):
-    """The request is committed but Slack did not take its card: recovery posts it later."""
-
-    def __init__(self, request_id: str) -> None:
-        super().__init__(f"Filed {request_id}; its card will appear here when Slack answers.")
-        self.request_id = request_id
+def card_promised(request_id: str) -> str:
+    """What the requester is told, once, when the request is filed and Slack did not take its
+    card: it is there, and will show, so it is not filed again."""
+    return f"Filed {request_id}; its card will appear here when Slack answers."
 
 
 def record_filing(
@@ -230,8 +248,8 @@ def record_filing(
 ) -> Filed:
     """Look dynamic groups up (only a resource that has some asks Slack or PagerDuty), within
     `LOOKUP_BUDGET_SECONDS` in all (a group not looked up in time counts as a failed lookup),
-    then commit the request in one short transaction: short enough to run inside the ack. A
-    filed request whose card a stop left unposted gets it from recovery (`post_missing_card`)."""
+    then commit the request in one short transaction: short enough to run inside the ack. Its
+    card is the notifier's to post, now or, when Slack is down, as soon as Slack answers."""
     rule = deps.policy.resource(resource.strip())
     found = eligibility.resolve_groups(
         policy=deps.policy,
@@ -267,52 +285,21 @@ def record_filing(
     return Filed(request, found)
 
 
-def after_filing(deps: Deps, filed: Filed) -> None:
-    """Post the card and remember it; note failed lookups in the thread; issue at once when
-    on-call approved it, telling the approvers.
+def after_filing(deps: Deps, filed: Filed) -> bool:
+    """Show the new request (its card, failed lookups and any on-call approval, in its
+    thread); issue at once when on-call approved it. False when Slack did not show the card
+    yet (it is posted as soon as Slack answers).
 
-    Break-glass: the card is the loud announcement, and the credential is issued at once.
-    Raises `CardNotPosted` when Slack does not take the card: the request stays filed, and
-    recovery posts the card and the sweep issues what was approved."""
-    request, found = filed.request, filed.found
+    Break-glass: the card is the loud announcement, and the credential is issued at once."""
+    request = filed.request
     count_outcome(request)
     if request.break_glass:
         metrics.BREAK_GLASS.labels(request.resource, "used").inc()
-    try:
-        card_ts = post_missing_card(deps, request.id)
-    except ChatError as error:
-        log.warning("card not posted; recovery posts it", request_id=request.id, error=str(error))
-        raise CardNotPosted(request.id) from error
-    if card_ts is not None:
-        channel = request_channel(deps, request)
-        try:
-            if found.notes:
-                deps.chat.post(channel, text=access_blocks.lookup_note(found), thread_ts=card_ts)
-            if request.state is RequestState.APPROVED and not request.break_glass:
-                text = access_blocks.auto_approved(request)
-                deps.chat.post(channel, text=text, thread_ts=card_ts)
-        except ChatError:
-            # The card shows the request; a thread note lost must not hold up issuing.
-            log.warning("thread note not posted after filing", request_id=request.id)
+    deps.notify(wait=True)
+    shown = access.get_request(uow=deps.uow, request_id=request.id).card_ts is not None
     if request.state is RequestState.APPROVED:
         issue_and_deliver(deps, request_id=request.id)
-
-
-def post_missing_card(deps: Deps, request_id: str, *, wait: bool = True) -> str | None:
-    """Post the request's card unless it has one, under the request's claim so that the
-    filing worker and recovery never both post it; the new card's ts, else None."""
-    with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=wait) as mine:
-        request = access.get_request(uow=deps.uow, request_id=request_id)
-        if not mine or request.card_ts is not None:
-            return None
-        text, blocks = access_blocks.approval_card(request, deps.policy.resource(request.resource))
-        card_ts = deps.chat.post(request_channel(deps, request), text=text, blocks=blocks)
-        access.attach_request_card(uow=deps.uow, request_id=request.id, card_ts=card_ts)
-        return card_ts
-
-
-def request_channel(deps: Deps, request: AccessRequest) -> str:
-    return incident_of_request(deps, request.id).channel_id
+    return shown
 
 
 def decide(
@@ -355,22 +342,17 @@ def after_decision(deps: Deps, result: access.DecisionResult) -> None:
     ends is finished by the sweep (an approval nobody issued is issued after a short wait)."""
     request_id = result.request.id
     if result.approved and not result.request.break_glass:
-        try:
-            refresh_card(deps, request_id)  # "approved, issuing…" while Vault is asked
-        except ChatError:
-            log.warning("card not updated before issuing", request_id=request_id)
+        deps.notify()  # "approved, issuing…" while Vault is asked
         count_outcome(result.request)
         waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
-        issue_and_deliver(deps, request_id=request_id)  # a Slack hiccup must not stop it
+        issue_and_deliver(deps, request_id=request_id)
         return
     if result.request.state is RequestState.DENIED and not result.request.break_glass:
         count_outcome(result.request)
-        announce_once(deps, request_id)  # the card and the requester, told once
-        return
-    refresh_card(deps, request_id)
-    if result.request.break_glass:
+    elif result.request.break_glass:
         _after_review(deps, result)
+    deps.notify()
 
 
 def _after_review(deps: Deps, result: access.DecisionResult) -> None:
@@ -384,7 +366,6 @@ def _after_review(deps: Deps, result: access.DecisionResult) -> None:
     if result.decision.verdict is Verdict.DENY:
         metrics.BREAK_GLASS.labels(result.request.resource, "denied").inc()
         count_outcome(access.get_request(uow=deps.uow, request_id=result.request.id))
-        announce_outcome(deps, result.request.id)
 
 
 def issue_and_deliver(deps: Deps, *, request_id: str, wait: bool = True) -> None:
@@ -433,7 +414,7 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
         metrics.TIME_TO_CREDENTIAL.labels(result.request.resource).observe(waited)
     if result.credential is not None and result.request.ends_at is not None:
         deps.schedule_expiry(request_id, result.request.ends_at)
-    if result.credential is not None:
+    if result.credential is not None and result.grant is not None:
         incident = incident_of_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
         text, blocks = access_blocks.delivery(
@@ -448,34 +429,11 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
         deps.chat.post_ephemeral(incident.channel_id, requester, text=text, blocks=blocks)
         if rule.delivery is Delivery.WRAPPED:
             deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
-        try:
-            refresh_card(deps, request_id)
-            tell_requester(deps, request_id)
-        except ChatError:
-            # Delivered all the same: this must not count as undelivered, which recovery
-            # would end by revoking working access.
-            log.warning("credential delivered; its card or thread reply was not posted")
-        recovery.mark_told(uow=deps.uow, request_id=request_id, state=RequestState.ACTIVE)
+        issuing.record_delivery(
+            uow=deps.uow, request_id=request_id, grant_id=result.grant.id, now=deps.clock()
+        )
         crash_point("issue.slack_posted")
-        return
-    refresh_card(deps, request_id, retrying=result.retrying)
-    tell_requester(deps, request_id, retrying=result.retrying)
-
-
-def announce_outcome(deps: Deps, request_id: str) -> None:
-    """Show how a request ended on its card and to its requester; then it counts as told."""
-    request = access.get_request(uow=deps.uow, request_id=request_id)
-    refresh_card(deps, request_id)
-    tell_requester(deps, request_id)
-    recovery.mark_told(uow=deps.uow, request_id=request_id, state=request.state)
-
-
-def announce_once(deps: Deps, request_id: str) -> None:
-    """`announce_outcome` unless recovery already did (a stop right after the commit leaves
-    the outcome marked untold, and the sweep may have shown it by now)."""
-    with recovery.hold_request(uow=deps.uow, request_id=request_id):
-        if access.get_request(uow=deps.uow, request_id=request_id).notify_pending:
-            announce_outcome(deps, request_id)
+    deps.notify()
 
 
 def count_outcome(request: AccessRequest) -> None:
@@ -493,31 +451,10 @@ def incident_of_request(deps: Deps, request_id: str) -> Incident:
     return incidents.incident_for_request(uow=deps.uow, request_id=request_id)
 
 
-def refresh_card(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
-    request = access.get_request(uow=deps.uow, request_id=request_id)
-    if request.card_ts is None:
-        return
-    incident = incident_of_request(deps, request_id)
-    text, blocks = access_blocks.approval_card(
-        request, deps.policy.resource(request.resource), retrying=retrying
-    )
-    deps.chat.update(incident.channel_id, request.card_ts, text=text, blocks=blocks)
-
-
 def refresh_incident_card(deps: Deps, incident: Incident) -> None:
     if incident.card_ts:
         text, blocks = incident_blocks.incident_card(incident)
         deps.chat.update(incident.channel_id, incident.card_ts, text=text, blocks=blocks)
-
-
-def tell_requester(deps: Deps, request_id: str, *, retrying: bool = False) -> None:
-    request = access.get_request(uow=deps.uow, request_id=request_id)
-    incident = incident_of_request(deps, request_id)
-    deps.chat.post(
-        incident.channel_id,
-        text=access_blocks.outcome_for_requester(request, retrying=retrying),
-        thread_ts=request.card_ts,
-    )
 
 
 def cancel(deps: Deps, *, request_id: str, user: str) -> None:
@@ -533,7 +470,7 @@ def record_cancel(deps: Deps, *, request_id: str, user: str) -> AccessRequest:
 
 def after_cancel(deps: Deps, request: AccessRequest) -> None:
     count_outcome(request)
-    announce_once(deps, request.id)
+    deps.notify()
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:
@@ -548,7 +485,7 @@ def revoke(deps: Deps, *, request_id: str, user: str) -> None:
             clock=deps.clock,
         )
         count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
-        announce_outcome(deps, request_id.upper())
+    deps.notify()
 
 
 def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
@@ -568,14 +505,13 @@ def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
 
 
 def after_revoke(deps: Deps, *, request_id: str, grant_id: str) -> None:
-    """Vault revokes, the card and the requester are told; whatever a stop leaves undone the
-    sweep finishes (revocations retried, outcomes not yet shown announced), and only once."""
+    """Vault revokes; the notifier tells the card and the requester. Whatever a stop leaves
+    undone, the sweep finishes (revocations retried), and the notifier says it once."""
+    deps.notify()
     with recovery.hold_request(uow=deps.uow, request_id=request_id):
         issuing.revoke_grant(uow=deps.uow, broker=deps.broker, grant_id=grant_id, clock=deps.clock)
-        request = access.get_request(uow=deps.uow, request_id=request_id)
-        count_outcome(request)
-        if request.notify_pending:  # not already announced by recovery
-            announce_outcome(deps, request.id)
+        count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
+    deps.notify()
 
 
 def tell_privately(deps: Deps, user: str, text: str, channel: str | None = None) -> None:

@@ -215,11 +215,14 @@ class SqlAccessRequestRepository:
         )
         return list(self._connection.execute(statement).scalars())
 
-    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
-        """Requests whose last outcome is not yet shown in Slack, oldest change first."""
+    def list_awaiting_delivery(self, limit: int) -> Sequence[AccessRequest]:
+        """ACTIVE requests whose credential was not yet handed over, oldest first."""
         statement = (
             select(access_requests)
-            .where(access_requests.c.notify_pending)
+            .where(
+                access_requests.c.notify_pending,
+                access_requests.c.state == RequestState.ACTIVE.value,
+            )
             .order_by(access_requests.c.state_changed_at, access_requests.c.id)
             .limit(limit)
         )
@@ -362,7 +365,7 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "reviewed_at": request.reviewed_at,
         "approver_labels": dict(request.approver_labels),
         "auto_approved_because": request.auto_approved_because,
-        "notify_pending": request.notify_pending,
+        "notify_pending": request.awaiting_delivery,
     }
 
 
@@ -391,5 +394,5 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         reviewed_at=row.reviewed_at,
         approver_labels=row.approver_labels,
         auto_approved_because=row.auto_approved_because,
-        notify_pending=row.notify_pending,
+        awaiting_delivery=row.notify_pending,
     )

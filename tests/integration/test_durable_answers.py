@@ -1,6 +1,6 @@
 """What the answer to a new request or incident promises holds when Slack or PagerDuty fails
 after it: the bot over HTTP against the emulators, the store on SQLite and PostgreSQL, and
-recovery run by the test as the sweep runs it once the grace has passed."""
+the notifier and recovery run by the test as their timers run them."""
 
 import time
 from collections.abc import Iterator
@@ -12,7 +12,7 @@ import pytest
 
 from bot.domain.access import AccessRequest, RequestState
 from bot.slack import lifecycle
-from bot.slack.lifecycle import CARD_GRACE, OPENING_GRACE
+from bot.slack.lifecycle import OPENING_GRACE
 from tests.emulators.pagerduty import running_pagerduty
 from tests.emulators.slack import running_slack
 from tests.emulators.slack.client import SlackClient
@@ -25,8 +25,8 @@ from tests.waiting import eventually
 
 
 def recover_later(scene: OnCallScene) -> None:
-    """One recovery pass as the sweep runs it once the opening's and filing's grace is over."""
-    later = max(CARD_GRACE, OPENING_GRACE) + timedelta(seconds=1)
+    """One recovery pass as the sweep runs it once the opening's grace is over."""
+    later = OPENING_GRACE + timedelta(seconds=1)
     real = scene.bot.deps.clock
     lifecycle.recover(replace(scene.bot.deps, clock=lambda: real() + later))
 
@@ -88,7 +88,7 @@ def test_a_slow_pagerduty_is_given_up_on_inside_the_ack_and_the_request_filed_be
     assert "Nobody is auto-approved on a failed on-call check" in note
 
 
-def test_a_card_slack_refuses_is_promised_once_and_posted_by_recovery(
+def test_a_card_slack_refuses_is_promised_once_and_posted_when_slack_answers(
     scene: OnCallScene,
 ) -> None:
     channel = scene.open_incident("slack flaky")
@@ -106,8 +106,13 @@ def test_a_card_slack_refuses_is_promised_once_and_posted_by_recovery(
         return [m for m in scene.slack.messages(channel.id) if request.id in m.text]
 
     assert cards() == []
-    recover_later(scene)
-    recover_later(scene)
+
+    def shown() -> list[Any]:
+        scene.bot.deps.notify(wait=True)  # as the notifier's timer does, after its pause
+        return cards()
+
+    eventually(shown, "the card once Slack answers", timeout=10)
+    scene.bot.deps.notify(wait=True)
     assert len(cards()) == 1 and "gatehouse.approve" in str(cards()[0].blocks)
     assert len(filed_in(scene, channel.id)) == 1 and len(told) == 1
 

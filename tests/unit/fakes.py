@@ -17,6 +17,7 @@ from bot.domain.errors import (
     AlreadyDone,
     ChannelNameTaken,
     ChatError,
+    ChatUnavailable,
     CredentialError,
     CredentialUnavailable,
     OnCallUnavailable,
@@ -202,8 +203,12 @@ class MemoryRequests:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
         return found[:limit]
 
-    def list_notify_pending(self, limit: int) -> Sequence[AccessRequest]:
-        found = [copy.deepcopy(r) for r in self._state.requests.values() if r.notify_pending]
+    def list_awaiting_delivery(self, limit: int) -> Sequence[AccessRequest]:
+        found = [
+            copy.deepcopy(r)
+            for r in self._state.requests.values()
+            if r.awaiting_delivery and r.state is RequestState.ACTIVE
+        ]
         return found[:limit]
 
     def list_without_card(self, filed_before: datetime, limit: int) -> Sequence[AccessRequest]:
@@ -534,7 +539,7 @@ class FakeChat:
 
     def _record(self, method: str, **args: Any) -> None:
         if method in self.failing:
-            raise ChatError(f"Slack could not be reached for {method}")
+            raise ChatUnavailable(f"Slack could not be reached for {method}")
         self.calls.append((method, args))
 
     def _next_ts(self) -> str:

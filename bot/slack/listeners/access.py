@@ -43,14 +43,15 @@ def register(app: App, deps: Deps) -> None:
         """The card and what follows a request the ack filed; the requester is told once
         when Slack did not take the card, so nobody files it again (recovery posts it)."""
         try:
-            workflows.after_filing(deps, filed)
-        except workflows.CardNotPosted as unposted:
-            try:
-                tell(unposted.message)
-            except Exception:
-                log.warning("requester not told the card is late", request_id=filed.request.id)
+            shown = workflows.after_filing(deps, filed)
         except Exception as error:
             tell(user_message(error))
+            return
+        if not shown:
+            try:
+                tell(workflows.card_promised(filed.request.id))
+            except Exception:
+                log.warning("requester not told the card is late", request_id=filed.request.id)
 
     def ack_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         received = command_or_sorry(ack, command)

@@ -13,7 +13,6 @@ from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access
 from bot.slack import extending, ids, lifecycle, workflows
-from bot.slack.lifecycle import CARD_GRACE
 from bot.slack.workflows import Deps
 from tests.unit.fakes import MemoryStore
 from tests.unit.slack.listening import Listeners, view_state
@@ -154,7 +153,7 @@ def test_the_work_after_a_revoke_asks_vault_and_announces_once(deps: Deps) -> No
         grant = tx.grants.get_for_request(request_id)
         request = tx.requests.get(request_id)
     assert grant is not None and grant.status is GrantStatus.REVOKED
-    assert request is not None and not request.notify_pending
+    assert request is not None and not request.awaiting_delivery
     replies = [a for m, a in chat(deps).calls if m == "chat.postMessage" and a.get("thread_ts")]
     assert len([a for a in replies if "revoked" in a["text"].lower()]) == 1
 
@@ -194,16 +193,14 @@ def test_a_request_is_filed_before_its_ack(deps: Deps) -> None:
     assert chat(deps).calls[calls:] == []
 
 
-def test_recovery_posts_a_card_its_filing_never_posted_once(deps: Deps, clock: Clock) -> None:
+def test_the_timer_posts_a_card_its_filing_never_posted_once(deps: Deps, clock: Clock) -> None:
     channel = _incident_channel(deps)
     Listeners(deps).run_command(
         "/request-access", "feature-store-rw 30m backfill", channel=channel, ack_only=True
     )
-    lifecycle.recover(deps)
-    assert _cards(deps, channel) == []  # the filing worker may still be posting it
-    clock.now += CARD_GRACE + timedelta(seconds=1)
-    lifecycle.recover(deps)
-    lifecycle.recover(deps)
+    assert _cards(deps, channel) == []  # the filing stopped before its work after the ack
+    lifecycle.sweep(deps)
+    lifecycle.sweep(deps)
     (request,) = store(deps).state.requests.values()
     assert len(_cards(deps, channel)) == 1 and request.card_ts is not None
     workflows.after_filing(deps, workflows.Filed(request, Resolution()))  # the worker, late
@@ -224,8 +221,8 @@ def test_slack_failing_after_filing_tells_the_requester_it_is_filed(
         f"Filed {request.id}; its card will appear here when Slack answers."
     ]
     chat(deps).failing = set()
-    clock.now += CARD_GRACE + timedelta(seconds=1)
-    lifecycle.recover(deps)
+    clock.now += timedelta(seconds=3)  # the notifier's first pause after a failure: 2 s
+    lifecycle.sweep(deps)
     assert len(_cards(deps, channel)) == 1
 
 
@@ -256,8 +253,8 @@ def test_a_deny_committed_before_a_stop_is_shown_by_recovery_once(deps: Deps) ->
         metadata=f"{request_id}|",
     )
     Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1", ack_only=True)
-    lifecycle.recover(deps)
-    lifecycle.recover(deps)
+    lifecycle.sweep(deps)
+    lifecycle.sweep(deps)
     assert "Denied" in _card_of(deps, request_id) and "gatehouse.approve" not in _card_of(
         deps, request_id
     )
@@ -271,14 +268,13 @@ def test_a_deny_is_announced_once_by_its_own_worker(deps: Deps) -> None:
         metadata=f"{request_id}|",
     )
     Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1")
-    lifecycle.recover(deps)
+    lifecycle.sweep(deps)
     assert _told(deps, "Denied") == 1
-    assert not access.get_request(uow=deps.uow, request_id=request_id).notify_pending
 
 
 def test_a_cancel_committed_before_a_stop_is_shown_by_recovery(deps: Deps) -> None:
     channel, request_id = filed(deps)
     Listeners(deps).run_command("/access", f"cancel {request_id}", channel=channel, ack_only=True)
-    lifecycle.recover(deps)
+    lifecycle.sweep(deps)
     assert "Cancelled" in _card_of(deps, request_id)
     assert "gatehouse.approve" not in _card_of(deps, request_id)

@@ -134,7 +134,7 @@ def test_a_credential_never_delivered_is_revoked_and_the_requester_told(
     assert state(deps, request_id) is RequestState.ACTIVE
     lifecycle.sweep(deps)
     request = access.get_request(uow=deps.uow, request_id=request_id)
-    assert request.state is RequestState.REVOKED and not request.notify_pending
+    assert request.state is RequestState.REVOKED and not request.awaiting_delivery
     assert request.end_reason == recovery.UNDELIVERED
     assert len(broker(deps).revoked) == 1
     told = outcome_posts(deps)
@@ -150,12 +150,11 @@ def test_an_outcome_recorded_but_not_shown_is_shown_once(deps: Deps, clock: Cloc
     expired = access.expire_access(  # the process expires it, then dies before Slack
         uow=deps.uow, broker=deps.broker, request_id=request_id, clock=clock
     )
-    assert expired is not None and expired.notify_pending
+    assert expired is not None
     lifecycle.sweep(deps)
     lifecycle.sweep(deps)
     shown = outcome_posts(deps)[before:]
     assert len(shown) == 2 and all("Access expired" in post for post in shown)
-    assert not access.get_request(uow=deps.uow, request_id=request_id).notify_pending
 
 
 def test_a_whole_lifecycle_leaves_nothing_to_recover(deps: Deps, clock: Clock) -> None:
@@ -170,7 +169,7 @@ def test_a_whole_lifecycle_leaves_nothing_to_recover(deps: Deps, clock: Clock) -
     calls = len(chat(deps).calls)
     assert lifecycle.sweep(deps) == 0
     assert len(chat(deps).calls) == calls
-    assert recovery.untold_requests(uow=deps.uow) == []
+    assert recovery.undelivered_requests(uow=deps.uow) == []
     assert incidents.unfinished_closes(uow=deps.uow) == []
 
 
@@ -241,7 +240,7 @@ def test_a_delivered_credential_stays_when_only_the_card_update_failed(deps: Dep
     chat(deps).failing.clear()
     lifecycle.sweep(deps)
     request = access.get_request(uow=deps.uow, request_id=request_id)
-    assert request.state is RequestState.ACTIVE and not request.notify_pending
+    assert request.state is RequestState.ACTIVE and not request.awaiting_delivery
     assert broker(deps).revoked == []
 
 

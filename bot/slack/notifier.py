@@ -1,0 +1,206 @@
+"""The Slack notifier: what people see, drawn from the event stream.
+
+It follows the audit chain (`bot.services.event_stream`) and, for each event, updates the
+request's card in place and tells the people concerned in its thread: a card posted for a new
+request, the outcome told to the requester once, an extension asked and answered, approvers
+reminded. "Told" is this follower's cursor, not a flag: a stop, a Slack outage or another
+replica taking over resumes at the first event not yet handled, and no message is posted twice.
+
+Cards are drawn from the request as it is when the batch is read, so redrawing one is always
+safe; within one batch a card is drawn once. The credential itself is not posted here: it exists
+only in the memory of the worker that issued it (see `workflows.issue_and_deliver`).
+"""
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from bot.domain.access import CLOSE_REASON, AccessRequest, RequestState
+from bot.domain.eligibility import Resolution
+from bot.domain.errors import ChatError, ChatUnavailable
+from bot.domain.events import (
+    AccessEnded,
+    ApproversReminded,
+    BreakGlassConfirmed,
+    DecisionRecorded,
+    Delivered,
+    DomainEvent,
+    EndCause,
+    ExtensionApplied,
+    ExtensionApproved,
+    ExtensionAsked,
+    ExtensionDecided,
+    ExtensionDenied,
+    ExtensionFailed,
+    GroupLookupFailed,
+    IssueFailed,
+    RequestApproved,
+    RequestCancelled,
+    RequestDenied,
+    RequestFailed,
+    RequestFiled,
+    RequestTimedOut,
+    RevocationConfirmed,
+    RevocationFailed,
+)
+from bot.domain.incident import Incident
+from bot.domain.ports import ChatGateway, UnitOfWorkFactory
+from bot.domain.rules import AccessPolicy
+from bot.services import access
+from bot.services.event_stream import Batch, EffectUnavailable, StreamEvent
+from bot.slack.blocks import access as access_blocks
+from bot.slack.blocks import extension as extension_blocks
+
+NAME = "slack-notifier"
+log = structlog.get_logger(__name__)
+
+# Events after which the request's card is drawn again, and nothing more is said.
+_REDRAW = (
+    DecisionRecorded,
+    RequestApproved,
+    BreakGlassConfirmed,
+    RevocationConfirmed,
+    RevocationFailed,
+    ExtensionDecided,
+    ExtensionApproved,
+)
+# Outcomes the requester is told of in the card's thread.
+_OUTCOMES = (RequestDenied, RequestCancelled, RequestTimedOut, RequestFailed, AccessEnded)
+_EXTENSION_OUTCOMES = (ExtensionDenied, ExtensionApplied, ExtensionFailed)
+
+
+@dataclass
+class SlackNotifier:
+    """The `StreamHandler` that keeps Slack in step with the audit chain."""
+
+    uow: UnitOfWorkFactory
+    chat: ChatGateway
+    policy: AccessPolicy
+    _drawn: set[str] = field(default_factory=set)
+    _batch: Batch | None = None
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    def handle(self, item: StreamEvent, batch: Batch) -> bool:
+        if batch is not self._batch:
+            self._batch, self._drawn = batch, set()
+        event = item.event
+        request = batch.request(event.request_id)
+        incident = batch.incident(event.incident_id or (request.incident_id if request else None))
+        if request is None or incident is None or not incident.has_channel:
+            return False
+        try:
+            return self._handle(event, batch, request, incident)
+        except ChatUnavailable as unavailable:
+            raise EffectUnavailable(unavailable.message) from None
+        except ChatError as refused:
+            # Slack refused for good (message or channel gone, channel archived): passed over,
+            # or the stream would stop behind it forever.
+            log.warning(
+                "Slack refused a notification; passed over",
+                request_id=request.id,
+                event=event.action.value,
+                error=refused.message,
+            )
+            return True
+
+    def _handle(
+        self, event: DomainEvent, batch: Batch, request: AccessRequest, incident: Incident
+    ) -> bool:
+        if isinstance(event, RequestFiled):
+            return self._card_and_notes(request, incident, batch)
+        if isinstance(event, RequestApproved) and event.automatic and not request.break_glass:
+            self._draw(request, incident)
+            self._reply(request, incident, access_blocks.auto_approved(request))
+            return True
+        if isinstance(event, _REDRAW):
+            self._draw(request, incident)
+            return False
+        if isinstance(event, IssueFailed):
+            retrying = event.retrying and request.state is RequestState.APPROVED
+            self._draw(request, incident, retrying=retrying)
+            if not retrying:
+                return False  # the request's end (RequestFailed) tells the requester
+            self._reply(
+                request, incident, access_blocks.outcome_for_requester(request, retrying=True)
+            )
+            return True
+        if isinstance(event, Delivered):
+            self._draw(request, incident)
+            if request.state is not RequestState.ACTIVE:
+                return False  # ended since: its own event tells how
+            self._reply(request, incident, access_blocks.outcome_for_requester(request))
+            return True
+        if isinstance(event, _OUTCOMES):
+            self._draw(request, incident)
+            if _ended_by_close(event):
+                return False  # the close summary tells everyone at once
+            self._reply(request, incident, access_blocks.outcome_for_requester(request))
+            return True
+        if isinstance(event, (ExtensionAsked, *_EXTENSION_OUTCOMES)):
+            return self._extension(event, request, incident)
+        if isinstance(event, ApproversReminded) and event.approvers:
+            waiting = frozenset(event.approvers)
+            self._reply(request, incident, access_blocks.reminder(request, waiting))
+            return True
+        return False
+
+    def _card_and_notes(self, request: AccessRequest, incident: Incident, batch: Batch) -> bool:
+        """Post the card of a new request (unless it has one), then one note for the lookups
+        that failed when it was filed."""
+        if request.card_ts is None:
+            text, blocks = access_blocks.approval_card(
+                request, self.policy.resource(request.resource)
+            )
+            card_ts = self.chat.post(incident.channel_id, text=text, blocks=blocks)
+            access.attach_request_card(uow=self.uow, request_id=request.id, card_ts=card_ts)
+            request.card_ts = card_ts
+            self._drawn.add(request.id)
+        notes = tuple(
+            item.event.error
+            for item in batch.events
+            if isinstance(item.event, GroupLookupFailed) and item.event.request_id == request.id
+        )
+        if notes:
+            auto_group = self.policy.resource(request.resource).auto_approve_oncall
+            oncall_failed = any(note.startswith(f"{auto_group} (") for note in notes)
+            found = Resolution(notes=notes, oncall_error="failed" if oncall_failed else None)
+            self._reply(request, incident, access_blocks.lookup_note(found))
+        return True
+
+    def _extension(self, event: DomainEvent, request: AccessRequest, incident: Incident) -> bool:
+        extension_id = getattr(event, "extension_id", "")
+        extension = next((e for e in request.extensions if e.id == extension_id), None)
+        self._draw(request, incident)
+        if extension is None:
+            return False
+        if isinstance(event, ExtensionAsked):
+            text = extension_blocks.extension_asked(request, extension)
+        else:
+            text = extension_blocks.extension_outcome(request, extension)
+        self._reply(request, incident, text)
+        return True
+
+    def _draw(self, request: AccessRequest, incident: Incident, *, retrying: bool = False) -> None:
+        """Draw the card again as the request is now, once per batch (the retrying note is
+        always drawn: it is not in the stored state)."""
+        if request.card_ts is None or not incident.has_channel:
+            return
+        if request.id in self._drawn and not retrying:
+            return
+        text, blocks = access_blocks.approval_card(
+            request, self.policy.resource(request.resource), retrying=retrying
+        )
+        self.chat.update(incident.channel_id, request.card_ts, text=text, blocks=blocks)
+        self._drawn.add(request.id)
+
+    def _reply(self, request: AccessRequest, incident: Incident, text: str) -> None:
+        self.chat.post(incident.channel_id, text=text, thread_ts=request.card_ts)
+
+
+def _ended_by_close(event: DomainEvent) -> bool:
+    if isinstance(event, AccessEnded):
+        return event.why is EndCause.INCIDENT_CLOSED
+    return isinstance(event, RequestCancelled) and event.reason == CLOSE_REASON
