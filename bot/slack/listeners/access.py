@@ -41,7 +41,8 @@ def register(app: App, deps: Deps) -> None:
 
     def finish_filing(filed: workflows.Filed, tell: Callable[[str], None]) -> None:
         """The card and what follows a request the ack filed; the requester is told once
-        when Slack did not take the card, so nobody files it again (recovery posts it)."""
+        when Slack did not take the card, so nobody files it again (the notifier posts it
+        once Slack answers)."""
         try:
             shown = workflows.after_filing(deps, filed)
         except Exception as error:

@@ -11,11 +11,11 @@ from bot.domain.access import RequestState
 from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
 from bot.domain.incident import Severity
 from bot.services import access, eligibility
-from bot.slack import workflows
+from bot.slack import ids, workflows
 from bot.slack.workflows import Deps
 from tests.unit.example_policy import ML_PRIMARY, oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
-from tests.unit.slack.listening import Listeners
+from tests.unit.slack.listening import Listeners, view_state
 
 
 @pytest.fixture(autouse=True)
@@ -196,3 +196,30 @@ def test_lookups_within_the_budget_count_as_usual(deps: Deps) -> None:
         budget=1.5,
     )
     assert found.notes == () and found.shift is not None
+
+
+def test_the_request_form_files_a_resource_with_lookups_before_it_closes(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = _slow_pagerduty(deps, monkeypatch)
+    chat = fakes(deps)[0]
+    before = len(chat.calls)
+    form = view_state(
+        {
+            ids.RESOURCE_BLOCK: {
+                ids.RESOURCE_INPUT: {"selected_option": {"value": "inference-logs-ro"}}
+            },
+            ids.REASON_BLOCK: {ids.REASON_INPUT: {"value": "p99 spikes"}},
+        },
+        metadata=channel,
+    )
+
+    submitted = Listeners(deps).submit(
+        ids.REQUEST_ACCESS_VIEW, form, user="U0ONCALL2", ack_only=True
+    )
+
+    assert submitted.acks == [{}]
+    assert isinstance(deps.uow, MemoryStore)
+    (request,) = deps.uow.state.requests.values()
+    assert request.state is RequestState.PENDING and request.resource == "inference-logs-ro"
+    assert chat.calls[before:] == []
