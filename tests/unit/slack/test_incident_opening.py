@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.domain import events
 from bot.domain.audit import Action
 from bot.domain.errors import NotFound
 from bot.domain.incident import Incident, Severity
@@ -157,3 +158,23 @@ def test_the_opener_is_told_of_a_late_channel_even_when_its_card_fails(
     assert only_incident(deps).card_ts is not None
     assert chat(deps).methods().count("dm") == 1
     assert chat(deps).methods().count("conversations.create") == 1
+
+
+def test_incident_commands_meet_an_incident_without_its_channel_as_no_incident(
+    deps: Deps,
+) -> None:
+    incident = opened_unmade(deps)
+    listeners = Listeners(deps)
+    for typed in ("status", "close all good", "commander <@U0LEAD1|lead>"):
+        said = listeners.run_command("/incident", typed, user="U0ONCALL1")  # not its channel
+        assert "not an incident channel" in said.text
+    kept = only_incident(deps)
+    assert kept.is_open and kept.commander_id == incident.commander_id
+
+
+def test_the_channel_event_reads_back_typed(deps: Deps) -> None:
+    workflows.open_incident(deps, title="Drift", severity=Severity.SEV3, opener="U0ONCALL1")
+    opened, attached = (events.from_entry(e.entry) for e in store(deps).state.events)
+    assert isinstance(opened, events.IncidentOpened) and opened.channel_id == ""
+    assert isinstance(attached, events.IncidentChannelCreated)
+    assert attached.channel_name == only_incident(deps).channel_name and not attached.late
