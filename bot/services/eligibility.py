@@ -6,6 +6,7 @@ A lookup that fails leaves its group empty and says why: nobody is auto-approved
 and the request waits for its approvers as usual.
 """
 
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -134,7 +135,11 @@ def _within(
         return {}
     pool = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="group-lookup")
     try:
-        futures = {group.name: pool.submit(look_up, group) for group in groups}
+        # Each lookup in a copy of the caller's context: its log lines keep what is bound.
+        futures = {
+            group.name: pool.submit(contextvars.copy_context().run, look_up, group)
+            for group in groups
+        }
         wait(futures.values(), timeout=budget)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
