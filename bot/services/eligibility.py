@@ -2,8 +2,8 @@
 
 `resolve_groups` runs before the request's transaction (it calls Slack and PagerDuty); its
 `Resolution` is snapshotted onto the request, so later decisions never depend on a live lookup.
-A lookup that fails leaves its group empty and says why: nobody is auto-approved on an error,
-and the request waits for its approvers as usual.
+A lookup that fails, or does not answer within the caller's budget, leaves its group empty and
+says why: nobody is auto-approved on an error, and the request waits for its approvers as usual.
 """
 
 import contextvars
