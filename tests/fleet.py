@@ -31,6 +31,7 @@ from bot.domain.access import RequestState
 from bot.domain.audit import Action
 from bot.domain.grant import GrantStatus
 from bot.services.crashpoints import CRASH_FILE_VARIABLE
+from bot.slack import notifier
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from tests import waiting
 from tests.emulators.slack import SlackEmulator, running_slack
@@ -259,7 +260,12 @@ class Fleet:
         shown, every close finished."""
         with self.uow() as tx:
             moving = tx.grants.list_by_status([GrantStatus.ISSUING, GrantStatus.REVOKING], 1)
-            untold = tx.requests.list_notify_pending(1)
+            undelivered = tx.requests.list_awaiting_delivery(1)
+            cursor = tx.sink_cursors.lock(notifier.NAME)
+            head = tx.audit.head()
+            untold = bool(undelivered) or (
+                head is not None and (cursor is None or cursor.event_seq < head.seq)
+            )
             closing = tx.incidents.list_closing(1)
         return not moving and not untold and not closing
 

@@ -118,6 +118,11 @@ class GrantRepository(Protocol):
         """Grants in any of `statuses`; on PostgreSQL locked with SKIP LOCKED for one sweep."""
         ...
 
+    def list_unclaimed_issuing(self, claim_prefix: str, limit: int) -> Sequence[Grant]:
+        """ISSUING grants whose claim `claim_prefix` + request id nobody holds (their issuer
+        died), oldest first; SKIP LOCKED on PostgreSQL."""
+        ...
+
     def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
         """How many grants are in `statuses` (of `resource`), without locking any."""
         ...
@@ -333,8 +338,24 @@ class ChatGateway(Protocol):
     def invite(self, channel: str, users: Sequence[str]) -> None: ...
     def set_topic(self, channel: str, topic: str) -> None: ...
     def post(
-        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
-    ) -> str: ...
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        marker: str | None = None,
+    ) -> str:
+        """Post a message; `marker` is attached to it (Slack message metadata), unseen by
+        people, so that `find_marked` can tell later whether it was posted."""
+        ...
+
+    def find_marked(self, channel: str, marker: str, *, thread_ts: str | None = None) -> str | None:
+        """The ts of the message this app posted with `marker` in the thread `thread_ts` (or
+        among the channel's latest messages), if any: asked after a stop, before posting it
+        again."""
+        ...
+
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None: ...
     def post_ephemeral(
         self, channel: str, user: str, *, text: str, blocks: Blocks | None = None

@@ -32,6 +32,7 @@ from bot.services.common import claim_key, held_incident, record, record_for_gra
 from bot.services.issuing import INTERRUPTED_ISSUE, revoke_grant, revoke_incident_tokens
 
 _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
+SWEEP_BATCH = 100
 
 
 @dataclass
@@ -94,11 +95,13 @@ def fail_interrupted_issues(
     *, uow: UnitOfWorkFactory, clock: Callable[[], datetime], dry_run: bool = False
 ) -> list[str]:
     """Grants left in ISSUING by a process that died before Vault's answer was recorded become
-    failed attempts, to be issued again. Returns their ids (with `dry_run`, fails none)."""
+    failed attempts, to be issued again. Only those whose claim is free are read, so grants
+    being issued now, however many, never crowd out one left behind. Returns their ids (with
+    `dry_run`, fails none)."""
     with uow() as tx:
-        issuing = tx.grants.list_by_status([GrantStatus.ISSUING], limit=100)
+        interrupted = tx.grants.list_unclaimed_issuing(claim_key("issue", ""), SWEEP_BATCH)
     failed = []
-    for grant in issuing:
+    for grant in interrupted:  # the claim is still taken: an issuer may have started since
         with uow.claim(claim_key("issue", grant.request_id)) as nobody_is_issuing:
             if nobody_is_issuing and (dry_run or _fail_interrupted(uow, grant.id, clock())):
                 failed.append(grant.id)
@@ -199,9 +202,6 @@ def _revoke_orphan(
     (report.revoked_tokens if accessor else report.revoked_leases).append(
         accessor or lease_id or ""
     )
-
-
-SWEEP_BATCH = 100
 
 
 def ending_before(*, uow: UnitOfWorkFactory, until: datetime) -> list[tuple[str, datetime]]:

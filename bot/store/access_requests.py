@@ -220,7 +220,7 @@ class SqlAccessRequestRepository:
         statement = (
             select(access_requests)
             .where(
-                access_requests.c.notify_pending,
+                access_requests.c.awaiting_delivery,
                 access_requests.c.state == RequestState.ACTIVE.value,
             )
             .order_by(access_requests.c.state_changed_at, access_requests.c.id)
@@ -365,7 +365,7 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "reviewed_at": request.reviewed_at,
         "approver_labels": dict(request.approver_labels),
         "auto_approved_because": request.auto_approved_because,
-        "notify_pending": request.awaiting_delivery,
+        "awaiting_delivery": request.awaiting_delivery,
     }
 
 
@@ -394,5 +394,5 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         reviewed_at=row.reviewed_at,
         approver_labels=row.approver_labels,
         auto_approved_because=row.auto_approved_because,
-        awaiting_delivery=row.notify_pending,
+        awaiting_delivery=row.awaiting_delivery,
     )

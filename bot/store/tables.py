@@ -84,7 +84,10 @@ access_requests = Table(
     Column("reviewed_at", UtcDateTime),
     Column("approver_labels", JsonGroupMap),
     Column("auto_approved_because", Text),
+    # Unused since revision 0014 (the notifier's cursor tells what was shown); kept for pods
+    # of the previous release during a rolling upgrade.
     Column("notify_pending", Boolean, nullable=False, server_default=false()),
+    Column("awaiting_delivery", Boolean, nullable=False, server_default=false()),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
     Index(
@@ -92,6 +95,12 @@ access_requests = Table(
         "notify_pending",
         sqlite_where=text("notify_pending"),
         postgresql_where=text("notify_pending"),
+    ),
+    Index(
+        "ix_access_requests_awaiting_delivery",
+        "awaiting_delivery",
+        sqlite_where=text("awaiting_delivery"),
+        postgresql_where=text("awaiting_delivery"),
     ),
 )
 

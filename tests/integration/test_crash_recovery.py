@@ -73,7 +73,7 @@ def active_and_told(fleet: Fleet, request_id: str) -> bool:
     return (
         request is not None
         and request.state is RequestState.ACTIVE
-        and not (request.notify_pending)
+        and not request.awaiting_delivery
     )
 
 

@@ -287,8 +287,11 @@ class MemorySinkCursors:
 
 
 class MemoryGrants:
-    def __init__(self, state: MemoryState) -> None:
+    def __init__(
+        self, state: MemoryState, claims_held_here: Callable[[], frozenset[str]] = frozenset
+    ) -> None:
         self._state = state
+        self._claims_held_here = claims_held_here
 
     def add(self, grant: Grant) -> None:
         if self.get_for_request(grant.request_id) is not None:
@@ -319,6 +322,15 @@ class MemoryGrants:
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
         return found[:limit]
+
+    def list_unclaimed_issuing(self, claim_prefix: str, limit: int) -> Sequence[Grant]:
+        held = self._claims_held_here()
+        found = [
+            copy.deepcopy(g)
+            for g in self._state.grants.values()
+            if g.status is GrantStatus.ISSUING and claim_prefix + g.request_id.upper() not in held
+        ]
+        return sorted(found, key=lambda g: (g.created_at, g.id))[:limit]
 
     def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
         return sum(
@@ -402,7 +414,7 @@ class MemoryUnitOfWork:
         self._working = copy.deepcopy(self._store.state)
         self.incidents = MemoryIncidents(self._working)
         self.requests = MemoryRequests(self._working)
-        self.grants = MemoryGrants(self._working)
+        self.grants = MemoryGrants(self._working, self._store.claims.held_here)
         self.audit = MemoryAudit(self._working)
         self.vault_tokens = MemoryVaultTokens(self._working)
         self.checkpoints = MemoryCheckpoints(self._working)
@@ -535,11 +547,15 @@ class FakeChat:
         self.taken: set[str] = set()
         self.channels: dict[str, str] = {}
         self.failing: set[str] = set()
+        self.refusing: set[str] = set()  # refused for good (a deleted message, say)
+        self.markers: dict[tuple[str, str | None, str], str] = {}
         self._ts = 0
 
     def _record(self, method: str, **args: Any) -> None:
         if method in self.failing:
             raise ChatUnavailable(f"Slack could not be reached for {method}")
+        if method in self.refusing:
+            raise ChatError(f"Slack refused {method}: message_not_found")
         self.calls.append((method, args))
 
     def _next_ts(self) -> str:
@@ -564,12 +580,25 @@ class FakeChat:
         self._record("conversations.setTopic", channel=channel, topic=topic)
 
     def post(
-        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        marker: str | None = None,
     ) -> str:
         self._record(
             "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
         )
-        return self._next_ts()
+        ts = self._next_ts()
+        if marker is not None:
+            self.markers[(channel, thread_ts, marker)] = ts
+        return ts
+
+    def find_marked(self, channel: str, marker: str, *, thread_ts: str | None = None) -> str | None:
+        self._record("conversations.replies", channel=channel, ts=thread_ts, marker=marker)
+        return self.markers.get((channel, thread_ts, marker))
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
         self._record("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
