@@ -24,6 +24,7 @@ class Action(StrEnum):
     INCIDENT_OPENED = "incident.opened"
     COMMANDER_CHANGED = "incident.commander_changed"
     INCIDENT_CLOSED = "incident.closed"
+    INCIDENT_CHANNEL_CREATED = "incident.channel_created"
     REQUEST_FILED = "request.filed"
     REQUEST_DECIDED = "request.decided"
     REQUEST_APPROVED = "request.approved"

@@ -82,6 +82,17 @@ class IncidentOpened(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class IncidentChannelCreated(DomainEvent):
+    """The Slack channel of an incident recorded without one (its `IncidentOpened` names no
+    channel); `late` when recovery made it after the opening stopped or Slack failed."""
+
+    action = Action.INCIDENT_CHANNEL_CREATED
+    channel_id: str = ""
+    channel_name: str = ""
+    late: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class CommanderChanged(DomainEvent):
     action = Action.COMMANDER_CHANGED
     previous: str = ""
@@ -410,6 +421,7 @@ class OrphanRevoked(DomainEvent):
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     IncidentOpened,
+    IncidentChannelCreated,
     CommanderChanged,
     IncidentClosed,
     RequestFiled,

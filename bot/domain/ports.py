@@ -36,6 +36,11 @@ class IncidentRepository(Protocol):
         """Closed incidents whose summary or archive is still to be done."""
         ...
 
+    def list_unfinished_opens(self, opened_before: datetime, limit: int) -> Sequence[Incident]:
+        """Open incidents opened before `opened_before` whose channel or pinned card is not
+        made yet, oldest first."""
+        ...
+
 
 class AccessRequestRepository(Protocol):
     def add(self, request: AccessRequest) -> None: ...

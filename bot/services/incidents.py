@@ -34,11 +34,14 @@ def start_incident(
     title: str,
     severity: Severity,
     opened_by: str,
-    channel_id: str,
-    channel_name: str,
     now: datetime,
+    channel_id: str = "",
+    channel_name: str = "",
 ) -> Incident:
-    """Record a new incident for a channel that the Slack layer has just created."""
+    """Record a new incident, as a rule before its Slack channel exists (`attach_channel`
+    names it afterwards), so that a failure in between leaves an incident recovery gives a
+    channel to, never a channel without an incident. Its `incident.opened` event names the
+    channel only when one is given."""
     incident = open_incident(
         incident_id=new_incident_id(now, random_token()),
         title=title,
@@ -64,6 +67,44 @@ def start_incident(
         )
         tx.commit()
     return incident
+
+
+def attach_channel(
+    *,
+    uow: UnitOfWorkFactory,
+    incident_id: str,
+    channel_id: str,
+    channel_name: str,
+    now: datetime,
+    late: bool = False,
+) -> Incident:
+    """Name the Slack channel just made for an incident recorded without one; `late` when
+    recovery made it."""
+    with uow() as tx:
+        incident = incident_by_id(tx, incident_id, for_update=True)
+        incident.attach_channel(channel_id=channel_id, channel_name=channel_name)
+        tx.incidents.save(incident)
+        record(
+            tx,
+            Action.INCIDENT_CHANNEL_CREATED,
+            at=now,
+            actor=None,
+            incident_id=incident.id,
+            channel_id=channel_id,
+            channel_name=channel_name,
+            late=late,
+        )
+        tx.commit()
+    return incident
+
+
+def unfinished_opens(
+    *, uow: UnitOfWorkFactory, opened_before: datetime, limit: int = 20
+) -> Sequence[Incident]:
+    """Open incidents whose opening stopped (or Slack failed) before their channel or pinned
+    card was made: the oldest `limit` opened before `opened_before`."""
+    with uow() as tx:
+        return tx.incidents.list_unfinished_opens(opened_before, limit)
 
 
 def hand_off_incident(

@@ -94,7 +94,7 @@ class SlackNotifier:
         event = item.event
         request = batch.request(event.request_id)
         incident = batch.incident(event.incident_id or (request.incident_id if request else None))
-        if request is None or incident is None or incident.channel_id is None:
+        if request is None or incident is None or not incident.has_channel:
             return False
         try:
             return self._handle(event, batch, request, incident)
@@ -147,7 +147,6 @@ class SlackNotifier:
     def _card_and_notes(self, request: AccessRequest, incident: Incident, batch: Batch) -> bool:
         """Post the card of a new request (unless it has one), then one note for the lookups
         that failed when it was filed."""
-        assert incident.channel_id is not None
         if request.card_ts is None:
             card_ts = self._posted(incident.channel_id, None, "card")
             if card_ts is None:
@@ -188,7 +187,7 @@ class SlackNotifier:
     def _draw(self, request: AccessRequest, incident: Incident, *, retrying: bool = False) -> None:
         """Draw the card again as the request is now, once per batch (the retrying note is
         always drawn: it is not in the stored state)."""
-        if request.card_ts is None or incident.channel_id is None:
+        if request.card_ts is None or not incident.has_channel:
             return
         if request.id in self._drawn and not retrying:
             return
@@ -206,7 +205,6 @@ class SlackNotifier:
 
     def _reply(self, request: AccessRequest, incident: Incident, text: str, what: str) -> None:
         """Post in the card's thread, unless this very reply is already there."""
-        assert incident.channel_id is not None
         if self._posted(incident.channel_id, request.card_ts, what) is not None:
             return
         self.chat.post(

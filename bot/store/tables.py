@@ -47,8 +47,9 @@ incidents = Table(
     Column("commander_id", USER_ID, nullable=False),
     Column("opened_by", USER_ID, nullable=False),
     Column("opened_at", UtcDateTime, nullable=False),
-    Column("channel_id", ID, nullable=False, unique=True),
-    Column("channel_name", String(80), nullable=False),
+    # NULL until the incident's Slack channel is made (the row is committed first).
+    Column("channel_id", ID, unique=True),
+    Column("channel_name", String(80)),
     Column("status", STATE, nullable=False, index=True),
     Column("closed_at", UtcDateTime),
     Column("closed_by", USER_ID),

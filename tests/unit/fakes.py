@@ -2,6 +2,7 @@
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ class MemoryIncidents:
 
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
         found = [i for i in self._state.incidents.values() if i.channel_id == channel_id]
-        return copy.deepcopy(found[0]) if found else None
+        return copy.deepcopy(found[0]) if found and channel_id else None
 
     def save(self, incident: Incident) -> None:
         self._state.incidents[incident.id] = copy.deepcopy(incident)
@@ -84,6 +85,16 @@ class MemoryIncidents:
             copy.deepcopy(i)
             for i in self._state.incidents.values()
             if i.summary_pending or i.archive_pending
+        ]
+        return found[:limit]
+
+    def list_unfinished_opens(self, opened_before: datetime, limit: int) -> Sequence[Incident]:
+        found = [
+            copy.deepcopy(i)
+            for i in sorted(self._state.incidents.values(), key=lambda i: (i.opened_at, i.id))
+            if i.is_open
+            and (not i.has_channel or i.card_ts is None)
+            and i.opened_at < opened_before
         ]
         return found[:limit]
 
@@ -657,11 +668,13 @@ class FakeDirectory:
 
 
 class FakeOnCall:
-    """Who is on call, by PagerDuty group ref; `failure` makes every lookup raise it."""
+    """Who is on call, by PagerDuty group ref; `failure` makes every lookup raise it, `delay`
+    makes every lookup take that many seconds first (a slow PagerDuty)."""
 
     def __init__(self) -> None:
         self.shifts: dict[tuple[str, str], OnCallShift] = {}
         self.failure: OnCallUnavailable | None = None
+        self.delay = 0.0
         self.lookups = 0
 
     def put_on_call(self, user_id: str, group: DynamicGroup, *, level: int = 1) -> OnCallShift:
@@ -680,12 +693,14 @@ class FakeOnCall:
 
     def shift_of(self, user_id: str, group: DynamicGroup) -> OnCallShift | None:
         self.lookups += 1
+        time.sleep(self.delay)
         if self.failure is not None:
             raise self.failure
         return self.shifts.get((group.ref, user_id))
 
     def users_on_call(self, group: DynamicGroup) -> frozenset[str]:
         self.lookups += 1
+        time.sleep(self.delay)
         if self.failure is not None:
             raise self.failure
         return frozenset(user for ref, user in self.shifts if ref == group.ref)
