@@ -6,14 +6,15 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import extending, lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState
 from bot.domain.eligibility import Resolution
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access
-from bot.slack import extending, ids, lifecycle, workflows
-from bot.slack.workflows import Deps
+from bot.slack import ids
 from tests.unit.fakes import MemoryStore
 from tests.unit.slack.listening import Listeners, view_state
 from tests.unit.slack.scene import Clock, approve, broker, chat, filed, state

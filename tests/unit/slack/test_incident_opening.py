@@ -6,15 +6,16 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
+from bot.app.lifecycle import OPENING_GRACE
+from bot.app.workflows import ChannelNotMade
 from bot.domain import events
 from bot.domain.audit import Action
 from bot.domain.errors import NotFound
 from bot.domain.incident import Incident, Severity
 from bot.services import incidents
-from bot.slack import lifecycle, workflows
 from bot.slack.blocks import home as home_blocks
-from bot.slack.lifecycle import OPENING_GRACE
-from bot.slack.workflows import ChannelNotMade, Deps
 from tests.unit.fakes import MemoryStore
 from tests.unit.slack.listening import Listeners
 from tests.unit.slack.scene import Clock, chat

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.services import access, event_stream
-from bot.slack import workflows
-from bot.slack.workflows import Deps
 from tests.unit.fakes import MemoryStore
 from tests.unit.slack.scene import Clock, approve, chat, filed, state
 

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState
 from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
 from bot.domain.incident import Severity
 from bot.services import access, eligibility
-from bot.slack import ids, workflows
-from bot.slack.workflows import Deps
+from bot.slack import ids
 from tests.unit.example_policy import ML_PRIMARY, oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
 from tests.unit.slack.listening import Listeners, view_state

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import ClaimLost, NotAllowed
 from bot.domain.incident import Severity
 from bot.services import access, incidents
 from bot.services.common import claim_key
-from bot.slack import lifecycle, workflows
 from bot.slack.blocks.access import my_access
 from bot.slack.listeners.home import publish
-from bot.slack.workflows import Deps
 from bot.store import claims
 from tests.unit.fakes import FakeBroker, FakeChat
 
