@@ -10,7 +10,7 @@ follower is in doubt about is looked for in Slack before it is posted again.
 
 Cards are drawn from the request as it is when the batch is read, so redrawing one is always
 safe; within one batch a card is drawn once. The credential itself is not posted here: it exists
-only in the memory of the worker that issued it (see `workflows.issue_and_deliver`).
+only in the memory of the worker that issued it (see `bot.app.workflows.issue_and_deliver`).
 """
 
 from dataclasses import dataclass, field
