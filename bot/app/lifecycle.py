@@ -126,7 +126,10 @@ def recover(deps: Deps) -> int:
 
 def _finish_opening(deps: Deps, incident_id: str) -> None:
     finished = finish_opening(deps, incident_id, late=True)
-    if finished is not None and finished.card_ts is not None:
+    if (
+        finished is not None
+        and incidents.incident_card(uow=deps.uow, incident_id=finished.id) is not None
+    ):
         log.warning(
             "incident opening finished late: it stopped or Slack failed before its channel "
             "and card were made",

@@ -83,7 +83,7 @@ def finish_opening(deps: Deps, incident_id: str, *, late: bool = False) -> Incid
                 late=late,
             )
             log.info("incident channel made", incident_id=incident.id, channel=channel_name)
-        if incident.card_ts is None:
+        if incidents.incident_card(uow=deps.uow, incident_id=incident.id) is None:
             try:
                 _set_up_channel(deps, incident)
             except ChatError as error:
@@ -252,7 +252,7 @@ def after_filing(deps: Deps, filed: Filed) -> bool:
     if request.break_glass:
         metrics.BREAK_GLASS.labels(request.resource, "used").inc()
     deps.notify(wait=True)
-    shown = access.get_request(uow=deps.uow, request_id=request.id).card_ts is not None
+    shown = access.request_card(uow=deps.uow, request_id=request.id) is not None
     if request.state is RequestState.APPROVED:
         issue_and_deliver(deps, request_id=request.id)
     return shown
@@ -409,9 +409,10 @@ def incident_of_request(deps: Deps, request_id: str) -> Incident:
 
 
 def refresh_incident_card(deps: Deps, incident: Incident) -> None:
-    if incident.card_ts:
+    card_ts = incidents.incident_card(uow=deps.uow, incident_id=incident.id)
+    if card_ts and incident.channel_id:
         text, blocks = deps.views.incident_card(incident)
-        deps.chat.update(incident.channel_id, incident.card_ts, text=text, blocks=blocks)
+        deps.chat.update(incident.channel_id, card_ts, text=text, blocks=blocks)
 
 
 def cancel(deps: Deps, *, request_id: str, user: str) -> None:

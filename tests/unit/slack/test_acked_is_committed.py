@@ -190,7 +190,7 @@ def test_a_request_is_filed_before_its_ack(deps: Deps) -> None:
     )
     assert said.acks == [{}]
     (request,) = store(deps).state.requests.values()
-    assert request.resource == "feature-store-rw" and request.card_ts is None
+    assert request.resource == "feature-store-rw" and card_of(deps, request.id) is None
     assert chat(deps).calls[calls:] == []
 
 
@@ -203,7 +203,7 @@ def test_the_timer_posts_a_card_its_filing_never_posted_once(deps: Deps, clock: 
     lifecycle.sweep(deps)
     lifecycle.sweep(deps)
     (request,) = store(deps).state.requests.values()
-    assert len(_cards(deps, channel)) == 1 and request.card_ts is not None
+    assert len(_cards(deps, channel)) == 1 and card_of(deps, request.id) is not None
     workflows.after_filing(deps, workflows.Filed(request, Resolution()))  # the worker, late
     assert len(_cards(deps, channel)) == 1
 
@@ -232,7 +232,8 @@ def _card_of(deps: Deps, request_id: str) -> str:
     updates = [
         str(args["blocks"])
         for method, args in chat(deps).calls
-        if method in ("chat.update", "chat.postMessage") and args.get("ts") == request.card_ts
+        if method in ("chat.update", "chat.postMessage")
+        and args.get("ts") == card_of(deps, request.id)
     ]
     return updates[-1] if updates else ""
 
@@ -279,3 +280,7 @@ def test_a_cancel_committed_before_a_stop_is_shown_by_recovery(deps: Deps) -> No
     lifecycle.sweep(deps)
     assert "Cancelled" in _card_of(deps, request_id)
     assert "gatehouse.approve" not in _card_of(deps, request_id)
+
+
+def card_of(deps: Deps, request_id: str) -> str | None:
+    return access.request_card(uow=deps.uow, request_id=request_id)

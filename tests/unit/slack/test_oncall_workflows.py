@@ -161,7 +161,7 @@ def test_a_slow_pagerduty_is_given_up_on_and_the_request_filed_before_the_ack(
     assert said.acks == [{}]
     assert isinstance(deps.uow, MemoryStore)
     (request,) = deps.uow.state.requests.values()
-    assert request.state is RequestState.PENDING and request.card_ts is None
+    assert request.state is RequestState.PENDING and request.id not in deps.uow.state.request_cards
     assert chat.calls[before:] == []  # nothing asked of Slack before the answer
 
 

@@ -74,7 +74,7 @@ def test_the_card_escapes_user_text_and_shows_who_can_approve(deps: Deps) -> Non
     assert "&lt;!channel&gt; look at &lt;http://evil|this&gt; &amp; that" in rendered
     assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in rendered
     assert "gatehouse.approve" in rendered and "gatehouse.deny" in rendered
-    assert access.get_request(uow=deps.uow, request_id=request_id).card_ts is not None
+    assert access.request_card(uow=deps.uow, request_id=request_id) is not None
 
 
 def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps: Deps) -> None:
