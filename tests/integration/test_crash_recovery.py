@@ -170,10 +170,12 @@ def test_open(fleet: Fleet, point: str) -> None:
     fleet.start()
 
     def recovered() -> Any:
+        """The incident with its card pinned and its opener told (the DM comes last)."""
         with fleet.uow() as tx:
             found = [i for i in tx.incidents.list_open() if i.title == title]
             shown = found and tx.cards.of_incident(found[0].id) is not None
-        return found[0] if shown else None
+        told = shown and any(found[0].id in m.text for m in fleet.slack.dms("U0ONCALL1"))
+        return found[0] if told else None
 
     incident = eventually(recovered, f"recovery after {point}", timeout=60)
     slug = title.lower().replace(" ", "-")
