@@ -68,7 +68,7 @@ def _short_timeout_policy(folder: Path) -> Path:
 def sqlite_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     folder: Path = tmp_path_factory.mktemp("kill-sqlite")
     url = f"sqlite:///{folder / 'gatehouse.db'}"
-    with running_fleet(url, folder, GATEHOUSE_SWEEP_INTERVAL="1") as fleet:
+    with running_fleet(url, folder, GATEHOUSE_SWEEP_INTERVAL="0.5") as fleet:
         fleet.start()
         yield fleet
 
@@ -78,7 +78,7 @@ def postgresql_fleet(
     postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     folder: Path = tmp_path_factory.mktemp("kill-postgresql")
-    with running_fleet(postgres_url, folder, GATEHOUSE_SWEEP_INTERVAL="1") as fleet:
+    with running_fleet(postgres_url, folder, GATEHOUSE_SWEEP_INTERVAL="0.5") as fleet:
         fleet.start()
         yield fleet
 
