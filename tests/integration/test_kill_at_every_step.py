@@ -36,6 +36,17 @@ REQUEST_ID = re.compile(r"R-[A-Z2-7]{8}")
 REQUESTER, APPROVER, COMMANDER = "U0ONCALL2", "U0LEAD1", "U0ONCALL1"
 # A pending request times out after TIMEOUT; its approvers are reminded once before that.
 TIMEOUT_SECONDS = 4
+# Points at which the change is committed and its outcome not yet told in the thread.
+BEFORE_TELLING = {
+    "deny.recorded",
+    "cancel.recorded",
+    "timeout.recorded",
+    "revoke.recorded",
+    "extension.asked",
+    "extension.decided",
+    "extension.applied",
+    "breakglass.denied",
+}
 _names = itertools.count(1)
 
 
@@ -95,11 +106,25 @@ def ready(fleet: Fleet) -> None:
     eventually(fleet.settled, "settled before the case")
 
 
-def dies_then_restarts(fleet: Fleet, point: str, *, done: Callable[[], bool]) -> None:
+def dies_then_restarts(
+    fleet: Fleet,
+    point: str,
+    *,
+    done: Callable[[], bool],
+    told: Callable[[], int],
+    timeout: float = 30,
+) -> None:
     """The bot dies at `point`; another starts and finishes the work (`done`, and settled:
-    nothing mid-issue or mid-revocation, the notifier's cursor at the chain's head)."""
-    assert bot(fleet).died_by_sigkill(), f"the bot did not die at {point}"
+    nothing mid-issue or mid-revocation, the notifier's cursor at the chain's head).
+
+    `told` counts the outcome's replies in the thread: none yet when the bot dies as the
+    change is recorded, exactly one when it dies after posting it (before saving its cursor)."""
+    assert bot(fleet).died_by_sigkill(timeout), f"the bot did not die at {point}"
     assert not fleet.crash_file.exists()
+    if point in BEFORE_TELLING:
+        assert told() == 0, f"told before {point}"
+    if point == "notify.posted":
+        assert told() == 1, "the outcome was not out when the bot died"
     fleet.start()
     eventually(lambda: done() and fleet.settled(), f"recovery after {point}")
 
@@ -252,7 +277,12 @@ def deny(fleet: Fleet, point: str) -> None:
         form=ids.DENY_REASON_VIEW,
         reason="not for this incident",
     )
-    dies_then_restarts(fleet, point, done=lambda: state(fleet, request_id) is RequestState.DENIED)
+    dies_then_restarts(
+        fleet,
+        point,
+        done=lambda: state(fleet, request_id) is RequestState.DENIED,
+        told=lambda: shown(fleet, channel, card).told("Denied"),
+    )
     now = shown(fleet, channel, card)
     assert "Denied" in now.card and "not for this incident" in now.card
     assert now.actions == set()
@@ -266,7 +296,10 @@ def cancel(fleet: Fleet, point: str) -> None:
     fleet.arm_crash(point)
     command(fleet, channel, "/access", f"cancel {request_id}")
     dies_then_restarts(
-        fleet, point, done=lambda: state(fleet, request_id) is RequestState.CANCELLED
+        fleet,
+        point,
+        done=lambda: state(fleet, request_id) is RequestState.CANCELLED,
+        told=lambda: shown(fleet, channel, card).told("Cancelled"),
     )
     now = shown(fleet, channel, card)
     assert "Cancelled" in now.card and now.actions == set()
@@ -275,13 +308,17 @@ def cancel(fleet: Fleet, point: str) -> None:
 
 
 def time_out(fleet: Fleet, point: str) -> None:
-    """On a bot whose policy times requests out after a few seconds; the reminder before it
-    is a thread reply too, so `notify.posted` is armed once the reminder is out."""
+    """On a bot whose policy times requests out after a few seconds (the bot after it runs on
+    the fleet's own settings); the reminder before the time-out is a thread reply too, so
+    `notify.posted` is armed once the reminder is out."""
     default = dict(fleet.settings)
     fleet.settings["GATEHOUSE_POLICY"] = str(_short_timeout_policy(fleet.folder))
-    short = bot(fleet)
-    short.stop()
-    fleet.start()
+    bot(fleet).kill()
+    try:
+        short = fleet.start()[0]
+    finally:
+        fleet.settings.clear()
+        fleet.settings.update(default)
     try:
         channel = open_incident(fleet, "timeout")
         request_id, card = file_request(fleet, channel, "inference-logs-ro 30m", "time-me-out")
@@ -291,17 +328,16 @@ def time_out(fleet: Fleet, point: str) -> None:
             )
             eventually(fleet.settled, "the reminder told")
         fleet.arm_crash(point)
-        assert bot(fleet).died_by_sigkill(TIMEOUT_SECONDS + 20), f"the bot did not die at {point}"
+        dies_then_restarts(
+            fleet,
+            point,
+            done=lambda: state(fleet, request_id) is RequestState.TIMED_OUT,
+            told=lambda: shown(fleet, channel, card).told("Timed out"),
+            timeout=TIMEOUT_SECONDS + 20,
+        )
     finally:
-        fleet.settings.clear()
-        fleet.settings.update(default)
-        if bot(fleet).alive:
-            bot(fleet).stop()
-    fleet.start()
-    eventually(
-        lambda: state(fleet, request_id) is RequestState.TIMED_OUT and fleet.settled(),
-        f"recovery after {point}",
-    )
+        if short.alive:  # failed before it died: the next case gets a bot of its own
+            short.kill()
     now = shown(fleet, channel, card)
     assert "Timed out" in now.card and now.actions == set()
     assert now.told("Timed out") == 1, now.thread
@@ -322,7 +358,12 @@ def expiry(fleet: Fleet, point: str) -> None:
         )
         assert state(fleet, request_id) is RequestState.ACTIVE, "expired before it was armed"
         fleet.arm_crash(point)
-    dies_then_restarts(fleet, point, done=lambda: state(fleet, request_id) is RequestState.EXPIRED)
+    dies_then_restarts(
+        fleet,
+        point,
+        done=lambda: state(fleet, request_id) is RequestState.EXPIRED,
+        told=lambda: shown(fleet, channel, card).told("Access expired"),
+    )
     now = shown(fleet, channel, card)
     assert "Access expired" in now.card and now.actions == set()
     assert now.told("Access expired") == 1, now.thread
@@ -336,7 +377,12 @@ def revoke(fleet: Fleet, point: str) -> None:
     request_id, card = active_request(fleet, channel, "revoke-me")
     fleet.arm_crash(point)
     command(fleet, channel, "/access", f"revoke {request_id}")
-    dies_then_restarts(fleet, point, done=lambda: state(fleet, request_id) is RequestState.REVOKED)
+    dies_then_restarts(
+        fleet,
+        point,
+        done=lambda: state(fleet, request_id) is RequestState.REVOKED,
+        told=lambda: shown(fleet, channel, card).told("Access revoked"),
+    )
     now = shown(fleet, channel, card)
     assert "Access revoked" in now.card and now.actions == set()
     assert now.told("Access revoked") == 1, now.thread
@@ -357,6 +403,7 @@ def extension_ask(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: extension_state(fleet, request_id) is ExtensionState.PENDING,
+        told=lambda: shown(fleet, channel, card).told("asks to extend"),
     )
     now = shown(fleet, channel, card)
     assert now.actions == {ids.EXTEND_APPROVE, ids.EXTEND_DENY}  # the extension waits on them
@@ -388,6 +435,7 @@ def extension_approve(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: extension_state(fleet, request_id) is ExtensionState.APPLIED,
+        told=lambda: shown(fleet, channel, card).told("is extended until"),
     )
     with fleet.uow() as tx:
         request = tx.requests.get(request_id)
@@ -419,6 +467,7 @@ def extension_deny(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: extension_state(fleet, request_id) is ExtensionState.DENIED,
+        told=lambda: shown(fleet, channel, card).told("denied"),
     )
     now = shown(fleet, channel, card)
     assert now.actions == set()
@@ -447,7 +496,12 @@ def break_glass_deny(fleet: Fleet, point: str) -> None:
         form=ids.DENY_REASON_VIEW,
         reason="page me next time",
     )
-    dies_then_restarts(fleet, point, done=lambda: state(fleet, request_id) is RequestState.REVOKED)
+    dies_then_restarts(
+        fleet,
+        point,
+        done=lambda: state(fleet, request_id) is RequestState.REVOKED,
+        told=lambda: shown(fleet, channel, card).told("Access revoked"),
+    )
     now = shown(fleet, channel, card)
     assert "Access revoked" in now.card and "page me next time" in now.card
     assert now.actions == set()
@@ -463,7 +517,13 @@ def issue(fleet: Fleet, point: str) -> None:
     click(fleet, APPROVER, ids.APPROVE, channel, card, request_id)
     lost = point == "issue.result_recorded"  # issued, recorded, never delivered: ended
     expected = RequestState.REVOKED if lost else RequestState.ACTIVE
-    dies_then_restarts(fleet, point, done=lambda: state(fleet, request_id) is expected)
+    wording = "never delivered" if lost else "is ready"
+    dies_then_restarts(
+        fleet,
+        point,
+        done=lambda: state(fleet, request_id) is expected,
+        told=lambda: shown(fleet, channel, card).told(wording),
+    )
     now = shown(fleet, channel, card)
     assert now.actions == set()
     if lost:
@@ -484,7 +544,14 @@ def close(fleet: Fleet, point: str) -> None:
     eventually(fleet.settled, "the pending request shown")
     fleet.arm_crash(point)
     command(fleet, channel, "/incident", "close rolled back", user=COMMANDER)
-    dies_then_restarts(fleet, point, done=lambda: fleet.slack.channel(channel.id).archived)
+    dies_then_restarts(
+        fleet,
+        point,
+        done=lambda: fleet.slack.channel(channel.id).archived,
+        told=lambda: len(
+            [m for m in fleet.slack.messages(channel.id) if "audit summary" in m.text]
+        ),
+    )
     assert state(fleet, granted) is RequestState.REVOKED
     assert state(fleet, pending) is RequestState.CANCELLED
     granted_now, pending_now = (
