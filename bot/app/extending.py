@@ -11,6 +11,7 @@ from bot.app.deps import Deps
 from bot.domain.access import Verdict
 from bot.domain.extension import ExtensionState
 from bot.services import extensions
+from bot.services.crashpoints import crash_point
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +26,7 @@ def ask(deps: Deps, *, request_id: str, user: str, duration: str, reason: str | 
         reason=reason,
         now=deps.clock(),
     )
+    crash_point("extension.asked")
     log.info(
         "extension requested",
         incident_id=result.request.incident_id,
@@ -74,6 +76,7 @@ def record_decision(
 def after_decision(deps: Deps, result: extensions.ExtensionResult) -> None:
     """The card, the announcement, the renewal; an approved extension a stop left unapplied
     is applied by the sweep."""
+    crash_point("extension.decided")
     if result.extension.state is ExtensionState.DENIED:
         _count(result)
     deps.notify()
@@ -107,6 +110,8 @@ def sweep(deps: Deps) -> int:
 
 def _applied(deps: Deps, result: extensions.ExtensionResult) -> None:
     """Renewed (or refused by Vault): the new end's timer, the count, then Slack."""
+    if result.extension.state is ExtensionState.APPLIED:
+        crash_point("extension.applied")
     if result.extension.state is ExtensionState.APPLIED and result.extension.new_ends_at:
         deps.schedule_expiry(result.request.id, result.extension.new_ends_at)
     _count(result)

@@ -23,6 +23,7 @@ from bot.app.workflows import (
     issue_and_deliver,
     refresh_incident_card,
 )
+from bot.domain.access import RequestState
 from bot.domain.errors import ChatError
 from bot.services import access, incidents, issuing, recovery, sweeps
 from bot.services.crashpoints import crash_point
@@ -91,11 +92,12 @@ def _remind(deps: Deps, request_id: str) -> None:
 
 
 def _time_out(deps: Deps, request_id: str) -> None:
-    count_outcome(
-        access.time_out_request(
-            uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
-        )
+    request = access.time_out_request(
+        uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
     )
+    if request.state is RequestState.TIMED_OUT:
+        crash_point("timeout.recorded")
+    count_outcome(request)
     deps.notify()
 
 

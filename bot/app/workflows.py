@@ -306,6 +306,7 @@ def after_decision(deps: Deps, result: access.DecisionResult) -> None:
         issue_and_deliver(deps, request_id=request_id)
         return
     if result.request.state is RequestState.DENIED and not result.request.break_glass:
+        crash_point("deny.recorded")
         count_outcome(result.request)
     elif result.request.break_glass:
         _after_review(deps, result)
@@ -314,6 +315,8 @@ def after_decision(deps: Deps, result: access.DecisionResult) -> None:
 
 def _after_review(deps: Deps, result: access.DecisionResult) -> None:
     """A decision on break-glass access: a deny revokes it now and tells the channel."""
+    if result.decision.verdict is Verdict.DENY:
+        crash_point("breakglass.denied")
     if result.newly_reviewed:
         metrics.BREAK_GLASS.labels(result.request.resource, "reviewed").inc()
     if result.revoke_grant_id is not None:
@@ -427,6 +430,7 @@ def record_cancel(deps: Deps, *, request_id: str, user: str) -> AccessRequest:
 
 
 def after_cancel(deps: Deps, request: AccessRequest) -> None:
+    crash_point("cancel.recorded")
     count_outcome(request)
     deps.notify()
 
@@ -465,6 +469,7 @@ def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
 def after_revoke(deps: Deps, *, request_id: str, grant_id: str) -> None:
     """Vault revokes; the notifier tells the card and the requester. Whatever a stop leaves
     undone, the sweep finishes (revocations retried), and the notifier says it once."""
+    crash_point("revoke.recorded")
     deps.notify()
     with recovery.hold_request(uow=deps.uow, request_id=request_id):
         issuing.revoke_grant(uow=deps.uow, broker=deps.broker, grant_id=grant_id, clock=deps.clock)
