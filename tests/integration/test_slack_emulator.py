@@ -519,11 +519,12 @@ def test_an_outage_fails_every_method_until_it_ends(slack: SlackEmulator, web: W
     channel = incident_channel(web)
     slack.start_outage(500)
     assert slack.in_outage
-    for call in (
+    calls: list[Callable[[], Any]] = [
         lambda: web.chat_postMessage(channel=channel, text="lost"),
         lambda: web.conversations_create(name="later"),
         lambda: web.auth_test(),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(SlackApiError) as caught:
             call()
         assert caught.value.response.status_code == 500
