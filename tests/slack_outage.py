@@ -1,0 +1,265 @@
+"""Slack failing for a while: every Web API call answered 429 (with Retry-After) or 500 while a
+request is filed, another approved and the incident closed; then Slack answers again.
+
+    .venv/bin/python -m tests.slack_outage --outage-seconds 120 [--status 429|500]
+        [--retry-after 1] [--replicas 2]
+
+Replicas (`gatehouse run`, tests/fleet.py) against the Slack and Vault emulators and a fresh
+PostgreSQL database. The incident is opened before the outage: `/incident open` creates the
+channel before it records the incident, so while Slack fails there is nothing to open. One
+request is filed before the outage too, so that its card is there to be approved. What Slack
+shows afterwards is read from the emulator's record: the cards, the thread replies, what each
+person was told privately, the close summary; and the database says how many requests each
+`/request-access` filed. The integration test runs the same scenario with a short outage.
+"""
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.domain.access import RequestState
+from tests.databases import admin_engine, fresh_postgres_database
+from tests.emulators.slack.state import Channel
+from tests.fleet import Fleet, Replica, eventually, running_fleet
+
+REQUESTER = "U0ONCALL2"
+APPROVER = "U0LEAD1"
+COMMANDER = "U0ONCALL1"  # opens the incident, so commands its close
+BEFORE = "filed-before-the-outage"
+DURING = "filed-during-the-outage"
+SUMMARY = "closed: audit summary"
+ENDED = (RequestState.PENDING, RequestState.APPROVED)
+
+
+@dataclass
+class OutageRun:
+    """What one run did, and what Slack and the database showed once it had caught up."""
+
+    status: int
+    outage_seconds: float
+    channel_id: str = ""
+    requests: dict[str, str] = field(default_factory=dict)  # marker -> request id
+    rows: Counter[str] = field(default_factory=Counter)  # marker -> request rows filed
+    cards: Counter[str] = field(default_factory=Counter)  # request id -> cards posted
+    card_shows: dict[str, str] = field(default_factory=dict)  # request id -> its card's end
+    card_buttons: dict[str, bool] = field(default_factory=dict)  # request id -> still has some
+    replies: dict[str, list[str]] = field(default_factory=dict)  # request id -> thread replies
+    deliveries: Counter[str] = field(default_factory=Counter)  # request id -> credentials shown
+    states: dict[str, str] = field(default_factory=dict)
+    told: Counter[str] = field(default_factory=Counter)  # private message -> times
+    summaries: int = 0
+    summary_pinned: bool = False
+    archived: bool = False
+    refused_calls: int = 0  # Web API calls answered with the outage's status
+    caught_up_after: float | None = None  # seconds from Slack's return to everything shown
+    failures: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [
+            f"outage: every Web API call answered {self.status} for {self.outage_seconds:.0f} s"
+            f" ({self.refused_calls} calls refused)",
+            "caught up: "
+            + (
+                f"{self.caught_up_after:.1f} s after Slack answered again"
+                if self.caught_up_after is not None
+                else "not within the wait"
+            ),
+            f"request rows per /request-access: {dict(self.rows)}",
+        ]
+        for marker, request_id in self.requests.items():
+            lines.append(
+                f"{marker} {request_id}: {self.states.get(request_id)}; cards posted "
+                f"{self.cards[request_id]}; card shows {self.card_shows.get(request_id)!r}"
+                f"{' with its buttons' if self.card_buttons.get(request_id) else ''}; "
+                f"credential shown {self.deliveries[request_id]}x (ephemeral + DM); "
+                f"thread replies {self.replies.get(request_id, [])}"
+            )
+        lines.append(f"told privately: {dict(self.told)}")
+        lines.append(
+            f"close summary posted {self.summaries}x, pinned {self.summary_pinned}; "
+            f"channel archived {self.archived}"
+        )
+        lines.append("problems: " + ("; ".join(self.failures) if self.failures else "none"))
+        return "\n".join(lines)
+
+    def check(self) -> list[str]:
+        """What Slack or the database got wrong: each line one broken promise."""
+        found = []
+        for marker in (BEFORE, DURING):
+            if self.rows[marker] != 1:
+                found.append(f"{marker}: {self.rows[marker]} request rows")
+        for request_id in self.requests.values():
+            if self.cards[request_id] != 1:
+                found.append(f"{request_id}: {self.cards[request_id]} cards")
+            if self.card_buttons.get(request_id):
+                found.append(f"{request_id}: its card still asks for a decision")
+            for reply, count in Counter(self.replies.get(request_id, [])).items():
+                if count > 1:
+                    found.append(f"{request_id}: {reply!r} posted {count}x")
+        approved = self.requests.get(BEFORE, "")
+        if self.deliveries[approved] != 2:
+            found.append(f"{approved}: its credential shown {self.deliveries[approved]}x, not 2")
+        found += [f"told {count}x: {text!r}" for text, count in self.told.items() if count > 1]
+        if self.summaries != 1 or not self.summary_pinned:
+            found.append(f"close summary posted {self.summaries}x")
+        if not self.archived:
+            found.append("channel not archived")
+        return found
+
+
+def _file(fleet: Fleet, replica: Replica, channel: Channel, marker: str) -> None:
+    replica.people.slash_command(
+        "/request-access",
+        f"inference-logs-ro 30m {marker}",
+        user_id=REQUESTER,
+        channel_id=channel.id,
+    )
+
+
+def _request_id(fleet: Fleet, marker: str) -> str | None:
+    with fleet.uow() as tx:
+        pending = tx.requests.list_in_state(RequestState.PENDING, 10_000)
+        found = [r.id for r in pending if marker in r.reason]
+    return found[0] if found else None
+
+
+def _caught_up(fleet: Fleet, channel_id: str) -> bool:
+    with fleet.slack.workspace.lock:
+        channel = fleet.slack.workspace.channels[channel_id]
+        archived = channel.archived
+    return archived and fleet.settled()
+
+
+def run_outage(
+    fleet: Fleet,
+    replicas: list[Replica],
+    *,
+    outage_seconds: float,
+    status: int = 429,
+    retry_after: int = 1,
+    catch_up: float = 120.0,
+) -> OutageRun:
+    """The scenario; returns what was seen. Replicas take turns: the request filed during
+    the outage, the approval and the close each reach a different one when there are several."""
+    run = OutageRun(status, outage_seconds)
+    slack = fleet.slack
+    channel = fleet.open_incident(replicas[0], f"slack outage {int(time.time())}")
+    run.channel_id = channel.id
+    since = fleet.posted_so_far(channel.id)
+    _file(fleet, replicas[0], channel, BEFORE)
+    card = fleet.card(channel.id, BEFORE, since=since)
+    run.requests[BEFORE] = fleet.request_id(card)
+
+    slack.start_outage(status, retry_after=retry_after, seconds=outage_seconds)
+    started = time.monotonic()
+    _file(fleet, replicas[1 % len(replicas)], channel, DURING)
+    run.requests[DURING] = eventually(lambda: _request_id(fleet, DURING), "the request filed")
+    replicas[2 % len(replicas)].people.block_action(
+        APPROVER,
+        "gatehouse.approve",
+        run.requests[BEFORE],
+        channel_id=channel.id,
+        message_ts=card.ts,
+    )
+    eventually(
+        lambda: fleet.state(run.requests[BEFORE]) not in ENDED,
+        "the approval's outcome",
+        timeout=max(30.0, outage_seconds),
+    )
+    replicas[0].people.slash_command(
+        "/incident", "close fixed while Slack was down", user_id=COMMANDER, channel_id=channel.id
+    )
+    if not slack.in_outage:
+        run.failures.append("the outage ended before the close was sent: make it longer")
+    time.sleep(max(0.0, started + outage_seconds - time.monotonic()))
+    slack.end_outage()
+    back = time.monotonic()
+    try:
+        eventually(lambda: _caught_up(fleet, channel.id), "everything shown", timeout=catch_up)
+        run.caught_up_after = time.monotonic() - back
+    except AssertionError as error:
+        run.failures.append(str(error))
+    time.sleep(3)  # anything posted late, twice, would show by now
+    _tally(fleet, run)
+    run.failures += run.check()
+    return run
+
+
+def _tally(fleet: Fleet, run: OutageRun) -> None:
+    slack = fleet.slack
+    messages = slack.messages(run.channel_id)
+    tops = [m for m in messages if m.thread_ts in (None, m.ts)]
+    with fleet.uow() as tx:
+        incident = tx.incidents.get_by_channel(run.channel_id)
+        assert incident is not None
+        filed = tx.requests.list_for_incident(incident.id)
+    for marker in (BEFORE, DURING):
+        run.rows[marker] = sum(marker in request.reason for request in filed)
+    for request in filed:
+        run.states[request.id] = request.state.value
+    for request_id in run.requests.values():
+        cards = [m for m in tops if m.text.split(":")[0] == request_id]
+        run.cards[request_id] = len(cards)
+        if cards:
+            shown = _section_texts(cards[-1].blocks)
+            run.card_shows[request_id] = shown[-1] if shown else ""
+            run.card_buttons[request_id] = any(
+                block.get("type") == "actions" for block in cards[-1].blocks or []
+            )
+            run.replies[request_id] = [m.text for m in slack.thread(run.channel_id, cards[-1].ts)]
+        run.deliveries[request_id] = fleet.deliveries(request_id)
+    people = (REQUESTER, APPROVER, COMMANDER)
+    for user in people:
+        # Ephemerals include what was posted to response_urls.
+        told = [e.text for e in slack.ephemerals(user)] + [m.text for m in slack.dms(user)]
+        run.told.update(f"{user}: {text}" for text in told if "vault unwrap" not in text)
+    summaries = [m for m in tops if SUMMARY in m.text]
+    run.summaries = len(summaries)
+    pins = slack.pins(run.channel_id)
+    run.summary_pinned = bool(summaries) and summaries[0].ts in pins
+    run.archived = slack.channel(run.channel_id).archived
+    run.refused_calls = sum(c.status == run.status for c in slack.calls)
+
+
+def _section_texts(blocks: Any) -> list[str]:
+    found = []
+    for block in blocks or []:
+        text = block.get("text") if isinstance(block, dict) else None
+        if isinstance(text, dict) and isinstance(text.get("text"), str):
+            found.append(text["text"])
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--outage-seconds", type=float, default=120.0)
+    parser.add_argument("--status", type=int, choices=[429, 500, 502, 503, 504], default=429)
+    parser.add_argument("--retry-after", type=int, default=1, help="seconds, with 429")
+    parser.add_argument("--replicas", type=int, default=2)
+    arguments = parser.parse_args()
+    admin = admin_engine()
+    try:
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            fresh_postgres_database(admin) as url,
+            running_fleet(url, Path(folder), GATEHOUSE_SWEEP_INTERVAL="2") as fleet,
+        ):
+            replicas = fleet.start(arguments.replicas)
+            run = run_outage(
+                fleet,
+                replicas,
+                outage_seconds=arguments.outage_seconds,
+                status=arguments.status,
+                retry_after=arguments.retry_after,
+            )
+            print(run.report())
+    finally:
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
