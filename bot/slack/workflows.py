@@ -71,6 +71,16 @@ class Deps:
         except Exception:
             log.exception("notifications not shown; the timer tries again")
 
+    def notify_through(self) -> bool:
+        """Show in Slack everything recorded so far, waiting for other workers; False when
+        some of it is not shown yet (Slack failing, or the notifier backing off after it did)."""
+        assert self.follower is not None
+        try:
+            return self.follower.follow_through()
+        except Exception:
+            log.exception("notifications not shown; the timer tries again")
+            return False
+
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
     """Create `inc-YYYYMMDD-<slug>` (`-2`, `-3`… when taken), record it, card, pin, topic."""
