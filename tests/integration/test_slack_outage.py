@@ -1,0 +1,29 @@
+"""Slack answering 429 (Retry-After) or 500 to every Web API call for a while, during a request,
+an approval and a close, on two replicas: once it answers again every card appears, each
+/request-access filed one request, each person was told once, the credential reached its
+requester once, and the close summary was posted once before the channel was archived.
+
+The same scenario with a two-minute outage: `python -m tests.slack_outage --outage-seconds 120`.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from tests.fleet import running_fleet
+from tests.slack_outage import run_outage
+
+pytestmark = pytest.mark.postgres
+OUTAGE_SECONDS = 12
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_nothing_is_lost_or_said_twice_across_a_slack_outage(
+    postgres_url: str, tmp_path: Path, status: int
+) -> None:
+    with running_fleet(postgres_url, tmp_path, GATEHOUSE_SWEEP_INTERVAL="2") as fleet:
+        replicas = fleet.start(2)
+        run = run_outage(fleet, replicas, outage_seconds=OUTAGE_SECONDS, status=status)
+        print(run.report())
+        assert run.refused_calls > 0
+        assert run.failures == [], run.report()
