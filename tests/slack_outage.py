@@ -1,5 +1,5 @@
 """Slack failing for a while: every Web API call answered 429 (with Retry-After) or 500 while a
-request is filed, another approved and the incident closed; then Slack answers again.
+request is filed and another approved, and again, as long, while the incident is closed.
 
     .venv/bin/python -m tests.slack_outage --outage-seconds 120 [--status 429|500]
         [--retry-after 1] [--replicas 2]
@@ -7,7 +7,9 @@ request is filed, another approved and the incident closed; then Slack answers a
 Replicas (`gatehouse run`, tests/fleet.py) against the Slack and Vault emulators and a fresh
 PostgreSQL database. The incident is opened before the outage: `/incident open` creates the
 channel before it records the incident, so while Slack fails there is nothing to open. One
-request is filed before the outage too, so that its card is there to be approved. What Slack
+request is filed before the outage too, so that its card is there to be approved. The close
+has an outage of its own: closed during the first, the access would end before Slack could
+take the credential, and there would be no credential left to hand over. What Slack
 shows afterwards is read from the emulator's record: the cards, the thread replies, what each
 person was told privately, the close summary; and the database says how many requests each
 `/request-access` filed. The integration test runs the same scenario with a short outage.
@@ -17,6 +19,7 @@ import argparse
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,24 +53,25 @@ class OutageRun:
     replies: dict[str, list[str]] = field(default_factory=dict)  # request id -> thread replies
     deliveries: Counter[str] = field(default_factory=Counter)  # request id -> credentials shown
     states: dict[str, str] = field(default_factory=dict)
-    told: Counter[str] = field(default_factory=Counter)  # private message -> times
+    told: Counter[str] = field(default_factory=Counter)  # "who (how): text" -> times
     summaries: int = 0
     summary_pinned: bool = False
     archived: bool = False
     refused_calls: int = 0  # Web API calls answered with the outage's status
-    caught_up_after: float | None = None  # seconds from Slack's return to everything shown
+    # Seconds from Slack's return to everything shown, after each outage (None: not shown).
+    caught_up_after: list[float | None] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     def report(self) -> str:
         lines = [
-            f"outage: every Web API call answered {self.status} for {self.outage_seconds:.0f} s"
-            f" ({self.refused_calls} calls refused)",
-            "caught up: "
-            + (
-                f"{self.caught_up_after:.1f} s after Slack answered again"
-                if self.caught_up_after is not None
-                else "not within the wait"
-            ),
+            f"two outages, every Web API call answered {self.status} for "
+            f"{self.outage_seconds:.0f} s each ({self.refused_calls} calls refused)",
+            "caught up after each: "
+            + ", ".join(
+                "not within the wait" if after is None else f"{after:.1f} s"
+                for after in self.caught_up_after
+            )
+            + " after Slack answered again",
             f"request rows per /request-access: {dict(self.rows)}",
         ]
         for marker, request_id in self.requests.items():
@@ -101,6 +105,9 @@ class OutageRun:
                 if count > 1:
                     found.append(f"{request_id}: {reply!r} posted {count}x")
         approved = self.requests.get(BEFORE, "")
+        ready = sum("is ready" in reply for reply in self.replies.get(approved, []))
+        if ready != 1:
+            found.append(f"{approved}: told it is ready {ready}x")
         if self.deliveries[approved] != 2:
             found.append(f"{approved}: its credential shown {self.deliveries[approved]}x, not 2")
         found += [f"told {count}x: {text!r}" for text, count in self.told.items() if count > 1]
@@ -127,13 +134,6 @@ def _request_id(fleet: Fleet, marker: str) -> str | None:
     return found[0] if found else None
 
 
-def _caught_up(fleet: Fleet, channel_id: str) -> bool:
-    with fleet.slack.workspace.lock:
-        channel = fleet.slack.workspace.channels[channel_id]
-        archived = channel.archived
-    return archived and fleet.settled()
-
-
 def run_outage(
     fleet: Fleet,
     replicas: list[Replica],
@@ -143,10 +143,13 @@ def run_outage(
     retry_after: int = 1,
     catch_up: float = 120.0,
 ) -> OutageRun:
-    """The scenario; returns what was seen. Replicas take turns: the request filed during
-    the outage, the approval and the close each reach a different one when there are several."""
+    """The scenario, in two outages of `outage_seconds` each; returns what was seen.
+
+    The first covers a request filed and another approved: once Slack is back, the new card
+    and the credential must have reached Slack. The second covers the close: once Slack is
+    back, the summary is posted and the channel archived. Replicas take turns, so the request,
+    the approval and the close each reach a different one when there are several."""
     run = OutageRun(status, outage_seconds)
-    slack = fleet.slack
     channel = fleet.open_incident(replicas[0], f"slack outage {int(time.time())}")
     run.channel_id = channel.id
     since = fleet.posted_so_far(channel.id)
@@ -154,39 +157,88 @@ def run_outage(
     card = fleet.card(channel.id, BEFORE, since=since)
     run.requests[BEFORE] = fleet.request_id(card)
 
-    slack.start_outage(status, retry_after=retry_after, seconds=outage_seconds)
-    started = time.monotonic()
-    _file(fleet, replicas[1 % len(replicas)], channel, DURING)
-    run.requests[DURING] = eventually(lambda: _request_id(fleet, DURING), "the request filed")
-    replicas[2 % len(replicas)].people.block_action(
-        APPROVER,
-        "gatehouse.approve",
-        run.requests[BEFORE],
-        channel_id=channel.id,
-        message_ts=card.ts,
-    )
-    eventually(
-        lambda: fleet.state(run.requests[BEFORE]) not in ENDED,
-        "the approval's outcome",
-        timeout=max(30.0, outage_seconds),
-    )
-    replicas[0].people.slash_command(
-        "/incident", "close fixed while Slack was down", user_id=COMMANDER, channel_id=channel.id
-    )
-    if not slack.in_outage:
-        run.failures.append("the outage ended before the close was sent: make it longer")
-    time.sleep(max(0.0, started + outage_seconds - time.monotonic()))
-    slack.end_outage()
-    back = time.monotonic()
-    try:
-        eventually(lambda: _caught_up(fleet, channel.id), "everything shown", timeout=catch_up)
-        run.caught_up_after = time.monotonic() - back
-    except AssertionError as error:
-        run.failures.append(str(error))
+    def file_and_approve() -> None:
+        _file(fleet, replicas[1 % len(replicas)], channel, DURING)
+        run.requests[DURING] = eventually(lambda: _request_id(fleet, DURING), "the request")
+        replicas[2 % len(replicas)].people.block_action(
+            APPROVER,
+            "gatehouse.approve",
+            run.requests[BEFORE],
+            channel_id=channel.id,
+            message_ts=card.ts,
+        )
+
+    def close() -> None:
+        replicas[0].people.slash_command(
+            "/incident",
+            "close fixed while Slack was down",
+            user_id=COMMANDER,
+            channel_id=channel.id,
+        )
+
+    def delivered_and_shown() -> bool:
+        with fleet.uow() as tx:
+            approved = tx.requests.get(run.requests[BEFORE])
+            during = tx.requests.get(run.requests[DURING])
+        return (
+            approved is not None
+            and approved.state is RequestState.ACTIVE
+            and not approved.awaiting_delivery
+            and during is not None
+            and during.card_ts is not None
+            and fleet.settled()
+        )
+
+    run.caught_up_after = []
+    for what, caught_up in (
+        (file_and_approve, delivered_and_shown),
+        (close, _closed(fleet, channel.id)),
+    ):
+        after = _outage(fleet, run, what, caught_up, retry_after=retry_after, catch_up=catch_up)
+        run.caught_up_after.append(after)
     time.sleep(3)  # anything posted late, twice, would show by now
     _tally(fleet, run)
     run.failures += run.check()
     return run
+
+
+def _outage(
+    fleet: Fleet,
+    run: OutageRun,
+    during: Callable[[], None],
+    caught_up: Callable[[], bool],
+    *,
+    retry_after: int,
+    catch_up: float,
+) -> float | None:
+    """Slack failing for the run's length while `during` runs; then the seconds from its
+    return until `caught_up` (None: not within `catch_up`)."""
+    slack = fleet.slack
+    slack.start_outage(run.status, retry_after=retry_after, seconds=run.outage_seconds)
+    started = time.monotonic()
+    during()
+    if not slack.in_outage:
+        run.failures.append("the outage ended before its actions were sent: make it longer")
+    time.sleep(max(0.0, started + run.outage_seconds - time.monotonic()))
+    slack.end_outage()
+    back = time.monotonic()
+    try:
+        eventually(
+            caught_up,
+            f"caught up after the outage {len(run.caught_up_after) + 1}",
+            timeout=catch_up,
+        )
+    except AssertionError as error:
+        run.failures.append(str(error))
+        return None
+    return time.monotonic() - back
+
+
+def _closed(fleet: Fleet, channel_id: str) -> Callable[[], bool]:
+    def closed() -> bool:
+        return fleet.slack.channel(channel_id).archived and fleet.settled()
+
+    return closed
 
 
 def _tally(fleet: Fleet, run: OutageRun) -> None:
@@ -215,8 +267,8 @@ def _tally(fleet: Fleet, run: OutageRun) -> None:
     people = (REQUESTER, APPROVER, COMMANDER)
     for user in people:
         # Ephemerals include what was posted to response_urls.
-        told = [e.text for e in slack.ephemerals(user)] + [m.text for m in slack.dms(user)]
-        run.told.update(f"{user}: {text}" for text in told if "vault unwrap" not in text)
+        run.told.update(f"{user} (ephemeral): {e.text}" for e in slack.ephemerals(user))
+        run.told.update(f"{user} (DM): {m.text}" for m in slack.dms(user))
     summaries = [m for m in tops if SUMMARY in m.text]
     run.summaries = len(summaries)
     pins = slack.pins(run.channel_id)
