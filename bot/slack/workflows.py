@@ -336,7 +336,8 @@ def issue_and_deliver(deps: Deps, *, request_id: str, wait: bool = True) -> None
     """Issue the credential and hand it to the requester privately; report in the thread.
 
     Under the request's claim, so recovery never takes a delivery in progress for a lost one;
-    without `wait`, a request another worker holds is left to it.
+    without `wait`, a request another worker holds is left to it, and the credential is offered
+    to Slack once (the sweep calls it so, and must not stop behind a Slack outage).
     """
     with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=wait) as mine:
         if not mine:
@@ -351,16 +352,16 @@ def issue_and_deliver(deps: Deps, *, request_id: str, wait: bool = True) -> None
             track_delivery=True,
         )
         if result.credential is not None or result.error:
-            _deliver(deps, result)
+            _deliver(deps, result, patient=wait)
 
 
-def _deliver(deps: Deps, result: issuing.IssueResult) -> None:
+def _deliver(deps: Deps, result: issuing.IssueResult, *, patient: bool) -> None:
     request_id = result.request.id
     with bound_contextvars(incident_id=result.request.incident_id, request_id=request_id):
-        _deliver_in_context(deps, result)
+        _deliver_in_context(deps, result, patient=patient)
 
 
-def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
+def _deliver_in_context(deps: Deps, result: issuing.IssueResult, *, patient: bool) -> None:
     request_id = result.request.id
     if result.error:
         log.warning("credential not issued", error=result.error, retrying=result.retrying)
@@ -396,7 +397,7 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
             channel=incident.channel_id,
             message=(text, blocks),
             with_dm=rule.delivery is Delivery.WRAPPED,  # ephemerals vanish
-            until=_worth_until(result.credential),
+            until=_worth_until(result.credential) if patient else deps.clock(),
         )
         if handed:
             issuing.record_delivery(
@@ -428,7 +429,8 @@ def _hand_over(
     offered again (2 s, doubling, at most 30 s apart), each message sent once, under the
     request's claim that keeps recovery from ending the access as never delivered. It stops
     when the access has ended meanwhile (False: its own event tells the requester) and gives
-    up, raising, when the credential would be of no use by the next try."""
+    up, raising, when the next try would come after `until` (the credential of no use by
+    then, or a caller that cannot wait)."""
     text, blocks = message
     steps = [lambda: deps.chat.post_ephemeral(channel, requester, text=text, blocks=blocks)]
     if with_dm:
