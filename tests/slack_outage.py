@@ -6,7 +6,8 @@ request is filed and another approved, and again, as long, while the incident is
 
 Replicas (`gatehouse run`, tests/fleet.py) against the Slack and Vault emulators and a fresh
 PostgreSQL database. The incident is opened before the outage: `/incident open` creates the
-channel before it records the incident, so while Slack fails there is nothing to open. One
+channel before it records the incident, so while Slack fails it opens nothing (another
+`/incident open` is sent during the first outage, and what it left is reported). One
 request is filed before the outage too, so that its card is there to be approved. The close
 has an outage of its own: closed during the first, the access would end before Slack could
 take the credential, and there would be no credential left to hand over. What Slack
@@ -34,6 +35,7 @@ APPROVER = "U0LEAD1"
 COMMANDER = "U0ONCALL1"  # opens the incident, so commands its close
 BEFORE = "filed-before-the-outage"
 DURING = "filed-during-the-outage"
+OPENED_DURING = "opened while Slack was down"
 SUMMARY = "closed: audit summary"
 ENDED = (RequestState.PENDING, RequestState.APPROVED)
 
@@ -54,6 +56,7 @@ class OutageRun:
     deliveries: Counter[str] = field(default_factory=Counter)  # request id -> credentials shown
     states: dict[str, str] = field(default_factory=dict)
     told: Counter[str] = field(default_factory=Counter)  # "who (how): text" -> times
+    opened_during: tuple[int, int] = (0, 0)  # incidents recorded, channels made
     summaries: int = 0
     summary_pinned: bool = False
     archived: bool = False
@@ -82,6 +85,10 @@ class OutageRun:
                 f"credential shown {self.deliveries[request_id]}x (ephemeral + DM); "
                 f"thread replies {self.replies.get(request_id, [])}"
             )
+        lines.append(
+            f"/incident open during the first outage: {self.opened_during[0]} incident(s) "
+            f"recorded, {self.opened_during[1]} channel(s) made (not a promise checked here)"
+        )
         lines.append(f"told privately: {dict(self.told)}")
         lines.append(
             f"close summary posted {self.summaries}x, pinned {self.summary_pinned}; "
@@ -158,6 +165,9 @@ def run_outage(
     run.requests[BEFORE] = fleet.request_id(card)
 
     def file_and_approve() -> None:
+        replicas[1 % len(replicas)].people.slash_command(
+            "/incident", f"open {OPENED_DURING}", user_id=COMMANDER, channel_id=fleet.general
+        )
         _file(fleet, replicas[1 % len(replicas)], channel, DURING)
         run.requests[DURING] = eventually(lambda: _request_id(fleet, DURING), "the request")
         replicas[2 % len(replicas)].people.block_action(
@@ -275,6 +285,12 @@ def _tally(fleet: Fleet, run: OutageRun) -> None:
     run.summary_pinned = bool(summaries) and summaries[0].ts in pins
     run.archived = slack.channel(run.channel_id).archived
     run.refused_calls = sum(c.status == run.status for c in slack.calls)
+    slug = OPENED_DURING.replace(" ", "-")
+    with fleet.uow() as tx:
+        recorded = [i for i in tx.incidents.list_open() if i.title == OPENED_DURING]
+    with slack.workspace.lock:
+        made = [c for c in slack.workspace.channels.values() if c.name.endswith(slug)]
+    run.opened_during = (len(recorded), len(made))
 
 
 def _section_texts(blocks: Any) -> list[str]:
