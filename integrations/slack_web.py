@@ -62,6 +62,15 @@ _TRY_LATER_CODES = frozenset(
 )
 
 
+# Slack message metadata naming what Gatehouse posted (https://docs.slack.dev/messaging/message-metadata).
+MARKER_EVENT_TYPE = "gatehouse_notice"
+MARKED_PAGES = 5
+
+
+def _marked(marker: str) -> dict[str, Any]:
+    return {"event_type": MARKER_EVENT_TYPE, "event_payload": {"marker": marker}}
+
+
 def _call(method: str, action: Callable[[], T]) -> T:
     try:
         with SLACK_CALLS.labels(method).time():
@@ -115,15 +124,58 @@ class SlackChat:
         )
 
     def post(
-        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        marker: str | None = None,
     ) -> str:
+        metadata = None if marker is None else _marked(marker)
         response = self._call(
             "chat.postMessage",
             lambda: self.client.chat_postMessage(
-                channel=channel, text=text, blocks=_blocks(blocks), thread_ts=thread_ts
+                channel=channel,
+                text=text,
+                blocks=_blocks(blocks),
+                thread_ts=thread_ts,
+                metadata=metadata,
             ),
         )
         return str(response["ts"])
+
+    def find_marked(self, channel: str, marker: str, *, thread_ts: str | None = None) -> str | None:
+        """Read the thread (every page, up to MARKED_PAGES) or the channel's latest page,
+        metadata included (Slack returns it only when asked: `include_all_metadata`)."""
+        wanted = _marked(marker)
+        cursor: str | None = None
+        for _ in range(MARKED_PAGES):
+            if thread_ts is None:
+                response = self._call(
+                    "conversations.history",
+                    lambda: self.client.conversations_history(
+                        channel=channel, include_all_metadata=True, limit=100
+                    ),
+                )
+            else:
+                response = self._call(
+                    "conversations.replies",
+                    lambda page=cursor: self.client.conversations_replies(  # type: ignore[misc]
+                        channel=channel,
+                        ts=thread_ts,
+                        include_all_metadata=True,
+                        limit=200,
+                        cursor=page,
+                    ),
+                )
+            for message in response.get("messages") or []:
+                if message.get("metadata") == wanted:
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if thread_ts is None or cursor is None:
+                return None
+        return None
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
         self._call(

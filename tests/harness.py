@@ -13,6 +13,7 @@ import uvicorn
 
 from bot import bootstrap
 from bot.config import Settings
+from bot.slack.workflows import Deps
 from bot.store import migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,6 +26,7 @@ ONCALL_EXAMPLE_POLICY = REPO / "deploy" / "policy.oncall.example.yaml"
 class RunningBot:
     url: str
     gatehouse: bootstrap.Gatehouse
+    deps: Deps  # what the listeners use: for tests that drive the sweeps themselves
 
     @property
     def events_url(self) -> str:
@@ -43,7 +45,8 @@ def running_gatehouse(settings: Settings) -> Iterator[RunningBot]:
     migrate.upgrade(settings.database_url)
     gatehouse = bootstrap.build(settings)
     # The scheduler is not started: the tests drive the sweeps themselves.
-    web = bootstrap.build_web_app(gatehouse, bootstrap.assemble(gatehouse).app)
+    slack_bot = bootstrap.assemble(gatehouse)
+    web = bootstrap.build_web_app(gatehouse, slack_bot.app)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
@@ -57,7 +60,7 @@ def running_gatehouse(settings: Settings) -> Iterator[RunningBot]:
             raise RuntimeError("the bot did not start serving within 10 s")
         time.sleep(0.01)
     try:
-        yield RunningBot(f"http://127.0.0.1:{port}", gatehouse)
+        yield RunningBot(f"http://127.0.0.1:{port}", gatehouse, slack_bot.deps)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -3,7 +3,7 @@ and the order a sink must receive them in."""
 
 from datetime import datetime, timedelta
 
-from bot.domain.audit import AuditEntry
+from bot.domain import events
 from bot.domain.ports import UnitOfWorkFactory
 
 
@@ -26,7 +26,7 @@ def produce(uow: UnitOfWorkFactory, count: int, clock: Clock) -> None:
             head = tx.audit.head()
             number = head.seq + 1 if head else 1
             tx.audit.append(
-                AuditEntry("request.filed", clock(), actor="U0ONCALL1", data={"n": number})
+                events.RequestFiled(at=clock(), actor="U0ONCALL1", reason=f"event {number}")
             )
             tx.commit()
 

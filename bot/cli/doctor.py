@@ -47,6 +47,7 @@ BOT_SCOPES = frozenset(
         "commands",
         "chat:write",
         "channels:manage",
+        "channels:history",
         "pins:write",
         "files:write",
         "im:write",

@@ -11,7 +11,7 @@ terminal state can never change.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -86,6 +86,68 @@ class Decision:
     reason: str | None = None
 
 
+class Tally(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class Approvals:
+    """N distinct approvals from the eligible approvers, never from the one who asked; one deny
+    ends it. One rule for requests, break-glass reviews and extensions alike."""
+
+    required: int
+    eligible: frozenset[str]
+    asker: str
+
+    @property
+    def possible(self) -> frozenset[str]:
+        """Who may decide: eligible, not the asker."""
+        return self.eligible - {self.asker}
+
+    def waiting_on(self, decisions: Sequence[Decision]) -> frozenset[str]:
+        return self.possible - {d.approver_id for d in decisions}
+
+    def decide(
+        self,
+        decisions: Sequence[Decision],
+        *,
+        subject_id: str,
+        approver_id: str,
+        verdict: Verdict,
+        reason: str | None,
+        now: datetime,
+        already: str,
+        own: str,
+        not_approver: str,
+    ) -> Decision:
+        """One approver's decision, checked (once per approver, never the asker's own, only an
+        eligible approver's) and with its reason cleaned: required to deny, an optional comment
+        to approve. `already`, `own`, `not_approver` word the refusals for the subject."""
+        if any(d.approver_id == approver_id for d in decisions):
+            raise AlreadyDone(already)
+        who = f"It can be decided by {mention_list(self.possible)}."
+        if approver_id == self.asker:
+            raise NotAllowed(f"{own} {who}")
+        if approver_id not in self.eligible:
+            raise NotAllowed(f"{not_approver} {who}")
+        cleaned: str | None
+        if verdict is Verdict.DENY:
+            cleaned = required_text(
+                reason or "", field="reason for the denial", max_length=MAX_REASON
+            )
+        else:
+            cleaned = optional_text(reason, field="comment", max_length=MAX_REASON)
+        return Decision(subject_id, approver_id, verdict, now, cleaned)
+
+    def tally(self, decisions: Sequence[Decision]) -> Tally:
+        if any(d.verdict is Verdict.DENY for d in decisions):
+            return Tally.DENIED
+        approvers = {d.approver_id for d in decisions if d.verdict is Verdict.APPROVE}
+        return Tally.APPROVED if len(approvers) >= self.required else Tally.OPEN
+
+
 @dataclass
 class AccessRequest:
     id: str
@@ -123,9 +185,13 @@ class AccessRequest:
         return [d.approver_id for d in self.decisions if d.verdict is Verdict.APPROVE]
 
     @property
+    def approvals(self) -> Approvals:
+        return Approvals(self.approvals_required, self.eligible_approvers, self.requester_id)
+
+    @property
     def possible_approvers(self) -> frozenset[str]:
         """Who may still decide: eligible, not the requester."""
-        return self.eligible_approvers - {self.requester_id}
+        return self.approvals.possible
 
     @property
     def open_extension(self) -> "Extension | None":
@@ -169,8 +235,9 @@ class AccessRequest:
     ) -> Decision:
         """Record one approver's decision. N distinct approvals approve; one deny ends it."""
         earlier = self.decision_by(approver_id)
+        already = f"You already {_past(earlier.verdict if earlier else verdict)} request {self.id}."
         if earlier is not None:
-            raise AlreadyDone(f"You already {_past(earlier.verdict)} request {self.id}.")
+            raise AlreadyDone(already)
         if self.break_glass:
             if not self.awaiting_review:
                 raise InvalidState(
@@ -179,44 +246,38 @@ class AccessRequest:
                 )
         elif self.state is not RequestState.PENDING:
             raise InvalidState(f"Request {self.id} is already {self.state.value}.")
-        if approver_id == self.requester_id:
-            raise NotAllowed(
-                "You cannot approve or deny your own request. "
-                f"It can be decided by {mention_list(self.possible_approvers)}."
-            )
-        if approver_id not in self.eligible_approvers:
-            raise NotAllowed(
-                f"You are not an approver for {self.resource}. "
-                f"It can be decided by {mention_list(self.possible_approvers)}."
-            )
-        cleaned_reason = None
-        if verdict is Verdict.DENY:
-            cleaned_reason = required_text(
-                reason or "", field="reason for the denial", max_length=MAX_REASON
-            )
-        else:
-            cleaned_reason = optional_text(reason, field="comment", max_length=MAX_REASON)
-        decision = Decision(self.id, approver_id, verdict, now, cleaned_reason)
+        decision = self.approvals.decide(
+            self.decisions,
+            subject_id=self.id,
+            approver_id=approver_id,
+            verdict=verdict,
+            reason=reason,
+            now=now,
+            already=already,
+            own="You cannot approve or deny your own request.",
+            not_approver=f"You are not an approver for {self.resource}.",
+        )
         self.decisions.append(decision)
+        tally = self.approvals.tally(self.decisions)
         if self.break_glass:
-            self._review(decision, now)
-        elif verdict is Verdict.DENY:
+            self._review(decision, tally, now)
+        elif tally is Tally.DENIED:
             self._move(RequestState.DENIED, now)
-            self._end(now, reason=f"denied: {cleaned_reason}", by=approver_id)
-        elif len(set(self.approvers_so_far)) >= self.approvals_required:
+            self._end(now, reason=f"denied: {decision.reason}", by=approver_id)
+        elif tally is Tally.APPROVED:
             self._move(RequestState.APPROVED, now)
         return decision
 
-    def _review(self, decision: Decision, now: datetime) -> None:
+    def _review(self, decision: Decision, tally: Tally, now: datetime) -> None:
         """After-the-fact review of break-glass access: a deny ends it at once."""
-        if decision.verdict is Verdict.DENY:
+        if tally is Tally.DENIED:
             reason = f"break-glass denied by {decision.approver_id}: {decision.reason}"
             if self.state is RequestState.ACTIVE:
                 self.revoke(now=now, by_user=decision.approver_id, reason=reason)
             else:
                 self._move(RequestState.CANCELLED, now)
                 self._end(now, reason=reason, by=decision.approver_id)
-        elif len(set(self.approvers_so_far)) >= self.approvals_required:
+        elif tally is Tally.APPROVED:
             self.reviewed_at = now
 
     def approve_automatically(self, *, because: str, now: datetime) -> None:

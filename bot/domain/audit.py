@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from json.encoder import encode_basestring as _encode_string
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.domain.events import DomainEvent
 
 GENESIS_HASH = "0" * 64
 
@@ -21,6 +24,7 @@ class Action(StrEnum):
     INCIDENT_OPENED = "incident.opened"
     COMMANDER_CHANGED = "incident.commander_changed"
     INCIDENT_CLOSED = "incident.closed"
+    INCIDENT_CHANNEL_CREATED = "incident.channel_created"
     REQUEST_FILED = "request.filed"
     REQUEST_DECIDED = "request.decided"
     REQUEST_APPROVED = "request.approved"
@@ -127,6 +131,14 @@ class AuditEvent:
 
     def canonical(self) -> bytes:
         return self.entry.canonical()
+
+    @property
+    def typed(self) -> "DomainEvent":
+        """The typed event this stored one records (`bot.domain.events.from_entry`)."""
+        # Imported here: the events module builds on this one.
+        from bot.domain.events import from_entry
+
+        return from_entry(self.entry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,17 @@ class IncidentOpened(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class IncidentChannelCreated(DomainEvent):
+    """The Slack channel of an incident recorded without one (its `IncidentOpened` names no
+    channel); `late` when recovery made it after the opening stopped or Slack failed."""
+
+    action = Action.INCIDENT_CHANNEL_CREATED
+    channel_id: str = ""
+    channel_name: str = ""
+    late: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class CommanderChanged(DomainEvent):
     action = Action.COMMANDER_CHANGED
     previous: str = ""
@@ -116,6 +127,7 @@ class DecisionRecorded(DomainEvent):
     verdict: str = ""
     reason: str | None = None
     approvals: int = 0
+    approvals_required: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +281,9 @@ class ExtensionAsked(DomainEvent):
     extension_id: str = ""
     duration: str = ""
     reason: str | None = None
+    ends_at: datetime | None = None  # the access's end when it was asked
+    approvals_required: int = 0
+    approvers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,6 +292,7 @@ class ExtensionDecided(DomainEvent):
     extension_id: str = ""
     verdict: str = ""
     reason: str | None = None
+    approvals: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,6 +316,7 @@ class ExtensionApplied(DomainEvent):
     extension_id: str = ""
     previous_ends_at: datetime | None = None
     ends_at: datetime | None = None
+    approvers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -404,6 +421,7 @@ class OrphanRevoked(DomainEvent):
 
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     IncidentOpened,
+    IncidentChannelCreated,
     CommanderChanged,
     IncidentClosed,
     RequestFiled,
@@ -451,6 +469,13 @@ def from_entry(entry: AuditEntry) -> DomainEvent:
     if event_type is None:
         raise ValueError(f"unknown audit action {entry.action!r}")
     return event_type.decode(entry)
+
+
+def from_entry_if_known(entry: AuditEntry) -> DomainEvent | None:
+    """`from_entry`, or None for an action no event class records: a reader that walks the
+    whole chain skips what it cannot type instead of failing on it."""
+    event_type = _BY_ACTION.get(entry.action)
+    return None if event_type is None else event_type.decode(entry)
 
 
 # --- encoding -----------------------------------------------------------------------------

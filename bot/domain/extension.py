@@ -16,16 +16,17 @@ from enum import StrEnum
 from bot.domain.access import (
     MAX_REASON,
     AccessRequest,
+    Approvals,
     Decision,
     RequestState,
+    Tally,
     Verdict,
-    mention_list,
 )
 from bot.domain.durations import format_duration
 from bot.domain.errors import AlreadyDone, InvalidState, NotAllowed
 from bot.domain.incident import Incident
 from bot.domain.rules import AccessPolicy, ResourceRule
-from bot.domain.text import optional_text, required_text
+from bot.domain.text import optional_text
 
 
 class ExtensionState(StrEnum):
@@ -66,12 +67,15 @@ class Extension:
         return [d.approver_id for d in self.decisions if d.verdict is Verdict.APPROVE]
 
     @property
+    def approvals(self) -> Approvals:
+        return Approvals(self.approvals_required, self.eligible_approvers, self.requested_by)
+
+    @property
     def possible_approvers(self) -> frozenset[str]:
-        return self.eligible_approvers - {self.requested_by}
+        return self.approvals.possible
 
     def waiting_on(self) -> frozenset[str]:
-        decided = {d.approver_id for d in self.decisions}
-        return self.possible_approvers - decided
+        return self.approvals.waiting_on(self.decisions)
 
     def awaits(self, user: str) -> bool:
         return self.state is ExtensionState.PENDING and user in self.waiting_on()
@@ -80,27 +84,27 @@ class Extension:
         self, *, approver_id: str, verdict: Verdict, now: datetime, reason: str | None = None
     ) -> Decision:
         """One approver's decision: enough approvals approve, one deny ends it."""
+        already = f"You already decided extension {self.id}."
         if any(d.approver_id == approver_id for d in self.decisions):
-            raise AlreadyDone(f"You already decided extension {self.id}.")
+            raise AlreadyDone(already)
         if self.state is not ExtensionState.PENDING:
             raise InvalidState(f"Extension {self.id} is already {self.state.value}.")
-        if approver_id == self.requested_by:
-            raise NotAllowed("You cannot approve or deny the extension of your own access.")
-        if approver_id not in self.eligible_approvers:
-            raise NotAllowed(
-                f"You are not an approver for this access. "
-                f"It can be decided by {mention_list(self.possible_approvers)}."
-            )
-        cleaned = None
-        if verdict is Verdict.DENY:
-            cleaned = required_text(
-                reason or "", field="reason for the denial", max_length=MAX_REASON
-            )
-        decision = Decision(self.request_id, approver_id, verdict, now, cleaned)
+        decision = self.approvals.decide(
+            self.decisions,
+            subject_id=self.request_id,
+            approver_id=approver_id,
+            verdict=verdict,
+            reason=reason,
+            now=now,
+            already=already,
+            own="You cannot approve or deny the extension of your own access.",
+            not_approver="You are not an approver for this access.",
+        )
         self.decisions.append(decision)
-        if verdict is Verdict.DENY:
-            self._move(ExtensionState.DENIED, now, note=cleaned)
-        elif len(set(self.approvers_so_far)) >= self.approvals_required:
+        tally = self.approvals.tally(self.decisions)
+        if tally is Tally.DENIED:
+            self._move(ExtensionState.DENIED, now, note=decision.reason)
+        elif tally is Tally.APPROVED:
             self._move(ExtensionState.APPROVED, now)
         return decision
 

@@ -31,6 +31,8 @@ class Incident:
     commander_id: str
     opened_by: str
     opened_at: datetime
+    # Empty until its Slack channel is made: the incident is recorded first, so a failure in
+    # between leaves an incident to give a channel to, never a channel nobody knows.
     channel_id: str
     channel_name: str
     status: IncidentStatus = IncidentStatus.OPEN
@@ -44,6 +46,19 @@ class Incident:
     @property
     def is_open(self) -> bool:
         return self.status is IncidentStatus.OPEN
+
+    @property
+    def has_channel(self) -> bool:
+        return bool(self.channel_id)
+
+    def attach_channel(self, *, channel_id: str, channel_name: str) -> None:
+        """The Slack channel made for this incident; an incident has one, for good."""
+        if self.has_channel:
+            raise AlreadyDone(f"Incident {self.id} already has its channel #{self.channel_name}.")
+        if not channel_id or not channel_name:
+            raise InvalidInput("An incident channel needs an id and a name.")
+        self.channel_id = channel_id
+        self.channel_name = channel_name
 
     def require_open(self) -> None:
         if not self.is_open:
@@ -82,11 +97,12 @@ def open_incident(
     title: str,
     severity: Severity,
     opened_by: str,
-    channel_id: str,
-    channel_name: str,
     now: datetime,
+    channel_id: str = "",
+    channel_name: str = "",
 ) -> Incident:
-    """A new open incident; the opener is its commander until handed off."""
+    """A new open incident; the opener is its commander until handed off. Without a channel
+    until `attach_channel`."""
     return Incident(
         id=incident_id,
         title=required_text(title, field="title", max_length=MAX_TITLE),

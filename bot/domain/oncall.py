@@ -2,9 +2,6 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from bot.domain.audit import utc_iso
 
 
 @dataclass(frozen=True)
@@ -29,14 +26,3 @@ class OnCallShift:
             parts.append(f"via schedule {self.schedule_id}")
         ends = f"until {self.end:%Y-%m-%d %H:%M} UTC" if self.end else "with no end"
         return f"{' '.join(parts)}, {ends}"
-
-    def audit_data(self) -> dict[str, Any]:
-        """The grounds of an auto-approval, as the audit trail keeps them."""
-        return {
-            "pagerduty_user_id": self.pagerduty_user_id,
-            "escalation_policy_id": self.escalation_policy_id,
-            "escalation_level": self.escalation_level,
-            "schedule_id": self.schedule_id,
-            "start": utc_iso(self.start) if self.start else None,
-            "end": utc_iso(self.end) if self.end else None,
-        }

@@ -8,8 +8,9 @@ from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEntry, AuditEvent, ChainLink
+from bot.domain.audit import AuditEvent, ChainLink
 from bot.domain.checkpoints import Checkpoint
+from bot.domain.events import DomainEvent
 from bot.domain.export import Backlog, ExportRecord, SinkCursor
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
@@ -33,6 +34,11 @@ class IncidentRepository(Protocol):
     def list_open(self) -> Sequence[Incident]: ...
     def list_closing(self, limit: int) -> Sequence[Incident]:
         """Closed incidents whose summary or archive is still to be done."""
+        ...
+
+    def list_unfinished_opens(self, opened_before: datetime, limit: int) -> Sequence[Incident]:
+        """Open incidents opened before `opened_before` whose channel or pinned card is not
+        made yet, oldest first."""
         ...
 
 
@@ -113,6 +119,11 @@ class GrantRepository(Protocol):
         """Grants in any of `statuses`; on PostgreSQL locked with SKIP LOCKED for one sweep."""
         ...
 
+    def list_unclaimed_issuing(self, claim_prefix: str, limit: int) -> Sequence[Grant]:
+        """ISSUING grants whose claim `claim_prefix` + request id nobody holds (their issuer
+        died), oldest first; SKIP LOCKED on PostgreSQL."""
+        ...
+
     def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
         """How many grants are in `statuses` (of `resource`), without locking any."""
         ...
@@ -169,8 +180,8 @@ class SinkCursorRepository(Protocol):
 
 
 class AuditLog(Protocol):
-    def append(self, entry: AuditEntry) -> AuditEvent:
-        """Seal `entry` onto the chain inside the current transaction."""
+    def append(self, event: DomainEvent) -> AuditEvent:
+        """Seal `event` (as `event.to_entry()`) onto the chain inside the current transaction."""
         ...
 
     def events(
@@ -328,8 +339,24 @@ class ChatGateway(Protocol):
     def invite(self, channel: str, users: Sequence[str]) -> None: ...
     def set_topic(self, channel: str, topic: str) -> None: ...
     def post(
-        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
-    ) -> str: ...
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        marker: str | None = None,
+    ) -> str:
+        """Post a message; `marker` is attached to it (Slack message metadata), unseen by
+        people, so that `find_marked` can tell later whether it was posted."""
+        ...
+
+    def find_marked(self, channel: str, marker: str, *, thread_ts: str | None = None) -> str | None:
+        """The ts of the message this app posted with `marker` in the thread `thread_ts` (or
+        among the channel's latest messages), if any: asked after a stop, before posting it
+        again."""
+        ...
+
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None: ...
     def post_ephemeral(
         self, channel: str, user: str, *, text: str, blocks: Blocks | None = None

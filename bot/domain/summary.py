@@ -3,21 +3,10 @@
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from bot.domain import events
 from bot.domain.access import CLOSE_REASON
-from bot.domain.audit import Action, AuditEvent, utc_iso
-
-_OUTCOME_BY_ACTION = {
-    Action.REQUEST_APPROVED: "approved",
-    Action.BREAK_GLASS_USED: "approved",
-    Action.REQUEST_DENIED: "denied",
-    Action.REQUEST_CANCELLED: "cancelled",
-    Action.REQUEST_TIMED_OUT: "timed out",
-    Action.REQUEST_FAILED: "failed",
-    Action.REQUEST_EXPIRED: "expired",
-    Action.REQUEST_REVOKED: "revoked",
-}
+from bot.domain.audit import AuditEvent, utc_iso
 
 
 @dataclass
@@ -203,112 +192,131 @@ class IncidentSummary:
 
 
 def summarize_incident(
-    incident_id: str, events: Iterable[AuditEvent], *, head: AuditEvent | None
+    incident_id: str, stored: Iterable[AuditEvent], *, head: AuditEvent | None
 ) -> IncidentSummary:
+    """Replay the incident's events, read back typed (`from_entry`), into its summary.
+
+    Entries from every version of Gatehouse read back the same way, so a summary of an old
+    chain is the one it always was; an action no event class records is counted, not read."""
     summary = IncidentSummary(incident_id)
     requests: dict[str, RequestLine] = {}
-    for event in events:
-        entry = event.entry
+    for sealed in stored:
+        entry = sealed.entry
         if entry.incident_id != incident_id:
             continue
         summary.event_count += 1
-        data: dict[str, Any] = dict(entry.data)
+        event = events.from_entry_if_known(entry)
         if entry.request_id is None:
-            _apply_incident_event(summary, entry.action, entry.actor, entry.at, data)
+            if event is not None:
+                _apply_incident_event(summary, event)
             continue
         line = requests.setdefault(entry.request_id, RequestLine(entry.request_id))
-        _apply_request_event(line, entry.action, entry.actor, entry.at, data)
+        if event is not None:
+            _apply_request_event(line, event)
     summary.requests = list(requests.values())
     if head is not None:
         summary.head_seq, summary.head_hash = head.seq, head.hash
     return summary
 
 
-def _apply_incident_event(
-    summary: IncidentSummary, action: str, actor: str | None, at: datetime, data: dict[str, Any]
-) -> None:
-    if action == Action.INCIDENT_OPENED:
-        summary.title = str(data.get("title", ""))
-        summary.severity = str(data.get("severity", ""))
-        summary.commander = str(data.get("commander", actor or ""))
-        summary.opened_by = actor or ""
-        summary.opened_at = at
-    elif action == Action.COMMANDER_CHANGED:
-        summary.commander = str(data.get("commander", ""))
-    elif action == Action.INCIDENT_CLOSED:
-        summary.closed_by = actor
-        summary.closed_at = at
-        summary.resolution = data.get("resolution")
-    elif action == Action.VAULT_TOKENS_REVOCATION_FAILED:
-        for accessor in data.get("accessors") or []:
-            if accessor not in summary.unrevoked_incident_tokens:
-                summary.unrevoked_incident_tokens.append(str(accessor))
-    elif action == Action.VAULT_TOKENS_REVOKED:
-        revoked = set(data.get("accessors") or [])
-        summary.unrevoked_incident_tokens = [
-            a for a in summary.unrevoked_incident_tokens if a not in revoked
-        ]
+def _apply_incident_event(summary: IncidentSummary, event: events.DomainEvent) -> None:
+    match event:
+        case events.IncidentOpened():
+            summary.title = event.title
+            summary.severity = event.severity
+            # Entries that predate the `commander` key: whoever opened it commanded it.
+            summary.commander = event.commander or event.actor or ""
+            summary.opened_by = event.actor or ""
+            summary.opened_at = event.at
+        case events.CommanderChanged():
+            summary.commander = event.commander
+        case events.IncidentClosed():
+            summary.closed_by = event.actor
+            summary.closed_at = event.at
+            summary.resolution = event.resolution
+        case events.IncidentTokensRevocationFailed():
+            for accessor in event.accessors:
+                if accessor not in summary.unrevoked_incident_tokens:
+                    summary.unrevoked_incident_tokens.append(accessor)
+        case events.IncidentTokensRevoked():
+            revoked = set(event.accessors)
+            summary.unrevoked_incident_tokens = [
+                a for a in summary.unrevoked_incident_tokens if a not in revoked
+            ]
+        case _:
+            pass
 
 
-def _apply_request_event(
-    line: RequestLine, action: str, actor: str | None, at: datetime, data: dict[str, Any]
-) -> None:
-    if action == Action.REQUEST_FILED:
-        line.resource = str(data.get("resource", ""))
-        line.requester = actor or ""
-        line.reason = str(data.get("reason", ""))
-        line.duration = str(data.get("duration", ""))
-        line.requested_at = at
-        line.break_glass = bool(data.get("break_glass", False))
-    elif action == Action.BREAK_GLASS_REVIEWED:
-        line.reviewed_at = at
-    elif action in _EXTENSION_OUTCOMES:
-        line.extensions.append(_EXTENSION_OUTCOMES[Action(action)](actor, at, data))
-        line.times_extended += action == Action.EXTENSION_APPLIED
-    elif action == Action.REQUEST_DECIDED:
-        line.decisions.append(
-            DecisionLine(actor or "", str(data.get("verdict")), at, data.get("reason"))
-        )
-    elif action == Action.REQUEST_AUTO_APPROVED:
-        line.auto_approved_because = str(data.get("because", ""))
-    elif action == Action.GROUP_LOOKUP_FAILED:
-        line.lookups_failed.append(str(data.get("error", "")))
-    elif action == Action.GRANT_ISSUED and line.outcome == "approved":
-        line.issued_at = at
-        line.outcome = "active"
-    elif action == Action.GRANT_ISSUED and line.ended_at is not None:
-        line.issued_at = at
-        line.issued_after_end = True
-    elif action == Action.GRANT_REVOKED:
-        line.revocation_confirmed_at = at
-    elif action == Action.GRANT_REVOCATION_FAILED:
-        line.revocation_failures += 1
-    elif action in _OUTCOME_BY_ACTION:
-        line.outcome = _OUTCOME_BY_ACTION[Action(action)]
-        if action not in (Action.REQUEST_APPROVED, Action.BREAK_GLASS_USED):
-            line.ended_at = at
-            line.end_reason = data.get("reason") or data.get("error")
+def _apply_request_event(line: RequestLine, event: events.DomainEvent) -> None:
+    match event:
+        case events.RequestFiled():
+            line.resource = event.resource
+            line.requester = event.actor or ""
+            line.reason = event.reason
+            line.duration = event.duration
+            line.requested_at = event.at
+            line.break_glass = event.break_glass
+        case events.BreakGlassConfirmed():
+            line.reviewed_at = event.at
+        case events.ExtensionApplied():
+            approvers = ", ".join(event.approvers) or "-"
+            line.extensions.append(
+                f"Extended at {_when(event.at)} until {_when(event.ends_at)} "
+                f"(approved by {approvers})"
+            )
+            line.times_extended += 1
+        case events.ExtensionDenied():
+            line.extensions.append(
+                f"Extension denied by {event.actor or '-'} at {_when(event.at)}: "
+                f"{event.reason or '-'}"
+            )
+        case events.ExtensionFailed():
+            line.extensions.append(
+                f"Extension approved but not applied at {_when(event.at)}: {event.error or '-'}"
+            )
+        case events.DecisionRecorded():
+            line.decisions.append(
+                DecisionLine(event.actor or "", event.verdict, event.at, event.reason)
+            )
+        case events.AutoApproved():
+            line.auto_approved_because = event.because
+        case events.GroupLookupFailed():
+            line.lookups_failed.append(event.error)
+        case events.Issued() if line.outcome == "approved":
+            line.issued_at = event.at
+            line.outcome = "active"
+        case events.Issued() if line.ended_at is not None:
+            line.issued_at = event.at
+            line.issued_after_end = True
+        case events.RevocationConfirmed():
+            line.revocation_confirmed_at = event.at
+        case events.RevocationFailed():
+            line.revocation_failures += 1
+        case events.RequestApproved() | events.BreakGlassUsed():
+            line.outcome = "approved"
+        case _:
+            _apply_end(line, event)
 
 
-def _extension_applied(actor: str | None, at: datetime, data: dict[str, Any]) -> str:
-    approvers = ", ".join(data.get("approvers") or []) or "-"
-    ends = str(data.get("ends_at", "-")).replace("+00:00", "Z")
-    return f"Extended at {_when(at)} until {ends} (approved by {approvers})"
-
-
-def _extension_denied(actor: str | None, at: datetime, data: dict[str, Any]) -> str:
-    return f"Extension denied by {actor or '-'} at {_when(at)}: {data.get('reason') or '-'}"
-
-
-def _extension_failed(actor: str | None, at: datetime, data: dict[str, Any]) -> str:
-    return f"Extension approved but not applied at {_when(at)}: {data.get('error') or '-'}"
-
-
-_EXTENSION_OUTCOMES = {
-    Action.EXTENSION_APPLIED: _extension_applied,
-    Action.EXTENSION_DENIED: _extension_denied,
-    Action.EXTENSION_FAILED: _extension_failed,
-}
+def _apply_end(line: RequestLine, event: events.DomainEvent) -> None:
+    """The request ended without access, or its access ended: how, when and why."""
+    match event:
+        case events.RequestDenied():
+            outcome, reason = "denied", event.reason
+        case events.RequestCancelled():
+            outcome, reason = "cancelled", event.reason
+        case events.RequestTimedOut():
+            outcome, reason = "timed out", event.reason
+        case events.RequestFailed():
+            outcome, reason = "failed", event.error
+        case events.AccessEnded():
+            outcome = "expired" if event.why is events.EndCause.EXPIRED else "revoked"
+            reason = event.reason
+        case _:
+            return
+    line.outcome = outcome
+    line.ended_at = event.at
+    line.end_reason = reason or None
 
 
 def _when(moment: datetime | None) -> str:

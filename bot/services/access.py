@@ -4,6 +4,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.domain import events
 from bot.domain.access import (
     AccessRequest,
     Decision,
@@ -12,7 +13,6 @@ from bot.domain.access import (
     file_request,
     new_request_id,
 )
-from bot.domain.audit import Action
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.eligibility import Resolution, labelled_approvers, policy_for_request
 from bot.domain.errors import InvalidState, NotAllowed, NotFound
@@ -21,12 +21,12 @@ from bot.domain.incident import Incident
 from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
+    about_request,
     end_grant,
     held_incident,
     incident_for_channel,
     lock_request,
     random_token,
-    record_for_request,
     request_by_id,
 )
 from bot.services.eligibility import settle_on_call
@@ -72,28 +72,28 @@ def request_access(
             policy_now, rule, found, requester_id=requester_id
         )
         tx.requests.add(request)
-        record_for_request(
-            tx,
-            Action.REQUEST_FILED,
-            request,
-            at=now,
-            actor=requester_id,
-            resource=request.resource,
-            duration=format_duration(request.duration),
-            reason=request.reason,
-            approvals_required=request.approvals_required,
-            approvers=sorted(request.possible_approvers),
-            break_glass=request.break_glass,
-        )
-        if request.break_glass:
-            record_for_request(
-                tx,
-                Action.BREAK_GLASS_USED,
-                request,
+        tx.audit.append(
+            events.RequestFiled(
+                **about_request(request),
                 at=now,
                 actor=requester_id,
-                reviewers=sorted(request.possible_approvers),
-                reviews_required=request.approvals_required,
+                resource=request.resource,
+                duration=format_duration(request.duration),
+                reason=request.reason,
+                approvals_required=request.approvals_required,
+                approvers=tuple(sorted(request.possible_approvers)),
+                break_glass=request.break_glass,
+            )
+        )
+        if request.break_glass:
+            tx.audit.append(
+                events.BreakGlassUsed(
+                    **about_request(request),
+                    at=now,
+                    actor=requester_id,
+                    reviewers=tuple(sorted(request.possible_approvers)),
+                    reviews_required=request.approvals_required,
+                )
             )
         else:
             settle_on_call(tx, request, rule=rule, policy=policy_now, resolution=found, now=now)
@@ -135,16 +135,16 @@ def decide_request(
         decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
         tx.requests.add_decision(decision)
         tx.requests.save(request)
-        record_for_request(
-            tx,
-            Action.REQUEST_DECIDED,
-            request,
-            at=now,
-            actor=approver_id,
-            verdict=verdict.value,
-            reason=decision.reason,
-            approvals=len(request.approvers_so_far),
-            approvals_required=request.approvals_required,
+        tx.audit.append(
+            events.DecisionRecorded(
+                **about_request(request),
+                at=now,
+                actor=approver_id,
+                verdict=verdict.value,
+                reason=decision.reason,
+                approvals=len(request.approvers_so_far),
+                approvals_required=request.approvals_required,
+            )
         )
         revoke_grant_id, newly_reviewed = None, False
         if request.break_glass:
@@ -152,22 +152,19 @@ def decide_request(
             newly_reviewed = request.reviewed_at is not None
             revoke_grant_id = _record_review(tx, request, grant, decision, now, newly_reviewed)
         elif request.state is RequestState.APPROVED:
-            record_for_request(
-                tx,
-                Action.REQUEST_APPROVED,
-                request,
-                at=now,
-                actor=None,
-                approvers=request.approvers_so_far,
+            tx.audit.append(
+                events.RequestApproved(
+                    **about_request(request),
+                    at=now,
+                    actor=None,
+                    approvers=tuple(request.approvers_so_far),
+                )
             )
         elif request.state is RequestState.DENIED:
-            record_for_request(
-                tx,
-                Action.REQUEST_DENIED,
-                request,
-                at=now,
-                actor=approver_id,
-                reason=decision.reason,
+            tx.audit.append(
+                events.RequestDenied(
+                    **about_request(request), at=now, actor=approver_id, reason=decision.reason
+                )
             )
         return DecisionResult(request, decision, revoke_grant_id, newly_reviewed)
 
@@ -184,26 +181,33 @@ def _record_review(
 ) -> str | None:
     """Audit a review of break-glass access; a deny ends it. Returns a grant to revoke."""
     if newly_reviewed:
-        record_for_request(
-            tx,
-            Action.BREAK_GLASS_REVIEWED,
-            request,
-            at=now,
-            actor=None,
-            approvers=request.approvers_so_far,
+        tx.audit.append(
+            events.BreakGlassConfirmed(
+                **about_request(request),
+                at=now,
+                actor=None,
+                approvers=tuple(request.approvers_so_far),
+            )
         )
         return None
     if decision.verdict is not Verdict.DENY:
         return None
     tx.requests.save(request)
-    action = (
-        Action.REQUEST_REVOKED
+    # Issued access is revoked (AccessEnded); a break-glass request not yet issued is cancelled.
+    ended: events.DomainEvent = (
+        events.AccessEnded(
+            **about_request(request),
+            at=now,
+            actor=decision.approver_id,
+            why=events.EndCause.BREAK_GLASS_DENIED,
+            reason=request.end_reason,
+        )
         if request.state is RequestState.REVOKED
-        else Action.REQUEST_CANCELLED
+        else events.RequestCancelled(
+            **about_request(request), at=now, actor=decision.approver_id, reason=request.end_reason
+        )
     )
-    record_for_request(
-        tx, action, request, at=now, actor=decision.approver_id, reason=request.end_reason
-    )
+    tx.audit.append(ended)
     if grant is None or grant.status not in (GrantStatus.ACTIVE, GrantStatus.ISSUING):
         return None
     end_grant(tx, grant, now=now, actor=decision.approver_id, reason=request.end_reason or "")
@@ -219,13 +223,10 @@ def cancel_request(
         _, request = lock_request(tx, request_id)
         request.cancel(by_user=by_user, now=now)
         tx.requests.save(request)
-        record_for_request(
-            tx,
-            Action.REQUEST_CANCELLED,
-            request,
-            at=now,
-            actor=by_user,
-            reason="cancelled by requester",
+        tx.audit.append(
+            events.RequestCancelled(
+                **about_request(request), at=now, actor=by_user, reason="cancelled by requester"
+            )
         )
         return request
 
@@ -270,8 +271,14 @@ def record_revocation(
         reason = f"revoked by {by_user}"
         request.revoke(now=now, by_user=by_user, reason=reason)
         tx.requests.save(request)
-        record_for_request(
-            tx, Action.REQUEST_REVOKED, request, at=now, actor=by_user, reason=reason
+        tx.audit.append(
+            events.AccessEnded(
+                **about_request(request),
+                at=now,
+                actor=by_user,
+                why=events.EndCause.REVOKED,
+                reason=reason,
+            )
         )
         end_grant(tx, grant, now=now, actor=by_user, reason=reason)
         return grant
@@ -306,8 +313,14 @@ def expire_access(
         grant = tx.grants.get_for_request(request.id, for_update=True)
         request.expire(now=now)
         tx.requests.save(request)
-        record_for_request(
-            tx, Action.REQUEST_EXPIRED, request, at=now, actor=None, reason="expired"
+        tx.audit.append(
+            events.AccessEnded(
+                **about_request(request),
+                at=now,
+                actor=None,
+                why=events.EndCause.EXPIRED,
+                reason="expired",
+            )
         )
         if grant is not None:
             end_grant(tx, grant, now=now, actor=None, reason="expired")
@@ -378,13 +391,10 @@ def time_out_request(
             return request
         request.time_out(now=now, timeout=timeout)
         tx.requests.save(request)
-        record_for_request(
-            tx,
-            Action.REQUEST_TIMED_OUT,
-            request,
-            at=now,
-            actor=None,
-            reason="nobody decided in time",
+        tx.audit.append(
+            events.RequestTimedOut(
+                **about_request(request), at=now, actor=None, reason="nobody decided in time"
+            )
         )
         return request
 
@@ -402,8 +412,10 @@ def remind_approvers(
         except InvalidState:
             return frozenset()
         tx.requests.save(request)
-        record_for_request(
-            tx, Action.REQUEST_REMINDED, request, at=now, actor=None, approvers=sorted(waiting)
+        tx.audit.append(
+            events.ApproversReminded(
+                **about_request(request), at=now, actor=None, approvers=tuple(sorted(waiting))
+            )
         )
         tx.commit()
     return waiting

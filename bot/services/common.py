@@ -1,12 +1,12 @@
-"""Small helpers every use case shares: ids, audit records, loading with clear errors."""
+"""Small helpers every use case shares: ids, audit envelopes, loading with clear errors."""
 
 import base64
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
+from bot.domain import events
 from bot.domain.access import REQUEST_ID_LENGTH, AccessRequest
-from bot.domain.audit import Action, AuditEntry
 from bot.domain.errors import NotFound
 from bot.domain.grant import Grant
 from bot.domain.incident import Incident
@@ -22,28 +22,6 @@ def claim_key(kind: str, item_id: str) -> str:
 def random_token() -> str:
     """Eight characters of base32: short enough to type, wide enough not to collide."""
     return base64.b32encode(secrets.token_bytes(5)).decode("ascii")
-
-
-def record(
-    uow: UnitOfWork,
-    action: Action,
-    *,
-    at: datetime,
-    actor: str | None,
-    incident_id: str | None = None,
-    request_id: str | None = None,
-    **data: Any,
-) -> None:
-    uow.audit.append(
-        AuditEntry(
-            action=action.value,
-            at=at,
-            actor=actor,
-            incident_id=incident_id,
-            request_id=request_id,
-            data=data,
-        )
-    )
 
 
 def incident_for_channel(uow: UnitOfWork, channel_id: str, *, for_update: bool = False) -> Incident:
@@ -91,45 +69,27 @@ def lock_request(uow: UnitOfWork, request_id: str) -> tuple[Incident, AccessRequ
     return incident, request_by_id(uow, request_id, for_update=True)
 
 
-def record_for_request(
-    uow: UnitOfWork,
-    action: Action,
-    request: AccessRequest,
-    *,
-    at: datetime,
-    actor: str | None,
-    **data: Any,
-) -> None:
-    record(
-        uow,
-        action,
-        at=at,
-        actor=actor,
-        incident_id=request.incident_id,
-        request_id=request.id,
-        **data,
-    )
+class AboutRequest(TypedDict):
+    """The envelope of an event about one request: its incident and itself."""
+
+    incident_id: str
+    request_id: str
 
 
-def record_for_grant(
-    uow: UnitOfWork,
-    action: Action,
-    grant: Grant,
-    *,
-    at: datetime,
-    actor: str | None,
-    **data: Any,
-) -> None:
-    record(
-        uow,
-        action,
-        at=at,
-        actor=actor,
-        incident_id=grant.incident_id,
-        request_id=grant.request_id,
-        grant_id=grant.id,
-        **data,
-    )
+class AboutGrant(AboutRequest):
+    """The envelope of an event about one grant, and the grant's id."""
+
+    grant_id: str
+
+
+def about_request(request: AccessRequest) -> AboutRequest:
+    """Unpacked into an event (`events.X(**about_request(request), ...)`): typed, not free-form."""
+    return {"incident_id": request.incident_id, "request_id": request.id}
+
+
+def about_grant(grant: Grant) -> AboutGrant:
+    """As `about_request`, for the events of a grant, which also name it."""
+    return {"incident_id": grant.incident_id, "request_id": grant.request_id, "grant_id": grant.id}
 
 
 def end_grant(
@@ -138,6 +98,6 @@ def end_grant(
     """Access ends now: save the grant as REVOKING and audit it; Vault is asked afterwards."""
     grant.request_revocation(now=now, reason=reason)
     uow.grants.save(grant)
-    record_for_grant(
-        uow, Action.GRANT_REVOCATION_REQUESTED, grant, at=now, actor=actor, reason=reason
+    uow.audit.append(
+        events.RevocationRequested(**about_grant(grant), at=now, actor=actor, reason=reason)
     )

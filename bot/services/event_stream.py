@@ -7,7 +7,11 @@ read in sequence order, which is commit order (the chain's lock is taken last an
 commit), so a follower never skips an event that commits after it has read past.
 
 A handler says which of its effects may not be repeated (a message posted); the cursor is saved
-right after each of those, so a stop repeats at most idempotent effects (a card drawn again).
+right after each of those, so a stop repeats at most idempotent effects (a card drawn again) and
+the one post that may have gone out just before the stop. That one is "in doubt": a follower
+taking over from another holder (the cursor names its last holder), or retrying after a failure
+that may have happened after the post went out, tells the handler, which checks before posting
+again (Slack: the message's metadata).
 A handler that cannot reach its outside party raises `EffectUnavailable`: the cursor stays on
 that event and the follower backs off; later events wait behind it, so order is kept.
 """
@@ -25,6 +29,8 @@ from bot.domain.backoff import retry_wait
 from bot.domain.events import DomainEvent, from_entry
 from bot.domain.incident import Incident
 from bot.domain.ports import UnitOfWork, UnitOfWorkFactory
+from bot.services.common import random_token
+from bot.services.crashpoints import crash_point
 
 BATCH = 100
 FIRST_RETRY_AFTER = timedelta(seconds=2)
@@ -62,9 +68,10 @@ class StreamHandler(Protocol):
     @property
     def name(self) -> str: ...
 
-    def handle(self, item: StreamEvent, batch: Batch) -> bool:
+    def handle(self, item: StreamEvent, batch: Batch, *, in_doubt: bool) -> bool:
         """Carry out `item`'s effects; True when one of them may not be repeated (a message
-        posted), so that the cursor is saved at `item` right away."""
+        posted), so that the cursor is saved at `item` right away. `in_doubt`: such an effect
+        may already have happened (its holder stopped before saving): check before doing it."""
         ...
 
 
@@ -92,6 +99,8 @@ class StreamFollower:
         self._running = threading.Lock()
         self._again = threading.Event()
         self._position = _Position()
+        self._holder = random_token()  # names this follower on the cursor while it holds it
+        self._in_doubt = True  # until this process has carried out a non-repeatable effect
 
     @property
     def name(self) -> str:
@@ -149,6 +158,14 @@ class StreamFollower:
             cursor = tx.sink_cursors.lock(self.name)
             if cursor is None or not cursor.ready(self._clock()):
                 return None
+            if cursor.claimed_by != self._holder:
+                # Another holder since: its last post may not have been saved. (Nobody before
+                # this one, when the cursor is new: nothing in doubt.)
+                self._in_doubt = cursor.claimed_by is not None
+                cursor = replace(cursor, claimed_by=self._holder)
+                tx.sink_cursors.save(cursor)
+                tx.commit()
+                self._position.handled = 0
             self._position.saved = cursor.event_seq
             after = max(cursor.event_seq, self._position.handled)
             stored = list(tx.audit.events(after_seq=after, limit=self._batch))
@@ -161,8 +178,9 @@ class StreamFollower:
         handled = 0
         for item in batch.events:
             try:
-                once = self._handler.handle(item, batch)
+                once = self._handler.handle(item, batch, in_doubt=self._in_doubt)
             except EffectUnavailable as unavailable:
+                self._in_doubt = True  # a post that timed out may have gone out all the same
                 self._save(self._position.handled, error=str(unavailable))
                 log.warning(
                     "effects paused: the outside party is unavailable",
@@ -179,7 +197,9 @@ class StreamFollower:
             self._position.handled = item.seq
             handled += 1
             if once:
+                crash_point("notify.posted")
                 self._save(item.seq)
+                self._in_doubt = False
         return handled
 
     def save_progress(self) -> None:

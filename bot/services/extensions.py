@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.domain import events
 from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
-from bot.domain.audit import Action, utc_iso
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import CredentialError, CredentialUnavailable, InvalidState
 from bot.domain.extension import (
@@ -23,11 +23,11 @@ from bot.domain.extension import (
 from bot.domain.ports import Claim, CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
+    about_grant,
+    about_request,
     claim_key,
     lock_request,
     random_token,
-    record_for_grant,
-    record_for_request,
     request_by_id,
 )
 
@@ -67,18 +67,18 @@ def request_extension(
             now=now,
         )
         tx.requests.save(request)
-        record_for_request(
-            tx,
-            Action.EXTENSION_REQUESTED,
-            request,
-            at=now,
-            actor=by_user,
-            extension_id=extension.id,
-            duration=format_duration(extension.duration),
-            reason=extension.reason,
-            ends_at=utc_iso(request.ends_at) if request.ends_at else None,
-            approvals_required=extension.approvals_required,
-            approvers=sorted(extension.possible_approvers),
+        tx.audit.append(
+            events.ExtensionAsked(
+                **about_request(request),
+                at=now,
+                actor=by_user,
+                extension_id=extension.id,
+                duration=format_duration(extension.duration),
+                reason=extension.reason,
+                ends_at=request.ends_at,
+                approvals_required=extension.approvals_required,
+                approvers=tuple(sorted(extension.possible_approvers)),
+            )
         )
         return ExtensionResult(request, extension)
 
@@ -120,36 +120,36 @@ def decide_extension(
         )
         tx.requests.add_extension_decision(extension.id, decision)
         tx.requests.save(request)
-        _record(
-            tx,
-            Action.EXTENSION_DECIDED,
-            request,
-            extension,
-            now,
-            approver_id,
-            verdict=verdict.value,
-            reason=decision.reason,
-            approvals=len(extension.approvers_so_far),
+        tx.audit.append(
+            events.ExtensionDecided(
+                **about_request(request),
+                at=now,
+                actor=approver_id,
+                extension_id=extension.id,
+                verdict=verdict.value,
+                reason=decision.reason,
+                approvals=len(extension.approvers_so_far),
+            )
         )
         if extension.state is ExtensionState.APPROVED:
-            _record(
-                tx,
-                Action.EXTENSION_APPROVED,
-                request,
-                extension,
-                now,
-                None,
-                approvers=extension.approvers_so_far,
+            tx.audit.append(
+                events.ExtensionApproved(
+                    **about_request(request),
+                    at=now,
+                    actor=None,
+                    extension_id=extension.id,
+                    approvers=tuple(extension.approvers_so_far),
+                )
             )
         elif extension.state is ExtensionState.DENIED:
-            _record(
-                tx,
-                Action.EXTENSION_DENIED,
-                request,
-                extension,
-                now,
-                approver_id,
-                reason=decision.reason,
+            tx.audit.append(
+                events.ExtensionDenied(
+                    **about_request(request),
+                    at=now,
+                    actor=approver_id,
+                    extension_id=extension.id,
+                    reason=decision.reason,
+                )
             )
         return ExtensionResult(request, extension, decision)
 
@@ -227,25 +227,34 @@ def _record_renewal(
         if granted is not None and granted <= previous_end:
             failure = "Vault would not renew the credential past its current end"
         if failure is not None or granted is None:
-            extension.fail(error=failure or "Vault did not renew the credential", now=now)
+            failure = failure or "Vault did not renew the credential"
+            extension.fail(error=failure, now=now)
             tx.requests.save(request)
-            _record(tx, Action.EXTENSION_FAILED, request, extension, now, None, error=failure)
+            tx.audit.append(
+                events.ExtensionFailed(
+                    **about_request(request),
+                    at=now,
+                    actor=None,
+                    extension_id=extension.id,
+                    error=failure,
+                )
+            )
             return ExtensionResult(request, extension)
         request.extend_to(granted)
         grant.extend_to(granted)
         extension.applied(previous_end=previous_end, new_end=granted, now=now)
         tx.requests.save(request)
         tx.grants.save(grant)
-        record_for_grant(
-            tx,
-            Action.EXTENSION_APPLIED,
-            grant,
-            at=now,
-            actor=None,
-            extension_id=extension.id,
-            previous_ends_at=utc_iso(previous_end),
-            ends_at=utc_iso(granted),
-            approvers=extension.approvers_so_far,
+        tx.audit.append(
+            events.ExtensionApplied(
+                **about_grant(grant),
+                at=now,
+                actor=None,
+                extension_id=extension.id,
+                previous_ends_at=previous_end,
+                ends_at=granted,
+                approvers=tuple(extension.approvers_so_far),
+            )
         )
         return ExtensionResult(request, extension)
 
@@ -271,15 +280,3 @@ def retry_extensions(
         if result is not None and not result.retrying:
             applied.append(result)
     return applied
-
-
-def _record(
-    tx: UnitOfWork,
-    action: Action,
-    request: AccessRequest,
-    extension: Extension,
-    now: datetime,
-    actor: str | None,
-    **data: object,
-) -> None:
-    record_for_request(tx, action, request, at=now, actor=actor, extension_id=extension.id, **data)

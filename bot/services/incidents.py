@@ -5,21 +5,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.domain import events
 from bot.domain.access import CLOSE_REASON, RequestState
-from bot.domain.audit import Action
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident, Severity, new_incident_id, open_incident
 from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.summary import IncidentSummary, summarize_incident
 from bot.services.common import (
+    about_request,
     claim_key,
     end_grant,
     incident_by_id,
     incident_for_channel,
     random_token,
-    record,
-    record_for_request,
     request_by_id,
 )
 from bot.services.crashpoints import crash_point
@@ -35,11 +34,14 @@ def start_incident(
     title: str,
     severity: Severity,
     opened_by: str,
-    channel_id: str,
-    channel_name: str,
     now: datetime,
+    channel_id: str = "",
+    channel_name: str = "",
 ) -> Incident:
-    """Record a new incident for a channel that the Slack layer has just created."""
+    """Record a new incident, as a rule before its Slack channel exists (`attach_channel`
+    names it afterwards), so that a failure in between leaves an incident recovery gives a
+    channel to, never a channel without an incident. Its `incident.opened` event names the
+    channel only when one is given."""
     incident = open_incident(
         incident_id=new_incident_id(now, random_token()),
         title=title,
@@ -51,20 +53,58 @@ def start_incident(
     )
     with uow() as tx:
         tx.incidents.add(incident)
-        record(
-            tx,
-            Action.INCIDENT_OPENED,
-            at=now,
-            actor=opened_by,
-            incident_id=incident.id,
-            title=incident.title,
-            severity=incident.severity.value,
-            channel_id=channel_id,
-            channel_name=channel_name,
-            commander=opened_by,
+        tx.audit.append(
+            events.IncidentOpened(
+                at=now,
+                actor=opened_by,
+                incident_id=incident.id,
+                title=incident.title,
+                severity=incident.severity.value,
+                channel_id=channel_id,
+                channel_name=channel_name,
+                commander=opened_by,
+            )
         )
         tx.commit()
     return incident
+
+
+def attach_channel(
+    *,
+    uow: UnitOfWorkFactory,
+    incident_id: str,
+    channel_id: str,
+    channel_name: str,
+    now: datetime,
+    late: bool = False,
+) -> Incident:
+    """Name the Slack channel just made for an incident recorded without one; `late` when
+    recovery made it."""
+    with uow() as tx:
+        incident = incident_by_id(tx, incident_id, for_update=True)
+        incident.attach_channel(channel_id=channel_id, channel_name=channel_name)
+        tx.incidents.save(incident)
+        record(
+            tx,
+            Action.INCIDENT_CHANNEL_CREATED,
+            at=now,
+            actor=None,
+            incident_id=incident.id,
+            channel_id=channel_id,
+            channel_name=channel_name,
+            late=late,
+        )
+        tx.commit()
+    return incident
+
+
+def unfinished_opens(
+    *, uow: UnitOfWorkFactory, opened_before: datetime, limit: int = 20
+) -> Sequence[Incident]:
+    """Open incidents whose opening stopped (or Slack failed) before their channel or pinned
+    card was made: the oldest `limit` opened before `opened_before`."""
+    with uow() as tx:
+        return tx.incidents.list_unfinished_opens(opened_before, limit)
 
 
 def hand_off_incident(
@@ -82,14 +122,14 @@ def hand_off_incident(
             to_user=to_user, by_user=by_user, is_admin=policy.is_admin(by_user)
         )
         tx.incidents.save(incident)
-        record(
-            tx,
-            Action.COMMANDER_CHANGED,
-            at=now,
-            actor=by_user,
-            incident_id=incident.id,
-            previous=previous,
-            commander=to_user,
+        tx.audit.append(
+            events.CommanderChanged(
+                at=now,
+                actor=by_user,
+                incident_id=incident.id,
+                previous=previous,
+                commander=to_user,
+            )
         )
         tx.commit()
     return incident
@@ -150,34 +190,29 @@ def close_incident(
             cancelled.append(request.id)
             request.cancel_for_close(now=now, by_user=closed_by)
             tx.requests.save(request)
-            record_for_request(
-                tx,
-                Action.REQUEST_CANCELLED,
-                request,
-                at=now,
-                actor=closed_by,
-                reason=CLOSE_REASON,
+            tx.audit.append(
+                events.RequestCancelled(
+                    **about_request(request), at=now, actor=closed_by, reason=CLOSE_REASON
+                )
             )
         for request in active:
             request.revoke(now=now, by_user=closed_by, reason=CLOSE_REASON)
             tx.requests.save(request)
-            record_for_request(
-                tx,
-                Action.REQUEST_REVOKED,
-                request,
-                at=now,
-                actor=closed_by,
-                reason=CLOSE_REASON,
+            tx.audit.append(
+                events.AccessEnded(
+                    **about_request(request),
+                    at=now,
+                    actor=closed_by,
+                    why=events.EndCause.INCIDENT_CLOSED,
+                    reason=CLOSE_REASON,
+                )
             )
         for grant in grants:
             end_grant(tx, grant, now=now, actor=closed_by, reason=CLOSE_REASON)
-        record(
-            tx,
-            Action.INCIDENT_CLOSED,
-            at=now,
-            actor=closed_by,
-            incident_id=incident.id,
-            resolution=incident.resolution,
+        tx.audit.append(
+            events.IncidentClosed(
+                at=now, actor=closed_by, incident_id=incident.id, resolution=incident.resolution
+            )
         )
         return incident, cancelled
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.domain import events
 from bot.domain.access import AccessRequest, RequestState
-from bot.domain.audit import Action, utc_iso
 from bot.domain.backoff import retry_wait
 from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
 from bot.domain.events import Delivered
@@ -30,12 +30,11 @@ from bot.domain.ports import (
 )
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
+    about_grant,
+    about_request,
     claim_key,
     lock_request,
     random_token,
-    record,
-    record_for_grant,
-    record_for_request,
     request_by_id,
 )
 from bot.services.crashpoints import crash_point
@@ -53,6 +52,7 @@ class IssueResult:
     credential: IssuedCredential | None = None
     error: str | None = None
     retrying: bool = False
+    incident: Incident | None = None  # as read with Vault's answer: where to deliver
 
 
 def issue_access(
@@ -117,8 +117,8 @@ def _issue(
             ends_at=now + request.duration,
         )
         tx.grants.add(grant)
-        record_for_grant(
-            tx, Action.GRANT_ISSUING, grant, at=now, actor=None, ends_at=utc_iso(grant.ends_at)
+        tx.audit.append(
+            events.IssueStarted(**about_grant(grant), at=now, actor=None, ends_at=grant.ends_at)
         )
         return grant
 
@@ -159,20 +159,22 @@ def _record_issue_failure(
             retry_at=_next_attempt_at(tx, grant, now) if again else None,
         )
         tx.grants.save(grant)
-        record_for_grant(
-            tx,
-            Action.GRANT_ISSUE_FAILED,
-            grant,
-            at=now,
-            actor=None,
-            error=error.message,
-            retrying=retrying and request.state is RequestState.APPROVED,
+        tx.audit.append(
+            events.IssueFailed(
+                **about_grant(grant),
+                at=now,
+                actor=None,
+                error=error.message,
+                retrying=retrying and request.state is RequestState.APPROVED,
+            )
         )
         if request.state is RequestState.APPROVED and not retrying:
             request.fail(now=now, error=error.message)
             tx.requests.save(request)
-            record_for_request(
-                tx, Action.REQUEST_FAILED, request, at=now, actor=None, error=error.message
+            tx.audit.append(
+                events.RequestFailed(
+                    **about_request(request), at=now, actor=None, error=error.message
+                )
             )
         return IssueResult(request, grant, error=error.message, retrying=retrying)
 
@@ -209,18 +211,18 @@ def _record_issued(
             grant.attach_credential(credential)
             grant.request_revocation(now=now, reason=NOT_WANTED_WHEN_ISSUED)
         tx.grants.save(grant)
-        record_for_grant(
-            tx,
-            Action.GRANT_ISSUED,
-            grant,
-            at=now,
-            actor=None,
-            lease_id=grant.lease_id,
-            token_accessor=grant.token_accessor,
-            wrapping_accessor=grant.wrapping_accessor,
-            ends_at=utc_iso(grant.ends_at),
+        tx.audit.append(
+            events.Issued(
+                **about_grant(grant),
+                at=now,
+                actor=None,
+                lease_id=grant.lease_id,
+                token_accessor=grant.token_accessor,
+                wrapping_accessor=grant.wrapping_accessor,
+                ends_at=grant.ends_at,
+            )
         )
-        return IssueResult(request, grant, credential if still_wanted else None)
+        return IssueResult(request, grant, credential if still_wanted else None, incident=incident)
 
     result = uow.run(record_answer)
     if result.credential is None and result.grant is not None:
@@ -247,7 +249,7 @@ def record_delivery(
                 incident_id=request.incident_id,
                 request_id=request.id,
                 grant_id=grant_id,
-            ).to_entry()
+            )
         )
 
     uow.run(record)
@@ -340,24 +342,21 @@ def _revoke_and_record(
             return grant
         if confirmed_at is not None:
             grant.confirm_revoked(confirmed_at=confirmed_at)
-            record_for_grant(
-                tx,
-                Action.GRANT_REVOKED,
-                grant,
-                at=now,
-                actor=None,
-                confirmed_at=utc_iso(confirmed_at),
+            tx.audit.append(
+                events.RevocationConfirmed(
+                    **about_grant(grant), at=now, actor=None, confirmed_at=confirmed_at
+                )
             )
         else:
             grant.revocation_failed(error=error or "revocation not confirmed", now=now)
-            record_for_grant(
-                tx,
-                Action.GRANT_REVOCATION_FAILED,
-                grant,
-                at=now,
-                actor=None,
-                error=grant.last_error,
-                attempts=grant.revoke_attempts,
+            tx.audit.append(
+                events.RevocationFailed(
+                    **about_grant(grant),
+                    at=now,
+                    actor=None,
+                    error=grant.last_error,
+                    attempts=grant.revoke_attempts,
+                )
             )
         tx.grants.save(grant)
         tx.commit()
@@ -371,13 +370,10 @@ def record_incident_token(
     """Put an incident token's accessor on record (its own transaction) before it is used."""
     with uow() as tx:
         tx.vault_tokens.add(incident_id=incident_id, accessor=accessor, now=now)
-        record(
-            tx,
-            Action.VAULT_TOKEN_CREATED,
-            at=now,
-            actor=None,
-            incident_id=incident_id,
-            accessor=accessor,
+        tx.audit.append(
+            events.IncidentTokenCreated(
+                at=now, actor=None, incident_id=incident_id, accessor=accessor
+            )
         )
         tx.commit()
 
@@ -429,27 +425,27 @@ def _revoke_incident_tokens(
         confirmed_at = broker.revoke_incident(incident_id=incident_id, accessors=accessors)
     except CredentialError as error:
         with uow() as tx:
-            record(
-                tx,
-                Action.VAULT_TOKENS_REVOCATION_FAILED,
-                at=clock(),
-                actor=None,
-                incident_id=incident_id,
-                accessors=accessors,
-                error=error.message,
+            tx.audit.append(
+                events.IncidentTokensRevocationFailed(
+                    at=clock(),
+                    actor=None,
+                    incident_id=incident_id,
+                    accessors=tuple(accessors),
+                    error=error.message,
+                )
             )
             tx.commit()
         return accessors
     with uow() as tx:
         tx.vault_tokens.mark_revoked(accessors, at=confirmed_at)
-        record(
-            tx,
-            Action.VAULT_TOKENS_REVOKED,
-            at=clock(),
-            actor=None,
-            incident_id=incident_id,
-            accessors=accessors,
-            confirmed_at=utc_iso(confirmed_at),
+        tx.audit.append(
+            events.IncidentTokensRevoked(
+                at=clock(),
+                actor=None,
+                incident_id=incident_id,
+                accessors=tuple(accessors),
+                confirmed_at=confirmed_at,
+            )
         )
         tx.commit()
     return []

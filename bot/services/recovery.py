@@ -12,16 +12,16 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
+from bot.domain import events
 from bot.domain.access import AccessRequest, RequestState
-from bot.domain.audit import Action
 from bot.domain.grant import Grant
 from bot.domain.ports import Claim, CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.services.common import (
+    about_request,
     claim_key,
     end_grant,
     incident_by_id,
     lock_request,
-    record_for_request,
 )
 from bot.services.issuing import revoke_grant
 
@@ -84,8 +84,14 @@ def end_undelivered(
         request.revoke(now=now, by_user=None, reason=UNDELIVERED)
         request.awaiting_delivery = False
         tx.requests.save(request)
-        record_for_request(
-            tx, Action.REQUEST_REVOKED, request, at=now, actor=None, reason=UNDELIVERED
+        tx.audit.append(
+            events.AccessEnded(
+                **about_request(request),
+                at=now,
+                actor=None,
+                why=events.EndCause.UNDELIVERED,
+                reason=UNDELIVERED,
+            )
         )
         if grant is not None:
             end_grant(tx, grant, now=now, actor=None, reason=UNDELIVERED)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from bot.domain.audit import Action, utc_iso
+from bot.domain import events
 from bot.domain.errors import CredentialError
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.ports import (
@@ -28,10 +28,11 @@ from bot.domain.ports import (
     UnitOfWorkFactory,
 )
 from bot.domain.rules import AccessPolicy
-from bot.services.common import claim_key, held_incident, record, record_for_grant
+from bot.services.common import about_grant, claim_key, held_incident
 from bot.services.issuing import INTERRUPTED_ISSUE, revoke_grant, revoke_incident_tokens
 
 _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
+SWEEP_BATCH = 100
 
 
 @dataclass
@@ -94,11 +95,13 @@ def fail_interrupted_issues(
     *, uow: UnitOfWorkFactory, clock: Callable[[], datetime], dry_run: bool = False
 ) -> list[str]:
     """Grants left in ISSUING by a process that died before Vault's answer was recorded become
-    failed attempts, to be issued again. Returns their ids (with `dry_run`, fails none)."""
+    failed attempts, to be issued again. Only those whose claim is free are read, so grants
+    being issued now, however many, never crowd out one left behind. Returns their ids (with
+    `dry_run`, fails none)."""
     with uow() as tx:
-        issuing = tx.grants.list_by_status([GrantStatus.ISSUING], limit=100)
+        interrupted = tx.grants.list_unclaimed_issuing(claim_key("issue", ""), SWEEP_BATCH)
     failed = []
-    for grant in issuing:
+    for grant in interrupted:  # the claim is still taken: an issuer may have started since
         with uow.claim(claim_key("issue", grant.request_id)) as nobody_is_issuing:
             if nobody_is_issuing and (dry_run or _fail_interrupted(uow, grant.id, clock())):
                 failed.append(grant.id)
@@ -116,14 +119,10 @@ def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> b
             return False
         grant.mark_failed(error=INTERRUPTED_ISSUE, now=now, retry_at=now)  # Vault was not the cause
         tx.grants.save(grant)
-        record_for_grant(
-            tx,
-            Action.GRANT_ISSUE_FAILED,
-            grant,
-            at=now,
-            actor=None,
-            error=INTERRUPTED_ISSUE,
-            retrying=True,
+        tx.audit.append(
+            events.IssueFailed(
+                **about_grant(grant), at=now, actor=None, error=INTERRUPTED_ISSUE, retrying=True
+            )
         )
         return True
 
@@ -185,23 +184,20 @@ def _revoke_orphan(
     with uow() as tx:
         if accessor is not None:
             tx.vault_tokens.mark_revoked([accessor], at=confirmed_at)
-        record(
-            tx,
-            Action.VAULT_ORPHAN_REVOKED,
-            at=clock(),
-            actor=None,
-            incident_id=incident_id,
-            accessor=accessor,
-            lease_id=lease_id,
-            confirmed_at=utc_iso(confirmed_at),
+        tx.audit.append(
+            events.OrphanRevoked(
+                at=clock(),
+                actor=None,
+                incident_id=incident_id,
+                accessor=accessor,
+                lease_id=lease_id,
+                confirmed_at=confirmed_at,
+            )
         )
         tx.commit()
     (report.revoked_tokens if accessor else report.revoked_leases).append(
         accessor or lease_id or ""
     )
-
-
-SWEEP_BATCH = 100
 
 
 def ending_before(*, uow: UnitOfWorkFactory, until: datetime) -> list[tuple[str, datetime]]:

@@ -23,6 +23,7 @@ from bot.slack.blocks import incident as incident_blocks
 from bot.slack.workflows import (
     Deps,
     count_outcome,
+    finish_opening,
     incident_of_channel,
     issue_and_deliver,
     refresh_incident_card,
@@ -31,6 +32,8 @@ from bot.slack.workflows import (
 # Each sweep gives every grant ending this soon its expiry timer in this replica too, so a
 # replica that dies takes no expiry with it.
 EXPIRY_LOOK_AHEAD = timedelta(minutes=1)
+# The opening worker's own time to make an incident's channel and card; after it, recovery.
+OPENING_GRACE = timedelta(seconds=15)
 log = structlog.get_logger(__name__)
 
 
@@ -107,15 +110,29 @@ def _safely(work: Callable[[], None]) -> int:
 
 
 def recover(deps: Deps) -> int:
-    """Finish what a stopped process left half done: credentials never delivered, closes
-    without their summary, channels not archived. (Cards and outcomes not yet shown are the
-    notifier's: it resumes where its cursor stands.)"""
+    """Finish what a stopped process (or a Slack outage) left half done: incidents without
+    their channel or card, credentials never delivered, closes without their summary,
+    channels not archived. (Cards and outcomes not yet shown are the notifier's: it resumes
+    where its cursor stands.)"""
     handled = 0
+    opened_before = deps.clock() - OPENING_GRACE
+    for incident in incidents.unfinished_opens(uow=deps.uow, opened_before=opened_before):
+        handled += _safely(partial(_finish_opening, deps, incident.id))
     for request in recovery.undelivered_requests(uow=deps.uow):
         handled += _safely(partial(_end_undelivered, deps, request.id))
     for incident in incidents.unfinished_closes(uow=deps.uow):
         handled += _safely(partial(_finish_close, deps, incident.id, wait=False))
     return handled
+
+
+def _finish_opening(deps: Deps, incident_id: str) -> None:
+    finished = finish_opening(deps, incident_id, late=True)
+    if finished is not None and finished.card_ts is not None:
+        log.warning(
+            "incident opening finished late: it stopped or Slack failed before its channel "
+            "and card were made",
+            incident_id=incident_id,
+        )
 
 
 def _end_undelivered(deps: Deps, request_id: str) -> None:

@@ -4,7 +4,9 @@ It follows the audit chain (`bot.services.event_stream`) and, for each event, up
 request's card in place and tells the people concerned in its thread: a card posted for a new
 request, the outcome told to the requester once, an extension asked and answered, approvers
 reminded. "Told" is this follower's cursor, not a flag: a stop, a Slack outage or another
-replica taking over resumes at the first event not yet handled, and no message is posted twice.
+replica taking over resumes at the first event not yet handled, and no message is posted twice:
+each carries a marker (its event's sequence number, in Slack message metadata), and a post the
+follower is in doubt about is looked for in Slack before it is posted again.
 
 Cards are drawn from the request as it is when the batch is read, so redrawing one is always
 safe; within one batch a card is drawn once. The credential itself is not posted here: it exists
@@ -78,32 +80,28 @@ class SlackNotifier:
     policy: AccessPolicy
     _drawn: set[str] = field(default_factory=set)
     _batch: Batch | None = None
+    _seq: int = 0
+    _in_doubt: bool = False
 
     @property
     def name(self) -> str:
         return NAME
 
-    def handle(self, item: StreamEvent, batch: Batch) -> bool:
+    def handle(self, item: StreamEvent, batch: Batch, *, in_doubt: bool) -> bool:
         if batch is not self._batch:
             self._batch, self._drawn = batch, set()
+        self._seq, self._in_doubt = item.seq, in_doubt
         event = item.event
         request = batch.request(event.request_id)
         incident = batch.incident(event.incident_id or (request.incident_id if request else None))
-        if request is None or incident is None or incident.channel_id is None:
+        if request is None or incident is None or not incident.has_channel:
             return False
         try:
             return self._handle(event, batch, request, incident)
         except ChatUnavailable as unavailable:
             raise EffectUnavailable(unavailable.message) from None
         except ChatError as refused:
-            # Slack refused for good (message or channel gone, channel archived): passed over,
-            # or the stream would stop behind it forever.
-            log.warning(
-                "Slack refused a notification; passed over",
-                request_id=request.id,
-                event=event.action.value,
-                error=refused.message,
-            )
+            _refused(refused, request.id)
             return True
 
     def _handle(
@@ -113,7 +111,7 @@ class SlackNotifier:
             return self._card_and_notes(request, incident, batch)
         if isinstance(event, RequestApproved) and event.automatic and not request.break_glass:
             self._draw(request, incident)
-            self._reply(request, incident, access_blocks.auto_approved(request))
+            self._reply(request, incident, access_blocks.auto_approved(request), "auto")
             return True
         if isinstance(event, _REDRAW):
             self._draw(request, incident)
@@ -123,39 +121,41 @@ class SlackNotifier:
             self._draw(request, incident, retrying=retrying)
             if not retrying:
                 return False  # the request's end (RequestFailed) tells the requester
-            self._reply(
-                request, incident, access_blocks.outcome_for_requester(request, retrying=True)
-            )
+            text = access_blocks.outcome_for_requester(request, retrying=True)
+            self._reply(request, incident, text, "retrying")
             return True
         if isinstance(event, Delivered):
             self._draw(request, incident)
             if request.state is not RequestState.ACTIVE:
                 return False  # ended since: its own event tells how
-            self._reply(request, incident, access_blocks.outcome_for_requester(request))
+            self._reply(request, incident, access_blocks.outcome_for_requester(request), "ready")
             return True
         if isinstance(event, _OUTCOMES):
             self._draw(request, incident)
             if _ended_by_close(event):
                 return False  # the close summary tells everyone at once
-            self._reply(request, incident, access_blocks.outcome_for_requester(request))
+            self._reply(request, incident, access_blocks.outcome_for_requester(request), "outcome")
             return True
         if isinstance(event, (ExtensionAsked, *_EXTENSION_OUTCOMES)):
             return self._extension(event, request, incident)
         if isinstance(event, ApproversReminded) and event.approvers:
             waiting = frozenset(event.approvers)
-            self._reply(request, incident, access_blocks.reminder(request, waiting))
+            self._reply(request, incident, access_blocks.reminder(request, waiting), "reminder")
             return True
         return False
 
     def _card_and_notes(self, request: AccessRequest, incident: Incident, batch: Batch) -> bool:
         """Post the card of a new request (unless it has one), then one note for the lookups
         that failed when it was filed."""
-        assert incident.channel_id is not None
         if request.card_ts is None:
-            text, blocks = access_blocks.approval_card(
-                request, self.policy.resource(request.resource)
-            )
-            card_ts = self.chat.post(incident.channel_id, text=text, blocks=blocks)
+            card_ts = self._posted(incident.channel_id, None, "card")
+            if card_ts is None:
+                text, blocks = access_blocks.approval_card(
+                    request, self.policy.resource(request.resource)
+                )
+                card_ts = self.chat.post(
+                    incident.channel_id, text=text, blocks=blocks, marker=self._marker("card")
+                )
             access.attach_request_card(uow=self.uow, request_id=request.id, card_ts=card_ts)
             request.card_ts = card_ts
             self._drawn.add(request.id)
@@ -168,7 +168,7 @@ class SlackNotifier:
             auto_group = self.policy.resource(request.resource).auto_approve_oncall
             oncall_failed = any(note.startswith(f"{auto_group} (") for note in notes)
             found = Resolution(notes=notes, oncall_error="failed" if oncall_failed else None)
-            self._reply(request, incident, access_blocks.lookup_note(found))
+            self._reply(request, incident, access_blocks.lookup_note(found), "lookups")
         return True
 
     def _extension(self, event: DomainEvent, request: AccessRequest, incident: Incident) -> bool:
@@ -181,25 +181,61 @@ class SlackNotifier:
             text = extension_blocks.extension_asked(request, extension)
         else:
             text = extension_blocks.extension_outcome(request, extension)
-        self._reply(request, incident, text)
+        self._reply(request, incident, text, "extension")
         return True
 
     def _draw(self, request: AccessRequest, incident: Incident, *, retrying: bool = False) -> None:
         """Draw the card again as the request is now, once per batch (the retrying note is
         always drawn: it is not in the stored state)."""
-        if request.card_ts is None or incident.channel_id is None:
+        if request.card_ts is None or not incident.has_channel:
             return
         if request.id in self._drawn and not retrying:
             return
         text, blocks = access_blocks.approval_card(
             request, self.policy.resource(request.resource), retrying=retrying
         )
-        self.chat.update(incident.channel_id, request.card_ts, text=text, blocks=blocks)
         self._drawn.add(request.id)
+        try:
+            self.chat.update(incident.channel_id, request.card_ts, text=text, blocks=blocks)
+        except ChatUnavailable:
+            self._drawn.discard(request.id)
+            raise
+        except ChatError as refused:
+            _refused(refused, request.id)  # the card is gone: the thread still hears of it
 
-    def _reply(self, request: AccessRequest, incident: Incident, text: str) -> None:
-        assert incident.channel_id is not None
-        self.chat.post(incident.channel_id, text=text, thread_ts=request.card_ts)
+    def _reply(self, request: AccessRequest, incident: Incident, text: str, what: str) -> None:
+        """Post in the card's thread, unless this very reply is already there."""
+        if self._posted(incident.channel_id, request.card_ts, what) is not None:
+            return
+        self.chat.post(
+            incident.channel_id, text=text, thread_ts=request.card_ts, marker=self._marker(what)
+        )
+
+    def _marker(self, what: str) -> str:
+        return f"{self._seq}:{what}"
+
+    def _posted(self, channel: str, thread_ts: str | None, what: str) -> str | None:
+        """Only when in doubt (see `event_stream`): the ts of this post if Slack has it."""
+        if not self._in_doubt:
+            return None
+        try:
+            found = self.chat.find_marked(channel, self._marker(what), thread_ts=thread_ts)
+        except ChatUnavailable:
+            raise
+        except ChatError as refused:  # e.g. the app lacks channels:history: say it twice
+            log.warning("could not look for a post in doubt; posting it", error=refused.message)
+            return None
+        if found is not None:
+            log.info("already posted before a stop; not posted again", marker=self._marker(what))
+        return found
+
+
+def _refused(refused: ChatError, request_id: str) -> None:
+    """Slack refused for good (message or channel gone, channel archived): passed over, or the
+    stream would stop behind it forever."""
+    log.warning(
+        "Slack refused a notification; passed over", request_id=request_id, error=refused.message
+    )
 
 
 def _ended_by_close(event: DomainEvent) -> bool:

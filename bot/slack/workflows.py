@@ -105,39 +105,100 @@ class Deps:
 
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
-    """Create `inc-YYYYMMDD-<slug>` (`-2`, `-3`… when taken), record it, card, pin, topic."""
-    # Refused before any channel exists: a title nobody can see must not leave a channel behind.
+    """Record the incident, then make `inc-YYYYMMDD-<slug>` (`-2`, `-3`… when taken) and
+    attach it, then invite, topic, card, pin.
+
+    The row comes first: a failing insert leaves no channel behind, and a stop or a Slack
+    failure after it leaves an incident whose channel recovery makes (`finish_opening`).
+    Raises `ChannelNotMade` when Slack does not make the channel now."""
+    # Refused before anything is recorded: a title nobody can see must not open an incident.
     title = required_text(title, field="title", max_length=MAX_TITLE)
-    now = deps.clock()
-    channel_id = channel_name = ""
+    incident = incidents.start_incident(
+        uow=deps.uow, title=title, severity=severity, opened_by=opener, now=deps.clock()
+    )
+    log.info("incident recorded", incident_id=incident.id, user=opener)
+    crash_point("open.incident_recorded")
+    opened = finish_opening(deps, incident.id)
+    return incident if opened is None else opened
+
+
+class ChannelNotMade(ChatError):
+    """The incident is recorded but Slack did not make its channel: recovery makes it."""
+
+    def __init__(self, incident_id: str, why: str) -> None:
+        super().__init__(
+            f"Opened {incident_id}, but Slack did not make its channel ({why}). It will be "
+            "made when Slack answers, and you will get a direct message saying where."
+        )
+        self.incident_id = incident_id
+
+
+def finish_opening(deps: Deps, incident_id: str, *, late: bool = False) -> Incident | None:
+    """Give an open incident what its opening has not yet: its channel (made and attached in
+    a transaction of its own), the opener invited, the topic, the pinned card. Under the
+    incident's claim, so the opening worker and recovery never both make a channel; None when
+    another worker holds it.
+
+    `late` (recovery): the opener is told by DM where a channel made now is."""
+    with recovery.hold_incident(uow=deps.uow, incident_id=incident_id, wait=not late) as mine:
+        if not mine:
+            return None
+        incident = incidents.get_incident(uow=deps.uow, incident_id=incident_id)
+        if not incident.is_open:
+            return incident
+        made = not incident.has_channel
+        if made:
+            channel_id, channel_name = _make_channel(deps, incident)
+            crash_point("open.channel_created")
+            incident = incidents.attach_channel(
+                uow=deps.uow,
+                incident_id=incident.id,
+                channel_id=channel_id,
+                channel_name=channel_name,
+                now=deps.clock(),
+                late=late,
+            )
+            log.info("incident channel made", incident_id=incident.id, channel=channel_name)
+        if incident.card_ts is None:
+            try:
+                _set_up_channel(deps, incident)
+            except ChatError as error:
+                # The channel exists and the incident with it: the next sweep posts the card.
+                log.warning("incident card not posted", incident_id=incident.id, error=str(error))
+        if made and late:
+            try:  # told once, whatever became of the card: the channel is there
+                text = incident_blocks.channel_made_late(incident)
+                deps.chat.send_dm(incident.opened_by, text=text)
+            except ChatError as error:
+                log.warning("opener not told of the late channel", error=str(error))
+        return incidents.get_incident(uow=deps.uow, incident_id=incident.id)
+
+
+def _make_channel(deps: Deps, incident: Incident) -> tuple[str, str]:
+    """A new channel named after the incident: its id and name."""
+    channel_name = ""
     for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
         channel_name = incident_channel_name(
-            deps.policy.incident.channel_prefix, title, now, attempt
+            deps.policy.incident.channel_prefix, incident.title, incident.opened_at, attempt
         )
         try:
-            channel_id = deps.chat.create_channel(channel_name)
-            break
+            return deps.chat.create_channel(channel_name), channel_name
         except ChannelNameTaken:
             continue
-    else:
-        raise ChatError(f"Every channel name up to {channel_name} is taken; pick another title.")
-    incident = incidents.start_incident(
-        uow=deps.uow,
-        title=title,
-        severity=severity,
-        opened_by=opener,
-        channel_id=channel_id,
-        channel_name=channel_name,
-        now=now,
-    )
-    deps.chat.invite(channel_id, [opener])
-    deps.chat.set_topic(channel_id, incident_blocks.topic(incident))
+        except ChatError as error:
+            raise ChannelNotMade(incident.id, error.message) from error
+    raise ChannelNotMade(incident.id, f"every channel name up to {channel_name} is taken")
+
+
+def _set_up_channel(deps: Deps, incident: Incident) -> None:
+    """The opener invited, the topic, the card posted and pinned, then remembered."""
+    deps.chat.invite(incident.channel_id, [incident.opened_by])
+    deps.chat.set_topic(incident.channel_id, incident_blocks.topic(incident))
     text, blocks = incident_blocks.incident_card(incident)
-    card_ts = deps.chat.post(channel_id, text=text, blocks=blocks)
-    deps.chat.pin(channel_id, card_ts)
+    card_ts = deps.chat.post(incident.channel_id, text=text, blocks=blocks)
+    deps.chat.pin(incident.channel_id, card_ts)
     incidents.attach_incident_card(uow=deps.uow, incident_id=incident.id, card_ts=card_ts)
-    log.info("incident opened", incident_id=incident.id, channel=channel_name, user=opener)
-    return incident
+    log.info("incident opened", incident_id=incident.id, channel=incident.channel_name)
 
 
 def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None:
@@ -196,10 +257,15 @@ class Filed:
     found: Resolution
 
 
-def needs_lookups(deps: Deps, resource: str) -> bool:
-    """Filing this resource asks Slack or PagerDuty who is in its dynamic groups first."""
-    rule = deps.policy.resources.get(resource.strip())
-    return rule is not None and bool(deps.policy.dynamic_groups_of(rule))
+# What the lookups of a request's dynamic groups may take in all: filing runs inside the ack,
+# which Slack waits 3 s for, and the commit and the answer need the rest.
+LOOKUP_BUDGET_SECONDS = 1.5
+
+
+def card_promised(request_id: str) -> str:
+    """What the requester is told, once, when the request is filed and Slack did not take its
+    card: it is there, and will show, so it is not filed again."""
+    return f"Filed {request_id}; its card will appear here when Slack answers."
 
 
 def record_filing(
@@ -212,9 +278,10 @@ def record_filing(
     reason: str,
     break_glass: bool = False,
 ) -> Filed:
-    """Look dynamic groups up (only a resource that has some asks Slack or PagerDuty), then
-    commit the request in one short transaction. Its card is the notifier's to post, now or,
-    when Slack is down, as soon as Slack answers."""
+    """Look dynamic groups up (only a resource that has some asks Slack or PagerDuty), within
+    `LOOKUP_BUDGET_SECONDS` in all (a group not looked up in time counts as a failed lookup),
+    then commit the request in one short transaction: short enough to run inside the ack. Its
+    card is the notifier's to post, now or, when Slack is down, as soon as Slack answers."""
     rule = deps.policy.resource(resource.strip())
     found = eligibility.resolve_groups(
         policy=deps.policy,
@@ -222,6 +289,7 @@ def record_filing(
         requester_id=user,
         directory=deps.directory,
         oncall=deps.oncall,
+        budget=LOOKUP_BUDGET_SECONDS,
     )
     try:
         request = access.request_access(
@@ -306,7 +374,8 @@ def after_decision(deps: Deps, result: access.DecisionResult) -> None:
     ends is finished by the sweep (an approval nobody issued is issued after a short wait)."""
     request_id = result.request.id
     if result.approved and not result.request.break_glass:
-        deps.notify()  # "approved, issuing…" while Vault is asked
+        # Straight to Vault: the card shows the outcome once the credential is delivered (or
+        # Vault's refusal), so nothing stands between the click and the credential.
         count_outcome(result.request)
         waited = (result.decision.decided_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_APPROVAL.labels(result.request.resource).observe(waited)
@@ -380,7 +449,7 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult, *, patient: boo
     if result.credential is not None and result.request.ends_at is not None:
         deps.schedule_expiry(request_id, result.request.ends_at)
     if result.credential is not None and result.grant is not None:
-        incident = incident_of_request(deps, request_id)
+        incident = result.incident or incident_of_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
         text, blocks = access_blocks.delivery(
             result.credential,

@@ -21,6 +21,7 @@ from bot.domain.audit import (
     next_in_chain,
     utc_iso,
 )
+from bot.domain.events import DomainEvent
 from bot.store.tables import audit_events
 
 AUDIT_CHAIN_LOCK = 0x6761_7465_6175_6474
@@ -40,23 +41,25 @@ class SqlAuditLog:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def append(self, entry: AuditEntry) -> AuditEvent:
+    def append(self, event: DomainEvent) -> AuditEvent:
+        """Seal the event's entry after the chain's head, under the chain's lock."""
+        entry = event.to_entry()
         lock_chain(self._connection)
-        event = next_in_chain(entry, self.head())
+        sealed = next_in_chain(entry, self.head())
         self._connection.execute(
             insert(audit_events).values(
-                seq=event.seq,
+                seq=sealed.seq,
                 at=utc_iso(entry.at),
                 action=entry.action,
                 actor=entry.actor,
                 incident_id=entry.incident_id,
                 request_id=entry.request_id,
                 data=canonical_json(entry.data).decode("utf-8"),
-                prev_hash=event.prev_hash,
-                hash=event.hash,
+                prev_hash=sealed.prev_hash,
+                hash=sealed.hash,
             )
         )
-        return event
+        return sealed
 
     def events(
         self, *, incident_id: str | None = None, after_seq: int = 0, limit: int | None = None

@@ -7,6 +7,10 @@ server drops the lock when that connection or the process dies, even by SIGKILL.
 process) it lives in this process only. So a claim that can be taken means nobody is doing that
 work now: whatever it left half done may be finished by whoever takes it.
 
+Which claims are held can also be asked in SQL (`unclaimed`), so that a sweep selects only the
+work nobody holds: the lock number is the first eight bytes of the key's SHA-256, which
+PostgreSQL computes as well as Python, and pg_locks shows every replica's advisory locks.
+
 A lock that vanished with its connection is never taken again behind the holder's back: the
 holder asks `ensure_held` before each call out, and learns of the loss as `ClaimLost` instead
 of carrying on while another worker may already be doing the same work.
@@ -18,7 +22,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    cast,
+    column,
+    create_engine,
+    exists,
+    func,
+    literal,
+    literal_column,
+    not_,
+    select,
+    table,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.domain.errors import ClaimLost
@@ -30,6 +53,8 @@ CLAIM_POOL_OVERFLOW = 50
 """Claims have a pool of their own, so that workers holding claims never starve each other of
 the connections their transactions need."""
 
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 _STILL_HELD = text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
     " AND pid = pg_backend_pid() AND granted AND objsubid = 1"
@@ -91,6 +116,11 @@ class LocalClaims:
             claim.give_back()
             self._give_back(claim)
 
+    def held_here(self) -> frozenset[str]:
+        """The keys this process holds now (on SQLite, every claim there is)."""
+        with self._lock:
+            return frozenset(self._held)
+
     def _take(self, key: str) -> Claim | None:
         with self._lock:
             if key in self._held:
@@ -138,7 +168,11 @@ class _AdvisoryClaim(Claim):
 
 
 class PostgresClaims(LocalClaims):
-    """Claims among replicas: one advisory lock per claim, on its own autocommit connection.
+    """Claims among replicas: advisory locks on the claim's own autocommit connection.
+
+    A claim takes two locks: its number (`_lock_number`, which SQL computes too) and the number
+    the previous release gave the same key (`_previous_lock_number`), so that replicas of that
+    release, still serving during a rolling upgrade, are kept out of the same work as before.
 
     The threads of this process are kept apart by LocalClaims first (a second lock for the same
     key would go to another connection and be refused anyway); the lock on the server keeps
@@ -157,9 +191,13 @@ class PostgresClaims(LocalClaims):
     def _take_elsewhere(self, key: str) -> Claim | None:
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            taken = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": _lock_number(key)}
-            ).scalar()
+            taken = connection.execute(_TRY_LOCK, {"key": _lock_number(key)}).scalar()
+            if (
+                taken
+                and not connection.execute(_TRY_LOCK, {"key": _previous_lock_number(key)}).scalar()
+            ):
+                connection.execute(_UNLOCK, {"key": _lock_number(key)})
+                taken = False
         except BaseException:
             _discard(connection)
             raise
@@ -175,9 +213,8 @@ class PostgresClaims(LocalClaims):
             _discard(claim.connection)
             return
         try:
-            claim.connection.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": _lock_number(claim.key)}
-            )
+            for number in (_previous_lock_number(claim.key), _lock_number(claim.key)):
+                claim.connection.execute(_UNLOCK, {"key": number})
         except SQLAlchemyError:
             _discard(claim.connection)  # gone with its connection: the server dropped the lock
             return
@@ -195,9 +232,63 @@ def _discard(connection: Connection) -> None:
 
 
 def _lock_number(key: str) -> int:
-    """A signed 64-bit advisory lock number for `key`."""
+    """A signed 64-bit advisory lock number for `key`: the first eight bytes of its SHA-256,
+    as `_sql_lock_number` computes it in PostgreSQL."""
+    digest = hashlib.sha256(key.encode()).digest()[:8]
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _previous_lock_number(key: str) -> int:
+    """The number the previous release locked for `key` (BLAKE2b, which PostgreSQL lacks)."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+_PG_LOCKS = table(
+    "pg_locks",
+    column("locktype"),
+    column("database"),
+    column("classid"),
+    column("objid"),
+    column("objsubid"),
+    column("granted"),
+)
+_PG_DATABASE = table("pg_database", column("oid"), column("datname"))
+
+
+def _sql_lock_number(key: ColumnElement[str]) -> ColumnElement[int]:
+    """`_lock_number` in PostgreSQL: 16 hex digits of the SHA-256, read as a signed bigint."""
+    digest = func.encode(func.sha256(func.convert_to(key, literal("UTF8"))), literal("hex"))
+    return cast(cast(literal("x") + func.left(digest, 16), BIT(64)), BigInteger)
+
+
+def unclaimed(
+    key: ColumnElement[str], *, postgres: bool, held_here: frozenset[str]
+) -> ColumnElement[bool]:
+    """A SQL condition true when nobody holds the claim named `key` (a SQL expression): not
+    this process (`held_here`, `LocalClaims.held_here`) and, on PostgreSQL, no session of this
+    database holding its advisory lock (pg_locks, every replica's claims)."""
+    free_here = key.not_in(sorted(held_here)) if held_here else true()
+    if not postgres:
+        return free_here
+    this_database = (
+        select(_PG_DATABASE.c.oid)
+        .where(_PG_DATABASE.c.datname == func.current_database())
+        .scalar_subquery()
+    )
+    number = (
+        cast(_PG_LOCKS.c.classid, BigInteger)
+        .op("<<")(literal_column("32"))
+        .op("|")(cast(_PG_LOCKS.c.objid, BigInteger))
+    )
+    held_anywhere = exists().where(
+        _PG_LOCKS.c.locktype == "advisory",
+        _PG_LOCKS.c.database == this_database,
+        _PG_LOCKS.c.objsubid == 1,
+        _PG_LOCKS.c.granted.is_(True),
+        number == _sql_lock_number(key),
+    )
+    return and_(free_here, not_(held_anywhere))
 
 
 def _lock_halves(number: int) -> tuple[int, int]:

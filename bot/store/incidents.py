@@ -1,9 +1,10 @@
 """Incidents: rows of the `incidents` table to and from the domain's Incident."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, insert, select
+from sqlalchemy import Connection, Row, Select, insert, or_, select
 
 from bot.domain.incident import Incident, IncidentStatus, Severity
 from bot.store.rows import locked, update_by_id
@@ -33,6 +34,8 @@ class SqlIncidentRepository:
         return self._one(statement.with_for_update(read=True, key_share=True))
 
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
+        if not channel_id:
+            return None  # "" is how an incident without its channel yet says so: never a match
         statement = select(incidents).where(incidents.c.channel_id == channel_id)
         return self._one(locked(statement, for_update))
 
@@ -44,6 +47,20 @@ class SqlIncidentRepository:
             select(incidents)
             .where(incidents.c.status == IncidentStatus.OPEN.value)
             .order_by(incidents.c.opened_at, incidents.c.id)
+        )
+        return [_incident_from_row(row) for row in self._connection.execute(statement)]
+
+    def list_unfinished_opens(self, opened_before: datetime, limit: int) -> Sequence[Incident]:
+        """Open incidents opened before `opened_before` still without their channel or card."""
+        statement = (
+            select(incidents)
+            .where(
+                (incidents.c.status == IncidentStatus.OPEN.value)
+                & or_(incidents.c.channel_id.is_(None), incidents.c.card_ts.is_(None))
+                & (incidents.c.opened_at < opened_before)
+            )
+            .order_by(incidents.c.opened_at, incidents.c.id)
+            .limit(limit)
         )
         return [_incident_from_row(row) for row in self._connection.execute(statement)]
 
@@ -69,8 +86,8 @@ def _incident_values(incident: Incident) -> dict[str, Any]:
         "commander_id": incident.commander_id,
         "opened_by": incident.opened_by,
         "opened_at": incident.opened_at,
-        "channel_id": incident.channel_id,
-        "channel_name": incident.channel_name,
+        "channel_id": incident.channel_id or None,
+        "channel_name": incident.channel_name or None,
         "status": incident.status.value,
         "closed_at": incident.closed_at,
         "closed_by": incident.closed_by,
@@ -89,8 +106,8 @@ def _incident_from_row(row: Row[Any]) -> Incident:
         commander_id=row.commander_id,
         opened_by=row.opened_by,
         opened_at=row.opened_at,
-        channel_id=row.channel_id,
-        channel_name=row.channel_name,
+        channel_id=row.channel_id or "",
+        channel_name=row.channel_name or "",
         status=IncidentStatus(row.status),
         closed_at=row.closed_at,
         closed_by=row.closed_by,

@@ -5,13 +5,14 @@ renders `SELECT ... FOR UPDATE` on PostgreSQL; SQLite ignores it, as BEGIN IMMED
 serializes writers there. The sweep queries add SKIP LOCKED, so replicas never pick the same row.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, func, insert, or_, select
+from sqlalchemy import Connection, Row, Select, func, insert, literal, or_, select
 
 from bot.domain.grant import Grant, GrantStatus
+from bot.store.claims import unclaimed
 from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     GRANT_REQUEST_UNIQUE,
@@ -20,8 +21,15 @@ from bot.store.tables import (
 
 
 class SqlGrantRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        claims_held_here: Callable[[], frozenset[str]] = frozenset,
+    ) -> None:
+        """`claims_held_here`: the claim keys this process holds (`LocalClaims.held_here`)."""
         self._connection = connection
+        self._claims_held_here = claims_held_here
 
     def add(self, grant: Grant) -> None:
         """Insert a grant; a second grant for the same request is refused with AlreadyDone."""
@@ -121,6 +129,27 @@ class SqlGrantRepository:
             .order_by(grants.c.ends_at, grants.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+        )
+        return self._all(statement)
+
+    def list_unclaimed_issuing(self, claim_prefix: str, limit: int) -> Sequence[Grant]:
+        """ISSUING grants whose issue claim (`claim_prefix` and the request id in capitals, as
+        `claim_key` names it) nobody holds: their issuer died before Vault's answer was
+        recorded. Oldest first, locked for this sweep (SKIP LOCKED)."""
+        key = literal(claim_prefix) + func.upper(grants.c.request_id)
+        statement = (
+            select(grants)
+            .where(
+                grants.c.status == GrantStatus.ISSUING.value,
+                unclaimed(
+                    key,
+                    postgres=self._connection.dialect.name == "postgresql",
+                    held_here=self._claims_held_here(),
+                ),
+            )
+            .order_by(grants.c.created_at, grants.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=grants)
         )
         return self._all(statement)
 

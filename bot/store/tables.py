@@ -47,8 +47,9 @@ incidents = Table(
     Column("commander_id", USER_ID, nullable=False),
     Column("opened_by", USER_ID, nullable=False),
     Column("opened_at", UtcDateTime, nullable=False),
-    Column("channel_id", ID, nullable=False, unique=True),
-    Column("channel_name", String(80), nullable=False),
+    # NULL until the incident's Slack channel is made (the row is committed first).
+    Column("channel_id", ID, unique=True),
+    Column("channel_name", String(80)),
     Column("status", STATE, nullable=False, index=True),
     Column("closed_at", UtcDateTime),
     Column("closed_by", USER_ID),
@@ -83,9 +84,18 @@ access_requests = Table(
     Column("reviewed_at", UtcDateTime),
     Column("approver_labels", JsonGroupMap),
     Column("auto_approved_because", Text),
+    # Unused since revision 0014 (the notifier's cursor tells what was shown); kept for pods
+    # of the previous release during a rolling upgrade.
+    Column("notify_pending", Boolean, nullable=False, server_default=false()),
     Column("awaiting_delivery", Boolean, nullable=False, server_default=false()),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
+    Index(
+        "ix_access_requests_notify_pending",
+        "notify_pending",
+        sqlite_where=text("notify_pending"),
+        postgresql_where=text("notify_pending"),
+    ),
     Index(
         "ix_access_requests_awaiting_delivery",
         "awaiting_delivery",

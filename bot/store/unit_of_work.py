@@ -64,9 +64,16 @@ class SqlUnitOfWork:
     checkpoints: SqlCheckpointRepository
     sink_cursors: SqlSinkCursorRepository
 
-    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        read_only: bool = False,
+        claims_held_here: Callable[[], frozenset[str]] = frozenset,
+    ) -> None:
         self._engine = engine
         self._read_only = read_only
+        self._claims_held_here = claims_held_here
         self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -78,7 +85,7 @@ class SqlUnitOfWork:
         self._connection = connection
         self.incidents = SqlIncidentRepository(connection)
         self.requests = SqlAccessRequestRepository(connection)
-        self.grants = SqlGrantRepository(connection)
+        self.grants = SqlGrantRepository(connection, claims_held_here=self._claims_held_here)
         self.audit = SqlAuditLog(connection)
         self.vault_tokens = SqlVaultTokenRepository(connection)
         self.checkpoints = SqlCheckpointRepository(connection)
@@ -116,7 +123,7 @@ class SqlUnitOfWorkFactory:
         self._claims = claims_for(engine)
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine)
+        return SqlUnitOfWork(self._engine, claims_held_here=self._claims.held_here)
 
     def run(
         self,

@@ -1,10 +1,11 @@
 """What people are told follows the audit chain: the Slack notifier's cursor, and a request's
-mark narrowed to "issued, not yet handed over".
+mark of a credential issued but not yet handed over.
 
 `notify_pending` marked any outcome not yet shown in Slack; the notifier now follows the chain
-with a cursor instead, so the column keeps only its other meaning, a credential issued and not
-yet delivered, under the name `awaiting_delivery` (true only on ACTIVE requests). The cursor
-starts at the chain's head: what happened before this revision was told the old way.
+with a cursor instead, and `awaiting_delivery` keeps the mark's other meaning: a credential
+issued and not yet delivered (true only on ACTIVE requests). `notify_pending` stays, unused, so
+that pods of the previous release keep working during a rolling upgrade. The cursor starts at
+the chain's head: what happened before this revision was told the old way.
 
 Revision ID: 0014
 Revises: 0013
@@ -25,10 +26,14 @@ NOTIFIER = "slack-notifier"
 
 
 def upgrade() -> None:
-    op.drop_index("ix_access_requests_notify_pending", table_name="access_requests")
-    op.execute("UPDATE access_requests SET notify_pending = false WHERE state <> 'active'")
-    with op.batch_alter_table("access_requests") as requests:
-        requests.alter_column("notify_pending", new_column_name="awaiting_delivery")
+    op.add_column(
+        "access_requests",
+        sa.Column("awaiting_delivery", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.execute(
+        "UPDATE access_requests SET awaiting_delivery = true "
+        "WHERE notify_pending AND state = 'active'"
+    )
     op.create_index(
         "ix_access_requests_awaiting_delivery",
         "access_requests",
@@ -50,11 +55,4 @@ def downgrade() -> None:
     # again resumes from it.
     op.drop_index("ix_access_requests_awaiting_delivery", table_name="access_requests")
     with op.batch_alter_table("access_requests") as requests:
-        requests.alter_column("awaiting_delivery", new_column_name="notify_pending")
-    op.create_index(
-        "ix_access_requests_notify_pending",
-        "access_requests",
-        ["notify_pending"],
-        sqlite_where=sa.text("notify_pending"),
-        postgresql_where=sa.text("notify_pending"),
-    )
+        requests.drop_column("awaiting_delivery")

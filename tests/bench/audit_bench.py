@@ -22,7 +22,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from bot.domain.audit import GENESIS_HASH, AuditEntry, canonical_json, seal, utc_iso, verify_chain
+from bot.domain.audit import GENESIS_HASH, canonical_json, seal, utc_iso, verify_chain
+from bot.domain.events import DecisionRecorded
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from bot.store.tables import audit_events
 
@@ -32,14 +33,15 @@ POSTGRES_ADMIN = os.environ.get(
 )
 
 
-def sample_entry(n: int) -> AuditEntry:
-    return AuditEntry(
-        action="request.decided",
+def sample_event(n: int) -> DecisionRecorded:
+    return DecisionRecorded(
         at=T0 + timedelta(milliseconds=n),
         actor=f"U0LEAD{n % 3}",
         incident_id=f"INC-20261123-{n // 1000:08d}",
         request_id=f"R-{n:08d}",
-        data={"verdict": "approve", "approvals": 1, "approvals_required": 2, "reason": None},
+        verdict="approve",
+        approvals=1,
+        approvals_required=2,
     )
 
 
@@ -52,7 +54,7 @@ def appends_per_second(url: str, count: int, threads: int) -> float:
     def writer(offset: int) -> None:
         for n in range(offset, offset + each):
             with uow() as tx:
-                tx.audit.append(sample_entry(n))
+                tx.audit.append(sample_event(n))
                 tx.commit()
 
     workers = [threading.Thread(target=writer, args=(i * each,)) for i in range(threads)]
@@ -77,7 +79,7 @@ def fill(url: str, count: int) -> list[bytes]:
     batch: list[dict[str, object]] = []
     with engine.begin() as connection:
         for n in range(count):
-            entry = sample_entry(n)
+            entry = sample_event(n).to_entry()
             event = seal(entry, seq=n + 1, prev_hash=prev)
             canonical.append(entry.canonical())
             prev = event.hash

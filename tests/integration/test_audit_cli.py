@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.domain.audit import AuditEntry, seal
+from bot.domain.events import CommanderChanged, OrphanRevoked
 from bot.domain.incident import Severity
 from bot.services import incidents
 from bot.services.checkpoints import sign_checkpoint
@@ -43,13 +44,14 @@ def fill(uow: SqlUnitOfWorkFactory, count: int = 10) -> str:
     )
     with uow() as tx:
         for n in range(count - 1):
+            previous, commander = ("U0A", "U0B") if n % 2 == 0 else ("U0B", "U0A")
             tx.audit.append(
-                AuditEntry(
-                    action="incident.note",
+                CommanderChanged(
                     at=T0,
-                    actor="U0A",
+                    actor=previous,
                     incident_id=incident.id,
-                    data={"n": n},
+                    previous=previous,
+                    commander=commander,
                 )
             )
         tx.commit()
@@ -203,7 +205,7 @@ def test_keygen_signed_checkpoints_and_a_rehashed_chain(
     fill(uow_factory, count=6)
     assert sign_checkpoint(uow=uow_factory, signer=signer, now=T0) is not None
     with uow_factory() as tx:
-        tx.audit.append(AuditEntry(action="incident.note", at=T0, actor="U0A", data={"n": 99}))
+        tx.audit.append(OrphanRevoked(at=T0, accessor="orphan-99", confirmed_at=T0))
         tx.commit()
     code, output = verify("--public-key", str(public))
     assert code == 0, output

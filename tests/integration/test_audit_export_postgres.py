@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.domain.audit import AuditEntry
 from bot.domain.checkpoints import Checkpoint
+from bot.domain.events import RequestFiled
 from bot.services.audit_export import SinkDelivery, export_audit, export_backlog
 from bot.store import SqlUnitOfWorkFactory
 from integrations.sinks import WebhookSink
@@ -123,7 +123,7 @@ def test_a_checkpoint_waits_for_an_open_append_so_ids_commit_in_order(
 
     def slow_append() -> None:
         with uow() as tx:
-            tx.audit.append(AuditEntry("request.filed", datetime.now(UTC)))
+            tx.audit.append(RequestFiled(at=datetime.now(UTC)))
             appended.set()
             release.wait(5)
             tx.commit()

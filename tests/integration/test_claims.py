@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, literal, select, text
 
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import ClaimLost
@@ -17,7 +17,13 @@ from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
 from bot.services import access, issuing, sweeps
 from bot.store import SqlUnitOfWorkFactory
-from bot.store.claims import PostgresClaims, _lock_halves, _lock_number
+from bot.store.claims import (
+    PostgresClaims,
+    _lock_halves,
+    _lock_number,
+    _previous_lock_number,
+    _sql_lock_number,
+)
 from tests.integration.test_services_on_store import POLICY, T0, clock, open_and_request
 from tests.unit.fakes import FakeBroker
 
@@ -44,6 +50,36 @@ def test_one_holder_among_replicas_and_threads(postgres_engine: Engine) -> None:
             assert unrelated
     with other_replica.hold("revoke:G-1") as free_now:
         assert free_now
+
+
+def test_postgresql_computes_the_same_lock_number_as_python(postgres_engine: Engine) -> None:
+    """The sweeps find free claims in SQL: its number for a key must be the one locked."""
+    keys = ["issue:R-7K3QF2AB", "request:R-AAAAAAAA", "incident:INC-20261123-X", "é:ü", ""]
+    with postgres_engine.connect() as connection:
+        for key in keys:
+            computed = connection.execute(select(_sql_lock_number(literal(key)))).scalar_one()
+            assert computed == _lock_number(key), key
+
+
+def test_a_replica_of_the_previous_release_keeps_a_claim_out_and_sees_it_held(
+    postgres_engine: Engine,
+) -> None:
+    """The previous release locked another number for the same key; a claim takes both, so
+    replicas of either release exclude each other during a rolling upgrade."""
+    key = "issue:R-ROLLING"
+    claims = PostgresClaims(postgres_engine)
+    with postgres_engine.connect() as old_replica:
+        lock = text("SELECT pg_try_advisory_lock(:n)")
+        assert old_replica.execute(lock, {"n": _previous_lock_number(key)}).scalar()
+        with claims.hold(key) as mine:
+            assert not mine
+        assert _holder_pids(postgres_engine, key) == set()  # the refused claim let go of both
+        old_replica.execute(text("SELECT pg_advisory_unlock_all()"))
+        with claims.hold(key) as mine:
+            assert mine
+            assert not old_replica.execute(lock, {"n": _previous_lock_number(key)}).scalar()
+    with claims.hold(key) as again:
+        assert again
 
 
 def test_a_waiting_worker_gets_the_claim_when_it_is_given_back(postgres_engine: Engine) -> None:

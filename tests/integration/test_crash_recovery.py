@@ -154,3 +154,33 @@ def test_close(fleet: Fleet, point: str) -> None:
     archived_at = [i for i, c in enumerate(calls) if c.method == "conversations.archive"]
     assert archived_at == [len(calls) - 1]  # archived once, and nothing after it
     everything_consistent(fleet)
+
+
+@pytest.mark.parametrize("point", ["open.incident_recorded", "open.channel_created"])
+def test_open(fleet: Fleet, point: str) -> None:
+    """Killed after the incident is recorded (no channel yet) or after Slack made the channel
+    but before it was attached: the restarted bot makes the incident's channel (the next name
+    when the first was made and lost), pins its card and tells the opener once where it is."""
+    title = f"open crash {next(_names)}"
+    fleet.arm_crash(point)
+    bot(fleet).people.slash_command(
+        "/incident", f"open {title}", user_id="U0ONCALL1", channel_id=fleet.general
+    )
+    assert bot(fleet).died_by_sigkill(), f"the bot did not die at {point}"
+    fleet.start()
+
+    def recovered() -> Any:
+        with fleet.uow() as tx:
+            found = [i for i in tx.incidents.list_open() if i.title == title]
+        return found[0] if found and found[0].card_ts is not None else None
+
+    incident = eventually(recovered, f"recovery after {point}", timeout=60)
+    slug = title.lower().replace(" ", "-")
+    made = [c for c in fleet.slack.workspace.channels.values() if slug in c.name]
+    lost = point == "open.channel_created"
+    assert len(made) == (2 if lost else 1)
+    assert incident.channel_name.endswith(f"{slug}-2" if lost else slug)
+    assert incident.card_ts in fleet.slack.pins(incident.channel_id)
+    told = [m for m in fleet.slack.dms("U0ONCALL1") if incident.id in m.text]
+    assert len(told) == 1 and f"<#{incident.channel_id}>" in told[0].text
+    everything_consistent(fleet)

@@ -2,14 +2,18 @@
 rows that are not due come first, and on PostgreSQL never a row another transaction holds."""
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bot.domain.access import RequestState
-from bot.domain.grant import GrantStatus
+from bot.domain.grant import Grant, GrantStatus
+from bot.services import sweeps
+from bot.services.common import claim_key
 from bot.store import SqlUnitOfWork, SqlUnitOfWorkFactory
+from bot.store.claims import _lock_number
 
 from . import builders
 from .builders import T0
@@ -124,6 +128,45 @@ def test_closed_incidents_with_unrevoked_tokens(tx: SqlUnitOfWork) -> None:
     tx.vault_tokens.mark_revoked(["revoked-1"], at=NOW)
 
     assert tx.vault_tokens.list_closed_incidents_with_unrevoked(limit=10) == [closed.id]
+
+
+def test_issues_being_issued_do_not_starve_an_interrupted_one(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine
+) -> None:
+    """150 grants in ISSUING whose issuers are alive (their claims held, here or by another
+    replica's session) come before the one whose issuer died; only that one is failed."""
+    being_issued = 150
+    with uow_factory() as setup:
+        setup.incidents.add(INCIDENT)
+        claimed = [
+            _grant(setup, number, created_at=T0 + timedelta(seconds=number))
+            for number in range(1, being_issued + 1)
+        ]
+        interrupted = _grant(setup, 999, created_at=T0 + timedelta(hours=1))
+        setup.commit()
+        keys = [claim_key("issue", grant.request_id) for grant in _grants(setup, claimed)]
+
+    with ExitStack() as holding:
+        if engine.dialect.name == "postgresql":  # another replica's claims, seen in pg_locks
+            replica = holding.enter_context(engine.connect())
+            for key in keys:
+                replica.execute(text("SELECT pg_advisory_lock(:n)"), {"n": _lock_number(key)})
+            replica.commit()
+        else:  # this process's claims
+            for key in keys:
+                assert holding.enter_context(uow_factory.claim(key))
+
+        assert sweeps.fail_interrupted_issues(uow=uow_factory, clock=lambda: NOW) == [interrupted]
+
+    with uow_factory() as tx:
+        statuses = {grant.id: grant.status for grant in _grants(tx, [*claimed, interrupted])}
+    assert statuses.pop(interrupted) is GrantStatus.FAILED
+    assert set(statuses.values()) == {GrantStatus.ISSUING}
+
+
+def _grants(tx: SqlUnitOfWork, ids: list[str]) -> list[Grant]:
+    found = [tx.grants.get(grant_id) for grant_id in ids]
+    return [grant for grant in found if grant is not None]
 
 
 @pytest.mark.postgres

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.domain.audit import AuditEntry
+from bot.domain import events
 from bot.services.checkpoints import sign_checkpoint
 from bot.store import SqlUnitOfWorkFactory
 from integrations.audit_signing import Ed25519Signer
@@ -40,7 +40,7 @@ def as_of_backup(engine: Engine, *, seq: int) -> None:
 def append(uow: SqlUnitOfWorkFactory, count: int) -> None:
     with uow() as tx:
         for n in range(count):
-            tx.audit.append(AuditEntry(action="incident.note", at=T0, actor="U0A", data={"n": n}))
+            tx.audit.append(events.OrphanRevoked(at=T0, accessor=f"orphan-{n}", confirmed_at=T0))
         tx.commit()
 
 

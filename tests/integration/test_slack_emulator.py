@@ -829,3 +829,35 @@ def test_the_gateway_invites_a_member_again_without_an_error(
     assert web.conversations_members(channel=channel)["members"] == [slack.bot_user_id, ALICE, BOB]
     with pytest.raises(ChatError, match="user_not_found"):
         chat.invite(channel, ["U0NOBODY"])
+
+
+# -- message metadata: a post found again after a stop -------------------------------------
+
+
+def test_a_marked_post_is_found_in_its_thread_and_metadata_only_when_asked(
+    web: WebClient,
+) -> None:
+    """Slack returns message metadata from conversations.replies and .history only with
+    `include_all_metadata` (https://api.slack.com/methods/conversations.replies#arg_include_all_metadata,
+    https://docs.slack.dev/messaging/message-metadata)."""
+    chat = SlackChat(web)
+    channel = incident_channel(web)
+    card = chat.post(channel, text="card", marker="7:card")
+    reply = chat.post(channel, text="denied", thread_ts=card, marker="9:outcome")
+    assert chat.find_marked(channel, "9:outcome", thread_ts=card) == reply
+    assert chat.find_marked(channel, "9:reminder", thread_ts=card) is None
+    assert chat.find_marked(channel, "7:card") == card
+    plain = web.conversations_replies(channel=channel, ts=card)["messages"]
+    assert all("metadata" not in message for message in plain)
+    asked = web.conversations_replies(channel=channel, ts=card, include_all_metadata=True)
+    assert asked["messages"][1]["metadata"]["event_payload"] == {"marker": "9:outcome"}
+
+
+def test_a_marked_post_is_found_past_the_first_page_of_a_long_thread(web: WebClient) -> None:
+    chat = SlackChat(web)
+    channel = incident_channel(web)
+    card = chat.post(channel, text="card")
+    for n in range(250):
+        chat.post(channel, text=f"reply {n}", thread_ts=card)
+    late = chat.post(channel, text="denied", thread_ts=card, marker="300:outcome")
+    assert chat.find_marked(channel, "300:outcome", thread_ts=card) == late

@@ -200,9 +200,9 @@ def test_open_request_approve_twice_deliver_close(scene: Scene) -> None:
         "chat.postMessage", "pins.add",
         # /request-access: the approval card
         "chat.postMessage",
-        # two approvals: the card in place, then the private delivery (ephemeral and DM),
-        # the card once more and the requester told in the thread
-        "chat.update", "chat.update", "chat.postEphemeral", "conversations.open",
+        # two approvals: the card after the first, then straight to Vault after the second:
+        # the private delivery (ephemeral and DM), the card and the requester in the thread
+        "chat.update", "chat.postEphemeral", "conversations.open",
         "chat.postMessage", "chat.update", "chat.postMessage",
         # /incident close: the request card, the incident card and topic, the summary pinned,
         # the report uploaded, and the channel archived last

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.exc import DBAPIError
 
+from bot.domain import events
 from bot.domain.audit import (
     GENESIS_HASH,
     Action,
@@ -35,10 +36,23 @@ def _entry(number: int, *, incident_id: str | None = "INC-1") -> AuditEntry:
     )
 
 
+def _event(number: int, *, incident_id: str | None = "INC-1") -> events.RequestFiled:
+    return events.RequestFiled(
+        at=(T0 + timedelta(seconds=number, microseconds=number)).astimezone(BERLIN_WINTER),
+        actor="U0REQUEST",
+        incident_id=incident_id,
+        request_id=f"R-{number}",
+        resource="inference-logs",
+        reason=f"über {number}",
+        approvals_required=number,
+        approvers=("U0LEAD2", "U0LEAD1"),
+    )
+
+
 def test_appended_events_form_a_verifiable_chain(uow_factory: SqlUnitOfWorkFactory) -> None:
     with uow_factory() as uow:
         assert uow.audit.head() is None
-        sealed = [uow.audit.append(_entry(n, incident_id=f"INC-{n % 2}")) for n in range(1, 6)]
+        sealed = [uow.audit.append(_event(n, incident_id=f"INC-{n % 2}")) for n in range(1, 6)]
         uow.commit()
 
     assert [event.seq for event in sealed] == [1, 2, 3, 4, 5]
@@ -57,7 +71,7 @@ def test_stored_data_is_the_canonical_json_that_was_hashed(
     uow_factory: SqlUnitOfWorkFactory, engine: Engine
 ) -> None:
     with uow_factory() as uow:
-        event = uow.audit.append(_entry(1))
+        event = uow.audit.append(_event(1))
         uow.commit()
 
     with engine.connect() as connection:
@@ -67,10 +81,10 @@ def test_stored_data_is_the_canonical_json_that_was_hashed(
 
 def test_a_rolled_back_append_leaves_no_gap(uow_factory: SqlUnitOfWorkFactory) -> None:
     with uow_factory() as uow:
-        uow.audit.append(_entry(1))
+        uow.audit.append(_event(1))
 
     with uow_factory() as uow:
-        event = uow.audit.append(_entry(2))
+        event = uow.audit.append(_event(2))
         uow.commit()
 
     assert event.seq == 1
@@ -126,7 +140,7 @@ def test_postgres_refuses_to_change_the_audit_trail(
 ) -> None:
     uow_factory = SqlUnitOfWorkFactory(postgres_engine)
     with uow_factory() as uow:
-        uow.audit.append(_entry(1))
+        uow.audit.append(_event(1))
         uow.commit()
 
     with postgres_engine.begin() as connection, pytest.raises(DBAPIError, match="append-only"):
@@ -176,7 +190,7 @@ def test_postgres_streams_events_through_a_server_side_cursor(postgres_engine: E
 
     uow_factory = SqlUnitOfWorkFactory(postgres_engine)
     with uow_factory() as uow:
-        uow.audit.append(_entry(1))
+        uow.audit.append(_event(1))
         assert [e.seq for e in uow.audit.events()] == [1]
 
     assert cursor_types == ["ServerCursor"]

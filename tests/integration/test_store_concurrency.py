@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from bot.domain.audit import Action, AuditEntry, verify_chain
+from bot.domain.audit import verify_chain
+from bot.domain.events import DecisionRecorded
 from bot.domain.grant import GrantStatus
 from bot.store import SqlUnitOfWorkFactory
 
@@ -35,11 +36,11 @@ def _append_from_threads(factory: SqlUnitOfWorkFactory, threads: int, appends: i
         for number in range(appends):
             with factory() as uow:
                 uow.audit.append(
-                    AuditEntry(
-                        action=Action.REQUEST_DECIDED,
+                    DecisionRecorded(
                         at=T0 + timedelta(milliseconds=number),
                         actor=f"U0WORKER{worker}",
-                        data={"worker": worker, "number": number},
+                        request_id=f"R-{number}",
+                        verdict="approve",
                     )
                 )
                 uow.commit()
@@ -50,7 +51,7 @@ def _append_from_threads(factory: SqlUnitOfWorkFactory, threads: int, appends: i
         events = list(uow.audit.events())
     assert [event.seq for event in events] == list(range(1, threads * appends + 1))
     assert verify_chain(events).ok
-    written = Counter((e.entry.data["worker"], e.entry.data["number"]) for e in events)
+    written = Counter((e.entry.actor, e.entry.request_id) for e in events)
     assert set(written.values()) == {1}
     assert len(written) == threads * appends
 

@@ -2,6 +2,7 @@
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEntry, AuditEvent, ChainLink, next_in_chain
+from bot.domain.audit import AuditEvent, ChainLink, next_in_chain
 from bot.domain.checkpoints import Checkpoint
 from bot.domain.errors import (
     AlreadyDone,
@@ -21,6 +22,7 @@ from bot.domain.errors import (
     CredentialUnavailable,
     OnCallUnavailable,
 )
+from bot.domain.events import DomainEvent
 from bot.domain.export import Backlog, SinkCursor
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
@@ -70,7 +72,7 @@ class MemoryIncidents:
 
     def get_by_channel(self, channel_id: str, *, for_update: bool = False) -> Incident | None:
         found = [i for i in self._state.incidents.values() if i.channel_id == channel_id]
-        return copy.deepcopy(found[0]) if found else None
+        return copy.deepcopy(found[0]) if found and channel_id else None
 
     def save(self, incident: Incident) -> None:
         self._state.incidents[incident.id] = copy.deepcopy(incident)
@@ -83,6 +85,16 @@ class MemoryIncidents:
             copy.deepcopy(i)
             for i in self._state.incidents.values()
             if i.summary_pending or i.archive_pending
+        ]
+        return found[:limit]
+
+    def list_unfinished_opens(self, opened_before: datetime, limit: int) -> Sequence[Incident]:
+        found = [
+            copy.deepcopy(i)
+            for i in sorted(self._state.incidents.values(), key=lambda i: (i.opened_at, i.id))
+            if i.is_open
+            and (not i.has_channel or i.card_ts is None)
+            and i.opened_at < opened_before
         ]
         return found[:limit]
 
@@ -276,8 +288,11 @@ class MemorySinkCursors:
 
 
 class MemoryGrants:
-    def __init__(self, state: MemoryState) -> None:
+    def __init__(
+        self, state: MemoryState, claims_held_here: Callable[[], frozenset[str]] = frozenset
+    ) -> None:
         self._state = state
+        self._claims_held_here = claims_held_here
 
     def add(self, grant: Grant) -> None:
         if self.get_for_request(grant.request_id) is not None:
@@ -308,6 +323,15 @@ class MemoryGrants:
     def list_by_status(self, statuses: Sequence[GrantStatus], limit: int) -> Sequence[Grant]:
         found = [copy.deepcopy(g) for g in self._state.grants.values() if g.status in statuses]
         return found[:limit]
+
+    def list_unclaimed_issuing(self, claim_prefix: str, limit: int) -> Sequence[Grant]:
+        held = self._claims_held_here()
+        found = [
+            copy.deepcopy(g)
+            for g in self._state.grants.values()
+            if g.status is GrantStatus.ISSUING and claim_prefix + g.request_id.upper() not in held
+        ]
+        return sorted(found, key=lambda g: (g.created_at, g.id))[:limit]
 
     def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
         return sum(
@@ -348,10 +372,10 @@ class MemoryAudit:
     def __init__(self, state: MemoryState) -> None:
         self._state = state
 
-    def append(self, entry: AuditEntry) -> AuditEvent:
-        event = next_in_chain(entry, self.head())
-        self._state.events.append(event)
-        return event
+    def append(self, event: DomainEvent) -> AuditEvent:
+        sealed = next_in_chain(event.to_entry(), self.head())
+        self._state.events.append(sealed)
+        return sealed
 
     def events(
         self, *, incident_id: str | None = None, after_seq: int = 0, limit: int | None = None
@@ -391,7 +415,7 @@ class MemoryUnitOfWork:
         self._working = copy.deepcopy(self._store.state)
         self.incidents = MemoryIncidents(self._working)
         self.requests = MemoryRequests(self._working)
-        self.grants = MemoryGrants(self._working)
+        self.grants = MemoryGrants(self._working, self._store.claims.held_here)
         self.audit = MemoryAudit(self._working)
         self.vault_tokens = MemoryVaultTokens(self._working)
         self.checkpoints = MemoryCheckpoints(self._working)
@@ -524,11 +548,15 @@ class FakeChat:
         self.taken: set[str] = set()
         self.channels: dict[str, str] = {}
         self.failing: set[str] = set()
+        self.refusing: set[str] = set()  # refused for good (a deleted message, say)
+        self.markers: dict[tuple[str, str | None, str], str] = {}
         self._ts = 0
 
     def _record(self, method: str, **args: Any) -> None:
         if method in self.failing:
             raise ChatUnavailable(f"Slack could not be reached for {method}")
+        if method in self.refusing:
+            raise ChatError(f"Slack refused {method}: message_not_found")
         self.calls.append((method, args))
 
     def _next_ts(self) -> str:
@@ -553,12 +581,25 @@ class FakeChat:
         self._record("conversations.setTopic", channel=channel, topic=topic)
 
     def post(
-        self, channel: str, *, text: str, blocks: Blocks | None = None, thread_ts: str | None = None
+        self,
+        channel: str,
+        *,
+        text: str,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+        marker: str | None = None,
     ) -> str:
         self._record(
             "chat.postMessage", channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
         )
-        return self._next_ts()
+        ts = self._next_ts()
+        if marker is not None:
+            self.markers[(channel, thread_ts, marker)] = ts
+        return ts
+
+    def find_marked(self, channel: str, marker: str, *, thread_ts: str | None = None) -> str | None:
+        self._record("conversations.replies", channel=channel, ts=thread_ts, marker=marker)
+        return self.markers.get((channel, thread_ts, marker))
 
     def update(self, channel: str, ts: str, *, text: str, blocks: Blocks | None = None) -> None:
         self._record("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
@@ -627,11 +668,13 @@ class FakeDirectory:
 
 
 class FakeOnCall:
-    """Who is on call, by PagerDuty group ref; `failure` makes every lookup raise it."""
+    """Who is on call, by PagerDuty group ref; `failure` makes every lookup raise it, `delay`
+    makes every lookup take that many seconds first (a slow PagerDuty)."""
 
     def __init__(self) -> None:
         self.shifts: dict[tuple[str, str], OnCallShift] = {}
         self.failure: OnCallUnavailable | None = None
+        self.delay = 0.0
         self.lookups = 0
 
     def put_on_call(self, user_id: str, group: DynamicGroup, *, level: int = 1) -> OnCallShift:
@@ -650,12 +693,14 @@ class FakeOnCall:
 
     def shift_of(self, user_id: str, group: DynamicGroup) -> OnCallShift | None:
         self.lookups += 1
+        time.sleep(self.delay)
         if self.failure is not None:
             raise self.failure
         return self.shifts.get((group.ref, user_id))
 
     def users_on_call(self, group: DynamicGroup) -> frozenset[str]:
         self.lookups += 1
+        time.sleep(self.delay)
         if self.failure is not None:
             raise self.failure
         return frozenset(user for ref, user in self.shifts if ref == group.ref)

@@ -9,7 +9,6 @@ import pytest
 from bot.domain.access import Verdict
 from bot.domain.audit import (
     GENESIS_HASH,
-    Action,
     AuditEntry,
     AuditEvent,
     chain_hash,
@@ -19,6 +18,7 @@ from bot.domain.audit import (
 )
 from bot.domain.checkpoints import Checkpoint, check_signatures, checkpoint_due, unanchored_tail
 from bot.domain.errors import GatehouseError
+from bot.domain.events import DomainEvent, IssueStarted
 from bot.domain.incident import Severity
 from bot.services import access, incidents, issuing
 from bot.services.checkpoints import sign_checkpoint
@@ -92,10 +92,10 @@ def test_a_failed_audit_append_issues_nothing() -> None:
     )
     original = MemoryAudit.append
 
-    def broken(self: MemoryAudit, entry: AuditEntry) -> AuditEvent:
-        if entry.action == Action.GRANT_ISSUING:
+    def broken(self: MemoryAudit, event: DomainEvent) -> AuditEvent:
+        if isinstance(event, IssueStarted):
             raise GatehouseError("the audit log is unavailable")
-        return original(self, entry)
+        return original(self, event)
 
     MemoryAudit.append = broken  # type: ignore[method-assign]
     try:

@@ -43,11 +43,15 @@ def home_view(
     for incident in incidents[:MAX_LISTED]:
         blocks.append(
             section(
-                f"<#{incident.channel_id}> · *{incident.id}* {escape(incident.title)} · "
+                f"{_channel_of(incident)} · *{incident.id}* {escape(incident.title)} · "
                 f"{incident.severity.value.upper()} · commander {mention(incident.commander_id)}"
             )
         )
     return {"type": "home", "blocks": blocks}
+
+
+def _channel_of(incident: Incident) -> str:
+    return f"<#{incident.channel_id}>" if incident.has_channel else "(channel being made)"
 
 
 def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:

@@ -58,7 +58,20 @@ def handed_off(incident: Incident, previous: str, by_user: str) -> str:
 
 
 def opened_elsewhere(incident: Incident) -> str:
+    if not incident.has_channel:
+        return (
+            f"Opened {incident.id}. You are its commander. Its channel is still being made: "
+            "you will get a direct message saying where."
+        )
     return f"Opened {incident.id} in <#{incident.channel_id}>. You are its commander."
+
+
+def channel_made_late(incident: Incident) -> str:
+    """The DM to the opener of an incident whose channel recovery made."""
+    return (
+        f"{incident.id} ({escape(incident.title)}) now has its channel: <#{incident.channel_id}>. "
+        "Slack did not make it when you opened the incident. You are its commander."
+    )
 
 
 def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]:

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.domain.durations import parse_duration
@@ -24,6 +25,7 @@ from bot.slack.workflows import Deps
 FILED = "gatehouse_filed"
 REFUSED = "gatehouse_refused"
 ANSWERED = "gatehouse_answered"
+log = structlog.get_logger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -39,17 +41,18 @@ def register(app: App, deps: Deps) -> None:
 
     def finish_filing(filed: workflows.Filed, tell: Callable[[str], None]) -> None:
         """The card and what follows a request the ack filed; the requester is told once
-        when Slack failed, so nobody files it again."""
+        when Slack did not take the card, so nobody files it again (the notifier posts it
+        once Slack answers)."""
         try:
             shown = workflows.after_filing(deps, filed)
         except Exception as error:
             tell(user_message(error))
             return
         if not shown:
-            tell(
-                f"Filed {filed.request.id}; its card will appear here when Slack answers "
-                "again. No need to file it again."
-            )
+            try:
+                tell(workflows.card_promised(filed.request.id))
+            except Exception:
+                log.warning("requester not told the card is late", request_id=filed.request.id)
 
     def ack_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         received = command_or_sorry(ack, command)
@@ -65,10 +68,7 @@ def register(app: App, deps: Deps) -> None:
         except GatehouseError as error:
             ack(text=f"{user_message(error, typed=typed)}\n{blocks.REQUEST_USAGE}")
             return
-        if workflows.needs_lookups(deps, resource):
-            ack()  # Slack or PagerDuty is asked first: filed after the ack
-            return
-        try:
+        try:  # dynamic groups are looked up within a budget that leaves time to answer
             context[FILED] = workflows.record_filing(
                 deps,
                 channel_id=received.channel_id,
@@ -98,32 +98,15 @@ def register(app: App, deps: Deps) -> None:
 
             finish_filing(context[FILED], tell)
             return
-
         text, user, channel = from_slack(typed.text), typed.user_id, typed.channel_id
+        if text.strip():
+            return  # the ack answered what it could not file
         try:
-            if not text.strip():
-                rules = list(deps.policy.resources.values())
-                modal = deps.seal.seal_view(user, blocks.request_modal(rules, channel))
-                deps.chat.open_view(typed.trigger_id, modal)
-                return
-            try:
-                resource, duration, reason, break_glass = check(text)
-            except GatehouseError:
-                return  # the ack already told the user what to fix
-            workflows.file_request(
-                deps,
-                channel_id=channel,
-                user=user,
-                resource=resource,
-                duration=duration,
-                reason=reason,
-                break_glass=break_glass,
-            )
+            rules = list(deps.policy.resources.values())
+            modal = deps.seal.seal_view(user, blocks.request_modal(rules, channel))
+            deps.chat.open_view(typed.trigger_id, modal)
         except Exception as error:
-            respond(
-                text=user_message(error, typed=f"/request-access {text}"),
-                response_type="ephemeral",
-            )
+            respond(text=user_message(error), response_type="ephemeral")
 
     app.command("/request-access")(ack=ack_command, lazy=[run_command])
 
@@ -147,10 +130,7 @@ def register(app: App, deps: Deps) -> None:
             except NotAllowed as refused:
                 ack(response_action="errors", errors={ids.BREAK_GLASS_BLOCK: refused.message})
                 return
-        if rule is None or workflows.needs_lookups(deps, form.resource):
-            ack()  # filed after the ack (Slack or PagerDuty is asked first), or refused there
-            return
-        try:
+        try:  # an unknown resource is refused here, told privately after the ack
             context[FILED] = workflows.record_filing(
                 deps,
                 channel_id=form.channel,
@@ -183,21 +163,6 @@ def register(app: App, deps: Deps) -> None:
             return
         if FILED in context:
             finish_filing(context[FILED], tell)
-            return
-        try:
-            workflows.file_request(
-                deps,
-                channel_id=form.channel,
-                user=form.user,
-                resource=form.resource,
-                duration=form.duration,
-                reason=form.reason,
-                break_glass=_break_glass_ticked(form.values),
-            )
-        except Exception as error:
-            workflows.tell_privately(
-                deps, form.user, user_message(error, typed=form.reason), form.channel
-            )
 
     def read_form(body: dict[str, Any]) -> RequestForm:
         """The request form as submitted, its channel taken only from signed metadata."""

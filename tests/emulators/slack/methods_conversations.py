@@ -255,7 +255,9 @@ def history(ctx: Ctx) -> JSON:
     page, next_cursor = _page(ctx, newest_first, "ts", 100)
     wanted = set(page)
     messages = [
-        m.to_api(ws.team_id, ws.bot_profile()) for m in reversed(top_level) if m.ts in wanted
+        _listed(ctx, m.to_api(ws.team_id, ws.bot_profile()))
+        for m in reversed(top_level)
+        if m.ts in wanted
     ]
     return {
         "ok": True,
@@ -276,14 +278,29 @@ def replies(ctx: Ctx) -> JSON:
     if parent is None:
         raise ApiError("thread_not_found")
     root = parent.thread_ts or parent.ts
-    thread = [m for m in channel.history if m.ts == root or m.thread_ts == root]
-    messages = [m.to_api(ws.team_id, ws.bot_profile()) for m in thread]
+    thread = [m.ts for m in channel.history if m.ts == root or m.thread_ts == root]
+    page, next_cursor = _page(ctx, thread, "ts", 1000)
+    wanted = set(page)
+    messages = [
+        _listed(ctx, m.to_api(ws.team_id, ws.bot_profile()))
+        for m in channel.history
+        if m.ts in wanted
+    ]
     return {
         "ok": True,
         "messages": messages,
-        "has_more": False,
-        "response_metadata": {"next_cursor": ""},
+        "has_more": bool(next_cursor),
+        "response_metadata": {"next_cursor": next_cursor},
     }
+
+
+def _listed(ctx: Ctx, message: JSON) -> JSON:
+    """A message as history and replies list it: its metadata only when asked for with
+    `include_all_metadata` (https://api.slack.com/methods/conversations.replies#arg_include_all_metadata,
+    https://api.slack.com/methods/conversations.history#arg_include_all_metadata)."""
+    if not ctx.bool_arg("include_all_metadata"):
+        message.pop("metadata", None)
+    return message
 
 
 HANDLERS: dict[str, Handler] = {

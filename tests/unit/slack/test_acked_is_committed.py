@@ -218,8 +218,7 @@ def test_slack_failing_after_filing_tells_the_requester_it_is_filed(
     (request,) = store(deps).state.requests.values()
     assert said.acks == [{}]
     assert [r["text"] for r in said.responses] == [
-        f"Filed {request.id}; its card will appear here when Slack answers again. "
-        "No need to file it again."
+        f"Filed {request.id}; its card will appear here when Slack answers."
     ]
     chat(deps).failing = set()
     clock.now += timedelta(seconds=3)  # the notifier's first pause after a failure: 2 s

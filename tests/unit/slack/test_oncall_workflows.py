@@ -1,6 +1,7 @@
 """What Slack sees of on-call auto-approval, failed lookups and group approvers, on fakes."""
 
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -9,11 +10,12 @@ import pytest
 from bot.domain.access import RequestState
 from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
 from bot.domain.incident import Severity
-from bot.services import access
-from bot.slack import workflows
+from bot.services import access, eligibility
+from bot.slack import ids, workflows
 from bot.slack.workflows import Deps
 from tests.unit.example_policy import ML_PRIMARY, oncall_example_policy
-from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall
+from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
+from tests.unit.slack.listening import Listeners, view_state
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +130,96 @@ def test_a_refusal_mentions_the_lookups_that_failed(deps: Deps) -> None:
 
     assert "Only members of ml-primary" in refused.value.message
     assert "PagerDuty refused the API key (401)" in refused.value.message
+
+
+def _slow_pagerduty(deps: Deps, monkeypatch: pytest.MonkeyPatch) -> str:
+    """PagerDuty answering in 2 s, a budget of 0.2 s, and an incident channel."""
+    _, oncall, _ = fakes(deps)
+    oncall.put_on_call("U0ONCALL2", ML_PRIMARY)  # in time, this would auto-approve
+    oncall.delay = 2.0
+    monkeypatch.setattr(workflows, "LOOKUP_BUDGET_SECONDS", 0.2)
+    incident = workflows.open_incident(
+        deps, title="Ranker latency", severity=Severity.SEV2, opener="U0ONCALL1"
+    )
+    return incident.channel_id
+
+
+def test_a_slow_pagerduty_is_given_up_on_and_the_request_filed_before_the_ack(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = _slow_pagerduty(deps, monkeypatch)
+    chat = fakes(deps)[0]
+    before = len(chat.calls)
+
+    started = time.monotonic()
+    said = Listeners(deps).run_command(
+        "/request-access", "inference-logs-ro 1h p99", channel=channel, ack_only=True
+    )
+
+    assert time.monotonic() - started < 1.0
+    assert said.acks == [{}]
+    assert isinstance(deps.uow, MemoryStore)
+    (request,) = deps.uow.state.requests.values()
+    assert request.state is RequestState.PENDING and request.card_ts is None
+    assert chat.calls[before:] == []  # nothing asked of Slack before the answer
+
+
+def test_a_lookup_over_the_budget_is_noted_in_the_thread(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = _slow_pagerduty(deps, monkeypatch)
+    chat = fakes(deps)[0]
+    before = len(chat.calls)
+
+    Listeners(deps).run_command("/request-access", "inference-logs-ro 1h p99", channel=channel)
+
+    assert chat.methods()[before:] == ["chat.postMessage", "chat.postMessage"]
+    note = chat.calls[before + 1][1]
+    assert note["thread_ts"] is not None
+    assert "could not be looked up in time: no answer within 0.2 s" in note["text"]
+    assert "Nobody is auto-approved on a failed on-call check" in note["text"]
+    assert isinstance(deps.uow, MemoryStore)
+    (request,) = deps.uow.state.requests.values()
+    assert request.state is RequestState.PENDING
+
+
+def test_lookups_within_the_budget_count_as_usual(deps: Deps) -> None:
+    _, oncall, _ = fakes(deps)
+    oncall.put_on_call("U0ONCALL2", ML_PRIMARY)
+    oncall.delay = 0.05
+    found = eligibility.resolve_groups(
+        policy=deps.policy,
+        rule=deps.policy.resource("inference-logs-ro"),
+        requester_id="U0ONCALL2",
+        directory=deps.directory,
+        oncall=deps.oncall,
+        budget=1.5,
+    )
+    assert found.notes == () and found.shift is not None
+
+
+def test_the_request_form_files_a_resource_with_lookups_before_it_closes(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = _slow_pagerduty(deps, monkeypatch)
+    chat = fakes(deps)[0]
+    before = len(chat.calls)
+    form = view_state(
+        {
+            ids.RESOURCE_BLOCK: {
+                ids.RESOURCE_INPUT: {"selected_option": {"value": "inference-logs-ro"}}
+            },
+            ids.REASON_BLOCK: {ids.REASON_INPUT: {"value": "p99 spikes"}},
+        },
+        metadata=channel,
+    )
+
+    submitted = Listeners(deps).submit(
+        ids.REQUEST_ACCESS_VIEW, form, user="U0ONCALL2", ack_only=True
+    )
+
+    assert submitted.acks == [{}]
+    assert isinstance(deps.uow, MemoryStore)
+    (request,) = deps.uow.state.requests.values()
+    assert request.state is RequestState.PENDING and request.resource == "inference-logs-ro"
+    assert chat.calls[before:] == []

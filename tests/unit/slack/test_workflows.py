@@ -84,20 +84,20 @@ def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps:
         deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
     )
     calls = chat(deps).calls[before:]
+    # the credential first (nothing in Slack stands between the click and it), then the card
     assert [m for m, _ in calls] == [
-        "chat.update",
         "chat.postEphemeral",
         "dm",
         "chat.update",
         "chat.postMessage",
     ]
-    ephemeral, dm = calls[1], calls[2]
+    ephemeral, dm = calls[0], calls[1]
     assert ephemeral[1]["user"] == "U0ONCALL2" and ephemeral[1]["channel"] == channel
     assert "VAULT_ADDR=https://vault.example:8200 VAULT_TOKEN=hvs.wrap" in text_of(ephemeral)
     assert "vault unwrap" in text_of(dm)
-    final_card = text_of(calls[3])
+    final_card = text_of(calls[2])
     assert "Access active" in final_card and "gatehouse.approve" not in final_card
-    assert calls[4][1]["thread_ts"] is not None and "ready" in calls[4][1]["text"]
+    assert calls[3][1]["thread_ts"] is not None and "ready" in calls[3][1]["text"]
     # the secret never goes to the channel itself
     for method, args in chat(deps).calls:
         if method in ("chat.postMessage", "chat.update"):
