@@ -518,8 +518,8 @@ def _hand_over(
                 retry_in_seconds=pause.total_seconds(),
             )
             deps.sleep(pause.total_seconds())
-            now = access.get_request(uow=deps.uow, request_id=request_id)
-            if now.state is not RequestState.ACTIVE or not now.awaiting_delivery:
+            current = access.get_request(uow=deps.uow, request_id=request_id)
+            if current.state is not RequestState.ACTIVE or not current.awaiting_delivery:
                 return False
             continue
         steps.pop(0)
