@@ -84,15 +84,14 @@ def attach_channel(
         incident = incident_by_id(tx, incident_id, for_update=True)
         incident.attach_channel(channel_id=channel_id, channel_name=channel_name)
         tx.incidents.save(incident)
-        record(
-            tx,
-            Action.INCIDENT_CHANNEL_CREATED,
-            at=now,
-            actor=None,
-            incident_id=incident.id,
-            channel_id=channel_id,
-            channel_name=channel_name,
-            late=late,
+        tx.audit.append(
+            events.IncidentChannelCreated(
+                at=now,
+                incident_id=incident.id,
+                channel_id=channel_id,
+                channel_name=channel_name,
+                late=late,
+            )
         )
         tx.commit()
     return incident
