@@ -5,10 +5,10 @@ request is filed and another approved, and again, as long, while the incident is
         [--retry-after 1] [--replicas 2]
 
 Replicas (`gatehouse run`, tests/fleet.py) against the Slack and Vault emulators and a fresh
-PostgreSQL database. The incident is opened before the outage: `/incident open` creates the
-channel before it records the incident, so while Slack fails it opens nothing (another
-`/incident open` is sent during the first outage, and what it left is reported). One
-request is filed before the outage too, so that its card is there to be approved. The close
+PostgreSQL database. A second incident is opened during the first outage: it is recorded at
+once, and its channel is made, its card pinned and its opener told where once Slack answers.
+The incident the requests are filed in is opened before, as is one request, so that its card
+is there to be approved (nothing can be filed in an incident without its channel). The close
 has an outage of its own: closed during the first, the access would end before Slack could
 take the credential, and there would be no credential left to hand over. What Slack
 shows afterwards is read from the emulator's record: the cards, the thread replies, what each
@@ -56,7 +56,7 @@ class OutageRun:
     deliveries: Counter[str] = field(default_factory=Counter)  # request id -> credentials shown
     states: dict[str, str] = field(default_factory=dict)
     told: Counter[str] = field(default_factory=Counter)  # "who (how): text" -> times
-    opened_during: tuple[int, int] = (0, 0)  # incidents recorded, channels made
+    opened_during: tuple[int, int, int] = (0, 0, 0)  # incidents recorded, channels, pins
     summaries: int = 0
     summary_pinned: bool = False
     archived: bool = False
@@ -87,7 +87,8 @@ class OutageRun:
             )
         lines.append(
             f"/incident open during the first outage: {self.opened_during[0]} incident(s) "
-            f"recorded, {self.opened_during[1]} channel(s) made (not a promise checked here)"
+            f"recorded, {self.opened_during[1]} channel(s) made, {self.opened_during[2]} "
+            "pin(s) in it"
         )
         lines.append(f"told privately: {dict(self.told)}")
         lines.append(
@@ -122,6 +123,11 @@ class OutageRun:
             found.append(f"close summary posted {self.summaries}x")
         if not self.archived:
             found.append("channel not archived")
+        if self.opened_during != (1, 1, 1):
+            found.append(f"opened during the outage: {self.opened_during}, not (1, 1, 1)")
+        late = [text for text in self.told if text.startswith(f"{COMMANDER} (DM)")]
+        if not any("now has its channel" in text for text in late):
+            found.append("the opener was not told where the late channel is")
         return found
 
 
@@ -164,7 +170,7 @@ def run_outage(
     card = fleet.card(channel.id, BEFORE, since=since)
     run.requests[BEFORE] = fleet.request_id(card)
 
-    def file_and_approve() -> None:
+    def open_file_and_approve() -> None:
         replicas[1 % len(replicas)].people.slash_command(
             "/incident", f"open {OPENED_DURING}", user_id=COMMANDER, channel_id=fleet.general
         )
@@ -196,12 +202,13 @@ def run_outage(
             and not approved.awaiting_delivery
             and during is not None
             and during.card_ts is not None
+            and any(c.pins for c in _channels_opened_during(fleet))
             and fleet.settled()
         )
 
     run.caught_up_after = []
     for what, caught_up in (
-        (file_and_approve, delivered_and_shown),
+        (open_file_and_approve, delivered_and_shown),
         (close, _closed(fleet, channel.id)),
     ):
         after = _outage(fleet, run, what, caught_up, retry_after=retry_after, catch_up=catch_up)
@@ -285,12 +292,16 @@ def _tally(fleet: Fleet, run: OutageRun) -> None:
     run.summary_pinned = bool(summaries) and summaries[0].ts in pins
     run.archived = slack.channel(run.channel_id).archived
     run.refused_calls = sum(c.status == run.status for c in slack.calls)
-    slug = OPENED_DURING.replace(" ", "-")
     with fleet.uow() as tx:
         recorded = [i for i in tx.incidents.list_open() if i.title == OPENED_DURING]
-    with slack.workspace.lock:
-        made = [c for c in slack.workspace.channels.values() if c.name.endswith(slug)]
-    run.opened_during = (len(recorded), len(made))
+    made = _channels_opened_during(fleet)
+    run.opened_during = (len(recorded), len(made), sum(len(c.pins) for c in made))
+
+
+def _channels_opened_during(fleet: Fleet) -> list[Channel]:
+    slug = OPENED_DURING.lower().replace(" ", "-")
+    with fleet.slack.workspace.lock:
+        return [c for c in fleet.slack.workspace.channels.values() if c.name.endswith(slug)]
 
 
 def _section_texts(blocks: Any) -> list[str]:

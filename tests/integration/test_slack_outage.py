@@ -1,10 +1,10 @@
-"""Slack answering 429 (Retry-After) or 500 to every Web API call for a while, during a request
-and an approval, and again during the close, on two replicas: once it answers again every card
-appears, each /request-access filed one request, each person was told once, the credential
-reached its requester once, and the close summary was posted once before the channel was
-archived. (The incident is opened before: see tests/slack_outage.py.)
+"""Slack answering 429 (Retry-After) or 500 to every Web API call for a while, during an
+/incident open, a request and an approval, and again during the close, on two replicas: once
+it answers again the new incident has its channel and pinned card, every request card appears,
+each /request-access filed one request, each person was told once, the credential reached its
+requester once, and the close summary was posted once before the channel was archived.
 
-The same scenario with a two-minute outage: `python -m tests.slack_outage --outage-seconds 120`.
+The same scenario with two-minute outages: `python -m tests.slack_outage --outage-seconds 120`.
 """
 
 from pathlib import Path
