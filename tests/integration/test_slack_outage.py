@@ -10,7 +10,9 @@ The same scenario with two-minute outages: `python -m tests.slack_outage --outag
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from tests.databases import fresh_postgres_database
 from tests.fleet import running_fleet
 from tests.slack_outage import run_outage
 
@@ -20,9 +22,12 @@ OUTAGE_SECONDS = 10
 
 @pytest.mark.parametrize("status", [429, 500])
 def test_nothing_is_lost_or_said_twice_across_a_slack_outage(
-    postgres_url: str, tmp_path: Path, status: int
+    postgres_admin: Engine, tmp_path: Path, status: int
 ) -> None:
-    with running_fleet(postgres_url, tmp_path, GATEHOUSE_SWEEP_INTERVAL="2") as fleet:
+    with (
+        fresh_postgres_database(postgres_admin) as url,  # each run counts the incidents it sees
+        running_fleet(url, tmp_path, GATEHOUSE_SWEEP_INTERVAL="2") as fleet,
+    ):
         replicas = fleet.start(2)
         run = run_outage(fleet, replicas, outage_seconds=OUTAGE_SECONDS, status=status)
         print(run.report())
