@@ -32,6 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 
 from bot import metrics
+from bot.app import extending, lifecycle
+from bot.app.deps import Deps
 from bot.config import Problem, Settings, settings_problems
 from bot.domain.errors import (
     CredentialDenied,
@@ -49,13 +51,12 @@ from bot.services.audit_export import export_audit, export_backlog
 from bot.services.checkpoints import sign_checkpoint
 from bot.services.issuing import StoredIncidentTokens
 from bot.services.sweeps import reconcile_vault
-from bot.slack import extending, lifecycle
 from bot.slack.app import create_app
 from bot.slack.edge import SlackEdge
 from bot.slack.http import create_http_app
 from bot.slack.installation import learn_installation
 from bot.slack.metadata import MetadataSeal
-from bot.slack.workflows import Deps
+from bot.slack.views import SlackViews
 from bot.store import SqlUnitOfWorkFactory, create_engine_for, migrate
 from bot.store.replays import SqlSeenRequests
 from integrations.audit_signing import Ed25519Signer
@@ -204,6 +205,7 @@ def slack_deps(
     `schedule_expiry` arms the expiry timers."""
     directory = SlackDirectory(client)
     return Deps(
+        views=SlackViews(),
         uow=gatehouse.uow,
         policy=gatehouse.policy,
         broker=gatehouse.broker,

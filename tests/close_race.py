@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.access import Verdict
 from bot.domain.errors import GatehouseError
 from bot.domain.grant import Grant, GrantStatus
@@ -28,7 +30,7 @@ from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.summary import IncidentSummary
 from bot.policy import load_policy
 from bot.services import access, incidents, issuing
-from bot.slack import lifecycle, workflows
+from bot.slack.views import slack_deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for
 from tests.harness import EXAMPLE_POLICY
 from tests.unit.fakes import FakeBroker, FakeChat
@@ -116,7 +118,7 @@ class Round:
         )
 
 
-def _click(deps: workflows.Deps, request_id: str) -> str:
+def _click(deps: Deps, request_id: str) -> str:
     try:
         workflows.decide(
             deps, request_id=request_id, approver=APPROVER, verdict=Verdict.APPROVE, reason=None
@@ -128,7 +130,7 @@ def _click(deps: workflows.Deps, request_id: str) -> str:
     return "approved"
 
 
-def _close(deps: workflows.Deps, channel_id: str, delay: float) -> str | None:
+def _close(deps: Deps, channel_id: str, delay: float) -> str | None:
     time.sleep(delay)
     try:
         lifecycle.close_incident(deps, channel_id=channel_id, user=COMMANDER, resolution="race")
@@ -152,7 +154,7 @@ def play_round(
 
     `still_live` counts the grants whose credential the broker still holds live."""
     policy = policy or load_policy(EXAMPLE_POLICY)
-    deps = workflows.Deps(
+    deps = slack_deps(
         uow=uow, policy=policy, broker=broker, chat=FakeChat(), clock=lambda: datetime.now(UTC)
     )
     incident = incidents.start_incident(

@@ -12,8 +12,8 @@ from typing import Any
 import uvicorn
 
 from bot import bootstrap
+from bot.app.deps import Deps
 from bot.config import Settings
-from bot.slack.workflows import Deps
 from bot.store import migrate
 
 REPO = Path(__file__).resolve().parents[1]

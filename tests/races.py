@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from functools import partial
 from multiprocessing.synchronize import Barrier
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import AlreadyDone, InvalidState
 from bot.domain.grant import GrantStatus
@@ -25,7 +27,7 @@ from bot.domain.incident import Severity
 from bot.log_setup import configure_logging
 from bot.policy import load_policy
 from bot.services import access, incidents
-from bot.slack import workflows
+from bot.slack.views import slack_deps
 from bot.store import SqlUnitOfWorkFactory, create_engine_for
 from tests.harness import EXAMPLE_POLICY
 from tests.unit.fakes import FakeBroker, FakeChat
@@ -117,7 +119,7 @@ def plan(requests: list[str], processes: int, seed: int) -> list[list[Click]]:
     return shares
 
 
-def _click(deps: workflows.Deps, click: Click) -> str:
+def _click(deps: Deps, click: Click) -> str:
     request_id, approver = click
     try:
         workflows.decide(
@@ -143,7 +145,7 @@ def _racer(
     outcomes: Counter[str] = Counter()
     started = 0.0
     with _engine(database_url) as uow:
-        deps = workflows.Deps(
+        deps = slack_deps(
             uow=uow,
             policy=load_policy(EXAMPLE_POLICY),
             broker=broker,

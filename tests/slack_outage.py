@@ -195,13 +195,12 @@ def run_outage(
     def delivered_and_shown() -> bool:
         with fleet.uow() as tx:
             approved = tx.requests.get(run.requests[BEFORE])
-            during = tx.requests.get(run.requests[DURING])
+            during_card = tx.cards.of_request(run.requests[DURING])
         return (
             approved is not None
             and approved.state is RequestState.ACTIVE
             and not approved.awaiting_delivery
-            and during is not None
-            and during.card_ts is not None
+            and during_card is not None
             and any(c.pins for c in _channels_opened_during(fleet))
             and fleet.settled()
         )

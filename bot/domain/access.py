@@ -167,7 +167,6 @@ class AccessRequest:
     ended_at: datetime | None = None
     end_reason: str | None = None
     ended_by: str | None = None
-    card_ts: str | None = None  # the approval card in the incident channel
     reminded_at: datetime | None = None
     break_glass: bool = False  # issued at once; approvers review it after the fact
     reviewed_at: datetime | None = None  # break-glass: when enough approvers confirmed it

@@ -39,7 +39,6 @@ class Incident:
     closed_at: datetime | None = None
     closed_by: str | None = None
     resolution: str | None = None
-    card_ts: str | None = None  # the pinned incident message in the channel
     summary_pending: bool = False  # closed, and the audit summary not posted yet
     archive_pending: bool = False  # closed, and the channel still to be archived
 

@@ -349,10 +349,15 @@ def _require_may_revoke(
 def attach_request_card(*, uow: UnitOfWorkFactory, request_id: str, card_ts: str) -> None:
     """Remember the request's approval card, so it can be updated in place."""
     with uow() as tx:
-        request = request_by_id(tx, request_id, for_update=True)
-        request.card_ts = card_ts
-        tx.requests.save(request)
+        request = request_by_id(tx, request_id)
+        tx.cards.attach_to_request(request.id, card_ts)
         tx.commit()
+
+
+def request_card(*, uow: UnitOfWorkFactory, request_id: str) -> str | None:
+    """The ts of the request's approval card, once posted."""
+    with uow() as tx:
+        return tx.cards.of_request(request_by_id(tx, request_id).id)
 
 
 def get_request(*, uow: UnitOfWorkFactory, request_id: str) -> AccessRequest:

@@ -56,12 +56,16 @@ class Batch:
     events: Sequence[StreamEvent]
     requests: dict[str, AccessRequest] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
+    cards: dict[str, str] = field(default_factory=dict)  # request id -> its card's ts
 
     def request(self, request_id: str | None) -> AccessRequest | None:
         return self.requests.get(request_id) if request_id else None
 
     def incident(self, incident_id: str | None) -> Incident | None:
         return self.incidents.get(incident_id) if incident_id else None
+
+    def card(self, request_id: str) -> str | None:
+        return self.cards.get(request_id)
 
 
 class StreamHandler(Protocol):
@@ -247,6 +251,9 @@ def _with_subjects(tx: UnitOfWork, events: Sequence[StreamEvent]) -> Batch:
             if request is not None:
                 batch.requests[request_id] = request
                 incident_id = incident_id or request.incident_id
+                card_ts = tx.cards.of_request(request_id)
+                if card_ts is not None:
+                    batch.cards[request_id] = card_ts
         if incident_id and incident_id not in batch.incidents:
             incident = tx.incidents.get(incident_id)
             if incident is not None:

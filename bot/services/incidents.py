@@ -319,10 +319,14 @@ def find_incident_for_channel(*, uow: UnitOfWorkFactory, channel_id: str) -> Inc
 def attach_incident_card(*, uow: UnitOfWorkFactory, incident_id: str, card_ts: str) -> None:
     """Remember the incident's pinned card, so it can be updated in place."""
     with uow() as tx:
-        incident = incident_by_id(tx, incident_id, for_update=True)
-        incident.card_ts = card_ts
-        tx.incidents.save(incident)
+        tx.cards.attach_to_incident(incident_by_id(tx, incident_id).id, card_ts)
         tx.commit()
+
+
+def incident_card(*, uow: UnitOfWorkFactory, incident_id: str) -> str | None:
+    """The ts of the incident's pinned card, once posted."""
+    with uow() as tx:
+        return tx.cards.of_incident(incident_by_id(tx, incident_id).id)
 
 
 def incident_status(*, uow: UnitOfWorkFactory, channel_id: str) -> tuple[Incident, int, int]:

@@ -48,15 +48,6 @@ def undelivered_requests(*, uow: UnitOfWorkFactory, limit: int = 100) -> Sequenc
         return tx.requests.list_awaiting_delivery(limit)
 
 
-def requests_without_card(
-    *, uow: UnitOfWorkFactory, filed_before: datetime, limit: int = 100
-) -> Sequence[AccessRequest]:
-    """Requests of open incidents filed before `filed_before` whose card was never posted (the
-    process that filed them stopped, or Slack refused): the oldest `limit`."""
-    with uow() as tx:
-        return tx.requests.list_without_card(filed_before, limit)
-
-
 def is_incident_open(*, uow: UnitOfWorkFactory, incident_id: str) -> bool:
     with uow() as tx:
         return incident_by_id(tx, incident_id).is_open

@@ -18,10 +18,10 @@ from slack_bolt.request.payload_utils import (
 )
 from slack_sdk import WebClient
 
+from bot.app.deps import Deps
 from bot.slack.installation import Installation, bind_to_installation, learn_installation
 from bot.slack.listeners import access, approvals, extensions, home, incidents, my_access
 from bot.slack.payloads import SORRY
-from bot.slack.workflows import Deps
 
 # Slow work (Vault, Slack calls) runs here after the ack; bounded, so a burst cannot
 # exhaust the process.

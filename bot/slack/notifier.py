@@ -10,7 +10,7 @@ follower is in doubt about is looked for in Slack before it is posted again.
 
 Cards are drawn from the request as it is when the batch is read, so redrawing one is always
 safe; within one batch a card is drawn once. The credential itself is not posted here: it exists
-only in the memory of the worker that issued it (see `workflows.issue_and_deliver`).
+only in the memory of the worker that issued it (see `bot.app.workflows.issue_and_deliver`).
 """
 
 from dataclasses import dataclass, field
@@ -147,7 +147,7 @@ class SlackNotifier:
     def _card_and_notes(self, request: AccessRequest, incident: Incident, batch: Batch) -> bool:
         """Post the card of a new request (unless it has one), then one note for the lookups
         that failed when it was filed."""
-        if request.card_ts is None:
+        if batch.card(request.id) is None:
             card_ts = self._posted(incident.channel_id, None, "card")
             if card_ts is None:
                 text, blocks = access_blocks.approval_card(
@@ -157,7 +157,7 @@ class SlackNotifier:
                     incident.channel_id, text=text, blocks=blocks, marker=self._marker("card")
                 )
             access.attach_request_card(uow=self.uow, request_id=request.id, card_ts=card_ts)
-            request.card_ts = card_ts
+            batch.cards[request.id] = card_ts
             self._drawn.add(request.id)
         notes = tuple(
             item.event.error
@@ -187,7 +187,8 @@ class SlackNotifier:
     def _draw(self, request: AccessRequest, incident: Incident, *, retrying: bool = False) -> None:
         """Draw the card again as the request is now, once per batch (the retrying note is
         always drawn: it is not in the stored state)."""
-        if request.card_ts is None or not incident.has_channel:
+        card_ts = self._card(request)
+        if card_ts is None or not incident.has_channel:
             return
         if request.id in self._drawn and not retrying:
             return
@@ -196,7 +197,7 @@ class SlackNotifier:
         )
         self._drawn.add(request.id)
         try:
-            self.chat.update(incident.channel_id, request.card_ts, text=text, blocks=blocks)
+            self.chat.update(incident.channel_id, card_ts, text=text, blocks=blocks)
         except ChatUnavailable:
             self._drawn.discard(request.id)
             raise
@@ -205,11 +206,13 @@ class SlackNotifier:
 
     def _reply(self, request: AccessRequest, incident: Incident, text: str, what: str) -> None:
         """Post in the card's thread, unless this very reply is already there."""
-        if self._posted(incident.channel_id, request.card_ts, what) is not None:
+        card_ts = self._card(request)
+        if self._posted(incident.channel_id, card_ts, what) is not None:
             return
-        self.chat.post(
-            incident.channel_id, text=text, thread_ts=request.card_ts, marker=self._marker(what)
-        )
+        self.chat.post(incident.channel_id, text=text, thread_ts=card_ts, marker=self._marker(what))
+
+    def _card(self, request: AccessRequest) -> str | None:
+        return self._batch.card(request.id) if self._batch is not None else None
 
     def _marker(self, what: str) -> str:
         return f"{self._seq}:{what}"

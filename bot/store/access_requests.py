@@ -14,7 +14,6 @@ from sqlalchemy import Connection, Row, Select, and_, exists, func, insert, or_,
 from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
 from bot.domain.extension import Extension, ExtensionState
 from bot.domain.grant import GrantStatus
-from bot.domain.incident import IncidentStatus
 from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     DECISION_UNIQUE,
@@ -24,7 +23,6 @@ from bot.store.tables import (
     decisions,
     extension_decisions,
     grants,
-    incidents,
 )
 
 
@@ -228,24 +226,6 @@ class SqlAccessRequestRepository:
         )
         return self._load(statement)
 
-    def list_without_card(self, filed_before: datetime, limit: int) -> Sequence[AccessRequest]:
-        """Requests of open incidents, filed before `filed_before`, whose card was never
-        posted; oldest first."""
-        open_incidents = select(incidents.c.id).where(
-            incidents.c.status == IncidentStatus.OPEN.value
-        )
-        statement = (
-            select(access_requests)
-            .where(
-                access_requests.c.card_ts.is_(None),
-                access_requests.c.requested_at < filed_before,
-                access_requests.c.incident_id.in_(open_incidents),
-            )
-            .order_by(access_requests.c.requested_at, access_requests.c.id)
-            .limit(limit)
-        )
-        return self._load(statement)
-
     def _load(self, statement: Select[Any]) -> list[AccessRequest]:
         rows = self._connection.execute(statement).all()
         ids = [row.id for row in rows]
@@ -359,7 +339,6 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "ended_at": request.ended_at,
         "end_reason": request.end_reason,
         "ended_by": request.ended_by,
-        "card_ts": request.card_ts,
         "reminded_at": request.reminded_at,
         "break_glass": request.break_glass,
         "reviewed_at": request.reviewed_at,
@@ -388,7 +367,6 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         ended_at=row.ended_at,
         end_reason=row.end_reason,
         ended_by=row.ended_by,
-        card_ts=row.card_ts,
         reminded_at=row.reminded_at,
         break_glass=bool(row.break_glass),
         reviewed_at=row.reviewed_at,

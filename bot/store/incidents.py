@@ -92,7 +92,6 @@ def _incident_values(incident: Incident) -> dict[str, Any]:
         "closed_at": incident.closed_at,
         "closed_by": incident.closed_by,
         "resolution": incident.resolution,
-        "card_ts": incident.card_ts,
         "summary_pending": incident.summary_pending,
         "archive_pending": incident.archive_pending,
     }
@@ -112,7 +111,6 @@ def _incident_from_row(row: Row[Any]) -> Incident:
         closed_at=row.closed_at,
         closed_by=row.closed_by,
         resolution=row.resolution,
-        card_ts=row.card_ts,
         summary_pending=row.summary_pending,
         archive_pending=row.archive_pending,
     )

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.store.access_requests import SqlAccessRequestRepository
 from bot.store.audit_log import SqlAuditLog
+from bot.store.cards import SqlCardRepository
 from bot.store.checkpoints import SqlCheckpointRepository
 from bot.store.claims import Claim, claims_for
 from bot.store.engine import READ_ONLY_OPTION
@@ -63,6 +64,7 @@ class SqlUnitOfWork:
     vault_tokens: SqlVaultTokenRepository
     checkpoints: SqlCheckpointRepository
     sink_cursors: SqlSinkCursorRepository
+    cards: SqlCardRepository
 
     def __init__(
         self,
@@ -90,6 +92,7 @@ class SqlUnitOfWork:
         self.vault_tokens = SqlVaultTokenRepository(connection)
         self.checkpoints = SqlCheckpointRepository(connection)
         self.sink_cursors = SqlSinkCursorRepository(connection)
+        self.cards = SqlCardRepository(connection)
         return self
 
     def __exit__(

@@ -33,7 +33,6 @@ def closed_incident(number: int = 1) -> Incident:
         closed_at=T0 + timedelta(hours=3, microseconds=7),
         closed_by="U0COMMAND",
         resolution="Rolled back the tokenizer; «ünïcödé» survives too.",
-        card_ts="1732345678.000100",
     )
 
 
@@ -70,7 +69,6 @@ def ended_request(incident_id: str, number: int = 1) -> AccessRequest:
         ended_at=T0 + timedelta(hours=1),
         end_reason="incident closed",
         ended_by="U0COMMAND",
-        card_ts="1732345679.000200",
     )
 
 

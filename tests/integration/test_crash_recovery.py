@@ -172,7 +172,8 @@ def test_open(fleet: Fleet, point: str) -> None:
     def recovered() -> Any:
         with fleet.uow() as tx:
             found = [i for i in tx.incidents.list_open() if i.title == title]
-        return found[0] if found and found[0].card_ts is not None else None
+            shown = found and tx.cards.of_incident(found[0].id) is not None
+        return found[0] if shown else None
 
     incident = eventually(recovered, f"recovery after {point}", timeout=60)
     slug = title.lower().replace(" ", "-")
@@ -180,7 +181,9 @@ def test_open(fleet: Fleet, point: str) -> None:
     lost = point == "open.channel_created"
     assert len(made) == (2 if lost else 1)
     assert incident.channel_name.endswith(f"{slug}-2" if lost else slug)
-    assert incident.card_ts in fleet.slack.pins(incident.channel_id)
+    with fleet.uow() as tx:
+        card_ts = tx.cards.of_incident(incident.id)
+    assert card_ts in fleet.slack.pins(incident.channel_id)
     told = [m for m in fleet.slack.dms("U0ONCALL1") if incident.id in m.text]
     assert len(told) == 1 and f"<#{incident.channel_id}>" in told[0].text
     everything_consistent(fleet)

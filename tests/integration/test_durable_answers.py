@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.app import lifecycle
+from bot.app.lifecycle import OPENING_GRACE
 from bot.domain.access import AccessRequest, RequestState
-from bot.slack import lifecycle
-from bot.slack.lifecycle import OPENING_GRACE
 from tests.emulators.pagerduty import running_pagerduty
 from tests.emulators.slack import running_slack
 from tests.emulators.slack.client import SlackClient

@@ -21,16 +21,18 @@ from typing import Any
 import pytest
 import uvicorn
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState
 from bot.domain.incident import Incident, Severity
 from bot.services import access, incidents
-from bot.slack import ids, workflows
+from bot.slack import ids
 from bot.slack.app import create_app
 from bot.slack.edge import SlackEdge
 from bot.slack.http import create_http_app
 from bot.slack.installation import Installation, learn_installation
 from bot.slack.metadata import MetadataSeal
-from bot.slack.workflows import Deps
+from bot.slack.views import slack_deps
 from integrations.slack_web import SlackChat, SlackDirectory, make_web_client
 from tests.emulators.slack.client import InboundResult, SlackClient
 from tests.emulators.slack.emulator import SlackEmulator
@@ -124,7 +126,7 @@ def edge() -> Iterator[Edge]:
         for user in EVERYONE:
             slack.add_user(user, user.lower())
         web = make_web_client(slack.bot_token, base_url=slack.api_url)
-        deps = Deps(
+        deps = slack_deps(
             uow=MemoryStore(),
             policy=example_policy(),
             broker=FakeBroker(),

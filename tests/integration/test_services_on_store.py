@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.app import lifecycle, workflows
 from bot.domain.access import RequestState, Verdict
 from bot.domain.audit import verify_chain
 from bot.domain.errors import GatehouseError
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access, incidents, issuing
-from bot.slack import lifecycle, workflows
+from bot.slack.views import slack_deps
 from bot.store import SqlUnitOfWorkFactory
 from tests.unit.example_policy import example_policy
 from tests.unit.fakes import FakeBroker, FakeChat
@@ -178,9 +179,7 @@ def test_closing_with_pending_requests_updates_their_cards(
     """The Slack close on the real store: cancelled requests' cards end in place, and no
     transaction waits on another (SQLite takes its write lock at BEGIN)."""
     chat = FakeChat()
-    deps = workflows.Deps(
-        uow=uow_factory, policy=POLICY, broker=FakeBroker(), chat=chat, clock=clock
-    )
+    deps = slack_deps(uow=uow_factory, policy=POLICY, broker=FakeBroker(), chat=chat, clock=clock)
     incident = workflows.open_incident(
         deps, title="Latency", severity=Severity.SEV2, opener="U0ONCALL1"
     )

@@ -318,28 +318,6 @@ def test_due_pending_requests_are_the_old_pending_ones(uow_factory: SqlUnitOfWor
         assert requests.list_due_pending(older.requested_at, limit=10) == [older]
 
 
-def test_requests_without_a_card_are_those_of_open_incidents_filed_before_the_cutoff(
-    uow_factory: SqlUnitOfWorkFactory,
-) -> None:
-    incident, closed = builders.incident(1), builders.closed_incident(2)
-    older = builders.access_request(incident.id, 1, requested_at=T0 - timedelta(days=1))
-    old = builders.access_request(incident.id, 2)
-    recent = builders.access_request(incident.id, 3, requested_at=T0 + timedelta(days=1))
-    posted = builders.access_request(incident.id, 4, card_ts="1732345679.000200")
-    of_closed = builders.access_request(closed.id, 5)
-    with uow_factory() as uow:
-        for each in (incident, closed):
-            uow.incidents.add(each)
-        for request in (old, older, recent, posted, of_closed):
-            uow.requests.add(request)
-        uow.commit()
-
-    with uow_factory() as uow:
-        cutoff = T0 + timedelta(minutes=10)
-        assert uow.requests.list_without_card(cutoff, limit=10) == [older, old]
-        assert uow.requests.list_without_card(cutoff, limit=1) == [older]
-
-
 def test_due_grants_and_grants_by_status(uow_factory: SqlUnitOfWorkFactory) -> None:
     incident = builders.incident()
     requests = [builders.access_request(incident.id, n) for n in range(1, 5)]
@@ -412,3 +390,24 @@ def test_incident_token_accessors_round_trip(uow_factory: SqlUnitOfWorkFactory) 
         uow.commit()
     with uow_factory() as uow:
         assert uow.vault_tokens.list_unrevoked() == [(two.id, "acc-c")]
+
+
+def test_cards_are_kept_beside_their_records_and_survive_saves(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    incident = builders.incident(1)
+    request = builders.access_request(incident.id, 1)
+    with uow_factory() as uow:
+        uow.incidents.add(incident)
+        uow.requests.add(request)
+        assert uow.cards.of_request(request.id) is None
+        uow.cards.attach_to_incident(incident.id, "1732345678.000100")
+        uow.cards.attach_to_request(request.id, "1732345679.000200")
+        uow.commit()
+    with uow_factory() as uow:
+        uow.requests.save(request)  # saving the record leaves its card alone
+        uow.incidents.save(incident)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.cards.of_incident(incident.id) == "1732345678.000100"
+        assert uow.cards.of_request(request.id) == "1732345679.000200"

@@ -55,6 +55,25 @@ class MemoryState:
     vault_tokens: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     sink_cursors: dict[str, SinkCursor] = field(default_factory=dict)
+    request_cards: dict[str, str] = field(default_factory=dict)
+    incident_cards: dict[str, str] = field(default_factory=dict)
+
+
+class MemoryCards:
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def of_request(self, request_id: str) -> str | None:
+        return self._state.request_cards.get(request_id)
+
+    def of_incident(self, incident_id: str) -> str | None:
+        return self._state.incident_cards.get(incident_id)
+
+    def attach_to_request(self, request_id: str, ts: str) -> None:
+        self._state.request_cards[request_id] = ts
+
+    def attach_to_incident(self, incident_id: str, ts: str) -> None:
+        self._state.incident_cards[incident_id] = ts
 
 
 class MemoryIncidents:
@@ -93,7 +112,7 @@ class MemoryIncidents:
             copy.deepcopy(i)
             for i in sorted(self._state.incidents.values(), key=lambda i: (i.opened_at, i.id))
             if i.is_open
-            and (not i.has_channel or i.card_ts is None)
+            and (not i.has_channel or i.id not in self._state.incident_cards)
             and i.opened_at < opened_before
         ]
         return found[:limit]
@@ -209,16 +228,6 @@ class MemoryRequests:
             copy.deepcopy(r)
             for r in self._state.requests.values()
             if r.awaiting_delivery and r.state is RequestState.ACTIVE
-        ]
-        return found[:limit]
-
-    def list_without_card(self, filed_before: datetime, limit: int) -> Sequence[AccessRequest]:
-        found = [
-            copy.deepcopy(r)
-            for r in sorted(self._state.requests.values(), key=lambda r: (r.requested_at, r.id))
-            if r.card_ts is None
-            and r.requested_at < filed_before
-            and self._state.incidents[r.incident_id].is_open
         ]
         return found[:limit]
 
@@ -406,6 +415,7 @@ class MemoryUnitOfWork:
     vault_tokens: MemoryVaultTokens
     checkpoints: MemoryCheckpoints
     sink_cursors: MemorySinkCursors
+    cards: MemoryCards
 
     def __init__(self, store: "MemoryStore") -> None:
         self._store = store
@@ -420,6 +430,7 @@ class MemoryUnitOfWork:
         self.vault_tokens = MemoryVaultTokens(self._working)
         self.checkpoints = MemoryCheckpoints(self._working)
         self.sink_cursors = MemorySinkCursors(self._working)
+        self.cards = MemoryCards(self._working)
         return self
 
     def __exit__(

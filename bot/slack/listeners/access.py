@@ -7,10 +7,12 @@ from typing import Any
 import structlog
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.durations import parse_duration
 from bot.domain.errors import GatehouseError, NotAllowed
 from bot.domain.text import visible
-from bot.slack import ids, payloads, workflows
+from bot.slack import ids, payloads
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import unknown_resource, user_message
 from bot.slack.listeners.guard import command_or_sorry, form_or_refused
@@ -18,7 +20,6 @@ from bot.slack.metadata import TamperedMetadata
 from bot.slack.parsing import parse_request_text, split_break_glass
 from bot.slack.payloads import MalformedPayload, SlashCommand, Submission
 from bot.slack.text import from_slack
-from bot.slack.workflows import Deps
 
 # What the ack committed or said, for the work after it (Bolt copies the context to the lazy
 # functions once the ack function has returned).

@@ -7,17 +7,18 @@ from typing import Any, Protocol, TypeVar
 
 from slack_bolt import Ack, App, BoltContext
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import Verdict, is_request_id
 from bot.domain.errors import ChatError, GatehouseError
 from bot.domain.text import visible
-from bot.slack import ids, payloads, workflows
+from bot.slack import ids, payloads
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners import home
 from bot.slack.listeners.guard import form_or_refused
 from bot.slack.metadata import TamperedMetadata
 from bot.slack.payloads import Click, MalformedPayload, Submission
-from bot.slack.workflows import Deps
 
 log = logging.getLogger(__name__)
 

@@ -4,17 +4,18 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.app import extending, workflows
+from bot.app.deps import Deps
 from bot.domain.durations import format_duration
 from bot.domain.errors import InvalidState, NotAllowed
 from bot.services import access, extensions
-from bot.slack import extending, ids, payloads, workflows
+from bot.slack import ids, payloads
 from bot.slack.blocks import extension as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners.approvals import read_click, register_decisions
 from bot.slack.listeners.guard import form_or_refused
 from bot.slack.metadata import TamperedMetadata
 from bot.slack.payloads import MalformedPayload, Submission
-from bot.slack.workflows import Deps
 
 
 def register(app: App, deps: Deps) -> None:

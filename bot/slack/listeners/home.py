@@ -4,11 +4,11 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot.app.deps import Deps
 from bot.services import access, incidents
 from bot.slack import payloads
 from bot.slack.blocks.home import home_view
 from bot.slack.payloads import HomeOpened, MalformedPayload
-from bot.slack.workflows import Deps
 
 
 def register(app: App, deps: Deps) -> None:

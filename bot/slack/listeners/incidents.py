@@ -4,11 +4,13 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
 from bot.domain.text import visible
 from bot.services import incidents
-from bot.slack import ids, lifecycle, payloads, workflows
+from bot.slack import ids, payloads
 from bot.slack.blocks import incident as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners.guard import command_or_sorry, form_or_refused
@@ -21,7 +23,6 @@ from bot.slack.parsing import (
 )
 from bot.slack.payloads import MalformedPayload, SlashCommand, Submission
 from bot.slack.text import from_slack
-from bot.slack.workflows import Deps
 
 
 def register(app: App, deps: Deps) -> None:

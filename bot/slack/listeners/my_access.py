@@ -4,17 +4,18 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot.app import extending, workflows
+from bot.app.deps import Deps
 from bot.domain.errors import GatehouseError
 from bot.domain.grant import Grant
 from bot.services import access
-from bot.slack import extending, payloads, workflows
+from bot.slack import payloads
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
 from bot.slack.listeners.guard import command_or_sorry
 from bot.slack.parsing import parse_access_command
 from bot.slack.payloads import MalformedPayload, SlashCommand
 from bot.slack.text import from_slack
-from bot.slack.workflows import Deps
 
 # What the ack committed, for the work after it (Bolt copies the context to the lazy
 # functions once the ack function has returned).

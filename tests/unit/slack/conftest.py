@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.slack.workflows import Deps
+from bot.app.deps import Deps
+from bot.slack.views import slack_deps
 from tests.unit.example_policy import oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
 from tests.unit.slack.scene import Clock
@@ -15,7 +16,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def deps(clock: Clock) -> Deps:
-    return Deps(
+    return slack_deps(
         uow=MemoryStore(),
         policy=oncall_example_policy(),
         broker=FakeBroker(),

@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from slack_bolt import App
 
+from bot.app.deps import Deps
 from bot.slack.listeners import access, approvals, extensions, incidents, my_access
-from bot.slack.workflows import Deps
 
 Listener = Callable[..., None]
 Registered = tuple[Listener, list[Listener]]

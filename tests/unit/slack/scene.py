@@ -2,11 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.incident import Severity
 from bot.services import access
-from bot.slack import workflows
-from bot.slack.workflows import Deps
 from tests.unit.fakes import FakeBroker, FakeChat
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

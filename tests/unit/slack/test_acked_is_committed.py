@@ -6,14 +6,15 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import extending, lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState
 from bot.domain.eligibility import Resolution
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
 from bot.services import access
-from bot.slack import extending, ids, lifecycle, workflows
-from bot.slack.workflows import Deps
+from bot.slack import ids
 from tests.unit.fakes import MemoryStore
 from tests.unit.slack.listening import Listeners, view_state
 from tests.unit.slack.scene import Clock, approve, broker, chat, filed, state
@@ -189,7 +190,7 @@ def test_a_request_is_filed_before_its_ack(deps: Deps) -> None:
     )
     assert said.acks == [{}]
     (request,) = store(deps).state.requests.values()
-    assert request.resource == "feature-store-rw" and request.card_ts is None
+    assert request.resource == "feature-store-rw" and card_of(deps, request.id) is None
     assert chat(deps).calls[calls:] == []
 
 
@@ -202,7 +203,7 @@ def test_the_timer_posts_a_card_its_filing_never_posted_once(deps: Deps, clock: 
     lifecycle.sweep(deps)
     lifecycle.sweep(deps)
     (request,) = store(deps).state.requests.values()
-    assert len(_cards(deps, channel)) == 1 and request.card_ts is not None
+    assert len(_cards(deps, channel)) == 1 and card_of(deps, request.id) is not None
     workflows.after_filing(deps, workflows.Filed(request, Resolution()))  # the worker, late
     assert len(_cards(deps, channel)) == 1
 
@@ -231,7 +232,8 @@ def _card_of(deps: Deps, request_id: str) -> str:
     updates = [
         str(args["blocks"])
         for method, args in chat(deps).calls
-        if method in ("chat.update", "chat.postMessage") and args.get("ts") == request.card_ts
+        if method in ("chat.update", "chat.postMessage")
+        and args.get("ts") == card_of(deps, request.id)
     ]
     return updates[-1] if updates else ""
 
@@ -278,3 +280,7 @@ def test_a_cancel_committed_before_a_stop_is_shown_by_recovery(deps: Deps) -> No
     lifecycle.sweep(deps)
     assert "Cancelled" in _card_of(deps, request_id)
     assert "gatehouse.approve" not in _card_of(deps, request_id)
+
+
+def card_of(deps: Deps, request_id: str) -> str | None:
+    return access.request_card(uow=deps.uow, request_id=request_id)

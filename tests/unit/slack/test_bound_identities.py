@@ -30,7 +30,7 @@ from bot.slack.payloads import (
     is_user_id,
     read,
 )
-from bot.slack.workflows import Deps
+from bot.slack.views import slack_deps
 from tests.unit.example_policy import example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, MemorySeenRequests, MemoryStore
 from tests.unit.slack.test_http import OfflineWebClient
@@ -207,7 +207,7 @@ def _signed(body: str, *, secret: str = SECRET) -> dict[str, str]:
 
 
 def _client() -> TestClient:
-    deps = Deps(
+    deps = slack_deps(
         uow=MemoryStore(),
         policy=example_policy(),
         broker=FakeBroker(),

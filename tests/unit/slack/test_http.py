@@ -13,12 +13,13 @@ from slack_sdk import WebClient
 from slack_sdk.web import SlackResponse
 from starlette.testclient import TestClient
 
+from bot.app.deps import Deps
 from bot.domain.incident import Severity
 from bot.services import incidents
 from bot.slack.app import create_app
 from bot.slack.edge import SlackEdge
 from bot.slack.http import create_http_app
-from bot.slack.workflows import Deps
+from bot.slack.views import slack_deps
 from tests.unit.example_policy import example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, MemorySeenRequests, MemoryStore
 
@@ -74,7 +75,7 @@ class OfflineWebClient(WebClient):
 
 
 def offline_deps() -> Deps:
-    return Deps(
+    return slack_deps(
         uow=MemoryStore(),
         policy=example_policy(),
         broker=FakeBroker(),

@@ -6,15 +6,16 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
+from bot.app.lifecycle import OPENING_GRACE
+from bot.app.workflows import ChannelNotMade
 from bot.domain import events
 from bot.domain.audit import Action
 from bot.domain.errors import NotFound
 from bot.domain.incident import Incident, Severity
 from bot.services import incidents
-from bot.slack import lifecycle, workflows
 from bot.slack.blocks import home as home_blocks
-from bot.slack.lifecycle import OPENING_GRACE
-from bot.slack.workflows import ChannelNotMade, Deps
 from tests.unit.fakes import MemoryStore
 from tests.unit.slack.listening import Listeners
 from tests.unit.slack.scene import Clock, chat
@@ -43,7 +44,7 @@ def test_the_incident_is_recorded_before_its_channel_is_made(deps: Deps) -> None
     incident = workflows.open_incident(
         deps, title="Drift", severity=Severity.SEV3, opener="U0ONCALL1"
     )
-    assert incident.has_channel and incident.card_ts is not None
+    assert incident.has_channel and card_of(deps, incident) is not None
     assert chat(deps).methods() == [
         "conversations.create",
         "conversations.invite",
@@ -92,7 +93,7 @@ def test_recovery_makes_the_channel_later_and_tells_the_opener_once(
     lifecycle.recover(deps)
 
     made = only_incident(deps)
-    assert made.has_channel and made.card_ts is not None
+    assert made.has_channel and card_of(deps, made) is not None
     assert made.channel_name.startswith("inc-") and "drift" in made.channel_name
     assert chat(deps).methods().count("conversations.create") == 1
     assert chat(deps).methods().count("pins.add") == 1
@@ -120,11 +121,11 @@ def test_recovery_posts_an_incident_card_never_posted(deps: Deps, clock: Clock) 
         deps, title="Drift", severity=Severity.SEV3, opener="U0ONCALL1"
     )
     chat(deps).failing = set()
-    assert incident.has_channel and incident.card_ts is None
+    assert incident.has_channel and card_of(deps, incident) is None
     clock.now += OPENING_GRACE + timedelta(seconds=1)
     lifecycle.recover(deps)
     lifecycle.recover(deps)
-    assert only_incident(deps).card_ts is not None
+    assert card_of(deps, only_incident(deps)) is not None
     assert chat(deps).methods().count("pins.add") == 1
     assert "dm" not in chat(deps).methods()  # the channel was never in doubt
 
@@ -152,10 +153,10 @@ def test_the_opener_is_told_of_a_late_channel_even_when_its_card_fails(
     chat(deps).failing = {"chat.postMessage"}
     clock.now += OPENING_GRACE + timedelta(seconds=1)
     lifecycle.recover(deps)
-    assert only_incident(deps).has_channel and only_incident(deps).card_ts is None
+    assert only_incident(deps).has_channel and card_of(deps, only_incident(deps)) is None
     chat(deps).failing = set()
     lifecycle.recover(deps)
-    assert only_incident(deps).card_ts is not None
+    assert card_of(deps, only_incident(deps)) is not None
     assert chat(deps).methods().count("dm") == 1
     assert chat(deps).methods().count("conversations.create") == 1
 
@@ -178,3 +179,7 @@ def test_the_channel_event_reads_back_typed(deps: Deps) -> None:
     assert isinstance(opened, events.IncidentOpened) and opened.channel_id == ""
     assert isinstance(attached, events.IncidentChannelCreated)
     assert attached.channel_name == only_incident(deps).channel_name and not attached.late
+
+
+def card_of(deps: Deps, incident: Incident) -> str | None:
+    return incidents.incident_card(uow=deps.uow, incident_id=incident.id)

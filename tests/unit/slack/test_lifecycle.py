@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import ChatUnavailable
 from bot.domain.grant import Grant, GrantStatus
 from bot.scheduler import ExpiryTimers, build_scheduler
 from bot.services import access, incidents, issuing, recovery
 from bot.services.common import end_grant
-from bot.slack import lifecycle, workflows
-from bot.slack.workflows import Deps
 from tests.unit.fakes import FakeBroker
 from tests.unit.slack.scene import Clock, approve, broker, chat, filed, state
 

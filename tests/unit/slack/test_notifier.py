@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.services import access, event_stream
-from bot.slack import workflows
-from bot.slack.workflows import Deps
 from tests.unit.fakes import MemoryStore
 from tests.unit.slack.scene import Clock, approve, chat, filed, state
 
@@ -89,10 +89,10 @@ def test_a_card_posted_before_a_stop_is_found_and_kept_not_posted_again(
         )
     monkeypatch.undo()
     (second,) = [r for r in request_ids(deps) if r != first]
-    assert access.get_request(uow=deps.uow, request_id=second).card_ts is None
+    assert access.request_card(uow=deps.uow, request_id=second) is None
     restarted(deps).notify()
     assert len(cards(deps, channel)) == 2  # one per request, none twice
-    assert access.get_request(uow=deps.uow, request_id=second).card_ts is not None
+    assert access.request_card(uow=deps.uow, request_id=second) is not None
 
 
 def test_a_new_follower_with_nobody_before_it_looks_nothing_up(deps: Deps) -> None:
@@ -116,7 +116,7 @@ def test_slack_unavailable_pauses_the_stream_and_it_resumes_in_order(
     deps.notify()
     assert len(replies(deps, "Denied")) == 1
     assert len(cards(deps, channel)) == 2
-    assert access.get_request(uow=deps.uow, request_id=second).card_ts is not None
+    assert access.request_card(uow=deps.uow, request_id=second) is not None
     order = [
         args.get("thread_ts") or "card"
         for method, args in chat(deps).calls

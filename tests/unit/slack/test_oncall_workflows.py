@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState
 from bot.domain.errors import ChatError, NotAllowed, OnCallUnavailable
 from bot.domain.incident import Severity
 from bot.services import access, eligibility
-from bot.slack import ids, workflows
-from bot.slack.workflows import Deps
+from bot.slack import ids
 from tests.unit.example_policy import ML_PRIMARY, oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
 from tests.unit.slack.listening import Listeners, view_state
@@ -160,7 +161,7 @@ def test_a_slow_pagerduty_is_given_up_on_and_the_request_filed_before_the_ack(
     assert said.acks == [{}]
     assert isinstance(deps.uow, MemoryStore)
     (request,) = deps.uow.state.requests.values()
-    assert request.state is RequestState.PENDING and request.card_ts is None
+    assert request.state is RequestState.PENDING and request.id not in deps.uow.state.request_cards
     assert chat.calls[before:] == []  # nothing asked of Slack before the answer
 
 

@@ -12,11 +12,12 @@ from typing import Any
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.channel_name import MAX_CHANNEL_NAME
 from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
 from bot.domain.text import clean, visible
-from bot.slack import workflows
 from bot.slack.blocks import incident as incident_blocks
 from bot.slack.blocks.home import home_view
 from bot.slack.errors import user_message
@@ -29,7 +30,7 @@ from bot.slack.parsing import (
     split_break_glass,
 )
 from bot.slack.text import decode_entities, from_slack, mrkdwn, sanitize_message
-from bot.slack.workflows import Deps
+from bot.slack.views import slack_deps
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.slack.command_text import as_slack_sends
 from tests.pings import assert_nothing_pings
@@ -58,7 +59,7 @@ def sent_by_slack(typed: str, *, should_escape: bool) -> str:
 
 
 def fresh_deps() -> Deps:
-    return Deps(
+    return slack_deps(
         uow=MemoryStore(),
         policy=oncall_example_policy(),
         broker=FakeBroker(),

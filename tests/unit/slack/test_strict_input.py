@@ -8,13 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.app import workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState
 from bot.domain.durations import ACCEPTED_FORMS
 from bot.domain.errors import InvalidInput
 from bot.domain.incident import IncidentStatus, Severity
 from bot.domain.text import BIDI_CONTROLS, visible
-from bot.slack import ids, workflows
-from bot.slack.workflows import Deps
+from bot.slack import ids
+from bot.slack.views import slack_deps
 from tests.unit.example_policy import oncall_example_policy
 from tests.unit.fakes import FakeBroker, FakeChat, FakeDirectory, FakeOnCall, MemoryStore
 from tests.unit.slack.listening import Listeners, view_state
@@ -287,7 +289,7 @@ def test_any_request_text_is_filed_cleanly_or_refused_saying_why(
 
 def fresh_deps() -> Deps:
     """A `deps` per example: hypothesis runs many examples in one test function."""
-    return Deps(
+    return slack_deps(
         uow=MemoryStore(),
         policy=oncall_example_policy(),
         broker=FakeBroker(),

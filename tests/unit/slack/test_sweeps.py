@@ -4,12 +4,12 @@ import json
 import threading
 from datetime import timedelta
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import CredentialUnavailable
 from bot.domain.grant import GrantStatus
 from bot.scheduler import Job, build_scheduler
-from bot.slack import lifecycle, workflows
-from bot.slack.workflows import Deps
 from tests.unit.slack.scene import Clock, broker, chat, filed, state
 
 

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from bot.app import lifecycle, workflows
+from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import ClaimLost, NotAllowed
 from bot.domain.incident import Severity
 from bot.services import access, incidents
 from bot.services.common import claim_key
-from bot.slack import lifecycle, workflows
 from bot.slack.blocks.access import my_access
 from bot.slack.listeners.home import publish
-from bot.slack.workflows import Deps
 from bot.store import claims
 from tests.unit.fakes import FakeBroker, FakeChat
 
@@ -74,7 +74,7 @@ def test_the_card_escapes_user_text_and_shows_who_can_approve(deps: Deps) -> Non
     assert "&lt;!channel&gt; look at &lt;http://evil|this&gt; &amp; that" in rendered
     assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in rendered
     assert "gatehouse.approve" in rendered and "gatehouse.deny" in rendered
-    assert access.get_request(uow=deps.uow, request_id=request_id).card_ts is not None
+    assert access.request_card(uow=deps.uow, request_id=request_id) is not None
 
 
 def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps: Deps) -> None:

@@ -7,10 +7,10 @@ approvers are mentioned once per ask; the notifier posts it from the events reco
 import structlog
 
 from bot import metrics
+from bot.app.deps import Deps
 from bot.domain.access import Verdict
 from bot.domain.extension import ExtensionState
 from bot.services import extensions
-from bot.slack.workflows import Deps
 
 log = structlog.get_logger(__name__)
 

@@ -15,19 +15,18 @@ from functools import partial
 import structlog
 
 from bot import metrics
-from bot.domain.errors import ChatError, ChatUnavailable
-from bot.services import access, incidents, issuing, recovery, sweeps
-from bot.services.crashpoints import crash_point
-from bot.services.incidents import CloseResult
-from bot.slack.blocks import incident as incident_blocks
-from bot.slack.workflows import (
-    Deps,
+from bot.app.deps import Deps
+from bot.app.workflows import (
     count_outcome,
     finish_opening,
     incident_of_channel,
     issue_and_deliver,
     refresh_incident_card,
 )
+from bot.domain.errors import ChatError, ChatUnavailable
+from bot.services import access, incidents, issuing, recovery, sweeps
+from bot.services.crashpoints import crash_point
+from bot.services.incidents import CloseResult
 
 # Each sweep gives every grant ending this soon its expiry timer in this replica too, so a
 # replica that dies takes no expiry with it.
@@ -127,7 +126,10 @@ def recover(deps: Deps) -> int:
 
 def _finish_opening(deps: Deps, incident_id: str) -> None:
     finished = finish_opening(deps, incident_id, late=True)
-    if finished is not None and finished.card_ts is not None:
+    if (
+        finished is not None
+        and incidents.incident_card(uow=deps.uow, incident_id=finished.id) is not None
+    ):
         log.warning(
             "incident opening finished late: it stopped or Slack failed before its channel "
             "and card were made",
@@ -201,8 +203,8 @@ def _show_close(deps: Deps, result: CloseResult) -> None:
             "soon as it has."
         )
     refresh_incident_card(deps, incident)
-    deps.chat.set_topic(incident.channel_id, incident_blocks.topic(incident))
-    text, blocks = incident_blocks.summary_blocks(result.summary)
+    deps.chat.set_topic(incident.channel_id, deps.views.topic(incident))
+    text, blocks = deps.views.summary(result.summary)
     summary_ts = deps.chat.post(incident.channel_id, text=text, blocks=blocks)
     deps.chat.pin(incident.channel_id, summary_ts)
     deps.chat.upload_file(

@@ -6,10 +6,7 @@ replies and outcomes are not posted here but by the Slack notifier (`notifier.py
 follows the audit chain: `Deps.notify` after each change asks it to catch up now.
 """
 
-import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +14,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from bot import metrics
+from bot.app.deps import Deps
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.backoff import retry_wait
 from bot.domain.channel_name import incident_channel_name
@@ -31,77 +29,17 @@ from bot.domain.errors import (
 )
 from bot.domain.grant import Grant
 from bot.domain.incident import MAX_TITLE, Incident, Severity
-from bot.domain.ports import (
-    ChatGateway,
-    CredentialBroker,
-    Directory,
-    IssuedCredential,
-    OnCall,
-    UnitOfWorkFactory,
-)
-from bot.domain.rules import AccessPolicy, Delivery
+from bot.domain.ports import IssuedCredential
+from bot.domain.rules import Delivery
 from bot.domain.text import required_text
 from bot.services import access, eligibility, incidents, issuing, recovery
 from bot.services.crashpoints import crash_point
-from bot.services.event_stream import StreamFollower
-from bot.slack.blocks import access as access_blocks
-from bot.slack.blocks import incident as incident_blocks
-from bot.slack.metadata import MetadataSeal
-from bot.slack.notifier import SlackNotifier
 
 MAX_NAME_ATTEMPTS = 20
 # A credential Slack could not take is offered again after these pauses (see `_hand_over`).
 HAND_OVER_RETRY = timedelta(seconds=2)
 HAND_OVER_LONGEST_WAIT = timedelta(seconds=30)
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Deps:
-    """Everything a workflow needs, built once by the composition root."""
-
-    uow: UnitOfWorkFactory
-    policy: AccessPolicy
-    broker: CredentialBroker
-    chat: ChatGateway
-    clock: Callable[[], datetime]
-    vault_addr: str | None = None
-    directory: Directory | None = None  # Slack user groups
-    oncall: OnCall | None = None  # PagerDuty; None when not configured
-    # Called with (request id, end) when a grant's end is set or changes: the expiry timers'
-    # `schedule_expiry` when the bot runs its scheduler.
-    schedule_expiry: Callable[[str, datetime], None] = field(default=lambda _request, _end: None)
-    # Signs the forms' private metadata. The composition root derives it from a configured
-    # secret so every replica checks what another signed; a random key serves one process.
-    seal: MetadataSeal = field(default_factory=lambda: MetadataSeal(secrets.token_bytes(32)))
-    # Follows the audit chain and shows it in Slack; built from the fields above by default.
-    follower: StreamFollower | None = None
-    # How a worker waits before trying Slack again (tests pass one that does not sleep).
-    sleep: Callable[[float], None] = time.sleep
-
-    def __post_init__(self) -> None:
-        if self.follower is None:
-            notifier = SlackNotifier(uow=self.uow, chat=self.chat, policy=self.policy)
-            self.follower = StreamFollower(uow=self.uow, handler=notifier, clock=self.clock)
-
-    def notify(self, *, wait: bool = False) -> None:
-        """Show in Slack what has been recorded and not shown yet. Never raises: what is left
-        (Slack down, another worker busy) is shown by the next call or the timer."""
-        assert self.follower is not None
-        try:
-            self.follower.follow(wait=wait)
-        except Exception:
-            log.exception("notifications not shown; the timer tries again")
-
-    def notify_through(self) -> bool:
-        """Show in Slack everything recorded so far, waiting for other workers; False when
-        some of it is not shown yet (Slack failing, or the notifier backing off after it did)."""
-        assert self.follower is not None
-        try:
-            return self.follower.follow_through()
-        except Exception:
-            log.exception("notifications not shown; the timer tries again")
-            return False
 
 
 def open_incident(deps: Deps, *, title: str, severity: Severity, opener: str) -> Incident:
@@ -159,7 +97,7 @@ def finish_opening(deps: Deps, incident_id: str, *, late: bool = False) -> Incid
                 late=late,
             )
             log.info("incident channel made", incident_id=incident.id, channel=channel_name)
-        if incident.card_ts is None:
+        if incidents.incident_card(uow=deps.uow, incident_id=incident.id) is None:
             try:
                 _set_up_channel(deps, incident)
             except ChatError as error:
@@ -167,7 +105,7 @@ def finish_opening(deps: Deps, incident_id: str, *, late: bool = False) -> Incid
                 log.warning("incident card not posted", incident_id=incident.id, error=str(error))
         if made and late:
             try:  # told once, whatever became of the card: the channel is there
-                text = incident_blocks.channel_made_late(incident)
+                text = deps.views.channel_made_late(incident)
                 deps.chat.send_dm(incident.opened_by, text=text)
             except ChatError as error:
                 log.warning("opener not told of the late channel", error=str(error))
@@ -193,8 +131,8 @@ def _make_channel(deps: Deps, incident: Incident) -> tuple[str, str]:
 def _set_up_channel(deps: Deps, incident: Incident) -> None:
     """The opener invited, the topic, the card posted and pinned, then remembered."""
     deps.chat.invite(incident.channel_id, [incident.opened_by])
-    deps.chat.set_topic(incident.channel_id, incident_blocks.topic(incident))
-    text, blocks = incident_blocks.incident_card(incident)
+    deps.chat.set_topic(incident.channel_id, deps.views.topic(incident))
+    text, blocks = deps.views.incident_card(incident)
     card_ts = deps.chat.post(incident.channel_id, text=text, blocks=blocks)
     deps.chat.pin(incident.channel_id, card_ts)
     incidents.attach_incident_card(uow=deps.uow, incident_id=incident.id, card_ts=card_ts)
@@ -220,9 +158,9 @@ def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None
         now=deps.clock(),
     )
     deps.chat.invite(channel_id, [to_user])  # a commander outside the channel could not see it
-    deps.chat.set_topic(channel_id, incident_blocks.topic(incident))
+    deps.chat.set_topic(channel_id, deps.views.topic(incident))
     refresh_incident_card(deps, incident)
-    deps.chat.post(channel_id, text=incident_blocks.handed_off(incident, previous, by_user))
+    deps.chat.post(channel_id, text=deps.views.handed_off(incident, previous, by_user))
 
 
 def file_request(
@@ -305,7 +243,7 @@ def record_filing(
             break_glass=break_glass,
         )
     except NotAllowed as refused:
-        raise NotAllowed(access_blocks.with_lookup_notes(refused.message, found.notes)) from None
+        raise NotAllowed(deps.views.with_lookup_notes(refused.message, found.notes)) from None
     log.info(
         "request filed",
         incident_id=request.incident_id,
@@ -328,7 +266,7 @@ def after_filing(deps: Deps, filed: Filed) -> bool:
     if request.break_glass:
         metrics.BREAK_GLASS.labels(request.resource, "used").inc()
     deps.notify(wait=True)
-    shown = access.get_request(uow=deps.uow, request_id=request.id).card_ts is not None
+    shown = access.request_card(uow=deps.uow, request_id=request.id) is not None
     if request.state is RequestState.APPROVED:
         issue_and_deliver(deps, request_id=request.id)
     return shown
@@ -451,7 +389,7 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult, *, patient: boo
     if result.credential is not None and result.grant is not None:
         incident = result.incident or incident_of_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
-        text, blocks = access_blocks.delivery(
+        text, blocks = deps.views.delivery(
             result.credential,
             rule,
             request_id=request_id,
@@ -542,9 +480,10 @@ def incident_of_request(deps: Deps, request_id: str) -> Incident:
 
 
 def refresh_incident_card(deps: Deps, incident: Incident) -> None:
-    if incident.card_ts:
-        text, blocks = incident_blocks.incident_card(incident)
-        deps.chat.update(incident.channel_id, incident.card_ts, text=text, blocks=blocks)
+    card_ts = incidents.incident_card(uow=deps.uow, incident_id=incident.id)
+    if card_ts and incident.channel_id:
+        text, blocks = deps.views.incident_card(incident)
+        deps.chat.update(incident.channel_id, card_ts, text=text, blocks=blocks)
 
 
 def cancel(deps: Deps, *, request_id: str, user: str) -> None:

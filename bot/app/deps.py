@@ -1,0 +1,113 @@
+"""What every application command needs, built once by the composition root.
+
+The application decides and orders; how a message reads in Slack (Block Kit, mentions) is the
+Slack adapter's, given here as `Views`, and so are the signed form metadata (`FormSeal`) and the
+notifier that shows the audit chain in Slack (`Views.stream_handler`).
+"""
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from bot.domain.incident import Incident
+from bot.domain.ports import (
+    ChatGateway,
+    CredentialBroker,
+    Directory,
+    IssuedCredential,
+    OnCall,
+    UnitOfWorkFactory,
+)
+from bot.domain.rules import AccessPolicy, ResourceRule
+from bot.domain.summary import IncidentSummary
+from bot.services.event_stream import StreamFollower, StreamHandler
+
+Message = tuple[str, list[dict[str, Any]]]  # the notification text, and the blocks
+log = structlog.get_logger(__name__)
+
+
+class Views(Protocol):
+    """How the application's messages read in chat (the Slack adapter's Block Kit)."""
+
+    def topic(self, incident: Incident) -> str: ...
+    def incident_card(self, incident: Incident) -> Message: ...
+    def handed_off(self, incident: Incident, previous: str, by_user: str) -> str: ...
+    def channel_made_late(self, incident: Incident) -> str: ...
+    def summary(self, summary: IncidentSummary) -> Message: ...
+    def delivery(
+        self,
+        credential: IssuedCredential,
+        rule: ResourceRule,
+        *,
+        request_id: str,
+        vault_addr: str | None,
+        now: datetime,
+        extendable: bool,
+    ) -> Message: ...
+    def with_lookup_notes(self, refusal: str, notes: Sequence[str]) -> str: ...
+    def stream_handler(
+        self, *, uow: UnitOfWorkFactory, chat: ChatGateway, policy: AccessPolicy
+    ) -> StreamHandler:
+        """The notifier: what follows the audit chain and shows it in chat."""
+        ...
+
+
+class FormSeal(Protocol):
+    """Signs what a form carries through Slack (its private metadata) for one user."""
+
+    def sign(self, user: str, value: str) -> str: ...
+    def verify(self, user: str, sealed: str) -> str: ...
+    def seal_view(self, user: str, view: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass
+class Deps:
+    """Everything an application command needs, built once by the composition root."""
+
+    uow: UnitOfWorkFactory
+    policy: AccessPolicy
+    broker: CredentialBroker
+    chat: ChatGateway
+    clock: Callable[[], datetime]
+    views: Views
+    # Signs the forms' private metadata. The composition root derives it from a configured
+    # secret so every replica checks what another signed.
+    seal: FormSeal
+    vault_addr: str | None = None
+    directory: Directory | None = None  # Slack user groups
+    oncall: OnCall | None = None  # PagerDuty; None when not configured
+    # Called with (request id, end) when a grant's end is set or changes: the expiry timers'
+    # `schedule_expiry` when the bot runs its scheduler.
+    schedule_expiry: Callable[[str, datetime], None] = field(default=lambda _request, _end: None)
+    # Follows the audit chain and shows it in chat; built from the fields above by default.
+    follower: StreamFollower | None = None
+    # How a worker waits before trying Slack again (tests pass one that does not sleep).
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        if self.follower is None:
+            handler = self.views.stream_handler(uow=self.uow, chat=self.chat, policy=self.policy)
+            self.follower = StreamFollower(uow=self.uow, handler=handler, clock=self.clock)
+
+    def notify(self, *, wait: bool = False) -> None:
+        """Show in Slack what has been recorded and not shown yet. Never raises: what is left
+        (Slack down, another worker busy) is shown by the next call or the timer."""
+        assert self.follower is not None
+        try:
+            self.follower.follow(wait=wait)
+        except Exception:
+            log.exception("notifications not shown; the timer tries again")
+
+    def notify_through(self) -> bool:
+        """Show in Slack everything recorded so far, waiting for other workers; False when
+        some of it is not shown yet (Slack failing, or the notifier backing off after it did)."""
+        assert self.follower is not None
+        try:
+            return self.follower.follow_through()
+        except Exception:
+            log.exception("notifications not shown; the timer tries again")
+            return False
