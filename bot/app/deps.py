@@ -101,3 +101,13 @@ class Deps:
             self.follower.follow(wait=wait)
         except Exception:
             log.exception("notifications not shown; the timer tries again")
+
+    def notify_through(self) -> bool:
+        """Show in Slack everything recorded so far, waiting for other workers; False when
+        some of it is not shown yet (Slack failing, or the notifier backing off after it did)."""
+        assert self.follower is not None
+        try:
+            return self.follower.follow_through()
+        except Exception:
+            log.exception("notifications not shown; the timer tries again")
+            return False

@@ -24,7 +24,7 @@ from bot.app.workflows import (
     refresh_incident_card,
 )
 from bot.domain.access import RequestState
-from bot.domain.errors import ChatError
+from bot.domain.errors import ChatError, ChatUnavailable
 from bot.services import access, incidents, issuing, recovery, sweeps
 from bot.services.crashpoints import crash_point
 from bot.services.incidents import CloseResult
@@ -195,9 +195,15 @@ def _finish_close(deps: Deps, incident_id: str, *, wait: bool) -> None:
 
 def _show_close(deps: Deps, result: CloseResult) -> None:
     """Cards (the notifier, caught up first), topic, then the summary (posted, pinned,
-    uploaded); then the close is shown."""
+    uploaded); then the close is shown. Until every card is shown the close stops here and
+    the sweep finishes it: the channel is archived after the summary, and a card posted
+    into an archived channel is refused for good."""
     incident = result.incident
-    deps.notify(wait=True)
+    if not deps.notify_through():
+        raise ChatUnavailable(
+            "Slack has not shown every card of this incident yet; the close is finished as "
+            "soon as it has."
+        )
     refresh_incident_card(deps, incident)
     deps.chat.set_topic(incident.channel_id, deps.views.topic(incident))
     text, blocks = deps.views.summary(result.summary)

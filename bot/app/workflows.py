@@ -7,6 +7,8 @@ follows the audit chain: `Deps.notify` after each change asks it to catch up now
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from structlog.contextvars import bound_contextvars
@@ -14,17 +16,29 @@ from structlog.contextvars import bound_contextvars
 from bot import metrics
 from bot.app.deps import Deps
 from bot.domain.access import AccessRequest, RequestState, Verdict
+from bot.domain.backoff import retry_wait
 from bot.domain.channel_name import incident_channel_name
 from bot.domain.eligibility import Resolution
-from bot.domain.errors import ChannelNameTaken, ChatError, InvalidInput, NotAllowed, NotFound
+from bot.domain.errors import (
+    ChannelNameTaken,
+    ChatError,
+    ChatUnavailable,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+)
 from bot.domain.grant import Grant
 from bot.domain.incident import MAX_TITLE, Incident, Severity
+from bot.domain.ports import IssuedCredential
 from bot.domain.rules import Delivery
 from bot.domain.text import required_text
 from bot.services import access, eligibility, incidents, issuing, recovery
 from bot.services.crashpoints import crash_point
 
 MAX_NAME_ATTEMPTS = 20
+# A credential Slack could not take is offered again after these pauses (see `_hand_over`).
+HAND_OVER_RETRY = timedelta(seconds=2)
+HAND_OVER_LONGEST_WAIT = timedelta(seconds=30)
 log = structlog.get_logger(__name__)
 
 
@@ -332,7 +346,8 @@ def issue_and_deliver(deps: Deps, *, request_id: str, wait: bool = True) -> None
     """Issue the credential and hand it to the requester privately; report in the thread.
 
     Under the request's claim, so recovery never takes a delivery in progress for a lost one;
-    without `wait`, a request another worker holds is left to it.
+    without `wait`, a request another worker holds is left to it, and the credential is offered
+    to Slack once (the sweep calls it so, and must not stop behind a Slack outage).
     """
     with recovery.hold_request(uow=deps.uow, request_id=request_id, wait=wait) as mine:
         if not mine:
@@ -347,16 +362,16 @@ def issue_and_deliver(deps: Deps, *, request_id: str, wait: bool = True) -> None
             track_delivery=True,
         )
         if result.credential is not None or result.error:
-            _deliver(deps, result)
+            _deliver(deps, result, patient=wait)
 
 
-def _deliver(deps: Deps, result: issuing.IssueResult) -> None:
+def _deliver(deps: Deps, result: issuing.IssueResult, *, patient: bool) -> None:
     request_id = result.request.id
     with bound_contextvars(incident_id=result.request.incident_id, request_id=request_id):
-        _deliver_in_context(deps, result)
+        _deliver_in_context(deps, result, patient=patient)
 
 
-def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
+def _deliver_in_context(deps: Deps, result: issuing.IssueResult, *, patient: bool) -> None:
     request_id = result.request.id
     if result.error:
         log.warning("credential not issued", error=result.error, retrying=result.retrying)
@@ -385,15 +400,71 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult) -> None:
             now=deps.clock(),
             extendable=not result.request.break_glass,
         )
-        requester = result.request.requester_id
-        deps.chat.post_ephemeral(incident.channel_id, requester, text=text, blocks=blocks)
-        if rule.delivery is Delivery.WRAPPED:
-            deps.chat.send_dm(requester, text=text, blocks=blocks)  # ephemerals vanish
-        issuing.record_delivery(
-            uow=deps.uow, request_id=request_id, grant_id=result.grant.id, now=deps.clock()
+        handed = _hand_over(
+            deps,
+            request_id=request_id,
+            requester=result.request.requester_id,
+            channel=incident.channel_id,
+            message=(text, blocks),
+            with_dm=rule.delivery is Delivery.WRAPPED,  # ephemerals vanish
+            until=_worth_until(result.credential) if patient else deps.clock(),
         )
-        crash_point("issue.slack_posted")
+        if handed:
+            issuing.record_delivery(
+                uow=deps.uow, request_id=request_id, grant_id=result.grant.id, now=deps.clock()
+            )
+            crash_point("issue.slack_posted")
     deps.notify()
+
+
+def _worth_until(credential: IssuedCredential) -> datetime:
+    """Until when handing the credential over is any use: its wrapping token's end, else its
+    own."""
+    return credential.wrapping_expires_at or credential.expires_at
+
+
+def _hand_over(
+    deps: Deps,
+    *,
+    request_id: str,
+    requester: str,
+    channel: str,
+    message: tuple[str, list[dict[str, Any]]],
+    with_dm: bool,
+    until: datetime,
+) -> bool:
+    """Give the requester the credential privately: an ephemeral, and a DM too when asked.
+
+    The credential exists only in this worker's memory, so while Slack is unavailable it is
+    offered again (2 s, doubling, at most 30 s apart), each message sent once, under the
+    request's claim that keeps recovery from ending the access as never delivered. It stops
+    when the access has ended meanwhile (False: its own event tells the requester) and gives
+    up, raising, when the next try would come after `until` (the credential of no use by
+    then, or a caller that cannot wait)."""
+    text, blocks = message
+    steps = [lambda: deps.chat.post_ephemeral(channel, requester, text=text, blocks=blocks)]
+    if with_dm:
+        steps.append(lambda: deps.chat.send_dm(requester, text=text, blocks=blocks))
+    failures = 0
+    while steps:
+        try:
+            steps[0]()
+        except ChatUnavailable:
+            failures += 1
+            pause = retry_wait(failures, first=HAND_OVER_RETRY, longest=HAND_OVER_LONGEST_WAIT)
+            if deps.clock() + pause >= until:
+                raise
+            log.warning(
+                "credential not handed over yet: Slack is unavailable",
+                retry_in_seconds=pause.total_seconds(),
+            )
+            deps.sleep(pause.total_seconds())
+            current = access.get_request(uow=deps.uow, request_id=request_id)
+            if current.state is not RequestState.ACTIVE or not current.awaiting_delivery:
+                return False
+            continue
+        steps.pop(0)
+    return True
 
 
 def count_outcome(request: AccessRequest) -> None:

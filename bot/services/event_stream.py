@@ -127,6 +127,21 @@ class StreamFollower:
                 self._running.release()
         return handled
 
+    def follow_through(self) -> bool:
+        """Follow, waiting for any other follower, and say whether every event recorded before
+        the call is handled now: False while the outside party fails (the follower backing off
+        returns at once). What must come after all that is recorded waits for True, such as a
+        close's summary and the archiving after it, which would leave a card never posted."""
+        with self._uow() as tx:
+            head = tx.audit.head()
+        self.follow(wait=True)
+        if head is None:
+            return True
+        with self._uow() as tx:
+            cursor = tx.sink_cursors.lock(self.name)
+        saved = cursor.event_seq if cursor is not None else 0
+        return max(saved, self._position.handled) >= head.seq
+
     def _follow_under_claim(self, *, wait: bool) -> int:
         with self._uow.claim(f"stream:{self.name}", wait=wait) as mine:
             if not mine:

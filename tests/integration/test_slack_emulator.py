@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.domain.errors import ChatError
+from bot.domain.errors import ChatError, ChatUnavailable
 from integrations.slack_web import SlackChat
 from tests.emulators.slack import SendOptions, SlackClient, SlackEmulator, running_slack
 from tests.emulators.slack.signing import verify
@@ -513,6 +513,41 @@ def test_fail_next_and_enforced_post_rate(slack: SlackEmulator, web: WebClient) 
     assert limited == {"ok": False, "error": "ratelimited"}
     other = web.conversations_create(name="elsewhere")["channel"]["id"]
     assert web.chat_postMessage(channel=other, text="fine")["ok"]  # the limit is per channel
+
+
+def test_an_outage_fails_every_method_until_it_ends(slack: SlackEmulator, web: WebClient) -> None:
+    channel = incident_channel(web)
+    slack.start_outage(500)
+    assert slack.in_outage
+    calls: list[Callable[[], Any]] = [
+        lambda: web.chat_postMessage(channel=channel, text="lost"),
+        lambda: web.conversations_create(name="later"),
+        lambda: web.auth_test(),
+    ]
+    for call in calls:
+        with pytest.raises(SlackApiError) as caught:
+            call()
+        assert caught.value.response.status_code == 500
+        assert caught.value.response.data == {"ok": False, "error": "internal_error"}
+    with pytest.raises(ChatUnavailable):  # to the gateway, Slack is unavailable
+        SlackChat(web).post(channel, text="lost")
+    slack.end_outage()
+    assert web.chat_postMessage(channel=channel, text="back")["ok"]
+    assert [m.text for m in slack.messages(channel)] == ["back"]
+
+
+def test_a_rate_limit_outage_ends_by_itself(slack: SlackEmulator, web: WebClient) -> None:
+    channel = incident_channel(web)
+    slack.start_outage(429, retry_after=3, seconds=0.5)
+    with pytest.raises(SlackApiError) as caught:
+        web.chat_postMessage(channel=channel, text="limited")
+    assert caught.value.response.status_code == 429
+    assert caught.value.response.headers["Retry-After"] == "3"
+    time.sleep(0.6)
+    assert not slack.in_outage
+    assert web.chat_postMessage(channel=channel, text="back")["ok"]
+    statuses = [c.status for c in slack.calls_to("chat.postMessage")]
+    assert statuses == [429, 200]
 
 
 # -- inbound: signing, Bolt, response_url ---------------------------------------------------------

@@ -5,9 +5,10 @@ against Slack's own method JSON (`tests/specs/slack/methods/`) and Block Kit lim
 stateful models of conversations.*, chat.*, pins.*, views.*, users.*, usergroups.* and the
 external file upload flow answer with Slack's shapes and error codes; other real methods answer
 `{"ok": true}` and are listed by `unmodelled_calls()`. 429s on demand (`rate_limit_next`) or
-by Slack's tiers (`enforce_rate_limits=True`). Inbound: `SlackClient` sends slash commands,
-block actions, view submissions and events signed as Slack signs them, with trigger_ids and
-response_urls the emulator honours.
+by Slack's tiers (`enforce_rate_limits=True`); an outage of the whole Web API, 429 or 5xx on
+every call, for a while or until ended (`start_outage`, `end_outage`). Inbound: `SlackClient`
+sends slash commands, block actions, view submissions and events signed as Slack signs them,
+with trigger_ids and response_urls the emulator honours.
 """
 
 from .client import InboundResult, SendOptions, SlackClient

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,37 @@ class Outcome:
     body: JSON
     headers: dict[str, str] = field(default_factory=dict)
     handled: bool = True
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Every Web API call answered `status` until `until` (time.monotonic), or until ended."""
+
+    status: int
+    retry_after: int
+    until: float | None
+
+    def answer(self, headers: dict[str, str]) -> Outcome:
+        if self.status == 429:
+            return Outcome(
+                429,
+                {"ok": False, "error": "ratelimited"},
+                {**headers, "Retry-After": str(self.retry_after)},
+            )
+        return Outcome(
+            self.status,
+            {"ok": False, "error": _OUTAGE_ERRORS.get(self.status, "fatal_error")},
+            headers,
+        )
+
+
+# What Slack's body says with each status it answers when it is failing.
+_OUTAGE_ERRORS = {
+    500: "internal_error",
+    502: "fatal_error",
+    503: "service_unavailable",
+    504: "request_timeout",
+}
 
 
 @dataclass
@@ -92,11 +124,20 @@ class Dispatcher:
         self.enforce_rate_limits = enforce_rate_limits
         self.limiter = RateLimiter(post_message_burst)
         self.faults: dict[str, list[_Queued]] = defaultdict(list)
+        self.outage: Outage | None = None
         self.lock = threading.Lock()
 
     def queue(self, method: str, error: str, count: int, retry_after: int = 0) -> None:
         with self.lock:
             self.faults[method].append(_Queued(count, error, retry_after))
+
+    def current_outage(self) -> Outage | None:
+        """The outage in force now; one whose window has passed is over."""
+        with self.lock:
+            outage = self.outage
+            if outage is not None and outage.until is not None and time.monotonic() >= outage.until:
+                self.outage = outage = None
+            return outage
 
     def _take_fault(self, method: str) -> _Queued | None:
         with self.lock:
@@ -125,6 +166,9 @@ class Dispatcher:
         headers = {"x-accepted-oauth-scopes": ",".join(spec.bot_scopes)}
         if self.scopes is not None:
             headers["x-oauth-scopes"] = ",".join(sorted(self.scopes))
+        outage = self.current_outage()
+        if outage is not None:
+            return outage.answer(headers)
         try:
             self._authenticate(spec, token)
             fault = self._take_fault(method)

@@ -1,10 +1,12 @@
-"""SlackEmulator: start/stop, test controls (faults, 429s, users, channels, groups, clock) and
-state inspection (messages, ephemerals, pins, files, views, home tabs, response_url posts)."""
+"""SlackEmulator: start/stop, test controls (faults, 429s, outages, users, channels, groups,
+clock) and state inspection (messages, ephemerals, pins, files, views, home tabs, response_url
+posts)."""
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from tests.emulators.loopback import Serving
 
 from . import spec
 from .common import JSON, new_id
-from .dispatch import HANDLERS, Dispatcher, Outcome
+from .dispatch import HANDLERS, Dispatcher, Outage, Outcome
 from .server import Handler, Server
 from .state import Channel, Ephemeral, Message, ResponsePost, UploadedFile, User, UserGroup, View
 from .state import Workspace as Workspace
@@ -140,6 +142,28 @@ class SlackEmulator:
     def fail_next(self, method: str, error: str, count: int = 1) -> None:
         """The next `count` calls of `method` get HTTP 200 `{"ok": false, "error": error}`."""
         self.dispatcher.queue(method, error, count)
+
+    def start_outage(
+        self, status: int = 500, *, retry_after: int = 1, seconds: float | None = None
+    ) -> None:
+        """Slack failing as a whole: every Web API call (any method, any token) gets HTTP
+        `status` until `end_outage`, or for `seconds` when given. 429 comes with `Retry-After:
+        retry_after` and `ratelimited`, as Slack rate-limits; a 5xx with Slack's error for it
+        (500 `internal_error`, 503 `service_unavailable`...). Calls are recorded as answered."""
+        if status != 429 and not 500 <= status <= 599:
+            raise ValueError(f"an outage answers 429 or 5xx, not {status}")
+        until = None if seconds is None else time.monotonic() + seconds
+        with self.dispatcher.lock:
+            self.dispatcher.outage = Outage(status, max(1, retry_after), until)
+
+    def end_outage(self) -> None:
+        """Slack answers again."""
+        with self.dispatcher.lock:
+            self.dispatcher.outage = None
+
+    @property
+    def in_outage(self) -> bool:
+        return self.dispatcher.current_outage() is not None
 
     def set_enforce_rate_limits(self, enabled: bool) -> None:
         self.dispatcher.enforce_rate_limits = enabled

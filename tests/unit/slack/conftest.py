@@ -25,4 +25,5 @@ def deps(clock: Clock) -> Deps:
         vault_addr="https://vault.example:8200",
         directory=FakeDirectory(),
         oncall=FakeOnCall(),  # PagerDuty is configured; nobody is on call
+        sleep=lambda seconds: clock.advance(seconds),  # a worker's pause passes at once
     )

@@ -1,6 +1,6 @@
 """Helpers for tests on the `deps` fixture: the fakes inside it, an incident with a request."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.app import workflows
 from bot.app.deps import Deps
@@ -18,6 +18,9 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def broker(deps: Deps) -> FakeBroker:

@@ -5,9 +5,12 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.app import lifecycle, workflows
 from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
+from bot.domain.errors import ChatUnavailable
 from bot.domain.grant import Grant, GrantStatus
 from bot.scheduler import ExpiryTimers, build_scheduler
 from bot.services import access, incidents, issuing, recovery
@@ -243,6 +246,69 @@ def test_a_delivered_credential_stays_when_only_the_card_update_failed(deps: Dep
     request = access.get_request(uow=deps.uow, request_id=request_id)
     assert request.state is RequestState.ACTIVE and not request.awaiting_delivery
     assert broker(deps).revoked == []
+
+
+def test_a_credential_slack_could_not_take_is_handed_over_once_it_answers(
+    deps: Deps, clock: Clock
+) -> None:
+    _, request_id = filed(deps)
+    pauses: list[float] = []
+
+    def slack_back_after_two_pauses(seconds: float) -> None:
+        pauses.append(seconds)
+        clock.advance(seconds)
+        if len(pauses) == 2:
+            chat(deps).failing.clear()
+
+    deps.sleep = slack_back_after_two_pauses
+    chat(deps).failing.add("dm")  # the ephemeral went out; the DM did not
+    approve(deps, request_id)
+    assert pauses == [2.0, 4.0]
+    assert chat(deps).methods().count("chat.postEphemeral") == 1
+    assert chat(deps).methods().count("dm") == 1
+    request = access.get_request(uow=deps.uow, request_id=request_id)
+    assert request.state is RequestState.ACTIVE and not request.awaiting_delivery
+    assert broker(deps).revoked == []
+
+
+def test_a_credential_is_not_offered_again_once_its_access_ended(deps: Deps, clock: Clock) -> None:
+    channel_id, request_id = filed(deps)
+
+    def closed_meanwhile(seconds: float) -> None:
+        clock.advance(seconds)
+        incidents.close_incident(
+            uow=deps.uow,
+            policy=deps.policy,
+            broker=deps.broker,
+            incident_id=workflows.incident_of_channel(deps, channel_id).id,
+            closed_by="U0ONCALL1",
+            resolution="fixed",
+            clock=deps.clock,
+        )
+
+    deps.sleep = closed_meanwhile
+    chat(deps).failing.add("chat.postEphemeral")
+    approve(deps, request_id)
+    chat(deps).failing.clear()
+    assert "chat.postEphemeral" not in chat(deps).methods()
+    assert "dm" not in chat(deps).methods()
+    assert state(deps, request_id) is RequestState.REVOKED
+
+
+def test_a_credential_slack_never_took_before_its_wrapping_ended_is_given_up(
+    deps: Deps, clock: Clock
+) -> None:
+    _, request_id = filed(deps)
+    chat(deps).failing.add("chat.postEphemeral")
+    started = clock.now
+    with pytest.raises(ChatUnavailable):  # the approver is told; recovery tells the requester
+        approve(deps, request_id)
+    assert clock.now - started < timedelta(minutes=5)  # the wrapping token's life
+    request = access.get_request(uow=deps.uow, request_id=request_id)
+    assert request.awaiting_delivery  # never delivered: recovery ends this access
+    chat(deps).failing.clear()
+    lifecycle.sweep(deps)
+    assert state(deps, request_id) is RequestState.REVOKED
 
 
 def test_an_approval_whose_worker_never_issued_is_issued_by_the_sweep(

@@ -51,6 +51,23 @@ def test_an_issue_vault_refused_is_delivered_when_vault_returns(deps: Deps, cloc
     assert len(delivered) == 1 and delivered[0]["channel"] == channel
 
 
+def test_the_sweep_offers_a_credential_to_slack_once_and_goes_on(deps: Deps, clock: Clock) -> None:
+    _, request_id = filed(deps)
+    broker(deps).fail_issue = CredentialUnavailable("Vault is unavailable.")
+    workflows.decide(
+        deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
+    )
+    broker(deps).fail_issue = None
+    pauses: list[float] = []
+    deps.sleep = pauses.append
+    chat(deps).failing.add("chat.postEphemeral")  # Slack down when the sweep issues it
+    clock.now += timedelta(seconds=20)
+    lifecycle.sweep(deps)
+    assert pauses == []  # the sweep does not wait for Slack
+    assert state(deps, request_id) is RequestState.REVOKED  # never delivered: ended, and told
+    assert len(broker(deps).revoked) == 1
+
+
 def test_unconfirmed_revocations_are_retried_until_vault_confirms(deps: Deps, clock: Clock) -> None:
     channel, request_id = filed(deps)
     workflows.decide(
