@@ -26,7 +26,7 @@ import structlog
 
 from bot.domain.access import AccessRequest
 from bot.domain.backoff import retry_wait
-from bot.domain.events import DomainEvent, from_entry
+from bot.domain.events import DomainEvent, from_entry_if_known
 from bot.domain.incident import Incident
 from bot.domain.ports import UnitOfWork, UnitOfWorkFactory
 from bot.services.common import random_token
@@ -54,6 +54,8 @@ class Batch:
     (read in the same transaction, so at least as new as the newest event)."""
 
     events: Sequence[StreamEvent]
+    last_seq: int = 0  # the last event read, typed or not
+    read: int = 0  # how many were read
     requests: dict[str, AccessRequest] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
     cards: dict[str, str] = field(default_factory=dict)  # request id -> its card's ts
@@ -153,7 +155,7 @@ class StreamFollower:
                 if batch is None:
                     return handled
                 handled += self._handle(batch)
-                if len(batch.events) < self._batch:
+                if batch.read < self._batch:
                     return handled
 
     def _read(self) -> Batch | None:
@@ -175,8 +177,10 @@ class StreamFollower:
             stored = list(tx.audit.events(after_seq=after, limit=self._batch))
             if not stored:
                 return None
-            events = [StreamEvent(e.seq, from_entry(e.entry)) for e in stored]
-            return _with_subjects(tx, events)
+            # An action this release has no class for (a newer release's) is passed over.
+            typed = [(e.seq, from_entry_if_known(e.entry)) for e in stored]
+            events = [StreamEvent(seq, event) for seq, event in typed if event is not None]
+            return _with_subjects(tx, events, last_seq=stored[-1].seq, read=len(stored))
 
     def _handle(self, batch: Batch) -> int:
         handled = 0
@@ -204,6 +208,7 @@ class StreamFollower:
                 crash_point("notify.posted")
                 self._save(item.seq)
                 self._in_doubt = False
+        self._position.handled = max(self._position.handled, batch.last_seq)
         return handled
 
     def save_progress(self) -> None:
@@ -242,8 +247,10 @@ class StreamFollower:
         self._position.handled = max(self._position.handled, moved.event_seq)
 
 
-def _with_subjects(tx: UnitOfWork, events: Sequence[StreamEvent]) -> Batch:
-    batch = Batch(events)
+def _with_subjects(
+    tx: UnitOfWork, events: Sequence[StreamEvent], *, last_seq: int, read: int
+) -> Batch:
+    batch = Batch(events, last_seq=last_seq, read=read)
     for item in events:
         request_id, incident_id = item.event.request_id, item.event.incident_id
         if request_id and request_id not in batch.requests:

@@ -9,9 +9,10 @@ import pytest
 from bot.app import workflows
 from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
+from bot.domain.audit import AuditEntry, next_in_chain
 from bot.services import access, event_stream
 from tests.unit.fakes import MemoryStore
-from tests.unit.slack.scene import Clock, approve, chat, filed, state
+from tests.unit.slack.scene import T0, Clock, approve, chat, filed, state
 
 
 class Stopped(BaseException):
@@ -167,3 +168,14 @@ def filed_in(deps: Deps, channel: str) -> tuple[str, str]:
 def request_ids(deps: Deps) -> list[str]:
     assert isinstance(deps.uow, MemoryStore)
     return list(deps.uow.state.requests)
+
+
+def test_an_event_this_release_cannot_type_is_passed_over(deps: Deps) -> None:
+    """A newer release's action (say, during a rollback) must not stop the stream."""
+    _, first = filed(deps)
+    assert isinstance(deps.uow, MemoryStore)
+    events = deps.uow.state.events
+    entry = AuditEntry(action="request.something_new", at=T0, request_id=first)
+    events.append(next_in_chain(entry, events[-1] if events else None))
+    deny(deps, first)
+    assert len(replies(deps, "Denied")) == 1
