@@ -326,7 +326,8 @@ VAULT_HEALTH_EVERY_SECONDS = 30
 CHECKPOINT_POLL_SECONDS = 5  # signs when 100 events or 60 s have passed
 AUDIT_EXPORT_EVERY_SECONDS = 5
 # Shows in Slack what any replica recorded and nobody has shown yet (a dead replica's last
-# changes, or one busy elsewhere), and stores the notifier's progress.
+# changes, or one busy elsewhere), and stores the notifier's progress; at least as often as
+# the sweep.
 NOTIFY_EVERY_SECONDS = 2
 LONGEST_GRANT = timedelta(days=366)
 
@@ -345,7 +346,11 @@ def build_jobs(gatehouse: Gatehouse, deps: Deps) -> list[Job]:
             lambda: lifecycle.sweep(deps) + extending.sweep(deps),
             gatehouse.settings.sweep_interval,
         ),
-        Job("notify", lambda: notify_and_save(deps), NOTIFY_EVERY_SECONDS),
+        Job(
+            "notify",
+            lambda: notify_and_save(deps),
+            min(NOTIFY_EVERY_SECONDS, gatehouse.settings.sweep_interval),
+        ),
         Job("reconcile", lambda: reconcile_and_log(gatehouse), RECONCILE_EVERY_SECONDS),
         # Keeps gatehouse_vault_state current in Socket Mode too, where no probe asks /healthz.
         Job("vault-health", lambda: gatehouse.broker.health(), VAULT_HEALTH_EVERY_SECONDS),
