@@ -226,6 +226,11 @@ def _archive(deps: Deps, incident_id: str) -> None:
     incident = incidents.get_incident(uow=deps.uow, incident_id=incident_id)
     if not incident.archive_pending or incident.summary_pending:
         return
+    if not deps.notify_through():
+        # A restarted notifier may still be redrawing cards: archived first, they would be
+        # refused and their last state lost. The sweep archives once it is through.
+        log.info("archive waits for the notifier", incident_id=incident_id)
+        return
     try:
         deps.chat.archive(incident.channel_id)
     except ChatError as error:

@@ -152,7 +152,10 @@ def test_close(fleet: Fleet, point: str) -> None:
     assert "revoked" in str(summaries[0].blocks)
     calls = [c for c in fleet.slack.calls if c.args.get("channel") == channel.id]
     archived_at = [i for i, c in enumerate(calls) if c.method == "conversations.archive"]
-    assert archived_at == [len(calls) - 1]  # archived once, and nothing after it
+    after = (
+        [(c.method, c.args.get("ts")) for c in calls[archived_at[0] + 1 :]] if archived_at else []
+    )
+    assert archived_at == [len(calls) - 1], after  # archived once, and nothing after it
     everything_consistent(fleet)
 
 
