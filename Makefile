@@ -87,7 +87,7 @@ policy-test: $(STAMP)
 
 # Exit code 5 means pytest collected no test: that is a failure here, never a pass.
 pytest: $(STAMP)
-	$(BIN)/pytest -n 2 -q; status=$$?; \
+	$(BIN)/pytest -n 2 --dist worksteal -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$status
 
 clean:

@@ -32,8 +32,9 @@ from bot.services.incidents import CloseResult
 # Each sweep gives every grant ending this soon its expiry timer in this replica too, so a
 # replica that dies takes no expiry with it.
 EXPIRY_LOOK_AHEAD = timedelta(minutes=1)
-# The opening worker's own time to make an incident's channel and card; after it, recovery.
-OPENING_GRACE = timedelta(seconds=15)
+# Between recording an incident and taking its claim, the opening worker holds nothing: recovery
+# leaves an incident this young alone. (Making the channel is done under the claim, however long.)
+OPENING_GRACE = timedelta(seconds=5)
 log = structlog.get_logger(__name__)
 
 

@@ -14,7 +14,7 @@ from tests.fleet import running_fleet
 
 pytestmark = pytest.mark.postgres
 GRANTS = 30
-WINDOW = timedelta(seconds=10)
+WINDOW = timedelta(seconds=6)
 
 
 def test_every_grant_is_revoked_once_with_a_replica_killed(
