@@ -24,6 +24,7 @@ from bot.domain.ports import (
 )
 from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.summary import IncidentSummary
+from bot.domain.wording import Wording
 from bot.services.event_stream import StreamFollower, StreamHandler
 
 Message = tuple[str, list[dict[str, Any]]]  # the notification text, and the blocks
@@ -48,7 +49,7 @@ class Views(Protocol):
         now: datetime,
         extendable: bool,
     ) -> Message: ...
-    def with_lookup_notes(self, refusal: str, notes: Sequence[str]) -> str: ...
+    def with_lookup_notes(self, refusal: Wording, notes: Sequence[str]) -> Wording: ...
     def stream_handler(
         self, *, uow: UnitOfWorkFactory, chat: ChatGateway, policy: AccessPolicy
     ) -> StreamHandler:

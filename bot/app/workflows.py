@@ -32,6 +32,7 @@ from bot.domain.incident import MAX_TITLE, Incident, Severity
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import Delivery
 from bot.domain.text import required_text
+from bot.domain.wording import Person, Wording
 from bot.services import access, eligibility, incidents, issuing, recovery
 from bot.services.crashpoints import crash_point
 
@@ -145,8 +146,11 @@ def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None
     incident = incident_of_channel(deps, channel_id)
     if deps.directory is not None and not deps.directory.is_active_human(to_user):
         raise InvalidInput(
-            f"<@{to_user}> cannot be the commander: name an active member of the workspace "
-            "(not a bot, an app or a deactivated account)."
+            Wording(
+                Person(to_user),
+                " cannot be the commander: name an active member of the workspace "
+                "(not a bot, an app or a deactivated account).",
+            )
         )
     previous = incident.commander_id
     incident = incidents.hand_off_incident(
@@ -243,7 +247,7 @@ def record_filing(
             break_glass=break_glass,
         )
     except NotAllowed as refused:
-        raise NotAllowed(deps.views.with_lookup_notes(refused.message, found.notes)) from None
+        raise NotAllowed(deps.views.with_lookup_notes(refused.wording, found.notes)) from None
     log.info(
         "request filed",
         incident_id=request.incident_id,

@@ -21,6 +21,7 @@ from bot.domain.errors import AlreadyDone, InvalidState, NotAllowed
 from bot.domain.incident import Incident
 from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.text import optional_text, required_text
+from bot.domain.wording import People, Person, Wording
 
 if TYPE_CHECKING:
     from bot.domain.extension import Extension
@@ -36,6 +37,7 @@ def is_request_id(text: str) -> bool:
 
 
 CLOSE_REASON = "incident closed"  # the end reason of everything closing an incident ends
+NOBODY_DECIDES = "nobody (ask a policy admin)"  # who may decide, when no approver is left
 
 
 class RequestState(StrEnum):
@@ -127,11 +129,11 @@ class Approvals:
         to approve. `already`, `own`, `not_approver` word the refusals for the subject."""
         if any(d.approver_id == approver_id for d in decisions):
             raise AlreadyDone(already)
-        who = f"It can be decided by {mention_list(self.possible)}."
+        who = (" It can be decided by ", People.of(self.possible, none=NOBODY_DECIDES), ".")
         if approver_id == self.asker:
-            raise NotAllowed(f"{own} {who}")
+            raise NotAllowed(Wording(own, *who))
         if approver_id not in self.eligible:
-            raise NotAllowed(f"{not_approver} {who}")
+            raise NotAllowed(Wording(not_approver, *who))
         cleaned: str | None
         if verdict is Verdict.DENY:
             cleaned = required_text(
@@ -292,7 +294,9 @@ class AccessRequest:
     ) -> None:
         """The requester withdraws a request that has not been issued yet."""
         if by_user != self.requester_id:
-            raise NotAllowed(f"Only <@{self.requester_id}> can cancel request {self.id}.")
+            raise NotAllowed(
+                Wording("Only ", Person(self.requester_id), f" can cancel request {self.id}.")
+            )
         self._cancel(now, reason=reason, by=by_user)
 
     def cancel_for_close(self, *, now: datetime, by_user: str) -> None:
@@ -413,8 +417,3 @@ def new_request_id(token: str) -> str:
 
 def _past(verdict: Verdict) -> str:
     return "approved" if verdict is Verdict.APPROVE else "denied"
-
-
-def mention_list(users: frozenset[str]) -> str:
-    """`<@U1>, <@U2>` for messages the domain writes."""
-    return ", ".join(f"<@{u}>" for u in sorted(users)) or "nobody (ask a policy admin)"

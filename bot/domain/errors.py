@@ -1,12 +1,19 @@
 """Domain errors. Each carries a message a Slack user or an operator can act on."""
 
+from bot.domain.wording import Wording
+
 
 class GatehouseError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    `wording` is the message with the people it names kept apart, for an interface to show
+    its own way (the Slack adapter as mentions); `message` is its plain rendering, people as
+    user ids, for logs, the CLI and anything stored."""
+
+    def __init__(self, message: str | Wording) -> None:
+        self.wording = message if isinstance(message, Wording) else Wording(message)
+        self.message = str(self.wording)
+        super().__init__(self.message)
 
 
 class InvalidInput(GatehouseError):

@@ -27,6 +27,7 @@ from bot.domain.errors import AlreadyDone, InvalidState, NotAllowed
 from bot.domain.incident import Incident
 from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.text import optional_text
+from bot.domain.wording import Person, Wording
 
 
 class ExtensionState(StrEnum):
@@ -147,7 +148,9 @@ def ask_extension(
     """The requester asks for more time on their ACTIVE access; one open ask at a time."""
     incident.require_open()
     if by_user != request.requester_id:
-        raise NotAllowed(f"Only <@{request.requester_id}> can extend request {request.id}.")
+        raise NotAllowed(
+            Wording("Only ", Person(request.requester_id), f" can extend request {request.id}.")
+        )
     if request.state is not RequestState.ACTIVE or request.ends_at is None:
         raise InvalidState(
             f"Request {request.id} is {request.state.value}: only active access can be extended."

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from bot.domain.errors import AlreadyDone, InvalidInput, InvalidState, NotAllowed
 from bot.domain.text import required_text
+from bot.domain.wording import Person, Wording
 
 MAX_TITLE = 150
 MAX_RESOLUTION = 2000
@@ -68,10 +69,14 @@ class Incident:
         self.require_open()
         if by_user != self.commander_id and not is_admin:
             raise NotAllowed(
-                f"Only the commander <@{self.commander_id}> or an incident admin can hand off."
+                Wording(
+                    "Only the commander ",
+                    Person(self.commander_id),
+                    " or an incident admin can hand off.",
+                )
             )
         if to_user == self.commander_id:
-            raise AlreadyDone(f"<@{to_user}> is already the commander.")
+            raise AlreadyDone(Wording(Person(to_user), " is already the commander."))
         previous = self.commander_id
         self.commander_id = to_user
         return previous
@@ -79,8 +84,11 @@ class Incident:
     def close(self, *, by_user: str, resolution: str, is_admin: bool, now: datetime) -> None:
         if by_user != self.commander_id and not is_admin:
             raise NotAllowed(
-                f"Only the commander <@{self.commander_id}> or an incident admin can close "
-                "this incident."
+                Wording(
+                    "Only the commander ",
+                    Person(self.commander_id),
+                    " or an incident admin can close this incident.",
+                )
             )
         if not self.is_open:
             raise AlreadyDone(f"Incident {self.id} is already closed.")

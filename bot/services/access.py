@@ -20,6 +20,7 @@ from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
+from bot.domain.wording import Person, Wording
 from bot.services.common import (
     about_request,
     end_grant,
@@ -341,8 +342,13 @@ def _require_may_revoke(
     allowed = {request.requester_id, incident.commander_id} | request.eligible_approvers
     if user not in allowed and not policy.is_admin(user):
         raise NotAllowed(
-            f"Only the requester <@{request.requester_id}>, the commander "
-            f"<@{incident.commander_id}> or an approver of {request.resource} can revoke it."
+            Wording(
+                "Only the requester ",
+                Person(request.requester_id),
+                ", the commander ",
+                Person(incident.commander_id),
+                f" or an approver of {request.resource} can revoke it.",
+            )
         )
 
 

@@ -7,7 +7,7 @@ from bot.domain.errors import GatehouseError, NotFound
 from bot.domain.rules import AccessPolicy
 from bot.domain.text import echo
 from bot.slack.blocks.text import escape
-from bot.slack.text import sanitize_message
+from bot.slack.text import slack_message
 
 log = logging.getLogger(__name__)
 TYPED_ECHO_LIMIT = 700
@@ -16,9 +16,10 @@ what was typed is not lost, and no more."""
 
 
 def user_message(error: Exception, *, typed: str | None = None) -> str:
-    """A message for the user: the domain's own words, what they typed, never a traceback."""
+    """A message for the user: the domain's own words (the people it names as mentions), what
+    they typed, never a traceback."""
     if isinstance(error, GatehouseError):
-        text = f"⚠️ {sanitize_message(error.message)}"
+        text = f"⚠️ {slack_message(error.wording)}"
     else:
         log.exception("unexpected error while handling a Slack request")
         text = "⚠️ Something went wrong on Gatehouse's side; nothing was changed. Try again."

@@ -4,12 +4,16 @@ Slack sends command text with `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;`; wi
 `should_escape` a command also gets mentions, channels and links as markup (`<@U123|linus>`,
 `<#C123|general>`, `<https://x|label>`, `<!here>`, `<!subteam^S123|@oncall>`). The domain keeps
 readable plain text: `from_slack` turns the markup into what the user saw and decodes the
-entities exactly once. Going out, `mrkdwn` makes plain text inert (nothing pings, nothing links)
-and `sanitize_message` does the same for a message that may mix our own `<@U…>` mentions with
-echoed user text.
+entities exactly once. Going out, `mrkdwn` makes plain text inert (nothing pings, nothing links),
+and `slack_message` shows a message of ours (a `Wording`, which may echo user text): the people
+it names as mentions, its words inert. Mention markup is written here and in the blocks, never
+by the domain, the services or the application.
 """
 
 import re
+from collections.abc import Iterable
+
+from bot.domain.wording import PEOPLE_SEPARATOR, Wording
 
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 _DECODED = {"amp": "&", "lt": "<", "gt": ">"}
@@ -19,8 +23,6 @@ _SPECIAL = ("here", "channel", "everyone")
 # "@here" typed as plain text: a word joiner after the `@` keeps it readable and inert.
 _SPECIAL_WORD = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
-# Our own bare mentions in a message (`<@U123>`, `<#C123>`): everything else is escaped.
-_OWN_MENTION = re.compile(r"<[@#][UWC][A-Z0-9]+>")
 _BARE_AMP = re.compile(r"&(?!(?:amp|lt|gt);)")
 
 
@@ -85,18 +87,23 @@ def plain(text: str) -> str:
     return text.replace("<!", "<" + _WORD_JOINER + "!")
 
 
-def sanitize_message(message: str) -> str:
-    """A message of ours that may echo user text: our bare `<@U…>`/`<#C…>` mentions and
-    entities already escaped are kept; any other `<…>` is shown as text, `@here` defused."""
-    parts: list[str] = []
-    start = 0
-    for match in _OWN_MENTION.finditer(message):
-        parts.append(_escape_loose(message[start : match.start()]))
-        parts.append(match.group(0))
-        start = match.end()
-    parts.append(_escape_loose(message[start:]))
-    return defuse_special_mentions("".join(parts))
+def mention(user_id: str) -> str:
+    """How Slack shows a person: a mention, which reads as their name and links to them."""
+    return f"<@{user_id}>"
 
 
-def _escape_loose(text: str) -> str:
-    return _BARE_AMP.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+def mention_list(user_ids: Iterable[str], *, none: str) -> str:
+    """`<@U1>, <@U2>` in id order, or `none` when there is nobody."""
+    return PEOPLE_SEPARATOR.join(mention(u) for u in sorted(user_ids)) or none
+
+
+def slack_message(wording: Wording) -> str:
+    """A message of ours for Slack: the people it names as mentions; its words, which may echo
+    user text, inert (any `<…>` shown as text, `@here` defused, entities already escaped
+    kept), so the only mentions are the ones the message means."""
+    return wording.render(text=_inert, person=mention)
+
+
+def _inert(text: str) -> str:
+    escaped = _BARE_AMP.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    return defuse_special_mentions(escaped)

@@ -11,6 +11,7 @@ from bot.domain.incident import Incident
 from bot.domain.ports import ChatGateway, IssuedCredential, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, ResourceRule
 from bot.domain.summary import IncidentSummary
+from bot.domain.wording import Wording
 from bot.services.event_stream import StreamHandler
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import incident as incident_blocks
@@ -55,7 +56,7 @@ class SlackViews:
             extendable=extendable,
         )
 
-    def with_lookup_notes(self, refusal: str, notes: Sequence[str]) -> str:
+    def with_lookup_notes(self, refusal: Wording, notes: Sequence[str]) -> Wording:
         return access_blocks.with_lookup_notes(refusal, tuple(notes))
 
     def stream_handler(

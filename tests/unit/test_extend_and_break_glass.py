@@ -17,6 +17,7 @@ from bot.domain.errors import (
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import GrantStatus
 from bot.domain.rules import AccessPolicy
+from bot.domain.wording import Person
 from bot.services import access, extensions, issuing
 from bot.services.common import claim_key
 from bot.services.sweeps import retry_revocations
@@ -144,8 +145,9 @@ def test_extension_never_passes_max_ttl_from_the_first_issue(world: World) -> No
 
 def test_who_may_ask_and_decide_an_extension(world: World) -> None:
     request_id = active(world)
-    with pytest.raises(NotAllowed, match="Only <@U0ONCALL2>"):
+    with pytest.raises(NotAllowed, match="Only U0ONCALL2 can extend") as refused:
         ask(world, request_id, by=LEAD)
+    assert Person("U0ONCALL2") in refused.value.wording.parts
     ask(world, request_id)
     with pytest.raises(AlreadyDone, match="already has an extension waiting"):
         ask(world, request_id)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.access import RequestState, Verdict
+from bot.domain.access import NOBODY_DECIDES, RequestState, Verdict
 from bot.domain.audit import Action, verify_chain
 from bot.domain.eligibility import Resolution
 from bot.domain.errors import (
@@ -19,6 +19,7 @@ from bot.domain.errors import (
 )
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import Severity
+from bot.domain.wording import People, Person
 from bot.services import access, incidents, issuing
 from bot.services.issuing import StoredIncidentTokens
 from tests.unit.example_policy import ADMIN, oncall_example_policy
@@ -175,7 +176,10 @@ def test_non_approver_is_told_who_can_approve(world: World) -> None:
     request_id = world.request()
     with pytest.raises(NotAllowed) as error:
         world.decide(request_id, "U0SEC1")
-    assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in error.value.message
+    assert "It can be decided by U0LEAD1, U0LEAD2, U0LEAD3." in error.value.message
+    assert People.of({"U0LEAD1", "U0LEAD2", "U0LEAD3"}, none=NOBODY_DECIDES) in (
+        error.value.wording.parts
+    )
 
 
 def test_deny_needs_a_reason_and_ends_the_request(world: World) -> None:
@@ -339,8 +343,9 @@ def test_unconfirmed_revocation_is_reported_and_stays_pending(world: World) -> N
 
 
 def test_only_commander_or_admin_closes(world: World) -> None:
-    with pytest.raises(NotAllowed, match="Only the commander <@U0ONCALL1>"):
+    with pytest.raises(NotAllowed, match="Only the commander U0ONCALL1 ") as refused:
         world.close(by="U0LEAD1")
+    assert Person("U0ONCALL1") in refused.value.wording.parts
     assert world.close(by=ADMIN).incident.closed_by == ADMIN
     with pytest.raises(AlreadyDone):
         world.close()
@@ -384,8 +389,9 @@ def test_expiry_revokes_at_the_end_and_not_before(world: World) -> None:
 
 def test_cancel_and_revoke_authorization(world: World) -> None:
     request_id = world.request()
-    with pytest.raises(NotAllowed, match="Only <@U0ONCALL2> can cancel"):
+    with pytest.raises(NotAllowed, match="Only U0ONCALL2 can cancel") as refused:
         access.cancel_request(uow=world.store, request_id=request_id, by_user="U0LEAD1", now=T0)
+    assert Person("U0ONCALL2") in refused.value.wording.parts
     access.cancel_request(
         uow=world.store, request_id=request_id.lower(), by_user="U0ONCALL2", now=T0
     )

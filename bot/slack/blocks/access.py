@@ -9,10 +9,12 @@ from bot.domain.durations import format_duration
 from bot.domain.eligibility import Resolution
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
+from bot.domain.wording import Wording
 from bot.slack import ids
 from bot.slack.blocks.buttons import decision_buttons
 from bot.slack.blocks.extension import extend_button, extension_blocks
-from bot.slack.blocks.text import clip, context, escape, header, mention, mentions, section, when
+from bot.slack.blocks.text import clip, context, escape, header, mentions, section, when
+from bot.slack.text import mention
 
 REQUEST_USAGE = (
     "Usage: `/request-access <resource> [duration] <reason> [--break-glass]` in an incident "
@@ -143,11 +145,11 @@ def lookup_note(found: Resolution) -> str:
     return clip("ℹ️ Some lookups failed when this request was filed:\n" + "\n".join(lines), 3900)
 
 
-def with_lookup_notes(refusal: str, notes: tuple[str, ...]) -> str:
+def with_lookup_notes(refusal: Wording, notes: tuple[str, ...]) -> Wording:
     """A refusal, with the lookups that failed (they may be why the user was not eligible)."""
     if not notes:
         return refusal
-    return f"{refusal} (Note: {'; '.join(notes)}.)"
+    return refusal + f" (Note: {'; '.join(notes)}.)"
 
 
 def auto_approved(request: AccessRequest) -> str:

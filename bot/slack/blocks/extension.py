@@ -8,7 +8,8 @@ from bot.domain.durations import format_duration, parse_duration
 from bot.domain.extension import Extension, ExtensionState
 from bot.slack import ids
 from bot.slack.blocks.buttons import decision_buttons
-from bot.slack.blocks.text import context, escape, mention, mentions, section, when
+from bot.slack.blocks.text import context, escape, mentions, section, when
+from bot.slack.text import mention
 
 EXTEND_CHOICES = ("15m", "30m", "1h", "2h")
 

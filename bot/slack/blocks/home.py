@@ -9,7 +9,8 @@ from bot.domain.durations import format_duration
 from bot.domain.incident import Incident
 from bot.slack import ids
 from bot.slack.blocks.buttons import decision_buttons
-from bot.slack.blocks.text import context, escape, header, mention, section, when
+from bot.slack.blocks.text import context, escape, header, section, when
+from bot.slack.text import mention
 
 MAX_LISTED = 20  # a home view holds at most 100 blocks
 

@@ -5,8 +5,8 @@ from typing import Any
 from bot.domain.incident import Incident, Severity
 from bot.domain.summary import IncidentSummary, RequestLine
 from bot.slack import ids
-from bot.slack.blocks.text import clip, context, escape, header, mention, section, when
-from bot.slack.text import plain
+from bot.slack.blocks.text import clip, context, escape, header, section, when
+from bot.slack.text import mention, plain
 
 INCIDENT_USAGE = (
     "Usage:\n• `/incident open <title> [sev1|sev2|sev3|sev4]` (no title: a form)\n"

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from bot.slack.text import mrkdwn
+from bot.slack.text import mention_list, mrkdwn
 
 SECTION_TEXT_LIMIT = 3000
 MESSAGE_TEXT_LIMIT = 3900
@@ -19,12 +19,8 @@ def clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def mention(user_id: str) -> str:
-    return f"<@{user_id}>"
-
-
 def mentions(user_ids: Iterable[str]) -> str:
-    return ", ".join(mention(u) for u in sorted(user_ids)) or "nobody"
+    return mention_list(user_ids, none="nobody")
 
 
 def when(moment: datetime | None) -> str:

@@ -8,6 +8,7 @@ from bot.app import extending, workflows
 from bot.app.deps import Deps
 from bot.domain.durations import format_duration
 from bot.domain.errors import InvalidState, NotAllowed
+from bot.domain.wording import Person, Wording
 from bot.services import access, extensions
 from bot.slack import ids, payloads
 from bot.slack.blocks import extension as blocks
@@ -30,7 +31,9 @@ def register(app: App, deps: Deps) -> None:
         try:
             request = access.get_request(uow=deps.uow, request_id=click.value)
             if user != request.requester_id:
-                raise NotAllowed(f"Only <@{request.requester_id}> can extend {request.id}.")
+                raise NotAllowed(
+                    Wording("Only ", Person(request.requester_id), f" can extend {request.id}.")
+                )
             room = extensions.headroom(uow=deps.uow, policy=deps.policy, request_id=request.id)
             if room.total_seconds() < 60:
                 longest = format_duration(deps.policy.resource(request.resource).max_ttl)

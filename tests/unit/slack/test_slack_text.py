@@ -18,6 +18,7 @@ from bot.domain.channel_name import MAX_CHANNEL_NAME
 from bot.domain.errors import GatehouseError
 from bot.domain.incident import Severity
 from bot.domain.text import clean, visible
+from bot.domain.wording import Person, Wording
 from bot.slack.blocks import incident as incident_blocks
 from bot.slack.blocks.home import home_view
 from bot.slack.errors import user_message
@@ -29,7 +30,7 @@ from bot.slack.parsing import (
     parse_request_text,
     split_break_glass,
 )
-from bot.slack.text import decode_entities, from_slack, mrkdwn, sanitize_message
+from bot.slack.text import decode_entities, from_slack, mrkdwn, slack_message
 from bot.slack.views import slack_deps
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.slack.command_text import as_slack_sends
@@ -121,9 +122,14 @@ def test_mrkdwn_makes_user_text_inert_and_readable() -> None:
 
 
 def test_messages_keep_our_mentions_and_show_echoed_markup_as_text() -> None:
-    message = "Only <@U0ONCALL2> can extend; '1h<!here>' is not a duration; a &lt;b&gt; & c"
-    assert sanitize_message(message) == (
-        "Only <@U0ONCALL2> can extend; '1h&lt;!here&gt;' is not a duration; a &lt;b&gt; &amp; c"
+    message = Wording(
+        "Only ",
+        Person("U0ONCALL2"),
+        " can extend; '1h<!here>' is not a duration; a &lt;b&gt; & c; '<@U0LEAD1>' @here",
+    )
+    assert slack_message(message) == (
+        "Only <@U0ONCALL2> can extend; '1h&lt;!here&gt;' is not a duration; a &lt;b&gt; &amp; "
+        "c; '&lt;@U0LEAD1&gt;' @\u2060here"
     )
 
 
