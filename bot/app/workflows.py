@@ -2,8 +2,9 @@
 
 Run after the ack, on the app's worker pool. Every function here is safe to call twice for the
 same click or retry: the services make the second call a no-op or a clear refusal. Cards, thread
-replies and outcomes are not posted here but by the Slack notifier (`notifier.py`), which
-follows the audit chain: `Deps.notify` after each change asks it to catch up now.
+replies and outcomes are not posted here but by the Slack notifier (`notifier.py`), and
+revocations are not asked of Vault here but by the Vault effects (`effects.py`): both follow the
+audit chain, and `Deps.notify` after each change asks them to catch up now.
 """
 
 from dataclasses import dataclass
@@ -533,8 +534,8 @@ def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
         )
 
 
-def after_revoke(deps: Deps, *, request_id: str, grant_id: str) -> None:
-    """Vault revokes `grant_id` (the stream's Vault effects); the notifier tells the card and
+def after_revoke(deps: Deps, *, request_id: str) -> None:
+    """Vault revokes the grant (the stream's Vault effects); the notifier tells the card and
     the requester. Whatever a stop leaves undone, any replica's stream follower finishes (a
     failed attempt the sweep retries), and the notifier says it once."""
     crash_point("revoke.recorded")
