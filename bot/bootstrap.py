@@ -325,9 +325,9 @@ RECONCILE_EVERY_SECONDS = 300
 VAULT_HEALTH_EVERY_SECONDS = 30
 CHECKPOINT_POLL_SECONDS = 5  # signs when 100 events or 60 s have passed
 AUDIT_EXPORT_EVERY_SECONDS = 5
-# Shows in Slack what any replica recorded and nobody has shown yet (a dead replica's last
-# changes, or one busy elsewhere), and stores the notifier's progress; at least as often as
-# the sweep.
+# Carries out what any replica recorded and nobody has followed yet (a dead replica's last
+# changes, or one busy elsewhere): Slack, Vault's revocations and renewals, the expiry timers;
+# and stores the followers' progress. At least as often as the sweep.
 NOTIFY_EVERY_SECONDS = 2
 LONGEST_GRANT = timedelta(days=366)
 
@@ -414,6 +414,10 @@ def start(gatehouse: Gatehouse) -> None:
     listener = listen(settings.host, settings.port) if http else None
     stop = _stop_on_signals()
     bot = assemble(gatehouse)
+    # Before anything is recorded here: a follower new in this release starts at the chain's
+    # head (its timers are the ones armed just below, its revocations the sweep's retries).
+    if bot.deps.follower is not None:
+        bot.deps.follower.start_cursors()
     for request_id, ends_at in sweeps.ending_before(
         uow=gatehouse.uow, until=utc_now() + LONGEST_GRANT
     ):

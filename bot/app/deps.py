@@ -2,7 +2,9 @@
 
 The application decides and orders; how a message reads in Slack (Block Kit, mentions) is the
 Slack adapter's, given here as `Views`, and so are the signed form metadata (`FormSeal`) and the
-notifier that shows the audit chain in Slack (`Views.stream_handler`).
+notifier that shows the audit chain in Slack (`Views.stream_handler`). The notifier follows the
+chain with the application's own handlers (`effects.py`: Vault, the expiry timers), from one
+shared read.
 """
 
 import time
@@ -13,6 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from bot.app.effects import VAULT_EFFECTS, ExpiryTimers, VaultEffects
 from bot.domain.incident import Incident
 from bot.domain.ports import (
     ChatGateway,
@@ -81,34 +84,49 @@ class Deps:
     vault_addr: str | None = None
     directory: Directory | None = None  # Slack user groups
     oncall: OnCall | None = None  # PagerDuty; None when not configured
-    # Called with (request id, end) when a grant's end is set or changes: the expiry timers'
-    # `schedule_expiry` when the bot runs its scheduler.
+    # Called with (request id, end) when a grant's end is set or changes (by the expiry-timers
+    # follower): the expiry timers' `schedule_expiry` when the bot runs its scheduler.
     schedule_expiry: Callable[[str, datetime], None] = field(default=lambda _request, _end: None)
-    # Follows the audit chain and shows it in chat; built from the fields above by default.
+    # Follows the audit chain: shows it in chat, revokes and renews in Vault, arms the expiry
+    # timers; built from the fields above by default.
     follower: StreamFollower | None = None
     # How a worker waits before trying Slack again (tests pass one that does not sleep).
     sleep: Callable[[float], None] = time.sleep
+    notifier: str = field(init=False, default="")  # the notifier's cursor name
 
     def __post_init__(self) -> None:
+        notifier = self.views.stream_handler(uow=self.uow, chat=self.chat, policy=self.policy)
+        self.notifier = notifier.name
         if self.follower is None:
-            handler = self.views.stream_handler(uow=self.uow, chat=self.chat, policy=self.policy)
-            self.follower = StreamFollower(uow=self.uow, handler=handler, clock=self.clock)
+            handlers = [notifier, VaultEffects(self), ExpiryTimers(self)]
+            self.follower = StreamFollower(uow=self.uow, handlers=handlers, clock=self.clock)
 
     def notify(self, *, wait: bool = False) -> None:
-        """Show in Slack what has been recorded and not shown yet. Never raises: what is left
-        (Slack down, another worker busy) is shown by the next call or the timer."""
+        """Carry out what has been recorded and not yet followed: show it in Slack, revoke
+        and renew in Vault, arm the timers. With `wait`, wait for whoever else shows it in
+        Slack. Never raises: what is left (Slack down, another worker busy) is done by the
+        next call or the timer."""
         assert self.follower is not None
         try:
-            self.follower.follow(wait=wait)
+            self.follower.follow(waiting_for=[self.notifier] if wait else ())
         except Exception:
-            log.exception("notifications not shown; the timer tries again")
+            log.exception("effects not carried out; the timer tries again")
 
     def notify_through(self) -> bool:
         """Show in Slack everything recorded so far, waiting for other workers; False when
         some of it is not shown yet (Slack failing, or the notifier backing off after it did)."""
+        return self._through(self.notifier)
+
+    def vault_through(self) -> bool:
+        """Have Vault revoke and renew what has been recorded so far, waiting for any other
+        worker doing so, before telling the outcome; Vault's own failures are recorded on the
+        grant or the extension (and retried by the sweep), so they count as done."""
+        return self._through(VAULT_EFFECTS)
+
+    def _through(self, name: str) -> bool:
         assert self.follower is not None
         try:
-            return self.follower.follow_through()
+            return self.follower.follow_through(name)
         except Exception:
-            log.exception("notifications not shown; the timer tries again")
+            log.exception("effects not carried out; the timer tries again", follower=name)
             return False

@@ -6,8 +6,8 @@ approvers are mentioned once per ask; the notifier posts it from the events reco
 
 import structlog
 
-from bot import metrics
 from bot.app.deps import Deps
+from bot.app.effects import count_extension
 from bot.domain.access import Verdict
 from bot.domain.extension import ExtensionState
 from bot.services import extensions
@@ -74,28 +74,15 @@ def record_decision(
 
 
 def after_decision(deps: Deps, result: extensions.ExtensionResult) -> None:
-    """The card, the announcement, the renewal; an approved extension a stop left unapplied
-    is applied by the sweep."""
+    """The card, the announcement, the renewal (the stream's Vault effects, waited for so that
+    the outcome is told right after); an approved extension a stop left unapplied is applied
+    by any replica's stream follower, and one Vault could not renew by the sweep."""
     crash_point("extension.decided")
     if result.extension.state is ExtensionState.DENIED:
-        _count(result)
-    deps.notify()
+        count_extension(result)
     if result.extension.state is ExtensionState.APPROVED:
-        apply(deps, request_id=result.request.id)
-
-
-def apply(deps: Deps, *, request_id: str) -> None:
-    """Renew in Vault and report; when Vault is down, say so and let the sweep finish it."""
-    result = extensions.apply_extension(
-        uow=deps.uow,
-        policy=deps.policy,
-        broker=deps.broker,
-        request_id=request_id,
-        clock=deps.clock,
-    )
-    if result is None:
-        return
-    _applied(deps, result)
+        deps.vault_through()
+    deps.notify()
 
 
 def sweep(deps: Deps) -> int:
@@ -109,15 +96,8 @@ def sweep(deps: Deps) -> int:
 
 
 def _applied(deps: Deps, result: extensions.ExtensionResult) -> None:
-    """Renewed (or refused by Vault): the new end's timer, the count, then Slack."""
+    """Renewed (or refused by Vault): the count, then the stream (Slack, the new end's timer)."""
     if result.extension.state is ExtensionState.APPLIED:
         crash_point("extension.applied")
-    if result.extension.state is ExtensionState.APPLIED and result.extension.new_ends_at:
-        deps.schedule_expiry(result.request.id, result.extension.new_ends_at)
-    _count(result)
+    count_extension(result)
     deps.notify()
-
-
-def _count(result: extensions.ExtensionResult) -> None:
-    if not result.extension.state.is_open:
-        metrics.EXTENSIONS.labels(result.request.resource, result.extension.state.value).inc()

@@ -2,8 +2,9 @@
 
 Run after the ack, on the app's worker pool. Every function here is safe to call twice for the
 same click or retry: the services make the second call a no-op or a clear refusal. Cards, thread
-replies and outcomes are not posted here but by the Slack notifier (`notifier.py`), which
-follows the audit chain: `Deps.notify` after each change asks it to catch up now.
+replies and outcomes are not posted here but by the Slack notifier (`notifier.py`), and
+revocations are not asked of Vault here but by the Vault effects (`effects.py`): both follow the
+audit chain, and `Deps.notify` after each change asks them to catch up now.
 """
 
 from dataclasses import dataclass
@@ -338,9 +339,7 @@ def _after_review(deps: Deps, result: access.DecisionResult) -> None:
     if result.newly_reviewed:
         metrics.BREAK_GLASS.labels(result.request.resource, "reviewed").inc()
     if result.revoke_grant_id is not None:
-        issuing.revoke_grant(
-            uow=deps.uow, broker=deps.broker, grant_id=result.revoke_grant_id, clock=deps.clock
-        )
+        deps.vault_through()  # Vault revokes (the stream's Vault effects) before it is told
     if result.decision.verdict is Verdict.DENY:
         metrics.BREAK_GLASS.labels(result.request.resource, "denied").inc()
         count_outcome(access.get_request(uow=deps.uow, request_id=result.request.id))
@@ -391,8 +390,6 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult, *, patient: boo
     if result.credential is not None and result.request.activated_at is not None:
         waited = (result.request.activated_at - result.request.requested_at).total_seconds()
         metrics.TIME_TO_CREDENTIAL.labels(result.request.resource).observe(waited)
-    if result.credential is not None and result.request.ends_at is not None:
-        deps.schedule_expiry(request_id, result.request.ends_at)
     if result.credential is not None and result.grant is not None:
         incident = result.incident or incident_of_request(deps, request_id)
         rule = deps.policy.resource(result.request.resource)
@@ -511,18 +508,18 @@ def after_cancel(deps: Deps, request: AccessRequest) -> None:
 
 
 def revoke(deps: Deps, *, request_id: str, user: str) -> None:
+    """End access now, waiting for a worker that holds the request (issuing or delivering
+    it); then Vault revokes, as after `record_revoke`."""
     with recovery.hold_request(uow=deps.uow, request_id=request_id) as mine:
         mine.ensure_held()  # never revoke without it, even when waiting for it timed out
-        access.revoke_access(
+        access.record_revocation(
             uow=deps.uow,
             policy=deps.policy,
-            broker=deps.broker,
             request_id=request_id,
             by_user=user,
-            clock=deps.clock,
+            now=deps.clock(),
         )
-        count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
-    deps.notify()
+    _revoked(deps, request_id)
 
 
 def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
@@ -541,14 +538,18 @@ def record_revoke(deps: Deps, *, request_id: str, user: str) -> Grant | None:
         )
 
 
-def after_revoke(deps: Deps, *, request_id: str, grant_id: str) -> None:
-    """Vault revokes; the notifier tells the card and the requester. Whatever a stop leaves
-    undone, the sweep finishes (revocations retried), and the notifier says it once."""
+def after_revoke(deps: Deps, *, request_id: str) -> None:
+    """Vault revokes the grant (the stream's Vault effects); the notifier tells the card and
+    the requester. Whatever a stop leaves undone, any replica's stream follower finishes (a
+    failed attempt the sweep retries), and the notifier says it once."""
     crash_point("revoke.recorded")
-    deps.notify()
-    with recovery.hold_request(uow=deps.uow, request_id=request_id):
-        issuing.revoke_grant(uow=deps.uow, broker=deps.broker, grant_id=grant_id, clock=deps.clock)
-        count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
+    _revoked(deps, request_id)
+
+
+def _revoked(deps: Deps, request_id: str) -> None:
+    """After an end of access is recorded: Vault's answer first, then the outcome told."""
+    deps.vault_through()
+    count_outcome(access.get_request(uow=deps.uow, request_id=request_id))
     deps.notify()
 
 

@@ -168,6 +168,11 @@ class SinkCursorRepository(Protocol):
         """
         ...
 
+    def add_at_head(self, sink: str) -> None:
+        """A cursor for `sink` at the chain's last event, unless it has one: a follower that
+        starts now and leaves what came before it alone."""
+        ...
+
     def save(self, cursor: SinkCursor) -> None: ...
     def backlog(self, sink: str) -> Backlog:
         """What the sink has not received: records after its cursor, and the oldest one's time."""

@@ -30,6 +30,10 @@ class SqlSinkCursorRepository:
         row = self._connection.execute(statement).one_or_none()
         return None if row is None else _from_row(row)
 
+    def add_at_head(self, sink: str) -> None:
+        head = self._connection.execute(select(func.max(audit_events.c.seq))).scalar() or 0
+        self._add_if_missing(sink, event_seq=head)
+
     def save(self, cursor: SinkCursor) -> None:
         self._connection.execute(
             update(audit_sink_cursors)
@@ -63,7 +67,7 @@ class SqlSinkCursorRepository:
         moments = [datetime.fromisoformat(at) for at in (next_event_at, first_checkpoint_at) if at]
         return Backlog(max(head_seq - event_seq, 0) + checkpoints, min(moments, default=None))
 
-    def _add_if_missing(self, sink: str) -> None:
+    def _add_if_missing(self, sink: str, *, event_seq: int = 0) -> None:
         """Insert only when absent: an INSERT meeting another transaction's new row would wait."""
         exists = select(_COLUMNS.sink).where(_COLUMNS.sink == sink)
         if self._connection.execute(exists).first() is not None:
@@ -71,7 +75,7 @@ class SqlSinkCursorRepository:
         dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
         self._connection.execute(
             dialect.insert(audit_sink_cursors)
-            .values(sink=sink, event_seq=0, checkpoint_id=0, attempts=0)
+            .values(sink=sink, event_seq=event_seq, checkpoint_id=0, attempts=0)
             .on_conflict_do_nothing(index_elements=[_COLUMNS.sink])
         )
 

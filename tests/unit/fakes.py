@@ -286,6 +286,10 @@ class MemorySinkCursors:
     def lock(self, sink: str, *, skip_locked: bool = False) -> SinkCursor | None:
         return self._state.sink_cursors.setdefault(sink, SinkCursor(sink))
 
+    def add_at_head(self, sink: str) -> None:
+        head = max((e.seq for e in self._state.events), default=0)
+        self._state.sink_cursors.setdefault(sink, SinkCursor(sink, event_seq=head))
+
     def save(self, cursor: SinkCursor) -> None:
         self._state.sink_cursors[cursor.sink] = cursor
 

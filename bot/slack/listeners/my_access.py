@@ -114,7 +114,7 @@ def register(app: App, deps: Deps) -> None:
                 workflows.after_cancel(deps, context[CANCELLED])
             elif REVOKED in context:
                 grant: Grant = context[REVOKED]
-                workflows.after_revoke(deps, request_id=grant.request_id, grant_id=grant.id)
+                workflows.after_revoke(deps, request_id=grant.request_id)
         except Exception as error:
             respond(text=user_message(error), response_type="ephemeral")
 
