@@ -218,9 +218,14 @@ class Access:
         (`AccessEnded`); a request not issued yet is CANCELLED by a close or a break-glass
         deny (`RequestCancelled`). A credential being issued or issued is then to be revoked
         (`RevocationRequested`), also one left behind by a request that already ended (a
-        cancel while Vault was issuing). Other ends of unissued requests are refused.
+        cancel while Vault was issuing). Other ends of unissued requests, and ending what has
+        nothing left to end, are refused.
         """
         request = self.request
+        grant = self.grant
+        live = grant is not None and grant.is_live
+        if request.state.is_terminal and not live:
+            raise InvalidState(f"Access for request {request.id} has ended already.")
         caused: list[events.DomainEvent] = []
         if request.state is RequestState.ACTIVE:
             if cause is events.EndCause.EXPIRED:
@@ -239,8 +244,7 @@ class Access:
             caused.append(
                 events.RequestCancelled(**self._about_request(), at=now, actor=by, reason=reason)
             )
-        grant = self.grant
-        if grant is not None and grant.is_live:
+        if grant is not None and live:
             grant.request_revocation(now=now)
             caused.append(
                 events.RevocationRequested(**self._about_grant(), at=now, actor=by, reason=reason)
