@@ -88,6 +88,10 @@ def _add_due_grants(factory: SqlUnitOfWorkFactory, count: int) -> None:
 def test_two_sweeps_holding_their_rows_never_get_the_same_one(postgres_engine: Engine) -> None:
     factory = SqlUnitOfWorkFactory(postgres_engine)
     _add_due_grants(factory, 10)
+    with factory() as uow:  # and ten requests pending since long ago
+        for number in range(11, 21):
+            uow.requests.add(builders.access_request(builders.incident().id, number))
+        uow.commit()
 
     with factory() as first, factory() as second:
         first_grants = {due.request_id for due in first.grants.list_due(T0, limit=4)}

@@ -325,7 +325,7 @@ def test_due_grants_and_grants_by_status(uow_factory: SqlUnitOfWorkFactory) -> N
 
     def active(number: int, ends_at: datetime, **changes: Any) -> AccessRequest:
         return builders.access_request(
-            incident.id, number, state=RequestState.ACTIVE, ends_at=ends_at, **changes
+            incident.id, number, **{"state": RequestState.ACTIVE, "ends_at": ends_at, **changes}
         )
 
     requests = [
