@@ -51,11 +51,13 @@ class SlowBroker(FakeBroker):
         self._chance = random.Random(seed)
         self._chance_lock = threading.Lock()
 
-    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
+    def issue(
+        self, *, grant: Grant, resource: ResourceRule, until: datetime, now: datetime
+    ) -> IssuedCredential:
         with self._chance_lock:
             delay = self._chance.uniform(0.020, 0.060)
         time.sleep(delay)
-        return super().issue(grant=grant, resource=resource, now=now)
+        return super().issue(grant=grant, resource=resource, until=until, now=now)
 
     def count_live(self, grants: list[Grant]) -> int:
         return sum(g.lease_id in self.live for g in grants)

@@ -158,8 +158,10 @@ def granted(fleet: Fleet, request_ids: list[str]) -> list[Granted]:
     with fleet.uow() as tx:
         for request_id in request_ids:
             grant = tx.grants.get_for_request(request_id)
+            request = tx.requests.get(request_id)
             assert grant is not None and grant.token_accessor is not None, request_id
-            found.append(Granted(request_id, grant.id, grant.token_accessor, grant.ends_at))
+            assert request is not None and request.ends_at is not None, request_id
+            found.append(Granted(request_id, grant.id, grant.token_accessor, request.ends_at))
     return found
 
 

@@ -7,7 +7,8 @@ PENDING --N distinct eligible approvals--> APPROVED --issued--> ACTIVE --ttl--> 
    |--nobody decides in time--> TIMED_OUT
 ```
 Every transition goes through `AccessRequest._move`, which refuses anything not in the table, so a
-terminal state can never change.
+terminal state can never change. Issuing, extending and ending access move the request together
+with its grant, through `bot.domain.lifecycle.Access`.
 """
 
 import re
@@ -261,7 +262,7 @@ class AccessRequest:
         self.decisions.append(decision)
         tally = self.approvals.tally(self.decisions)
         if self.break_glass:
-            self._review(decision, tally, now)
+            self._review(tally, now)
         elif tally is Tally.DENIED:
             self._move(RequestState.DENIED, now)
             self._end(now, reason=f"denied: {decision.reason}", by=approver_id)
@@ -269,16 +270,10 @@ class AccessRequest:
             self._move(RequestState.APPROVED, now)
         return decision
 
-    def _review(self, decision: Decision, tally: Tally, now: datetime) -> None:
-        """After-the-fact review of break-glass access: a deny ends it at once."""
-        if tally is Tally.DENIED:
-            reason = f"break-glass denied by {decision.approver_id}: {decision.reason}"
-            if self.state is RequestState.ACTIVE:
-                self.revoke(now=now, by_user=decision.approver_id, reason=reason)
-            else:
-                self._move(RequestState.CANCELLED, now)
-                self._end(now, reason=reason, by=decision.approver_id)
-        elif tally is Tally.APPROVED:
+    def _review(self, tally: Tally, now: datetime) -> None:
+        """After-the-fact review of break-glass access: enough approvals confirm it. A deny
+        ends it at once, credential included, which `Access.decide` does."""
+        if tally is Tally.APPROVED:
             self.reviewed_at = now
 
     def approve_automatically(self, *, because: str, now: datetime) -> None:
@@ -299,10 +294,12 @@ class AccessRequest:
             )
         self._cancel(now, reason=reason, by=by_user)
 
-    def cancel_for_close(self, *, now: datetime, by_user: str) -> None:
-        self._cancel(now, reason=CLOSE_REASON, by=by_user)
+    def withdraw(self, *, now: datetime, reason: str, by: str | None) -> None:
+        """Ended before it was issued, by something other than its requester (a close, a
+        break-glass deny): through `Access.end`, which also revokes a credential being issued."""
+        self._cancel(now, reason=reason, by=by)
 
-    def _cancel(self, now: datetime, *, reason: str, by: str) -> None:
+    def _cancel(self, now: datetime, *, reason: str, by: str | None) -> None:
         if self.state.is_terminal or self.state is RequestState.ACTIVE:
             raise InvalidState(
                 f"Request {self.id} is {self.state.value}; there is nothing to cancel."
@@ -326,29 +323,33 @@ class AccessRequest:
         self._end(now, reason="nobody decided in time", by=None)
 
     def activate(self, *, incident: Incident, now: datetime, credential_ends_at: datetime) -> None:
-        """The credential was issued. Access ends when the credential does, never later than
-        `duration` from now: Vault's own TTL is the limit we record."""
+        """The credential was issued (`Access.issued`). Access ends when the credential does,
+        never later than `duration` from now: Vault's own TTL is the limit we record."""
         incident.require_open()
         self._move(RequestState.ACTIVE, now)
         self.activated_at = now
         self.ends_at = min(credential_ends_at, now + self.duration)
 
     def fail(self, *, now: datetime, error: str) -> None:
+        """Vault refused the credential (`Access.issue_failed`)."""
         self._move(RequestState.FAILED, now)
         self._end(now, reason=f"issue failed: {error}", by=None)
 
     def expire(self, *, now: datetime) -> None:
+        """Its end has come (`Access.end`, which revokes the credential too)."""
         if self.ends_at is None or now < self.ends_at:
             raise InvalidState(f"Access for request {self.id} has not reached its end yet.")
         self._move(RequestState.EXPIRED, now)
         self._end(self.ends_at, reason="expired", by=None)
 
     def revoke(self, *, now: datetime, by_user: str | None, reason: str) -> None:
+        """ACTIVE access ended early (`Access.end`, which revokes the credential too)."""
         self._move(RequestState.REVOKED, now)
         self._end(now, reason=reason, by=by_user)
 
     def extend_to(self, new_end: datetime) -> None:
-        """Move the end of ACTIVE access later (an approved extension Vault renewed)."""
+        """Move the end of ACTIVE access later (an approved extension Vault renewed:
+        `Access.extend`)."""
         if self.state is not RequestState.ACTIVE or self.ends_at is None:
             raise InvalidState(f"Request {self.id} is {self.state.value}, not active.")
         if new_end <= self.ends_at:

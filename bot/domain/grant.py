@@ -3,6 +3,9 @@
 The grant is written (ISSUING) before Vault is called, so a crash between the two leaves a trace
 that reconciliation can clean up. Revocation is recorded as requested first and confirmed only
 when the broker has checked that Vault no longer knows the credential.
+
+A grant is only the credential's record: when access ends and why is its request's (the one
+truth), and both move together through `bot.domain.lifecycle.Access`.
 """
 
 from dataclasses import dataclass
@@ -44,26 +47,23 @@ class Grant:
     resource: str
     requester_id: str
     created_at: datetime
-    ends_at: datetime
     status: GrantStatus = GrantStatus.ISSUING
     lease_id: str | None = None
     token_accessor: str | None = None
     wrapping_accessor: str | None = None
     issued_at: datetime | None = None
     revoke_requested_at: datetime | None = None
-    revoke_reason: str | None = None
     revoked_at: datetime | None = None
     revoke_attempts: int = 0
     last_error: str | None = None
     revoke_retry_at: datetime | None = None  # after a failed revocation: when to ask Vault again
     retry_at: datetime | None = None  # after a failed issue: when its request is issued again
 
-    def mark_issued(self, *, credential: "CredentialIds", ends_at: datetime, now: datetime) -> None:
+    def mark_issued(self, *, credential: "CredentialIds", now: datetime) -> None:
         self._require(GrantStatus.ISSUING)
         self.status = GrantStatus.ACTIVE
         self.attach_credential(credential)
         self.issued_at = now
-        self.ends_at = ends_at
 
     def attach_credential(self, credential: "CredentialIds") -> None:
         """Record what Vault issued (ids only, never a secret), also for a grant whose revocation
@@ -77,29 +77,28 @@ class Grant:
     def has_credential(self) -> bool:
         return bool(self.lease_id or self.token_accessor)
 
-    def extend_to(self, ends_at: datetime) -> None:
-        """Vault renewed the credential: it now ends later."""
-        self._require(GrantStatus.ACTIVE)
-        self.ends_at = ends_at
+    @property
+    def is_live(self) -> bool:
+        """Being issued or issued, and not yet asked to be revoked."""
+        return self.status in (GrantStatus.ISSUING, GrantStatus.ACTIVE)
 
-    def mark_failed(self, *, error: str, now: datetime, retry_at: datetime | None = None) -> None:
-        """Vault issued nothing: the grant ended, empty, when the failure was recorded.
-        `retry_at`: when its request is to be issued again (None: never)."""
+    def mark_failed(self, *, error: str, retry_at: datetime | None = None) -> None:
+        """Vault issued nothing: the attempt ended, empty. `retry_at`: when its request is to
+        be issued again (None: never)."""
         self._require(GrantStatus.ISSUING, GrantStatus.REVOKING)
         self.status = GrantStatus.FAILED
         self.last_error = error
-        self.ends_at = min(self.ends_at, now)
         self.retry_at = retry_at
 
-    def request_revocation(self, *, now: datetime, reason: str) -> None:
-        """Access ends now (or at `ends_at` if that came first); Vault must still confirm."""
+    def request_revocation(self, *, now: datetime) -> bool:
+        """Its access ended: Vault is to revoke the credential and confirm. False when that
+        was already asked (why is the request's `end_reason` and the audit's)."""
         if self.status in (GrantStatus.REVOKING, GrantStatus.REVOKED):
-            return
+            return False
         self._require(GrantStatus.ACTIVE, GrantStatus.ISSUING)
         self.status = GrantStatus.REVOKING
         self.revoke_requested_at = now
-        self.revoke_reason = reason
-        self.ends_at = min(self.ends_at, now)
+        return True
 
     def confirm_revoked(self, *, confirmed_at: datetime) -> None:
         self._require(GrantStatus.REVOKING)

@@ -93,6 +93,14 @@ class AccessRequestRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AccessEnd:
+    """When one active access ends: its request's `ends_at`, the one record of it."""
+
+    request_id: str
+    ends_at: datetime
+
+
 class GrantRepository(Protocol):
     def add(self, grant: Grant) -> None: ...
     def get(self, grant_id: str, *, for_update: bool = False) -> Grant | None: ...
@@ -101,8 +109,9 @@ class GrantRepository(Protocol):
         ...
 
     def list_for_request(self, request_id: str) -> Sequence[Grant]: ...
-    def list_due(self, now: datetime, limit: int) -> Sequence[Grant]:
-        """ACTIVE grants whose end has come; SKIP LOCKED on PostgreSQL."""
+    def list_due(self, now: datetime, limit: int) -> Sequence[AccessEnd]:
+        """Active access whose end (its request's) has come, soonest first; its grants locked
+        with SKIP LOCKED on PostgreSQL."""
         ...
 
     def list_due_revocations(self, now: datetime, limit: int) -> Sequence[Grant]:
@@ -123,8 +132,8 @@ class GrantRepository(Protocol):
         """How many grants are in `statuses` (of `resource`), without locking any."""
         ...
 
-    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
-        """ACTIVE grants ending at or before `before`, soonest first; nothing locked."""
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[AccessEnd]:
+        """Active access ending at or before `before`, soonest first; nothing locked."""
         ...
 
     def save(self, grant: Grant) -> None: ...
@@ -302,8 +311,10 @@ class IssuedCredential:
 
 
 class CredentialBroker(Protocol):
-    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
-        """Issue a credential that Vault itself expires at `grant.ends_at`."""
+    def issue(
+        self, *, grant: Grant, resource: ResourceRule, until: datetime, now: datetime
+    ) -> IssuedCredential:
+        """Issue a credential that Vault itself expires at `until` (`Access.credential_ends_at`)."""
         ...
 
     def revoke(self, *, grant: Grant) -> datetime:

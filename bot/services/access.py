@@ -16,18 +16,20 @@ from bot.domain.access import (
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.eligibility import Resolution, labelled_approvers, policy_for_request
 from bot.domain.errors import InvalidState, NotAllowed, NotFound
-from bot.domain.grant import Grant, GrantStatus
+from bot.domain.grant import Grant
 from bot.domain.incident import Incident
+from bot.domain.lifecycle import EXPIRED_REASON, Access
 from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.wording import Person, Wording
 from bot.services.common import (
     about_request,
-    end_grant,
+    access_of,
     held_incident,
     incident_for_channel,
     lock_request,
     random_token,
+    record_access,
     request_by_id,
 )
 from bot.services.eligibility import settle_on_call
@@ -130,10 +132,10 @@ def decide_request(
         incident, request = lock_request(tx, request_id)
         incident.require_open()
         # A break-glass deny ends the grant too: lock it now, before anything is recorded.
-        grant = None
-        if request.break_glass:
-            grant = tx.grants.get_for_request(request.id, for_update=True)
-        decision = request.decide(approver_id=approver_id, verdict=verdict, reason=reason, now=now)
+        access = access_of(tx, request) if request.break_glass else Access(request)
+        decision, ended = access.decide(
+            approver_id=approver_id, verdict=verdict, reason=reason, now=now
+        )
         tx.requests.add_decision(decision)
         tx.requests.save(request)
         tx.audit.append(
@@ -151,7 +153,20 @@ def decide_request(
         if request.break_glass:
             # decide() refuses a review once reviewed: a review date now is this decision's.
             newly_reviewed = request.reviewed_at is not None
-            revoke_grant_id = _record_review(tx, request, grant, decision, now, newly_reviewed)
+            if newly_reviewed:
+                tx.audit.append(
+                    events.BreakGlassConfirmed(
+                        **about_request(request),
+                        at=now,
+                        actor=None,
+                        approvers=tuple(request.approvers_so_far),
+                    )
+                )
+            # A deny ended it: revoked once issued (AccessEnded), cancelled before.
+            record_access(tx, access, ended)
+            revoke_grant_id = next(
+                (e.grant_id for e in ended if isinstance(e, events.RevocationRequested)), None
+            )
         elif request.state is RequestState.APPROVED:
             tx.audit.append(
                 events.RequestApproved(
@@ -170,49 +185,6 @@ def decide_request(
         return DecisionResult(request, decision, revoke_grant_id, newly_reviewed)
 
     return uow.run(record_decision)
-
-
-def _record_review(
-    tx: UnitOfWork,
-    request: AccessRequest,
-    grant: Grant | None,
-    decision: Decision,
-    now: datetime,
-    newly_reviewed: bool,
-) -> str | None:
-    """Audit a review of break-glass access; a deny ends it. Returns a grant to revoke."""
-    if newly_reviewed:
-        tx.audit.append(
-            events.BreakGlassConfirmed(
-                **about_request(request),
-                at=now,
-                actor=None,
-                approvers=tuple(request.approvers_so_far),
-            )
-        )
-        return None
-    if decision.verdict is not Verdict.DENY:
-        return None
-    tx.requests.save(request)
-    # Issued access is revoked (AccessEnded); a break-glass request not yet issued is cancelled.
-    ended: events.DomainEvent = (
-        events.AccessEnded(
-            **about_request(request),
-            at=now,
-            actor=decision.approver_id,
-            why=events.EndCause.BREAK_GLASS_DENIED,
-            reason=request.end_reason,
-        )
-        if request.state is RequestState.REVOKED
-        else events.RequestCancelled(
-            **about_request(request), at=now, actor=decision.approver_id, reason=request.end_reason
-        )
-    )
-    tx.audit.append(ended)
-    if grant is None or grant.status not in (GrantStatus.ACTIVE, GrantStatus.ISSUING):
-        return None
-    end_grant(tx, grant, now=now, actor=decision.approver_id, reason=request.end_reason or "")
-    return grant.id
 
 
 def cancel_request(
@@ -266,23 +238,14 @@ def record_revocation(
         _require_may_revoke(request, incident, by_user, policy)
         if request.state is not RequestState.ACTIVE:
             raise InvalidState(f"Request {request.id} is {request.state.value}, not active.")
-        grant = tx.grants.get_for_request(request.id, for_update=True)
-        if grant is None:
+        access = access_of(tx, request)
+        if access.grant is None:
             raise NotFound(f"Request {request.id} has no credential to revoke.")
-        reason = f"revoked by {by_user}"
-        request.revoke(now=now, by_user=by_user, reason=reason)
-        tx.requests.save(request)
-        tx.audit.append(
-            events.AccessEnded(
-                **about_request(request),
-                at=now,
-                actor=by_user,
-                why=events.EndCause.REVOKED,
-                reason=reason,
-            )
+        ended = access.end(
+            events.EndCause.REVOKED, now=now, by=by_user, reason=f"revoked by {by_user}"
         )
-        end_grant(tx, grant, now=now, actor=by_user, reason=reason)
-        return grant
+        record_access(tx, access, ended)
+        return access.grant
 
     return uow.run(record_revoke)
 
@@ -311,21 +274,10 @@ def expire_access(
             return None
         if request.ends_at is None or now < request.ends_at:
             return None
-        grant = tx.grants.get_for_request(request.id, for_update=True)
-        request.expire(now=now)
-        tx.requests.save(request)
-        tx.audit.append(
-            events.AccessEnded(
-                **about_request(request),
-                at=now,
-                actor=None,
-                why=events.EndCause.EXPIRED,
-                reason="expired",
-            )
-        )
-        if grant is not None:
-            end_grant(tx, grant, now=now, actor=None, reason="expired")
-        return request, grant
+        access = access_of(tx, request)
+        ended = access.end(events.EndCause.EXPIRED, now=now, by=None, reason=EXPIRED_REASON)
+        record_access(tx, access, ended)
+        return request, access.grant
 
     expired = uow.run(record_expiry)
     if expired is None:

@@ -2,7 +2,7 @@
 
 import base64
 import secrets
-from datetime import datetime
+from collections.abc import Sequence
 from typing import TypedDict
 
 from bot.domain import events
@@ -10,6 +10,7 @@ from bot.domain.access import REQUEST_ID_LENGTH, AccessRequest
 from bot.domain.errors import NotFound
 from bot.domain.grant import Grant
 from bot.domain.incident import Incident
+from bot.domain.lifecycle import Access
 from bot.domain.ports import UnitOfWork
 from bot.domain.text import shown_id
 
@@ -92,12 +93,25 @@ def about_grant(grant: Grant) -> AboutGrant:
     return {"incident_id": grant.incident_id, "request_id": grant.request_id, "grant_id": grant.id}
 
 
-def end_grant(
-    uow: UnitOfWork, grant: Grant, *, now: datetime, actor: str | None, reason: str
+def access_of(uow: UnitOfWork, request: AccessRequest) -> Access:
+    """The request (locked already, its incident held) with its current grant, locked next:
+    the lock order."""
+    return Access(request, uow.grants.get_for_request(request.id, for_update=True))
+
+
+def record_access(
+    uow: UnitOfWork,
+    access: Access,
+    caused: Sequence[events.DomainEvent],
+    *,
+    request_changed: bool = True,
 ) -> None:
-    """Access ends now: save the grant as REVOKING and audit it; Vault is asked afterwards."""
-    grant.request_revocation(now=now, reason=reason)
-    uow.grants.save(grant)
-    uow.audit.append(
-        events.RevocationRequested(**about_grant(grant), at=now, actor=actor, reason=reason)
-    )
+    """Save the request and its grant as one step of the access left them, and append the
+    events that step caused, in this transaction. `request_changed=False`: the step left the
+    request as it was (it had ended), so its row, maybe not locked, is not written."""
+    if request_changed:
+        uow.requests.save(access.request)
+    if access.grant is not None:
+        uow.grants.save(access.grant)
+    for event in caused:
+        uow.audit.append(event)

@@ -23,11 +23,12 @@ from bot.domain.extension import (
 from bot.domain.ports import Claim, CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
-    about_grant,
     about_request,
+    access_of,
     claim_key,
     lock_request,
     random_token,
+    record_access,
     request_by_id,
 )
 
@@ -220,9 +221,9 @@ def _record_renewal(
         extension = next(e for e in request.extensions if e.id == extension_id)
         if extension.state is not ExtensionState.APPROVED:
             return ExtensionResult(request, extension)  # recorded elsewhere, or access ended
-        grant = tx.grants.get_for_request(request.id, for_update=True)
+        access = access_of(tx, request)
         previous_end = request.ends_at
-        assert grant is not None and previous_end is not None  # as in apply_extension
+        assert access.grant is not None and previous_end is not None  # as in apply_extension
         failure = error
         if granted is not None and granted <= previous_end:
             failure = "Vault would not renew the credential past its current end"
@@ -240,22 +241,7 @@ def _record_renewal(
                 )
             )
             return ExtensionResult(request, extension)
-        request.extend_to(granted)
-        grant.extend_to(granted)
-        extension.applied(previous_end=previous_end, new_end=granted, now=now)
-        tx.requests.save(request)
-        tx.grants.save(grant)
-        tx.audit.append(
-            events.ExtensionApplied(
-                **about_grant(grant),
-                at=now,
-                actor=None,
-                extension_id=extension.id,
-                previous_ends_at=previous_end,
-                ends_at=granted,
-                approvers=tuple(extension.approvers_so_far),
-            )
-        )
+        record_access(tx, access, access.extend(extension, new_end=granted, now=now))
         return ExtensionResult(request, extension)
 
     return uow.run(record_renewal)

@@ -9,16 +9,16 @@ from bot.domain import events
 from bot.domain.access import CLOSE_REASON, RequestState
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident, Severity, new_incident_id, open_incident
+from bot.domain.lifecycle import Access
 from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.summary import IncidentSummary, summarize_incident
 from bot.services.common import (
-    about_request,
     claim_key,
-    end_grant,
     incident_by_id,
     incident_for_channel,
     random_token,
+    record_access,
     request_by_id,
 )
 from bot.services.crashpoints import crash_point
@@ -173,8 +173,9 @@ def close_incident(
         active = tx.requests.list_for_incident(
             incident.id, states=[RequestState.ACTIVE], for_update=True
         )
-        live = (GrantStatus.ISSUING, GrantStatus.ACTIVE)
-        grants = tx.grants.list_for_incident(incident.id, statuses=live, for_update=True)
+        grants = tx.grants.list_for_incident(
+            incident.id, statuses=(GrantStatus.ISSUING, GrantStatus.ACTIVE), for_update=True
+        )
         incident.close(
             by_user=closed_by,
             resolution=resolution,
@@ -184,30 +185,22 @@ def close_incident(
         incident.summary_pending = True
         incident.archive_pending = policy.incident.archive_on_close
         tx.incidents.save(incident)
-        cancelled = []
-        for request in unissued:
-            cancelled.append(request.id)
-            request.cancel_for_close(now=now, by_user=closed_by)
-            tx.requests.save(request)
-            tx.audit.append(
-                events.RequestCancelled(
-                    **about_request(request), at=now, actor=closed_by, reason=CLOSE_REASON
-                )
+        closed = events.EndCause.INCIDENT_CLOSED
+        # Each access ends in one step: requests not issued yet are cancelled, active access
+        # revoked, and every credential being issued or issued is to be revoked (also one
+        # whose request was cancelled while Vault was issuing it).
+        live = {grant.request_id: grant for grant in grants}
+        for request in (*unissued, *active):
+            access = Access(request, live.pop(request.id, None))
+            record_access(
+                tx, access, access.end(closed, now=now, by=closed_by, reason=CLOSE_REASON)
             )
-        for request in active:
-            request.revoke(now=now, by_user=closed_by, reason=CLOSE_REASON)
-            tx.requests.save(request)
-            tx.audit.append(
-                events.AccessEnded(
-                    **about_request(request),
-                    at=now,
-                    actor=closed_by,
-                    why=events.EndCause.INCIDENT_CLOSED,
-                    reason=CLOSE_REASON,
-                )
-            )
-        for grant in grants:
-            end_grant(tx, grant, now=now, actor=closed_by, reason=CLOSE_REASON)
+        for request_id, grant in live.items():
+            # Its request ended already (read, not locked: a terminal request never changes).
+            access = Access(request_by_id(tx, request_id), grant)
+            caused = access.end(closed, now=now, by=closed_by, reason=CLOSE_REASON)
+            record_access(tx, access, caused, request_changed=False)
+        cancelled = [request.id for request in unissued]
         tx.audit.append(
             events.IncidentClosed(
                 at=now, actor=closed_by, incident_id=incident.id, resolution=incident.resolution

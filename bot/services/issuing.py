@@ -21,6 +21,7 @@ from bot.domain.errors import CredentialError, CredentialUnavailable, NotFound
 from bot.domain.events import Delivered
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
+from bot.domain.lifecycle import Access
 from bot.domain.ports import (
     Claim,
     CredentialBroker,
@@ -31,10 +32,10 @@ from bot.domain.ports import (
 from bot.domain.rules import AccessPolicy
 from bot.services.common import (
     about_grant,
-    about_request,
     claim_key,
     lock_request,
     random_token,
+    record_access,
     request_by_id,
 )
 from bot.services.crashpoints import crash_point
@@ -42,7 +43,6 @@ from bot.services.crashpoints import crash_point
 FIRST_RETRY_AFTER = timedelta(seconds=15)
 LONGEST_RETRY_WAIT = timedelta(minutes=5)
 INTERRUPTED_ISSUE = "interrupted before Vault's answer was recorded"
-NOT_WANTED_WHEN_ISSUED = "no longer wanted when issued"
 
 
 @dataclass(frozen=True)
@@ -101,35 +101,28 @@ def _issue(
 ) -> IssueResult:
     now = clock()
 
-    def record_intent(tx: UnitOfWork) -> IssueResult | Grant:
+    def record_intent(tx: UnitOfWork) -> IssueResult | tuple[Grant, datetime]:
         incident, request = lock_request(tx, request_id)
-        existing = tx.grants.get_for_request(request.id)
-        if request.state is not RequestState.APPROVED or existing is not None:
-            return IssueResult(request, existing)
-        incident.require_open()
-        grant = Grant(
-            id=f"G-{random_token()}",
-            request_id=request.id,
-            incident_id=request.incident_id,
-            resource=request.resource,
-            requester_id=request.requester_id,
-            created_at=now,
-            ends_at=now + request.duration,
-        )
-        tx.grants.add(grant)
-        tx.audit.append(
-            events.IssueStarted(**about_grant(grant), at=now, actor=None, ends_at=grant.ends_at)
-        )
-        return grant
+        access = Access(request, tx.grants.get_for_request(request.id))
+        if request.state is not RequestState.APPROVED or access.grant is not None:
+            return IssueResult(request, access.grant)
+        started = access.start_issue(grant_id=f"G-{random_token()}", incident=incident, now=now)
+        assert access.grant is not None  # start_issue put it on record
+        tx.grants.add(access.grant)
+        for event in started:
+            tx.audit.append(event)
+        return access.grant, access.credential_ends_at
 
     recorded = uow.run(record_intent)
     if isinstance(recorded, IssueResult):
         return recorded
-    grant = recorded
+    grant, until = recorded
     crash_point("issue.intent_recorded")
     claim.ensure_held()  # lost: the grant stays ISSUING, failed and retried once the claim is free
     try:
-        credential = broker.issue(grant=grant, resource=policy.resource(grant.resource), now=now)
+        credential = broker.issue(
+            grant=grant, resource=policy.resource(grant.resource), until=until, now=now
+        )
     except CredentialError as error:
         return _record_issue_failure(uow=uow, grant_id=grant.id, error=error, now=clock())
     crash_point("issue.vault_called")
@@ -151,32 +144,13 @@ def _record_issue_failure(
     retrying = isinstance(error, CredentialUnavailable)
 
     def record_failure(tx: UnitOfWork) -> IssueResult:
-        _, request, grant = _lock_grant(tx, grant_id)
-        again = retrying and request.state is RequestState.APPROVED
-        grant.mark_failed(
-            error=error.message,
-            now=now,
-            retry_at=_next_attempt_at(tx, grant, now) if again else None,
+        _, access = _lock_grant(tx, grant_id)
+        assert access.grant is not None  # _lock_grant found it
+        retry_at = _next_attempt_at(tx, access.grant, now) if retrying else None
+        record_access(
+            tx, access, access.issue_failed(error=error.message, retry_at=retry_at, now=now)
         )
-        tx.grants.save(grant)
-        tx.audit.append(
-            events.IssueFailed(
-                **about_grant(grant),
-                at=now,
-                actor=None,
-                error=error.message,
-                retrying=retrying and request.state is RequestState.APPROVED,
-            )
-        )
-        if request.state is RequestState.APPROVED and not retrying:
-            request.fail(now=now, error=error.message)
-            tx.requests.save(request)
-            tx.audit.append(
-                events.RequestFailed(
-                    **about_request(request), at=now, actor=None, error=error.message
-                )
-            )
-        return IssueResult(request, grant, error=error.message, retrying=retrying)
+        return IssueResult(access.request, access.grant, error=error.message, retrying=retrying)
 
     return uow.run(record_failure)
 
@@ -193,36 +167,15 @@ def _record_issued(
     now = clock()
 
     def record_answer(tx: UnitOfWork) -> IssueResult:
-        incident, request, grant = _lock_grant(tx, grant_id)
-        still_wanted = (
-            grant.status is GrantStatus.ISSUING
-            and request.state is RequestState.APPROVED
-            and incident.is_open
+        incident, access = _lock_grant(tx, grant_id)
+        caused = access.issued(
+            credential=credential, incident=incident, now=now, awaiting_delivery=track_delivery
         )
-        if still_wanted:
-            request.activate(incident=incident, now=now, credential_ends_at=credential.expires_at)
-            request.awaiting_delivery = track_delivery
-            assert request.ends_at is not None
-            grant.mark_issued(credential=credential, ends_at=request.ends_at, now=now)
-            tx.requests.save(request)
-        else:
-            # Closed or cancelled while Vault was issuing (a close that committed first wins):
-            # keep the ids so it is revoked at once, below, and the summary reports it.
-            grant.attach_credential(credential)
-            grant.request_revocation(now=now, reason=NOT_WANTED_WHEN_ISSUED)
-        tx.grants.save(grant)
-        tx.audit.append(
-            events.Issued(
-                **about_grant(grant),
-                at=now,
-                actor=None,
-                lease_id=grant.lease_id,
-                token_accessor=grant.token_accessor,
-                wrapping_accessor=grant.wrapping_accessor,
-                ends_at=grant.ends_at,
-            )
+        record_access(tx, access, caused)
+        wanted = access.request.state is RequestState.ACTIVE
+        return IssueResult(
+            access.request, access.grant, credential if wanted else None, incident=incident
         )
-        return IssueResult(request, grant, credential if still_wanted else None, incident=incident)
 
     result = uow.run(record_answer)
     if result.credential is None and result.grant is not None:
@@ -451,10 +404,11 @@ def _revoke_incident_tokens(
     return []
 
 
-def _lock_grant(tx: UnitOfWork, grant_id: str) -> tuple[Incident, AccessRequest, Grant]:
-    """A grant locked for update in the lock order: its incident held, its request locked."""
+def _lock_grant(tx: UnitOfWork, grant_id: str) -> tuple[Incident, Access]:
+    """A grant's access locked for update in the lock order: its incident held, its request
+    locked, then the grant."""
     incident, request = lock_request(tx, _grant(tx, grant_id).request_id)
-    return incident, request, _grant(tx, grant_id, for_update=True)
+    return incident, Access(request, _grant(tx, grant_id, for_update=True))
 
 
 def _grant(tx: UnitOfWork, grant_id: str, *, for_update: bool = False) -> Grant:

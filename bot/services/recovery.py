@@ -17,11 +17,11 @@ from bot.domain.access import AccessRequest, RequestState
 from bot.domain.grant import Grant
 from bot.domain.ports import Claim, CredentialBroker, UnitOfWork, UnitOfWorkFactory
 from bot.services.common import (
-    about_request,
+    access_of,
     claim_key,
-    end_grant,
     incident_by_id,
     lock_request,
+    record_access,
 )
 from bot.services.issuing import revoke_grant
 
@@ -71,22 +71,11 @@ def end_undelivered(
         _, request = lock_request(tx, request_id)
         if request.state is not RequestState.ACTIVE or not request.awaiting_delivery:
             return None
-        grant = tx.grants.get_for_request(request.id, for_update=True)
-        request.revoke(now=now, by_user=None, reason=UNDELIVERED)
+        access = access_of(tx, request)
         request.awaiting_delivery = False
-        tx.requests.save(request)
-        tx.audit.append(
-            events.AccessEnded(
-                **about_request(request),
-                at=now,
-                actor=None,
-                why=events.EndCause.UNDELIVERED,
-                reason=UNDELIVERED,
-            )
-        )
-        if grant is not None:
-            end_grant(tx, grant, now=now, actor=None, reason=UNDELIVERED)
-        return request, grant
+        ended = access.end(events.EndCause.UNDELIVERED, now=now, by=None, reason=UNDELIVERED)
+        record_access(tx, access, ended)
+        return request, access.grant
 
     ended = uow.run(record_end)
     if ended is None:

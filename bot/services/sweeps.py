@@ -20,6 +20,7 @@ from functools import partial
 from bot.domain import events
 from bot.domain.errors import CredentialError
 from bot.domain.grant import Grant, GrantStatus
+from bot.domain.lifecycle import Access
 from bot.domain.ports import (
     CredentialBroker,
     CredentialInventory,
@@ -28,7 +29,7 @@ from bot.domain.ports import (
     UnitOfWorkFactory,
 )
 from bot.domain.rules import AccessPolicy
-from bot.services.common import about_grant, claim_key, held_incident
+from bot.services.common import claim_key, lock_request, record_access
 from bot.services.issuing import INTERRUPTED_ISSUE, revoke_grant, revoke_incident_tokens
 
 _LIVE = (GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKING)
@@ -113,16 +114,15 @@ def _fail_interrupted(uow: UnitOfWorkFactory, grant_id: str, now: datetime) -> b
         seen = tx.grants.get(grant_id)
         if seen is None or seen.status is not GrantStatus.ISSUING:
             return False
-        held_incident(tx, seen.incident_id)  # the lock order: the incident, then the grant
+        # The lock order: the incident, the request, then the grant.
+        _, request = lock_request(tx, seen.request_id)
         grant = tx.grants.get(grant_id, for_update=True)
         if grant is None or grant.status is not GrantStatus.ISSUING:
             return False
-        grant.mark_failed(error=INTERRUPTED_ISSUE, now=now, retry_at=now)  # Vault was not the cause
-        tx.grants.save(grant)
-        tx.audit.append(
-            events.IssueFailed(
-                **about_grant(grant), at=now, actor=None, error=INTERRUPTED_ISSUE, retrying=True
-            )
+        access = Access(request, grant)
+        # Vault was not the cause: an approved request is issued again at once.
+        record_access(
+            tx, access, access.issue_failed(error=INTERRUPTED_ISSUE, retry_at=now, now=now)
         )
         return True
 
@@ -201,18 +201,18 @@ def _revoke_orphan(
 
 
 def ending_before(*, uow: UnitOfWorkFactory, until: datetime) -> list[tuple[str, datetime]]:
-    """(request id, end) of the active grants ending by `until`: their expiry timers."""
+    """(request id, end) of the active access ending by `until`: their expiry timers."""
     with uow() as tx:
         return [
-            (grant.request_id, grant.ends_at)
-            for grant in tx.grants.list_active_ending(until, limit=100_000)
+            (ending.request_id, ending.ends_at)
+            for ending in tx.grants.list_active_ending(until, limit=100_000)
         ]
 
 
 def due_expiries(*, uow: UnitOfWorkFactory, now: datetime) -> list[str]:
-    """Requests whose access has reached its end (ACTIVE grants due)."""
+    """Requests whose access has reached its end (their ACTIVE grants due)."""
     with uow() as tx:
-        return [grant.request_id for grant in tx.grants.list_due(now, SWEEP_BATCH)]
+        return [ending.request_id for ending in tx.grants.list_due(now, SWEEP_BATCH)]
 
 
 def due_timeouts(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime) -> list[str]:
@@ -248,10 +248,10 @@ def retry_revocations(
 
 
 def expiry_lag(*, uow: UnitOfWorkFactory, now: datetime) -> timedelta:
-    """How far past its end the most overdue active grant is (zero when none is due)."""
+    """How far past its end the most overdue active access is (zero when none is due)."""
     with uow() as tx:
         due = tx.grants.list_due(now, 1)
-    return max((now - grant.ends_at for grant in due), default=timedelta(0))
+    return max((now - ending.ends_at for ending in due), default=timedelta(0))
 
 
 def count_active(*, uow: UnitOfWorkFactory) -> int:

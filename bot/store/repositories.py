@@ -11,11 +11,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, func, insert, literal, or_, select
 
+from bot.domain.access import RequestState
 from bot.domain.grant import Grant, GrantStatus
+from bot.domain.ports import AccessEnd
 from bot.store.claims import unclaimed
 from bot.store.rows import insert_unique, locked, update_by_id
 from bot.store.tables import (
     GRANT_REQUEST_UNIQUE,
+    access_requests,
     grants,
 )
 
@@ -73,26 +76,17 @@ class SqlGrantRepository:
         ordered = statement.order_by(grants.c.created_at, grants.c.id)
         return self._all(locked(ordered, for_update))
 
-    def list_due(self, now: datetime, limit: int) -> Sequence[Grant]:
-        """Active grants whose end has come, soonest first, locked for this sweep (SKIP LOCKED)."""
+    def list_due(self, now: datetime, limit: int) -> Sequence[AccessEnd]:
+        """Active access whose end (its request's) has come, soonest first, its grants locked
+        for this sweep (SKIP LOCKED)."""
         statement = (
-            select(grants)
-            .where(grants.c.status == GrantStatus.ACTIVE.value, grants.c.ends_at <= now)
-            .order_by(grants.c.ends_at, grants.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            _active_access_ending(now).limit(limit).with_for_update(skip_locked=True, of=grants)
         )
-        return self._all(statement)
+        return self._ends(statement)
 
-    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
-        """Active grants ending at or before `before`, soonest first, without locking them."""
-        statement = (
-            select(grants)
-            .where(grants.c.status == GrantStatus.ACTIVE.value, grants.c.ends_at <= before)
-            .order_by(grants.c.ends_at, grants.c.id)
-            .limit(limit)
-        )
-        return self._all(statement)
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[AccessEnd]:
+        """Active access ending at or before `before`, soonest first, without locking it."""
+        return self._ends(_active_access_ending(before).limit(limit))
 
     def count_in(self, statuses: Sequence[GrantStatus], *, resource: str | None = None) -> int:
         """Counted without locks: rows another transaction holds still count."""
@@ -126,7 +120,7 @@ class SqlGrantRepository:
         statement = (
             select(grants)
             .where(grants.c.status.in_([s.value for s in statuses]))
-            .order_by(grants.c.ends_at, grants.c.id)
+            .order_by(grants.c.created_at, grants.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -160,6 +154,26 @@ class SqlGrantRepository:
     def _all(self, statement: Select[Any]) -> list[Grant]:
         return [_grant_from_row(row) for row in self._connection.execute(statement)]
 
+    def _ends(self, statement: Select[Any]) -> list[AccessEnd]:
+        return [
+            AccessEnd(row.request_id, row.ends_at) for row in self._connection.execute(statement)
+        ]
+
+
+def _active_access_ending(before: datetime) -> Select[Any]:
+    """(request id, end) of ACTIVE grants whose request ends at or before `before`, soonest
+    first: the end is the request's, the one record of it."""
+    return (
+        select(grants.c.request_id, access_requests.c.ends_at)
+        .join(access_requests, access_requests.c.id == grants.c.request_id)
+        .where(
+            grants.c.status == GrantStatus.ACTIVE.value,
+            access_requests.c.state == RequestState.ACTIVE.value,
+            access_requests.c.ends_at <= before,
+        )
+        .order_by(access_requests.c.ends_at, grants.c.id)
+    )
+
 
 def _grant_values(grant: Grant) -> dict[str, Any]:
     return {
@@ -168,14 +182,12 @@ def _grant_values(grant: Grant) -> dict[str, Any]:
         "resource": grant.resource,
         "requester_id": grant.requester_id,
         "created_at": grant.created_at,
-        "ends_at": grant.ends_at,
         "status": grant.status.value,
         "lease_id": grant.lease_id,
         "token_accessor": grant.token_accessor,
         "wrapping_accessor": grant.wrapping_accessor,
         "issued_at": grant.issued_at,
         "revoke_requested_at": grant.revoke_requested_at,
-        "revoke_reason": grant.revoke_reason,
         "revoked_at": grant.revoked_at,
         "revoke_attempts": grant.revoke_attempts,
         "revoke_retry_at": grant.revoke_retry_at,
@@ -192,14 +204,12 @@ def _grant_from_row(row: Row[Any]) -> Grant:
         resource=row.resource,
         requester_id=row.requester_id,
         created_at=row.created_at,
-        ends_at=row.ends_at,
         status=GrantStatus(row.status),
         lease_id=row.lease_id,
         token_accessor=row.token_accessor,
         wrapping_accessor=row.wrapping_accessor,
         issued_at=row.issued_at,
         revoke_requested_at=row.revoke_requested_at,
-        revoke_reason=row.revoke_reason,
         revoked_at=row.revoked_at,
         revoke_attempts=row.revoke_attempts,
         revoke_retry_at=row.revoke_retry_at,

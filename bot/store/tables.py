@@ -84,18 +84,11 @@ access_requests = Table(
     Column("reviewed_at", UtcDateTime),
     Column("approver_labels", JsonGroupMap),
     Column("auto_approved_because", Text),
-    # Unused since revision 0014 (the notifier's cursor tells what was shown); kept for pods
-    # of the previous release during a rolling upgrade.
-    Column("notify_pending", Boolean, nullable=False, server_default=false()),
     Column("awaiting_delivery", Boolean, nullable=False, server_default=false()),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
-    Index(
-        "ix_access_requests_notify_pending",
-        "notify_pending",
-        sqlite_where=text("notify_pending"),
-        postgresql_where=text("notify_pending"),
-    ),
+    # Due expiries and expiry timers: active access by its end (the one record of it).
+    Index("ix_access_requests_state_ends_at", "state", "ends_at"),
     Index(
         "ix_access_requests_awaiting_delivery",
         "awaiting_delivery",
@@ -155,20 +148,17 @@ grants = Table(
     Column("resource", String(200), nullable=False),
     Column("requester_id", USER_ID, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
-    Column("ends_at", UtcDateTime, nullable=False),
     Column("status", STATE, nullable=False),
     Column("lease_id", Text),
     Column("token_accessor", String(200)),
     Column("wrapping_accessor", String(200)),
     Column("issued_at", UtcDateTime),
     Column("revoke_requested_at", UtcDateTime),
-    Column("revoke_reason", Text),
     Column("revoked_at", UtcDateTime),
     Column("revoke_attempts", Integer, nullable=False),
     Column("revoke_retry_at", UtcDateTime),
     Column("last_error", Text),
     Column("retry_at", UtcDateTime),
-    Index("ix_grants_status_ends_at", "status", "ends_at"),
     Index("ix_grants_status_revoke_retry_at", "status", "revoke_retry_at"),
     Index("ix_grants_request_id_retry_at", "request_id", "retry_at"),
     # One live grant per request: a failed attempt (Vault down) may be followed by another.

@@ -70,13 +70,15 @@ class VaultCredentialBroker:
 
     # -- issue ----------------------------------------------------------------------------------
 
-    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
-        """Issue one credential that Vault itself expires at `grant.ends_at`."""
-        seconds = _seconds_until(grant.ends_at, now)
+    def issue(
+        self, *, grant: Grant, resource: ResourceRule, until: datetime, now: datetime
+    ) -> IssuedCredential:
+        """Issue one credential that Vault itself expires at `until`."""
+        seconds = _seconds_until(until, now)
         if seconds <= 0:
             raise CredentialRejected(f"Grant {grant.id} has already ended; nothing to issue.")
         incident_client = self._session.new_client(
-            token=self._incident_token(grant.incident_id, grant.ends_at, now).token
+            token=self._incident_token(grant.incident_id, until, now).token
         )
         # The hard ceiling is the resource's max_ttl from the first issue, so an approved
         # extension can renew the token; without the default policy the holder of a delivered

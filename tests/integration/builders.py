@@ -80,7 +80,6 @@ def grant(request: AccessRequest, number: int = 1, **changes: Any) -> Grant:
         resource=request.resource,
         requester_id=request.requester_id,
         created_at=T0 + timedelta(minutes=11),
-        ends_at=T0 + timedelta(hours=2),
     )
     return replace(base, **changes)
 
@@ -94,7 +93,6 @@ def revoked_grant(request: AccessRequest) -> Grant:
         wrapping_accessor="wrap-accessor-2c4f",
         issued_at=T0 + timedelta(minutes=11, seconds=2),
         revoke_requested_at=T0 + timedelta(hours=1),
-        revoke_reason="incident closed",
         revoked_at=T0 + timedelta(hours=1, seconds=3),
         revoke_attempts=2,
         last_error="vault: 503 on the first try",

@@ -150,9 +150,11 @@ class RecordingBroker(FakeBroker):
         super().__init__()
         self.calls: list[str] = []
 
-    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
+    def issue(
+        self, *, grant: Grant, resource: ResourceRule, until: datetime, now: datetime
+    ) -> IssuedCredential:
         self.calls.append(f"issue {grant.id}")
-        return super().issue(grant=grant, resource=resource, now=now)
+        return super().issue(grant=grant, resource=resource, until=until, now=now)
 
     def revoke(self, *, grant: Grant) -> datetime:
         self.calls.append(f"revoke {grant.id}")
@@ -227,7 +229,7 @@ def test_a_lost_revoke_claim_stops_before_vault_and_the_revocation_stays_pending
     with uow() as tx:
         grant = tx.grants.get(grant_id, for_update=True)
         assert grant is not None
-        grant.request_revocation(now=clock(), reason="test")
+        grant.request_revocation(now=clock())
         tx.grants.save(grant)
         tx.commit()
     broker.calls.clear()

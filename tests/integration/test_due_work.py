@@ -94,7 +94,6 @@ def test_issue_retries_due_are_exactly_the_due_ones_soonest_first(tx: SqlUnitOfW
         grant = builders.grant(request, number)
         grant.mark_failed(
             error="Vault is unavailable",
-            now=NOW - timedelta(hours=1),
             retry_at=None if retry_in is None else NOW + retry_in,
         )
         tx.grants.add(grant)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
+from bot.domain.access import RequestState
 from bot.domain.audit import verify_chain
 from bot.domain.events import DecisionRecorded
 from bot.domain.grant import GrantStatus
@@ -72,16 +73,14 @@ def _add_due_grants(factory: SqlUnitOfWorkFactory, count: int) -> None:
     with factory() as uow:
         uow.incidents.add(incident)
         for number in range(1, count + 1):
-            request = builders.access_request(incident.id, number)
-            uow.requests.add(request)
-            uow.grants.add(
-                builders.grant(
-                    request,
-                    number,
-                    status=GrantStatus.ACTIVE,
-                    ends_at=T0 - timedelta(seconds=number),
-                )
+            request = builders.access_request(
+                incident.id,
+                number,
+                state=RequestState.ACTIVE,
+                ends_at=T0 - timedelta(seconds=number),
             )
+            uow.requests.add(request)
+            uow.grants.add(builders.grant(request, number, status=GrantStatus.ACTIVE))
         uow.commit()
 
 
@@ -89,10 +88,14 @@ def _add_due_grants(factory: SqlUnitOfWorkFactory, count: int) -> None:
 def test_two_sweeps_holding_their_rows_never_get_the_same_one(postgres_engine: Engine) -> None:
     factory = SqlUnitOfWorkFactory(postgres_engine)
     _add_due_grants(factory, 10)
+    with factory() as uow:  # and ten requests pending since long ago
+        for number in range(11, 21):
+            uow.requests.add(builders.access_request(builders.incident().id, number))
+        uow.commit()
 
     with factory() as first, factory() as second:
-        first_grants = {g.id for g in first.grants.list_due(T0, limit=4)}
-        second_grants = {g.id for g in second.grants.list_due(T0, limit=10)}
+        first_grants = {due.request_id for due in first.grants.list_due(T0, limit=4)}
+        second_grants = {due.request_id for due in second.grants.list_due(T0, limit=10)}
         cutoff = T0 + timedelta(days=1)
         first_requests = {r.id for r in first.requests.list_due_pending(cutoff, limit=3)}
         second_requests = {r.id for r in second.requests.list_due_pending(cutoff, limit=10)}
@@ -116,13 +119,15 @@ def test_sweeps_running_at_once_handle_each_due_grant_exactly_once(
                 due = uow.grants.list_due(T0, limit=3)
                 if not due:
                     return
-                for grant in due:
-                    grant.request_revocation(now=T0, reason="expired")
+                for ending in due:
+                    grant = uow.grants.get_for_request(ending.request_id, for_update=True)
+                    assert grant is not None
+                    grant.request_revocation(now=T0)
                     uow.grants.save(grant)
                 uow.commit()
             with lock:
-                handled.extend(grant.id for grant in due)
+                handled.extend(ending.request_id for ending in due)
 
     _run_together(4, sweep)
 
-    assert sorted(handled) == sorted(f"G-{n:06d}" for n in range(1, 41))
+    assert sorted(handled) == sorted(f"R-{n:06d}" for n in range(1, 41))

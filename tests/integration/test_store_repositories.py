@@ -1,17 +1,18 @@
 """Repositories round-trip every domain field and keep the unit of work's transaction rules."""
 
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot.domain.access import Decision, RequestState, Verdict
+from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
 from bot.domain.errors import AlreadyDone, NotFound
 from bot.domain.grant import GrantStatus
 from bot.domain.incident import IncidentStatus, Severity
-from bot.domain.ports import IssuedCredential, UnitOfWorkFactory
+from bot.domain.ports import AccessEnd, IssuedCredential, UnitOfWorkFactory
 from bot.store import SqlUnitOfWorkFactory
 
 from . import builders
@@ -220,9 +221,9 @@ def test_grant_save_writes_the_changes(uow_factory: SqlUnitOfWorkFactory) -> Non
             wrapping_accessor="wrap-1",
             expires_at=T0 + timedelta(hours=1),
         )
-        loaded.mark_issued(credential=issued, ends_at=T0 + timedelta(hours=1), now=T0)
-        loaded.request_revocation(now=T0 + timedelta(minutes=30), reason="closed")
-        loaded.revocation_failed(error="timeout", now=loaded.ends_at)
+        loaded.mark_issued(credential=issued, now=T0)
+        loaded.request_revocation(now=T0 + timedelta(minutes=30))
+        loaded.revocation_failed(error="timeout", now=T0 + timedelta(hours=1))
         uow.grants.save(loaded)
         uow.commit()
 
@@ -319,14 +320,24 @@ def test_due_pending_requests_are_the_old_pending_ones(uow_factory: SqlUnitOfWor
 
 
 def test_due_grants_and_grants_by_status(uow_factory: SqlUnitOfWorkFactory) -> None:
+    """Active access is due by its request's end, the one record of when it ends."""
     incident = builders.incident()
-    requests = [builders.access_request(incident.id, n) for n in range(1, 5)]
-    soon = builders.grant(requests[0], 1, status=GrantStatus.ACTIVE, ends_at=T0)
-    sooner = builders.grant(
-        requests[1], 2, status=GrantStatus.ACTIVE, ends_at=T0 - timedelta(minutes=5)
+
+    def active(number: int, ends_at: datetime, **changes: Any) -> AccessRequest:
+        return builders.access_request(
+            incident.id, number, **{"state": RequestState.ACTIVE, "ends_at": ends_at, **changes}
+        )
+
+    requests = [
+        active(1, T0),
+        active(2, T0 - timedelta(minutes=5)),
+        active(3, T0 + timedelta(1)),
+        active(4, T0, state=RequestState.REVOKED),
+    ]
+    soon, sooner, later = (
+        builders.grant(requests[n], n + 1, status=GrantStatus.ACTIVE) for n in range(3)
     )
-    later = builders.grant(requests[2], 3, status=GrantStatus.ACTIVE, ends_at=T0 + timedelta(1))
-    revoking = builders.grant(requests[3], 4, status=GrantStatus.REVOKING, ends_at=T0)
+    revoking = builders.grant(requests[3], 4, status=GrantStatus.REVOKING)
     with uow_factory() as uow:
         uow.incidents.add(incident)
         for request in requests:
@@ -337,14 +348,24 @@ def test_due_grants_and_grants_by_status(uow_factory: SqlUnitOfWorkFactory) -> N
 
     with uow_factory() as uow:
         grants = uow.grants
-        assert grants.list_due(T0, limit=10) == [sooner, soon]
-        assert grants.list_due(T0, limit=1) == [sooner]
+        assert grants.list_due(T0, limit=10) == [
+            AccessEnd(sooner.request_id, T0 - timedelta(minutes=5)),
+            AccessEnd(soon.request_id, T0),
+        ]
+        assert grants.list_due(T0, limit=1) == [
+            AccessEnd(sooner.request_id, T0 - timedelta(minutes=5))
+        ]
+        assert grants.list_active_ending(T0 + timedelta(1), limit=10) == [
+            AccessEnd(sooner.request_id, T0 - timedelta(minutes=5)),
+            AccessEnd(soon.request_id, T0),
+            AccessEnd(later.request_id, T0 + timedelta(1)),
+        ]
         assert grants.list_by_status([GrantStatus.REVOKING], limit=10) == [revoking]
         assert grants.list_by_status([GrantStatus.ACTIVE, GrantStatus.REVOKING], limit=10) == [
-            sooner,
             soon,
-            revoking,
+            sooner,
             later,
+            revoking,
         ]
 
 
@@ -362,7 +383,7 @@ def test_a_failed_attempt_leaves_room_for_one_more_live_grant(
     with uow_factory() as uow:
         failed = uow.grants.get(first.id, for_update=True)
         assert failed is not None
-        failed.mark_failed(error="Vault is unavailable", now=T0)
+        failed.mark_failed(error="Vault is unavailable")
         uow.grants.save(failed)
         uow.grants.add(second)
         with pytest.raises(AlreadyDone):

@@ -29,6 +29,7 @@ from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident
 from bot.domain.oncall import OnCallShift
 from bot.domain.ports import (
+    AccessEnd,
     Blocks,
     ChatGateway,
     CredentialBroker,
@@ -319,13 +320,8 @@ class MemoryGrants:
         found = [g for g in self.list_for_request(request_id) if g.status is not GrantStatus.FAILED]
         return found[0] if found else None
 
-    def list_due(self, now: datetime, limit: int) -> Sequence[Grant]:
-        found = [
-            copy.deepcopy(g)
-            for g in self._state.grants.values()
-            if g.status is GrantStatus.ACTIVE and g.ends_at <= now
-        ]
-        return found[:limit]
+    def list_due(self, now: datetime, limit: int) -> Sequence[AccessEnd]:
+        return self.list_active_ending(now, limit)
 
     def list_due_revocations(self, now: datetime, limit: int) -> Sequence[Grant]:
         due = [copy.deepcopy(g) for g in self._state.grants.values() if g.revocation_due(now)]
@@ -353,13 +349,17 @@ class MemoryGrants:
             if g.status in statuses and resource in (None, g.resource)
         )
 
-    def list_active_ending(self, before: datetime, limit: int) -> Sequence[Grant]:
-        found = [
-            copy.deepcopy(g)
-            for g in self._state.grants.values()
-            if g.status is GrantStatus.ACTIVE and g.ends_at <= before
-        ]
-        return sorted(found, key=lambda g: g.ends_at)[:limit]
+    def list_active_ending(self, before: datetime, limit: int) -> Sequence[AccessEnd]:
+        """As the store: ACTIVE grants, by their request's end (the one record of it)."""
+        found = []
+        for grant in self._state.grants.values():
+            request = self._state.requests.get(grant.request_id)
+            if grant.status is not GrantStatus.ACTIVE or request is None:
+                continue
+            ends_at = request.ends_at
+            if request.state is RequestState.ACTIVE and ends_at is not None and ends_at <= before:
+                found.append(AccessEnd(grant.request_id, ends_at))
+        return sorted(found, key=lambda ending: ending.ends_at)[:limit]
 
     def list_for_request(self, request_id: str) -> Sequence[Grant]:
         return [copy.deepcopy(g) for g in self._state.grants.values() if g.request_id == request_id]
@@ -501,7 +501,9 @@ class FakeBroker:
         self._counter = 0
         self._lock = threading.Lock()
 
-    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
+    def issue(
+        self, *, grant: Grant, resource: ResourceRule, until: datetime, now: datetime
+    ) -> IssuedCredential:
         if self.fail_issue is not None:
             raise self.fail_issue
         with self._lock:
@@ -513,12 +515,12 @@ class FakeBroker:
                     self.ledger.record(grant.incident_id, accessor)
                 self.incident_tokens[grant.incident_id] = accessor
         lease_id = f"{resource.vault.path or 'auth/token/create'}/lease{number}"
-        self.live[lease_id] = grant.ends_at
+        self.live[lease_id] = until
         self.issued.append(grant.request_id)
         return IssuedCredential(
             lease_id=lease_id,
             token_accessor=f"grant-accessor-{number}",
-            expires_at=grant.ends_at,
+            expires_at=until,
             wrapping_token=f"hvs.wrap{number}",
             wrapping_accessor=f"wrap-accessor-{number}",
             wrapping_expires_at=now + timedelta(minutes=5),
@@ -530,7 +532,7 @@ class FakeBroker:
         self.revoked.append(grant.id)
         if grant.lease_id:
             self.live.pop(grant.lease_id, None)
-        return grant.revoke_requested_at or grant.ends_at
+        return grant.revoke_requested_at or grant.created_at
 
     def renew(self, *, grant: Grant, until: datetime, now: datetime) -> datetime:
         if self.fail_renew is not None:

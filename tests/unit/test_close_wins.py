@@ -5,6 +5,7 @@ import threading
 import time
 from datetime import datetime
 
+from bot.domain import events
 from bot.domain.access import CLOSE_REASON, RequestState
 from bot.domain.audit import Action
 from bot.domain.grant import Grant, GrantStatus
@@ -26,13 +27,15 @@ class CloseWhileIssuing(FakeBroker):
         self.closed: list[incidents.CloseResult] = []
         self.closer: threading.Thread | None = None
 
-    def issue(self, *, grant: Grant, resource: ResourceRule, now: datetime) -> IssuedCredential:
+    def issue(
+        self, *, grant: Grant, resource: ResourceRule, until: datetime, now: datetime
+    ) -> IssuedCredential:
         self.closer = threading.Thread(target=lambda: self.closed.append(self.world.close()))
         self.closer.start()
         deadline = time.monotonic() + 10
         while self._incident_open() and time.monotonic() < deadline:
             time.sleep(0.005)
-        return super().issue(grant=grant, resource=resource, now=now)
+        return super().issue(grant=grant, resource=resource, until=until, now=now)
 
     def _incident_open(self) -> bool:
         status = self.world.store.state.incidents[self.world.incident.id].status
@@ -76,4 +79,11 @@ def test_a_credential_issued_after_the_close_is_revoked_at_once_and_reported() -
         Action.GRANT_REVOKED.value,
         Action.VAULT_TOKENS_REVOKED.value,
     ]
-    assert world.store.state.grants[issued.grant.id].revoke_reason == CLOSE_REASON
+    # Why it ended is the request's, and the revocation's event says it too.
+    assert request.end_reason == CLOSE_REASON
+    [asked] = [
+        e.typed
+        for e in world.store.state.events
+        if e.entry.action == Action.GRANT_REVOCATION_REQUESTED.value
+    ]
+    assert isinstance(asked, events.RevocationRequested) and asked.reason == CLOSE_REASON

@@ -96,7 +96,8 @@ def test_an_approved_extension_renews_the_same_credential(world: World) -> None:
     after = world.store.state.requests.get(request_id)
     assert after is not None and after.ends_at == before.ends_at + timedelta(minutes=30)
     grants = [g for g in world.store.state.grants.values() if g.request_id == request_id]
-    assert len(grants) == 1 and grants[0].ends_at == after.ends_at  # no second grant
+    assert len(grants) == 1 and grants[0].status is GrantStatus.ACTIVE  # no second grant
+    assert world.broker.live[grants[0].lease_id or ""] == after.ends_at  # Vault's end too
     assert world.broker.issued == [request_id]
     assert world.broker.renewed == [(grants[0].id, after.ends_at)]
     assert after.extensions[0].state is ExtensionState.APPLIED

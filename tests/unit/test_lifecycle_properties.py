@@ -404,7 +404,9 @@ class LifecycleMachine(RuleBasedStateMachine):
                     GrantStatus.REVOKED,
                     GrantStatus.FAILED,
                 )
-                assert grant.ends_at <= incident.closed_at
+                if grant.status is not GrantStatus.FAILED:
+                    assert grant.revoke_requested_at is not None
+                    assert grant.revoke_requested_at <= incident.closed_at
                 if request.ends_at is not None:
                     assert request.ends_at <= incident.closed_at
                 assert request.state.is_terminal
@@ -417,7 +419,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             if request.activated_at and request.ends_at:
                 assert request.ends_at - request.activated_at <= max_ttl
         for grant in self.store.state.grants.values():
-            assert grant.ends_at - grant.created_at <= POLICY.resource(grant.resource).max_ttl
+            vault_end = self.broker.live.get(grant.lease_id or "")
+            if vault_end is not None:
+                assert vault_end - grant.created_at <= POLICY.resource(grant.resource).max_ttl
 
     def eligible_approvers(self, request: AccessRequest) -> frozenset[str]:
         """The resource's approvers, and the incident's commander where the resource names
@@ -461,8 +465,39 @@ class LifecycleMachine(RuleBasedStateMachine):
             grants = [g for g in self.store.state.grants.values() if g.request_id == request.id]
             live = [g for g in grants if g.status is not GrantStatus.FAILED]
             assert len(live) <= 1  # an extension never adds a second credential
-            if live and request.state is RequestState.ACTIVE:
-                assert live[0].ends_at == request.ends_at
+
+    @invariant()
+    def request_and_grant_never_disagree(self) -> None:
+        """One lifecycle: the request says whether access is on and when it ends; its grant
+        (the credential) is issued exactly while it is active, and asked to be revoked from
+        the moment it ends; Vault's own end is the request's."""
+        for request in self.store.state.requests.values():
+            grants = [g for g in self.store.state.grants.values() if g.request_id == request.id]
+            live = [g for g in grants if g.status is not GrantStatus.FAILED]
+            grant = live[0] if live else None
+            state = request.state
+            if state is RequestState.PENDING:
+                assert grants == []
+            elif state is RequestState.ACTIVE:
+                event("active access and its credential")
+                assert grant is not None and grant.status is GrantStatus.ACTIVE
+                assert request.ends_at is not None and request.ended_at is None
+                vault_end = self.broker.live.get(grant.lease_id or "")
+                assert vault_end is None or vault_end == request.ends_at
+            elif state is RequestState.APPROVED or state is RequestState.FAILED:
+                assert grant is None or grant.status is GrantStatus.ISSUING
+                assert state is RequestState.APPROVED or grant is None
+            elif grant is not None:
+                # Ended (expired, revoked, cancelled...): a credential is no longer wanted.
+                assert grant.status in (GrantStatus.REVOKING, GrantStatus.REVOKED)
+                assert grant.revoke_requested_at is not None and request.ended_at is not None
+                if state is RequestState.EXPIRED:
+                    event("expired access and its credential")
+                    assert request.ends_at == request.ended_at <= grant.revoke_requested_at
+                else:
+                    assert grant.revoke_requested_at >= request.ended_at
+            if grant is not None and grant.status is GrantStatus.ACTIVE:
+                assert state is RequestState.ACTIVE
 
     @invariant()
     def one_credential_per_request(self) -> None:

@@ -109,7 +109,6 @@ def test_an_issue_interrupted_by_a_crash_is_failed_then_issued_again() -> None:
                 resource="inference-logs-ro",
                 requester_id="U0ONCALL2",
                 created_at=T0,
-                ends_at=T0 + timedelta(minutes=30),
             )
         )
         tx.commit()

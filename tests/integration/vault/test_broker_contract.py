@@ -105,15 +105,21 @@ def grant(minutes: int = 20, incident: str = "INC-20261123-CONTRACT") -> Grant:
         resource=EXEC.name,
         requester_id="U0ONCALL2",
         created_at=now,
-        ends_at=now + timedelta(minutes=minutes),
     )
+
+
+def ends(access: Grant, minutes: int = 20) -> datetime:
+    """When the credential issued for `access` is to end: `minutes` after its start."""
+    return access.created_at + timedelta(minutes=minutes)
 
 
 def test_token_resource_is_issued_wrapped_revoked_and_confirmed(target: Target) -> None:
     recorded = RecordedTokens()
     broker = broker_for(target, recorded)
     access = grant()
-    credential = broker.issue(grant=access, resource=EXEC, now=access.created_at)
+    credential = broker.issue(
+        grant=access, resource=EXEC, until=ends(access), now=access.created_at
+    )
     assert recorded.accessors and recorded.accessors[0][0] == access.incident_id
     assert credential.wrapping_token and credential.token_accessor and credential.wrapping_accessor
     assert "hvs." not in repr(credential)
@@ -136,7 +142,9 @@ def test_incident_tokens_are_orphans_and_revoking_them_ends_everything(target: T
     recorded = RecordedTokens()
     broker = broker_for(target, recorded)
     access = grant()
-    credential = broker.issue(grant=access, resource=EXEC, now=access.created_at)
+    credential = broker.issue(
+        grant=access, resource=EXEC, until=ends(access), now=access.created_at
+    )
     bot = broker._session.client
     bot.auth.token.revoke_self()  # the bot's own token rotates away...
     incident_accessor = recorded.accessors[0][1]
@@ -153,7 +161,9 @@ def test_incident_tokens_are_orphans_and_revoking_them_ends_everything(target: T
 def test_renew_extends_within_the_ceiling(target: Target) -> None:
     broker = broker_for(target)
     access = grant(minutes=10)
-    credential = broker.issue(grant=access, resource=EXEC, now=access.created_at)
+    credential = broker.issue(
+        grant=access, resource=EXEC, until=ends(access, 10), now=access.created_at
+    )
     access.token_accessor = credential.token_accessor
     until = access.created_at + timedelta(minutes=40)
     granted = broker.renew(grant=access, until=until, now=access.created_at)
@@ -171,7 +181,7 @@ def test_a_bad_token_is_permission_denied_naming_the_path(target: Target) -> Non
     )
     access = grant()
     with pytest.raises(CredentialDenied, match="look up the bot's token"):
-        broker.issue(grant=access, resource=EXEC, now=access.created_at)
+        broker.issue(grant=access, resource=EXEC, until=ends(access), now=access.created_at)
 
 
 def test_no_leases_under_an_unused_prefix(target: Target) -> None:
@@ -194,12 +204,13 @@ def test_connection_errors_429_and_5xx_are_retried_then_reported(emulator: Targe
     vault.fail_next(2, status=503)
     vault.fail_next(1, status=429)
     access = grant()
-    assert broker.issue(grant=access, resource=EXEC, now=access.created_at).wrapping_token
+    assert broker.issue(
+        grant=access, resource=EXEC, until=ends(access), now=access.created_at
+    ).wrapping_token
     vault.fail_next(10, status=502, path_prefix="auth/token/create")
+    other = grant(incident="INC-20261123-OTHER")
     with pytest.raises(CredentialUnavailable, match="Gatehouse will retry"):
-        broker.issue(
-            grant=grant(incident="INC-20261123-OTHER"), resource=EXEC, now=datetime.now(UTC)
-        )
+        broker.issue(grant=other, resource=EXEC, until=ends(other), now=datetime.now(UTC))
 
 
 def test_every_call_has_a_timeout(emulator: Target) -> None:
@@ -287,9 +298,11 @@ def test_every_call_the_broker_makes_exists_in_vaults_openapi(emulator: Target) 
     broker = broker_for(emulator)
     first_call = len(vault.calls)
     access = grant()
-    credential = broker.issue(grant=access, resource=EXEC, now=access.created_at)
+    credential = broker.issue(
+        grant=access, resource=EXEC, until=ends(access), now=access.created_at
+    )
     access.token_accessor = credential.token_accessor
-    broker.renew(grant=access, until=access.ends_at + timedelta(minutes=5), now=access.created_at)
+    broker.renew(grant=access, until=ends(access) + timedelta(minutes=5), now=access.created_at)
     broker.live_tokens()
     broker.list_leases("database/creds/inference-logs-ro")
     broker.revoke(grant=access)
@@ -337,6 +350,8 @@ def test_the_bot_logs_in_with_its_kubernetes_service_account(
         session, incident_policies=INCIDENT_POLICIES, ledger=RecordedTokens()
     )
     access = grant()
-    assert broker.issue(grant=access, resource=EXEC, now=access.created_at).wrapping_token
+    assert broker.issue(
+        grant=access, resource=EXEC, until=ends(access), now=access.created_at
+    ).wrapping_token
     policies = session.client.auth.token.lookup_self()["data"]["policies"]
     assert "gatehouse" in policies

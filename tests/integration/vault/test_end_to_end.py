@@ -245,13 +245,15 @@ def test_a_crash_between_vault_and_the_database_is_reconciled(world: World) -> N
         resource="inference-logs-ro",
         requester_id="U0ONCALL2",
         created_at=world.now,
-        ends_at=world.now + timedelta(minutes=30),
     )
     with world.uow() as tx:
         tx.grants.add(grant)
         tx.commit()
     lost = world.broker.issue(
-        grant=grant, resource=POLICY.resource("inference-logs-ro"), now=world.now
+        grant=grant,
+        resource=POLICY.resource("inference-logs-ro"),
+        until=world.now + timedelta(minutes=30),
+        now=world.now,
     )
     assert lost.wrapping_token is not None
     creds = world.unwrap(lost.wrapping_token)["data"]
@@ -324,9 +326,10 @@ def test_ephemeral_delivery_hands_over_the_secret_once_and_tracks_its_lease(
         resource=resource.name,
         requester_id="U0ONCALL2",
         created_at=now,
-        ends_at=now + timedelta(minutes=15),
     )
-    credential = broker.issue(grant=grant, resource=resource, now=now)
+    credential = broker.issue(
+        grant=grant, resource=resource, until=now + timedelta(minutes=15), now=now
+    )
     assert credential.wrapping_token is None and credential.secret is not None
     assert credential.lease_id and credential.lease_id.startswith(
         "database/creds/feature-store-rw/"

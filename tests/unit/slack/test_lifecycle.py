@@ -11,10 +11,11 @@ from bot.app import lifecycle, workflows
 from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import ChatUnavailable
+from bot.domain.events import EndCause
 from bot.domain.grant import Grant, GrantStatus
 from bot.scheduler import ExpiryTimers, build_scheduler
 from bot.services import access, incidents, issuing, recovery
-from bot.services.common import end_grant
+from bot.services.common import access_of, record_access
 from tests.unit.fakes import FakeBroker
 from tests.unit.slack.scene import Clock, approve, broker, chat, filed, state
 
@@ -92,10 +93,14 @@ def test_workers_revoking_one_grant_at_once_call_vault_once(deps: Deps, clock: C
     deps.broker = slow = SlowBroker()
     _, request_id = filed(deps)
     approve(deps, request_id)
-    with deps.uow() as tx:
-        grant = tx.grants.get_for_request(request_id)
-        assert grant is not None
-        end_grant(tx, grant, now=clock.now, actor=None, reason="closed")
+    with deps.uow() as tx:  # the access ends; its credential waits for Vault to revoke it
+        request = tx.requests.get(request_id, for_update=True)
+        assert request is not None
+        ending = access_of(tx, request)
+        ended = ending.end(EndCause.REVOKED, now=clock.now, by=None, reason="closed")
+        record_access(tx, ending, ended)
+        grant = ending.grant
+        assert grant is not None and grant.status is GrantStatus.REVOKING
         tx.commit()
 
     def revoke(wait: bool) -> None:
