@@ -15,7 +15,7 @@ This revision drops columns the previous release reads: stop its pods before upg
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-12-11
+Create Date: 2026-12-05
 """
 
 from collections.abc import Sequence
