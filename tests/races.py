@@ -7,15 +7,18 @@ decision) on its own engine, with a broker that counts what it issues.
 """
 
 import multiprocessing
+import queue
 import random
 import time
+import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier
 
 from bot.app import workflows
@@ -136,10 +139,26 @@ def _racer(
     database_url: str,
     batches: list[list[Click]],
     barrier: Barrier,
-    results: "multiprocessing.Queue[Raced]",
+    results: "multiprocessing.Queue[Raced | str]",
     threads: int,
 ) -> None:
-    """One process: at each batch's start (all processes together), its clicks at once."""
+    """One process: at each batch's start (all processes together), its clicks at once. A
+    failure is sent back as its traceback, so the race fails with it instead of waiting."""
+    try:
+        _race_batches(database_url, batches, barrier, results, threads)
+    except BaseException:
+        barrier.abort()  # the other processes stop waiting for this one
+        results.put(traceback.format_exc())
+        raise
+
+
+def _race_batches(
+    database_url: str,
+    batches: list[list[Click]],
+    barrier: Barrier,
+    results: "multiprocessing.Queue[Raced | str]",
+    threads: int,
+) -> None:
     configure_logging(level="WARNING")
     broker = FakeBroker()
     outcomes: Counter[str] = Counter()
@@ -174,7 +193,7 @@ def race(
     shuffle = random.Random(seed).shuffle
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
-    results: multiprocessing.Queue[Raced] = context.Queue()
+    results: multiprocessing.Queue[Raced | str] = context.Queue()
     workers = []
     for share in plan(requests, processes, seed):
         by_request: dict[str, list[Click]] = {}
@@ -188,9 +207,7 @@ def race(
         )
     for worker in workers:
         worker.start()
-    collected = [results.get(timeout=3600) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
+    collected = _collect(results, workers)
     issued: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     for raced in collected:
@@ -198,6 +215,30 @@ def race(
         outcomes.update(raced.outcomes)
     seconds = max(r.finished for r in collected) - min(r.started for r in collected)
     return RaceResult(len(requests), seconds, issued, outcomes)
+
+
+def _collect(
+    results: "multiprocessing.Queue[Raced | str]", workers: "Sequence[BaseProcess]"
+) -> list[Raced]:
+    """Each process's result; the first failure (its traceback), or processes that died
+    without a word, end the race at once."""
+    collected: list[Raced] = []
+    while len(collected) < len(workers):
+        try:
+            item = results.get(timeout=5)
+        except queue.Empty:
+            if any(worker.is_alive() for worker in workers):
+                continue
+            codes = [worker.exitcode for worker in workers]
+            raise AssertionError(f"racing processes died without a result: {codes}") from None
+        if isinstance(item, str):
+            for worker in workers:
+                worker.terminate()
+            raise AssertionError(f"a racing process failed:\n{item}")
+        collected.append(item)
+    for worker in workers:
+        worker.join(timeout=60)
+    return collected
 
 
 def recorded_outcomes(database_url: str, requests: list[str]) -> Counter[str]:
