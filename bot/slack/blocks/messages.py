@@ -99,20 +99,19 @@ def took(request: AccessRequest) -> str:
 
 
 def card_text(request: AccessRequest, *, retrying: bool = False, timeout: timedelta | None) -> str:
-    """A request card's notification text: the ask first, then where it stands."""
-    if request.break_glass:
-        start = f"🚨 {took(request)}"
-        if request.awaiting_review:
-            reviewers = mentions(request.possible_approvers)
-            return clip(
-                f"{start}, without approval: {reviewers}, review it now.", MESSAGE_TEXT_LIMIT
-            )
+    """A request card's notification text: the ask first, then where it stands, then the id
+    people type in `/access` (kept whole however long the rest is)."""
+    start = f"🚨 {took(request)}" if request.break_glass else ask(request)
+    if request.break_glass and request.awaiting_review:
+        now = f"without approval: {mentions(request.possible_approvers)}, review it now."
+        body = f"{start}, {now}"
+    elif request.state is RequestState.PENDING:
+        body = f"{start}: {escape(request.reason)}"
     else:
-        start = ask(request)
-    if request.state is RequestState.PENDING:
-        return clip(f"{start}: {escape(request.reason)}", MESSAGE_TEXT_LIMIT)
-    status = status_line(request, after_ask(request), retrying=retrying, timeout=timeout)
-    return clip(f"{start}: {status}", MESSAGE_TEXT_LIMIT)
+        status = status_line(request, after_ask(request), retrying=retrying, timeout=timeout)
+        body = f"{start}: {status}"
+    tail = f" ({request.id})"
+    return clip(body, MESSAGE_TEXT_LIMIT - len(tail)) + tail
 
 
 # -- where a request stands -----------------------------------------------------------------
@@ -256,8 +255,9 @@ def auto_approved(request: AccessRequest) -> str:
 def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
     """The one reminder to approvers who have not decided yet."""
     return clip(
-        f"⏰ {mentions(waiting)}: {ask(request)} ({request.id}) still waits for "
-        f"{_approvals_left(request)}.",
+        f"⏰ {mentions(waiting)}: {request.id} by {mention(request.requester_id)} is still "
+        f"waiting for {request.approvals_required - len(request.approvers_so_far)} more "
+        "approval(s).",
         MESSAGE_TEXT_LIMIT,
     )
 
@@ -336,6 +336,6 @@ def summary_text(summary: IncidentSummary) -> str:
     resolution = escape(summary.resolution) if summary.resolution else "no resolution given"
     title = f" · {escape(summary.title)}" if summary.title else ""
     return clip(
-        f"✅ {summary.incident_id}{title} closed: {resolution}. Audit summary below.",
+        f"✅ {summary.incident_id}{title} closed: {resolution}. Its audit summary follows.",
         MESSAGE_TEXT_LIMIT,
     )
