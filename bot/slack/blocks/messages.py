@@ -169,7 +169,8 @@ def _break_glass_status(request: AccessRequest, voice: Voice, *, retrying: bool)
 def ended(request: AccessRequest, voice: Voice, *, timeout: timedelta | None) -> str:
     """How a request ended, in one sentence with its emoji: what ended, whose, and why."""
     cause = request.end_cause or RequestEnd.REVOKED
-    return f"{_EMOJI[cause]} {_ended(request, voice, cause, timeout)}"
+    emoji = "🚫" if request.state is RequestState.CANCELLED else _EMOJI[cause]
+    return f"{emoji} {_ended(request, voice, cause, timeout)}"
 
 
 def _ended(
@@ -244,8 +245,9 @@ def told_requester(
 def auto_approved(request: AccessRequest) -> str:
     """The thread reply telling the approvers that on-call approved it, and how to undo it."""
     because = escape(request.auto_approved_because or "")
+    voice = about_requester(request)
     return clip(
-        f"🤖 {ask(request)} was approved automatically: {because}.\n"
+        f"🤖 {voice.request} was approved automatically: {because}.\n"
         f"{mentions(request.possible_approvers)}: you were not asked, but you may end this "
         f"access with `/access revoke {request.id}`.",
         MESSAGE_TEXT_LIMIT,
