@@ -588,7 +588,12 @@ def markdown() -> str:
         for shown in section(sample):
             out += [f"### {shown.title}", ""]
             if shown.text:
-                out += ["Notification text:", "", "```text", shown.text, "```", ""]
+                out += [
+                    "Notification text:",
+                    "",
+                    *("    " + line for line in shown.text.splitlines()),
+                    "",
+                ]
             out += [f"[Open in Block Kit Builder]({builder_link(shown)})", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
