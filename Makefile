@@ -40,9 +40,11 @@ lock: $(STAMP)
 	$(BIN)/python -m tests.unit.deploy.test_requirements_lock > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
-# Regenerate docs/configuration.md from bot/config.py (a test fails while it is stale).
+# Regenerate docs/configuration.md from bot/config.py and docs/messages.md (every message and
+# view, drawn by the renderers) from tests/tools/gallery.py; a test fails while either is stale.
 docs: $(STAMP)
 	$(BIN)/gatehouse config --markdown > docs/configuration.md
+	$(BIN)/python -m tests.tools.gallery > docs/messages.md
 
 # The bot's image, tagged with the package version: the tag deploy/k8s deploys. Build it for
 # your registry, then push it: make image IMAGE=registry.example.com/team/gatehouse

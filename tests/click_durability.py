@@ -95,7 +95,7 @@ def finished(fleet: Fleet, channel: Channel, trial: Trial) -> bool:
     card = fleet.slack.channel(channel.id).find(trial.card_ts)
     shown = str(card.blocks if card is not None else "")
     return "gatehouse.approve" not in shown and (
-        "Access active" in shown or "never delivered" in shown
+        "is active until" in shown or "never delivered" in shown
     )
 
 

@@ -286,7 +286,7 @@ def play(slack: SlackEmulator, people: SlackClient, room: str, vault_url: str) -
             (
                 m
                 for m in slack.messages(channel.id)
-                if "BREAK-GLASS" in m.text and "Access active" in json.dumps(m.blocks)
+                if "by break-glass" in m.text and "is active until" in json.dumps(m.blocks)
             ),
             None,
         ),

@@ -216,6 +216,6 @@ def expired_notices(fleet: Fleet, channel_id: str) -> Counter[str]:
     """How many "expired" replies each request's thread got."""
     counts: Counter[str] = Counter()
     for message in fleet.slack.messages(channel_id):
-        if message.thread_ts and "Access expired" in message.text:
+        if message.thread_ts and "ended: it expired at" in message.text:
             counts[message.thread_ts] += 1
     return counts

@@ -11,6 +11,7 @@ step (`arm_crash`, read by bot/services/crashpoints.py).
 
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import sys
@@ -71,6 +72,15 @@ def wait_healthy(url: str, *, alive: Callable[[], bool] = lambda: True) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up")
+
+
+_CARD_ID = re.compile(r"\((R-[A-Z2-7]{8})\)$")
+
+
+def card_request_id(text: str) -> str:
+    """The id at the end of a request card's notification text ("… (R-7K3QF2AB)"), or ""."""
+    found = _CARD_ID.search(text or "")
+    return found.group(1) if found else ""
 
 
 def eventually(check: Callable[[], T | None], what: str, *, timeout: float = 30.0) -> T:
@@ -236,7 +246,8 @@ class Fleet:
             return len(self.slack.workspace.channels[channel].history)
 
     def request_id(self, card: Any) -> str:
-        return str(card.text.split(":")[0])
+        """The request a card is about: its notification text ends with the id."""
+        return card_request_id(card.text)
 
     def thread(self, channel: str, card: Any) -> list[Any]:
         return self.slack.thread(channel, card.ts)

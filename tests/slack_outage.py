@@ -28,7 +28,7 @@ from typing import Any
 from bot.domain.access import RequestState
 from tests.databases import admin_engine, fresh_postgres_database
 from tests.emulators.slack.state import Channel
-from tests.fleet import Fleet, Replica, eventually, running_fleet
+from tests.fleet import Fleet, Replica, card_request_id, eventually, running_fleet
 
 REQUESTER = "U0ONCALL2"
 APPROVER = "U0LEAD1"
@@ -36,7 +36,7 @@ COMMANDER = "U0ONCALL1"  # opens the incident, so commands its close
 BEFORE = "filed-before-the-outage"
 DURING = "filed-during-the-outage"
 OPENED_DURING = "opened while Slack was down"
-SUMMARY = "closed: audit summary"
+SUMMARY = "Its audit summary follows."
 ENDED = (RequestState.PENDING, RequestState.APPROVED)
 
 
@@ -270,7 +270,7 @@ def _tally(fleet: Fleet, run: OutageRun) -> None:
     for request in filed:
         run.states[request.id] = request.state.value
     for request_id in run.requests.values():
-        cards = [m for m in tops if m.text.split(":")[0] == request_id]
+        cards = [m for m in tops if card_request_id(m.text) == request_id]
         run.cards[request_id] = len(cards)
         if cards:
             shown = _section_texts(cards[-1].blocks)

@@ -38,6 +38,7 @@ def is_request_id(text: str) -> bool:
 
 
 CLOSE_REASON = "incident closed"  # the end reason of everything closing an incident ends
+BREAK_GLASS_DENIED = "break-glass denied"  # how the end reason of a deny on review begins
 NOBODY_DECIDES = "nobody (ask a policy admin)"  # who may decide, when no approver is left
 
 
@@ -73,6 +74,21 @@ _TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
 }
 
 TERMINAL_STATES = frozenset(state for state in RequestState if state.is_terminal)
+
+
+class RequestEnd(StrEnum):
+    """Why a request ended, read from what is stored (its state, end reason and who ended
+    it), so a message can say it in its own words."""
+
+    DENIED = "denied"
+    CANCELLED = "cancelled"  # by the requester
+    TIMED_OUT = "timed out"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REVOKED = "revoked"  # by a person
+    INCIDENT_CLOSED = "incident closed"
+    BREAK_GLASS_DENIED = "break-glass denied"
+    UNDELIVERED = "undelivered"  # issued, never handed over; ended by recovery
 
 
 class Verdict(StrEnum):
@@ -219,6 +235,21 @@ class AccessRequest:
     def decision_by(self, approver_id: str) -> Decision | None:
         return next((d for d in self.decisions if d.approver_id == approver_id), None)
 
+    @property
+    def end_cause(self) -> RequestEnd | None:
+        """Why it ended (None while it has not): the state says most; the end reason tells a
+        close or a break-glass deny apart, and a revocation nobody asked for is recovery's."""
+        reason = self.end_reason or ""
+        if not self.state.is_terminal:
+            return None
+        if reason == CLOSE_REASON and self.state in _CLOSABLE:
+            return RequestEnd.INCIDENT_CLOSED
+        if reason.startswith(BREAK_GLASS_DENIED) and self.state in _CLOSABLE:
+            return RequestEnd.BREAK_GLASS_DENIED
+        if self.state is RequestState.REVOKED and self.ended_by is None:
+            return RequestEnd.UNDELIVERED
+        return _END_CAUSES[self.state]
+
     def time_left(self, now: datetime) -> timedelta:
         if self.state is not RequestState.ACTIVE or self.ends_at is None:
             return timedelta(0)
@@ -364,6 +395,17 @@ class AccessRequest:
             self.ends_at = at
         for extension in self.extensions:
             extension.cancel(reason=f"access ended: {reason}", now=at)
+
+
+_CLOSABLE = (RequestState.CANCELLED, RequestState.REVOKED)
+_END_CAUSES = {
+    RequestState.DENIED: RequestEnd.DENIED,
+    RequestState.CANCELLED: RequestEnd.CANCELLED,
+    RequestState.TIMED_OUT: RequestEnd.TIMED_OUT,
+    RequestState.FAILED: RequestEnd.FAILED,
+    RequestState.EXPIRED: RequestEnd.EXPIRED,
+    RequestState.REVOKED: RequestEnd.REVOKED,
+}
 
 
 def file_request(

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Protocol, TypedDict
 
 from bot.domain import events
-from bot.domain.access import AccessRequest, Decision, RequestState, Verdict
+from bot.domain.access import BREAK_GLASS_DENIED, AccessRequest, Decision, RequestState, Verdict
 from bot.domain.errors import InvalidState
 from bot.domain.extension import Extension
 from bot.domain.grant import CredentialIds, Grant, GrantStatus
@@ -178,7 +178,7 @@ class Access:
             events.EndCause.BREAK_GLASS_DENIED,
             now=now,
             by=approver_id,
-            reason=f"break-glass denied by {approver_id}: {decision.reason}",
+            reason=f"{BREAK_GLASS_DENIED} by {approver_id}: {decision.reason}",
         )
         return decision, ended
 

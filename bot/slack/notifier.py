@@ -14,6 +14,7 @@ only in the memory of the worker that issued it (see `bot.app.workflows.issue_an
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 
@@ -87,6 +88,11 @@ class SlackNotifier:
     def name(self) -> str:
         return NAME
 
+    @property
+    def _timeout(self) -> timedelta:
+        """How long a request waits for a decision: said when one timed out."""
+        return self.policy.incident.request_timeout
+
     def handle(self, item: StreamEvent, batch: Batch, *, in_doubt: bool) -> bool:
         if batch is not self._batch:
             self._batch, self._drawn = batch, set()
@@ -121,7 +127,9 @@ class SlackNotifier:
             self._draw(request, incident, retrying=retrying)
             if not retrying:
                 return False  # the request's end (RequestFailed) tells the requester
-            text = access_blocks.outcome_for_requester(request, retrying=True)
+            text = access_blocks.outcome_for_requester(
+                request, retrying=True, timeout=self._timeout
+            )
             self._reply(request, incident, text, "retrying")
             return True
         if isinstance(event, Delivered):
@@ -134,7 +142,8 @@ class SlackNotifier:
             self._draw(request, incident)
             if _ended_by_close(event):
                 return False  # the close summary tells everyone at once
-            self._reply(request, incident, access_blocks.outcome_for_requester(request), "outcome")
+            text = access_blocks.outcome_for_requester(request, timeout=self._timeout)
+            self._reply(request, incident, text, "outcome")
             return True
         if isinstance(event, (ExtensionAsked, *_EXTENSION_OUTCOMES)):
             return self._extension(event, request, incident)
@@ -151,7 +160,7 @@ class SlackNotifier:
             card_ts = self._posted(incident.channel_id, None, "card")
             if card_ts is None:
                 text, blocks = access_blocks.approval_card(
-                    request, self.policy.resource(request.resource)
+                    request, self.policy.resource(request.resource), timeout=self._timeout
                 )
                 card_ts = self.chat.post(
                     incident.channel_id, text=text, blocks=blocks, marker=self._marker("card")
@@ -193,7 +202,10 @@ class SlackNotifier:
         if request.id in self._drawn and not retrying:
             return
         text, blocks = access_blocks.approval_card(
-            request, self.policy.resource(request.resource), retrying=retrying
+            request,
+            self.policy.resource(request.resource),
+            retrying=retrying,
+            timeout=self._timeout,
         )
         self._drawn.add(request.id)
         try:

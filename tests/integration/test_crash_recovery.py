@@ -97,14 +97,14 @@ def test_issue(fleet: Fleet, step: str) -> None:
     card_text, thread = shown(fleet, channel, card)
     if lost:
         assert fleet.deliveries(request_id) == 0
-        assert "Access revoked" in card_text and "never delivered" in card_text
+        assert "ended:" in card_text and "never delivered" in card_text
         assert [t for t in thread if "never delivered" in t] == [thread[-1]]
         with fleet.uow() as tx:
             request = tx.requests.get(request_id)
         assert request is not None and request.end_reason == UNDELIVERED
     else:
         assert fleet.deliveries(request_id) == 2  # once: the ephemeral and the DM
-        assert "Access active" in card_text
+        assert "is active until" in card_text
         assert [t for t in thread if "is ready" in t] == [thread[-1]]
     everything_consistent(fleet)
 
@@ -118,8 +118,8 @@ def test_expiry(fleet: Fleet, step: str) -> None:
     approve(fleet, channel, request_id, card)
     crash_and_restart(fleet, point, ended=lambda: fleet.state(request_id) is RequestState.EXPIRED)
     card_text, thread = shown(fleet, channel, card)
-    assert "Access expired" in card_text
-    assert [t for t in thread if "Access expired" in t] == [thread[-1]]
+    assert "ended: it expired at" in card_text
+    assert [t for t in thread if "ended: it expired at" in t] == [thread[-1]]
     everything_consistent(fleet)
 
 
@@ -145,8 +145,8 @@ def test_close(fleet: Fleet, point: str) -> None:
     crash_and_restart(fleet, point, ended=lambda: fleet.slack.channel(channel.id).archived)
     assert fleet.state(granted) is RequestState.REVOKED
     assert fleet.state(pending) is RequestState.CANCELLED
-    assert "Access revoked" in shown(fleet, channel, granted_card)[0]
-    assert "Cancelled" in shown(fleet, channel, pending_card)[0]
+    assert "ended: the incident was closed" in shown(fleet, channel, granted_card)[0]
+    assert "was cancelled: the incident was closed" in shown(fleet, channel, pending_card)[0]
     summaries = [m for m in fleet.slack.messages(channel.id) if "audit summary" in m.text]
     assert len(summaries) == 1 and summaries[0].ts in fleet.slack.pins(channel.id)
     assert "revoked" in str(summaries[0].blocks)

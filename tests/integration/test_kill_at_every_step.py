@@ -285,12 +285,12 @@ def deny(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: state(fleet, request_id) is RequestState.DENIED,
-        told=lambda: shown(fleet, channel, card).told("Denied"),
+        told=lambda: shown(fleet, channel, card).told("denied"),
     )
     now = shown(fleet, channel, card)
-    assert "Denied" in now.card and "not for this incident" in now.card
+    assert "denied" in now.card and "not for this incident" in now.card
     assert now.actions == set()
-    assert now.told("Denied") == 1, now.thread
+    assert now.told("denied") == 1, now.thread
     assert credential_dms(fleet, request_id) == 0
 
 
@@ -303,11 +303,11 @@ def cancel(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: state(fleet, request_id) is RequestState.CANCELLED,
-        told=lambda: shown(fleet, channel, card).told("Cancelled"),
+        told=lambda: shown(fleet, channel, card).told("cancelled"),
     )
     now = shown(fleet, channel, card)
-    assert "Cancelled" in now.card and now.actions == set()
-    assert now.told("Cancelled") == 1, now.thread
+    assert "cancelled" in now.card and now.actions == set()
+    assert now.told("cancelled") == 1, now.thread
     assert credential_dms(fleet, request_id) == 0
 
 
@@ -336,15 +336,15 @@ def time_out(fleet: Fleet, point: str) -> None:
             fleet,
             point,
             done=lambda: state(fleet, request_id) is RequestState.TIMED_OUT,
-            told=lambda: shown(fleet, channel, card).told("Timed out"),
+            told=lambda: shown(fleet, channel, card).told("timed out: nobody decided"),
             timeout=TIMEOUT_SECONDS + 20,
         )
     finally:
         if short.alive:  # failed before it died: the next case gets a bot of its own
             short.kill()
     now = shown(fleet, channel, card)
-    assert "Timed out" in now.card and now.actions == set()
-    assert now.told("Timed out") == 1, now.thread
+    assert "timed out: nobody decided" in now.card and now.actions == set()
+    assert now.told("timed out: nobody decided") == 1, now.thread
 
 
 def expiry(fleet: Fleet, point: str) -> None:
@@ -366,11 +366,11 @@ def expiry(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: state(fleet, request_id) is RequestState.EXPIRED,
-        told=lambda: shown(fleet, channel, card).told("Access expired"),
+        told=lambda: shown(fleet, channel, card).told("ended: it expired at"),
     )
     now = shown(fleet, channel, card)
-    assert "Access expired" in now.card and now.actions == set()
-    assert now.told("Access expired") == 1, now.thread
+    assert "ended: it expired at" in now.card and now.actions == set()
+    assert now.told("ended: it expired at") == 1, now.thread
     assert now.told("is ready") == 1, now.thread
     assert credential_dms(fleet, request_id) == 1
     consistent(fleet)
@@ -385,11 +385,11 @@ def revoke(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: state(fleet, request_id) is RequestState.REVOKED,
-        told=lambda: shown(fleet, channel, card).told("Access revoked"),
+        told=lambda: shown(fleet, channel, card).told("revoked it"),
     )
     now = shown(fleet, channel, card)
-    assert "Access revoked" in now.card and now.actions == set()
-    assert now.told("Access revoked") == 1, now.thread
+    assert "revoked it" in now.card and now.actions == set()
+    assert now.told("revoked it") == 1, now.thread
     assert credential_dms(fleet, request_id) == 1
     consistent(fleet)
 
@@ -504,12 +504,12 @@ def break_glass_deny(fleet: Fleet, point: str) -> None:
         fleet,
         point,
         done=lambda: state(fleet, request_id) is RequestState.REVOKED,
-        told=lambda: shown(fleet, channel, card).told("Access revoked"),
+        told=lambda: shown(fleet, channel, card).told("denied it on review"),
     )
     now = shown(fleet, channel, card)
-    assert "Access revoked" in now.card and "page me next time" in now.card
+    assert "denied it on review" in now.card and "page me next time" in now.card
     assert now.actions == set()
-    assert now.told("Access revoked") == 1, now.thread
+    assert now.told("denied it on review") == 1, now.thread
     assert credential_dms(fleet, request_id) == 1
     consistent(fleet)
 
@@ -531,11 +531,11 @@ def issue(fleet: Fleet, point: str) -> None:
     now = shown(fleet, channel, card)
     assert now.actions == set()
     if lost:
-        assert "Access revoked" in now.card and "never delivered" in now.card
+        assert "ended:" in now.card and "never delivered" in now.card
         assert now.told("never delivered") == 1, now.thread
         assert credential_dms(fleet, request_id) == 0
     else:
-        assert "Access active" in now.card
+        assert "is active until" in now.card
         assert now.told("is ready") == 1, now.thread
         assert credential_dms(fleet, request_id) == 1
     consistent(fleet)
@@ -562,8 +562,9 @@ def close(fleet: Fleet, point: str) -> None:
         shown(fleet, channel, granted_card),
         shown(fleet, channel, pending_card),
     )
-    assert "Access revoked" in granted_now.card and granted_now.actions == set()
-    assert "Cancelled" in pending_now.card and pending_now.actions == set()
+    assert "ended: the incident was closed" in granted_now.card and granted_now.actions == set()
+    assert "was cancelled: the incident was closed" in pending_now.card
+    assert pending_now.actions == set()
     assert granted_now.told("is ready") == 1, granted_now.thread
     assert credential_dms(fleet, granted) == 1
     summaries = [m for m in fleet.slack.messages(channel.id) if "audit summary" in m.text]

@@ -12,7 +12,7 @@ import pytest
 
 from bot.domain.access import RequestState
 from tests.emulators.slack.state import Channel
-from tests.fleet import Fleet, Replica, eventually, running_fleet
+from tests.fleet import Fleet, Replica, card_request_id, eventually, running_fleet
 from tests.harness import EXAMPLE_POLICY
 
 pytestmark = pytest.mark.postgres
@@ -89,11 +89,11 @@ def test_time_outs_expiries_and_reminders_are_announced_once(
             request_id = fleet.request_id(card)
             assert fleet.state(request_id) is RequestState.TIMED_OUT
             assert replies(fleet, channel, card, "still waiting") == 1, request_id
-            assert replies(fleet, channel, card, "Timed out") == 1, request_id
+            assert replies(fleet, channel, card, "timed out: nobody decided") == 1, request_id
         for card in approved:
             request_id = fleet.request_id(card)
             assert fleet.state(request_id) is RequestState.EXPIRED
-            assert replies(fleet, channel, card, "Access expired") == 1, request_id
+            assert replies(fleet, channel, card, "ended: it expired at") == 1, request_id
             assert replies(fleet, channel, card, "is ready") == 1, request_id
             assert replies(fleet, channel, card, "still waiting") <= 1, request_id
             assert fleet.deliveries(request_id) == 2  # the ephemeral and the DM, once each
@@ -101,11 +101,11 @@ def test_time_outs_expiries_and_reminders_are_announced_once(
         # The cards as they stand: one per request, redrawn to its end, without buttons.
         tops = [m for m in fleet.slack.messages(channel.id) if m.thread_ts in (None, m.ts)]
         final = {m.ts: m for m in tops}
-        posted = Counter(m.text.split(":")[0] for m in tops if m.text.split(":")[0] in ids)
+        posted = Counter(card_request_id(m.text) for m in tops if card_request_id(m.text) in ids)
         assert all(count == 1 for count in posted.values()) and set(posted) == set(ids)
         for request_id, card in ids.items():
             shown = str(final[card.ts].blocks)
-            expected = "Timed out" if card in pending else "Access expired"
+            expected = "timed out: nobody decided" if card in pending else "ended: it expired at"
             assert expected in shown, request_id
             assert "gatehouse.approve" not in shown, request_id
         assert fleet.audit_verify().endswith("ok")

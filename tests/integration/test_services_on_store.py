@@ -197,7 +197,8 @@ def test_closing_with_pending_requests_updates_their_cards(
     )
     assert time.monotonic() - started < 5
     card_updates = [args for method, args in chat.calls if method == "chat.update"]
-    assert any("Cancelled" in str(args["blocks"]) for args in card_updates)
+    closed = "was cancelled: the incident was closed"
+    assert any(closed in str(args["blocks"]) for args in card_updates)
     with uow_factory() as tx:
         stored = tx.requests.get(request_id)
     assert stored is not None and stored.state is RequestState.CANCELLED

@@ -96,7 +96,7 @@ def test_break_glass_card_has_review_buttons_only_while_a_review_is_due() -> Non
     request = active_request(break_glass=True)
     rule = POLICY.resource(request.resource)
     text, blocks = approval_card(request, rule)
-    assert "BREAK-GLASS" in text and "<@U0LEAD1>" in text
+    assert "by break-glass, without approval" in text and "<@U0LEAD1>" in text
     assert "<!here>" in json.dumps(blocks)
     assert actions_in(blocks) == [ids.APPROVE, ids.DENY]
     request.decide(approver_id="U0LEAD1", verdict=Verdict.APPROVE, now=NOW)

@@ -11,9 +11,22 @@ from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
 from bot.domain.wording import Wording
 from bot.slack import ids
+from bot.slack.blocks import messages
 from bot.slack.blocks.buttons import decision_buttons
 from bot.slack.blocks.extension import extend_button, extension_blocks
-from bot.slack.blocks.text import clip, context, escape, header, mentions, section, when
+from bot.slack.blocks.text import (
+    LIST_LIMIT,
+    MESSAGE_TEXT_LIMIT,
+    clip,
+    clip_list,
+    context,
+    escape,
+    header,
+    mentions,
+    option,
+    section,
+    when,
+)
 from bot.slack.text import mention
 
 REQUEST_USAGE = (
@@ -24,35 +37,26 @@ REQUEST_USAGE = (
 )
 DURATION_CHOICES = ("15m", "30m", "1h", "2h", "4h")
 
-_OUTCOMES = {
-    RequestState.APPROVED: "✅ Approved — issuing the credential…",
-    RequestState.ACTIVE: "🔓 Access active",
-    RequestState.DENIED: "⛔ Denied",
-    RequestState.CANCELLED: "🚫 Cancelled",
-    RequestState.TIMED_OUT: "⌛ Timed out: nobody decided in time",
-    RequestState.FAILED: "⚠️ Vault could not issue the credential",
-    RequestState.EXPIRED: "⌛ Access expired",
-    RequestState.REVOKED: "🔒 Access revoked",
-}
-
 
 def approval_card(
-    request: AccessRequest, rule: ResourceRule, *, retrying: bool = False
+    request: AccessRequest,
+    rule: ResourceRule,
+    *,
+    retrying: bool = False,
+    timeout: timedelta | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The one message per request, updated in place; buttons only while a decision is due."""
+    """The one message per request, updated in place; buttons only while a decision is due.
+    `timeout` is how long requests wait for a decision (said when one timed out)."""
+    text = messages.card_text(request, retrying=retrying, timeout=timeout)
     if request.break_glass:
-        return _break_glass_card(request, rule, retrying=retrying)
-    text = (
-        f"{request.id}: {mention(request.requester_id)} requests {rule.name} "
-        f"for {format_duration(request.duration)}"
-    )
+        return text, _break_glass_blocks(request, rule, retrying=retrying, timeout=timeout)
     progress, who = _progress(request), "*Can approve:*"
     if request.auto_approved_because:
         progress = f"🤖 *Auto-approved:* {escape(request.auto_approved_because)}"
         who = "*Approvers (told; may revoke):*"
     blocks: list[dict[str, Any]] = [
         section(
-            f"*{mention(request.requester_id)}* requests *`{rule.name}`* for "
+            f"*{mention(request.requester_id)}* requests *{_what(rule)}* for "
             f"*{format_duration(request.duration)}* · {request.id}\n"
             f"_{escape(rule.description)}_"
         ),
@@ -62,24 +66,22 @@ def approval_card(
     if request.state is RequestState.PENDING:
         blocks.append(_buttons(request, rule))
     else:
-        blocks.append(section(_outcome(request, retrying)))
+        voice = messages.about_requester(request)
+        blocks.append(
+            section(messages.status_line(request, voice, retrying=retrying, timeout=timeout))
+        )
     blocks += extension_blocks(request)
     return text, blocks
 
 
-def _break_glass_card(
-    request: AccessRequest, rule: ResourceRule, *, retrying: bool
-) -> tuple[str, list[dict[str, Any]]]:
+def _break_glass_blocks(
+    request: AccessRequest, rule: ResourceRule, *, retrying: bool, timeout: timedelta | None
+) -> list[dict[str, Any]]:
     """Loud on purpose: access was taken before anyone approved it."""
-    text = (
-        f"🚨 BREAK-GLASS {request.id}: {mention(request.requester_id)} took {rule.name} for "
-        f"{format_duration(request.duration)} without approval. "
-        f"{mentions(request.possible_approvers)}: review it now."
-    )
     blocks: list[dict[str, Any]] = [
         header(f"🚨 Break-glass: {rule.name}"),
         section(
-            f"<!here> *{mention(request.requester_id)}* took *`{rule.name}`* for "
+            f"<!here> *{mention(request.requester_id)}* took *{_what(rule)}* for "
             f"*{format_duration(request.duration)}* *without approval* · {request.id}\n"
             f"_{escape(rule.description)}_"
         ),
@@ -108,8 +110,13 @@ def _break_glass_card(
         )
     elif request.reviewed_at is not None:
         blocks.append(section(f"✅ Reviewed {when(request.reviewed_at)}"))
-    blocks.append(section(_outcome(request, retrying)))
-    return text, blocks
+    voice = messages.about_requester(request)
+    blocks.append(section(messages.status_line(request, voice, retrying=retrying, timeout=timeout)))
+    return blocks
+
+
+def _what(rule: ResourceRule) -> str:
+    return f"`{escape(rule.name)}`"
 
 
 def _progress(request: AccessRequest) -> str:
@@ -124,14 +131,13 @@ def _progress(request: AccessRequest) -> str:
 def _approvers(request: AccessRequest) -> str:
     """Who may decide: named groups by label (`@ml-leads (<@U1>, <@U2>)`), then the rest."""
     named = set().union(*request.approver_labels.values()) if request.approver_labels else set()
-    parts = (
-        [mentions(request.possible_approvers - named)] if request.possible_approvers - named else []
-    )
+    rest = request.possible_approvers - named
+    parts = [mentions(rest, limit=LIST_LIMIT // 2)] if rest else []
     parts += [
-        f"{escape(label)} ({mentions(members)})"
+        f"{escape(label)} ({mentions(members, limit=LIST_LIMIT // 4)})"
         for label, members in sorted(request.approver_labels.items())
     ]
-    return ", ".join(parts) or "nobody"
+    return clip_list(parts, none="nobody")
 
 
 def lookup_note(found: Resolution) -> str:
@@ -142,7 +148,10 @@ def lookup_note(found: Resolution) -> str:
         lines.append(
             "Nobody is auto-approved on a failed on-call check: approvers decide as usual."
         )
-    return clip("ℹ️ Some lookups failed when this request was filed:\n" + "\n".join(lines), 3900)
+    return clip(
+        "ℹ️ Some lookups failed when this request was filed:\n" + "\n".join(lines),
+        MESSAGE_TEXT_LIMIT,
+    )
 
 
 def with_lookup_notes(refusal: Wording, notes: tuple[str, ...]) -> Wording:
@@ -153,28 +162,8 @@ def with_lookup_notes(refusal: Wording, notes: tuple[str, ...]) -> Wording:
 
 
 def auto_approved(request: AccessRequest) -> str:
-    """The thread reply telling the approvers that on-call approved it, and how to undo it."""
-    because = escape(request.auto_approved_because or "")
-    return (
-        f"🤖 {request.id} was approved automatically: {because}.\n"
-        f"{mentions(request.possible_approvers)}: you were not asked, but you may end this "
-        f"access with `/access revoke {request.id}`."
-    )
-
-
-def _outcome(request: AccessRequest, retrying: bool) -> str:
-    if request.state is RequestState.APPROVED and retrying:
-        return "✅ Approved — Vault is unavailable; Gatehouse keeps trying and will deliver it."
-    line = _OUTCOMES.get(request.state, request.state.value)
-    if request.state is RequestState.ACTIVE:
-        line += f" until {when(request.ends_at)}"
-    elif request.state is RequestState.DENIED:
-        denial = next((d for d in request.decisions if d.reason and d.approver_id), None)
-        if denial is not None:
-            line += f" by {mention(denial.approver_id)}: {escape(denial.reason or '')}"
-    elif request.end_reason and request.state is not RequestState.APPROVED:
-        line += f" ({escape(request.end_reason)})"
-    return line
+    """The thread reply telling the approvers that on-call approved it (see `messages`)."""
+    return messages.auto_approved(request)
 
 
 def _buttons(request: AccessRequest, rule: ResourceRule) -> dict[str, Any]:
@@ -190,17 +179,11 @@ def _buttons(request: AccessRequest, rule: ResourceRule) -> dict[str, Any]:
     )
 
 
-def outcome_for_requester(request: AccessRequest, *, retrying: bool = False) -> str:
-    """The thread reply that tells the requester how it ended."""
-    who = mention(request.requester_id)
-    if request.state is RequestState.ACTIVE:
-        return f"{who} your access to `{request.resource}` is ready: check your DMs."
-    if request.state is RequestState.APPROVED and retrying:
-        return (
-            f"{who} approved — Vault is unavailable right now; Gatehouse retries and sends "
-            "the credential when it can."
-        )
-    return f"{who} {_outcome(request, retrying)}"
+def outcome_for_requester(
+    request: AccessRequest, *, retrying: bool = False, timeout: timedelta | None = None
+) -> str:
+    """The thread reply that tells the requester how it ended (see `messages`)."""
+    return messages.told_requester(request, retrying=retrying, timeout=timeout)
 
 
 def delivery(
@@ -218,9 +201,9 @@ def delivery(
     address = f"VAULT_ADDR={vault_addr} " if vault_addr else ""
     if credential.wrapping_token is not None:
         expires = credential.wrapping_expires_at or now + timedelta(minutes=5)
-        text = f"Your {rule.name} credential ({request_id}) is ready: unwrap it once, soon."
+        text = messages.credential_ready(rule.name, request_id, wrapped=True)
         blocks = [
-            section(f"🔑 *Your `{rule.name}` credential is ready* · {request_id}"),
+            section(f"🔑 *Your {_what(rule)} credential is ready* · {request_id}"),
             section(
                 "Unwrap it once, before "
                 f"{when(expires)} (the wrapping token works a single time):\n"
@@ -231,9 +214,9 @@ def delivery(
         return text, blocks + _extend(extendable, request_id)
     secret = credential.secret or {}
     lines = "\n".join(f"{key}: {value}" for key, value in secret.items())
-    text = f"Your {rule.name} credential ({request_id}); shown once, not stored."
+    text = messages.credential_ready(rule.name, request_id, wrapped=False)
     blocks = [
-        section(f"🔑 *Your `{rule.name}` credential* · {request_id} — shown once, not stored"),
+        section(f"🔑 *Your {_what(rule)} credential* · {request_id} — shown once, not stored"),
         section(f"```{clip(lines, 2900)}```"),
         context(f"Your access ends {ends}. It is revoked when the incident closes."),
     ]
@@ -287,12 +270,7 @@ def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, A
                     "type": "static_select",
                     "action_id": ids.RESOURCE_INPUT,
                     "options": [
-                        {
-                            "text": {"type": "plain_text", "text": rule.name[:75]},
-                            "description": {"type": "plain_text", "text": rule.description[:75]},
-                            "value": rule.name,
-                        }
-                        for rule in resources[:100]
+                        option(rule.name, rule.name, rule.description) for rule in resources[:100]
                     ],
                 },
             },
@@ -305,10 +283,7 @@ def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, A
                 "element": {
                     "type": "static_select",
                     "action_id": ids.DURATION_INPUT,
-                    "options": [
-                        {"text": {"type": "plain_text", "text": d}, "value": d}
-                        for d in DURATION_CHOICES
-                    ],
+                    "options": [option(d, d) for d in DURATION_CHOICES],
                 },
             },
             {
@@ -392,11 +367,8 @@ def my_access(
             f"• {r.id} `{r.resource}` for {mention(r.requester_id)}: {escape(r.reason)}"
             for r in to_decide
         ]
-    return clip("\n".join(lines), 3900)
+    return clip("\n".join(lines), MESSAGE_TEXT_LIMIT)
 
 
 def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
-    return (
-        f"⏰ {mentions(waiting)}: {request.id} by {mention(request.requester_id)} is still waiting "
-        f"for {request.approvals_required - len(request.approvers_so_far)} more approval(s)."
-    )
+    return messages.reminder(request, waiting)

@@ -7,8 +7,9 @@ from bot.domain.access import AccessRequest
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.extension import Extension, ExtensionState
 from bot.slack import ids
+from bot.slack.blocks import messages
 from bot.slack.blocks.buttons import decision_buttons
-from bot.slack.blocks.text import context, escape, mentions, section, when
+from bot.slack.blocks.text import context, escape, mentions, option, section, when
 from bot.slack.text import mention
 
 EXTEND_CHOICES = ("15m", "30m", "1h", "2h")
@@ -75,35 +76,13 @@ def _asked(request: AccessRequest, extension: Extension) -> str:
 
 
 def extension_asked(request: AccessRequest, extension: Extension) -> str:
-    """The thread reply that tells the approvers an extension waits on them."""
-    return (
-        f"⏳ {mentions(extension.possible_approvers)}: {mention(extension.requested_by)} asks to "
-        f"extend {request.id} (`{request.resource}`) by {format_duration(extension.duration)}. "
-        "Approve or deny on the card above."
-    )
+    """The thread reply that tells the approvers an extension waits on them (see `messages`)."""
+    return messages.extension_asked(request, extension)
 
 
 def extension_outcome(request: AccessRequest, extension: Extension) -> str:
-    """The thread reply once an extension is decided or applied."""
-    who = mention(extension.requested_by)
-    if extension.state is ExtensionState.APPLIED:
-        return (
-            f"{who} your access to `{request.resource}` ({request.id}) is extended until "
-            f"{when(extension.new_ends_at)}, approved by {mentions(extension.approvers_so_far)}. "
-            "The same credential keeps working."
-        )
-    if extension.state is ExtensionState.APPROVED:
-        return (
-            f"{who} the extension of {request.id} is approved, but Vault is unavailable; "
-            "Gatehouse keeps trying. Until then access ends at the old time."
-        )
-    reasons = {
-        ExtensionState.DENIED: "⛔ denied",
-        ExtensionState.FAILED: "⚠️ approved, but Vault would not renew it",
-        ExtensionState.CANCELLED: "🚫 cancelled",
-    }
-    note = f": {escape(extension.note)}" if extension.note else ""
-    return f"{who} the extension of {request.id} was {reasons.get(extension.state, '')}{note}"
+    """The thread reply once an extension is decided or applied (see `messages`)."""
+    return messages.extension_outcome(request, extension)
 
 
 def extend_modal(request: AccessRequest, headroom: timedelta, channel: str) -> dict[str, Any]:
@@ -122,7 +101,7 @@ def extend_modal(request: AccessRequest, headroom: timedelta, channel: str) -> d
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             section(
-                f"`{request.resource}` · {request.id} ends {when(request.ends_at)}. "
+                f"`{escape(request.resource)}` · {request.id} ends {when(request.ends_at)}. "
                 f"It can be extended by at most {most}; an approver decides."
             ),
             {
@@ -132,9 +111,7 @@ def extend_modal(request: AccessRequest, headroom: timedelta, channel: str) -> d
                 "element": {
                     "type": "static_select",
                     "action_id": ids.EXTEND_DURATION_INPUT,
-                    "options": [
-                        {"text": {"type": "plain_text", "text": c}, "value": c} for c in choices
-                    ],
+                    "options": [option(c, c) for c in choices],
                 },
             },
             {

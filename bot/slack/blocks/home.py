@@ -8,6 +8,7 @@ from bot.domain.access import AccessRequest, RequestState
 from bot.domain.durations import format_duration
 from bot.domain.incident import Incident
 from bot.slack import ids
+from bot.slack.blocks import messages
 from bot.slack.blocks.buttons import decision_buttons
 from bot.slack.blocks.text import context, escape, header, section, when
 from bot.slack.text import mention
@@ -34,7 +35,7 @@ def home_view(
         left = format_duration(request.time_left(now))
         blocks.append(
             section(
-                f"🔓 *{request.id}* `{request.resource}` — {left} left, "
+                f"🔓 *{request.id}* `{escape(request.resource)}` — {left} left, "
                 f"until {when(request.ends_at)}"
             )
         )
@@ -57,7 +58,7 @@ def _channel_of(incident: Incident) -> str:
 
 def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:
     """One thing to decide: a request, a break-glass review, or an extension."""
-    who, what = mention(request.requester_id), f"`{request.resource}`"
+    who, what = mention(request.requester_id), f"`{escape(request.resource)}`"
     extension = request.open_extension
     if request.state is RequestState.ACTIVE and extension is not None:
         text = (
@@ -75,15 +76,11 @@ def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:
         return [section(text), buttons]
     if request.break_glass:
         text = (
-            f"🚨 *{request.id}* · {who} took {what} by break-glass for "
-            f"{format_duration(request.duration)}: _{escape(request.reason)}_ — review it"
+            f"🚨 *{request.id}* · {messages.took(request)}: _{escape(request.reason)}_ — review it"
         )
         labels = ("Confirm it was needed", "Deny and revoke")
     else:
-        text = (
-            f"*{request.id}* · {who} requests {what} for "
-            f"{format_duration(request.duration)}: _{escape(request.reason)}_"
-        )
+        text = f"*{request.id}* · {messages.ask(request)}: _{escape(request.reason)}_"
         labels = ("Approve", "Deny")
     buttons = decision_buttons(
         value=request.id,

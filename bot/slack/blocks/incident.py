@@ -5,7 +5,8 @@ from typing import Any
 from bot.domain.incident import Incident, Severity
 from bot.domain.summary import IncidentSummary, RequestLine
 from bot.slack import ids
-from bot.slack.blocks.text import clip, context, escape, header, section, when
+from bot.slack.blocks import messages
+from bot.slack.blocks.text import clip, clip_list, context, escape, header, section, when
 from bot.slack.text import mention, plain
 
 INCIDENT_USAGE = (
@@ -26,7 +27,7 @@ def topic(incident: Incident) -> str:
 
 
 def incident_card(incident: Incident) -> tuple[str, list[dict[str, Any]]]:
-    text = f"{incident.id}: {escape(incident.title)}"
+    text = messages.incident_card_text(incident)
     blocks = [
         header(f"🚨 {incident.id} · {plain(incident.title)}"),
         section(
@@ -75,7 +76,7 @@ def channel_made_late(incident: Incident) -> str:
 
 
 def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]:
-    text = f"{summary.incident_id} closed: audit summary"
+    text = messages.summary_text(summary)
     blocks: list[dict[str, Any]] = [
         header(f"✅ {summary.incident_id} closed · audit summary"),
         section(
@@ -93,7 +94,9 @@ def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]
     blocks.append(section(summary.close_report()))
     unreviewed = summary.unreviewed_break_glass
     if unreviewed:
-        names = ", ".join(f"{line.request_id} ({mention(line.requester)})" for line in unreviewed)
+        names = clip_list(
+            [f"{line.request_id} ({mention(line.requester)})" for line in unreviewed], none="—"
+        )
         blocks.append(
             section(
                 f"🚨 *Unreviewed break-glass:* {names} — used without approval and never "
@@ -102,7 +105,7 @@ def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]
         )
     unconfirmed = summary.unconfirmed_revocations
     if unconfirmed:
-        names = ", ".join(line.request_id for line in unconfirmed)
+        names = clip_list([line.request_id for line in unconfirmed], none="—")
         blocks.append(
             section(
                 f"⚠️ *Revocation not yet confirmed by Vault:* {names}. Gatehouse keeps retrying."
@@ -140,7 +143,7 @@ def _request_line(line: RequestLine) -> str:
     glass = " · 🚨 break-glass" if line.break_glass else ""
     extended = f" · extended {line.times_extended}×" if line.times_extended else ""
     return clip(
-        f"*{line.request_id}* · `{line.resource}` · *{line.outcome}*{glass} — "
+        f"*{line.request_id}* · `{escape(line.resource)}` · *{line.outcome}*{glass} — "
         f"{mention(line.requester)} for {line.duration}: _{escape(line.reason)}_\n{decisions} · "
         f"issued {when(line.issued_at)}{extended}{revoked}"
     )

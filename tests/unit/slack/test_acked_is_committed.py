@@ -257,10 +257,10 @@ def test_a_deny_committed_before_a_stop_is_shown_by_recovery_once(deps: Deps) ->
     Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1", ack_only=True)
     lifecycle.sweep(deps)
     lifecycle.sweep(deps)
-    assert "Denied" in _card_of(deps, request_id) and "gatehouse.approve" not in _card_of(
+    assert "denied" in _card_of(deps, request_id) and "gatehouse.approve" not in _card_of(
         deps, request_id
     )
-    assert _told(deps, "Denied") == 1
+    assert _told(deps, "denied") == 1
 
 
 def test_a_deny_is_announced_once_by_its_own_worker(deps: Deps) -> None:
@@ -271,14 +271,14 @@ def test_a_deny_is_announced_once_by_its_own_worker(deps: Deps) -> None:
     )
     Listeners(deps).submit(ids.DENY_REASON_VIEW, form, user="U0LEAD1")
     lifecycle.sweep(deps)
-    assert _told(deps, "Denied") == 1
+    assert _told(deps, "denied") == 1
 
 
 def test_a_cancel_committed_before_a_stop_is_shown_by_recovery(deps: Deps) -> None:
     channel, request_id = filed(deps)
     Listeners(deps).run_command("/access", f"cancel {request_id}", channel=channel, ack_only=True)
     lifecycle.sweep(deps)
-    assert "Cancelled" in _card_of(deps, request_id)
+    assert "cancelled their request" in _card_of(deps, request_id)
     assert "gatehouse.approve" not in _card_of(deps, request_id)
 
 

@@ -53,7 +53,7 @@ def test_expiry_is_done_and_told_once_and_an_early_timer_does_nothing(
     assert state(deps, request_id) is RequestState.EXPIRED
     assert len(broker(deps).revoked) == 1
     expired = outcome_posts(deps)[told:]
-    assert len(expired) == 2 and all("Access expired" in post for post in expired)
+    assert len(expired) == 2 and all("ended: it expired at" in post for post in expired)
     assert lifecycle.sweep(deps) == 0
 
 
@@ -163,7 +163,7 @@ def test_an_outcome_recorded_but_not_shown_is_shown_once(deps: Deps, clock: Cloc
     lifecycle.sweep(deps)
     lifecycle.sweep(deps)
     shown = outcome_posts(deps)[before:]
-    assert len(shown) == 2 and all("Access expired" in post for post in shown)
+    assert len(shown) == 2 and all("ended: it expired at" in post for post in shown)
 
 
 def test_a_whole_lifecycle_leaves_nothing_to_recover(deps: Deps, clock: Clock) -> None:

@@ -149,7 +149,9 @@ def test_the_reported_incident_is_named_and_shown_without_markup_or_pings() -> N
         "text": f"🚨 {incident.id} · Ranker p99 over 2s, paged by @linus @here",
     }
     shown_title = "Ranker p99 over 2s, paged by @linus @\u2060here"  # readable, never pings
-    assert card["text"] == f"{incident.id}: {shown_title}"
+    assert card["text"] == (
+        f"🚨 {incident.id} · {shown_title} · SEV2 · commander <@{incident.commander_id}>"
+    )
     assert ack == f"Opening an incident channel for “{shown_title}”…"
     home = home_view(to_decide=[], active=[], incidents=[incident], now=T0)
     status = incident_blocks.status_text(incident, 0, 0)

@@ -24,7 +24,7 @@ def test_access_expires_on_the_sweep_after_its_end(deps: Deps, clock: Clock) -> 
     assert lifecycle.sweep(deps) == 1
     assert state(deps, request_id) is RequestState.EXPIRED
     assert broker(deps).live == {}
-    assert "Access expired" in json.dumps(chat(deps).calls[-2][1]["blocks"])
+    assert "ended: it expired at" in json.dumps(chat(deps).calls[-2][1]["blocks"])
     assert lifecycle.sweep(deps) == 0  # nothing twice
 
 
@@ -33,7 +33,7 @@ def test_undecided_requests_time_out(deps: Deps, clock: Clock) -> None:
     clock.now += timedelta(minutes=31)
     lifecycle.sweep(deps)
     assert state(deps, request_id) is RequestState.TIMED_OUT
-    assert "Timed out" in json.dumps(chat(deps).calls[-2][1]["blocks"])
+    assert "timed out: nobody decided within 30m" in json.dumps(chat(deps).calls[-2][1]["blocks"])
 
 
 def test_an_issue_vault_refused_is_delivered_when_vault_returns(deps: Deps, clock: Clock) -> None:

@@ -96,7 +96,7 @@ def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps:
     assert "VAULT_ADDR=https://vault.example:8200 VAULT_TOKEN=hvs.wrap" in text_of(ephemeral)
     assert "vault unwrap" in text_of(dm)
     final_card = text_of(calls[2])
-    assert "Access active" in final_card and "gatehouse.approve" not in final_card
+    assert "is active until" in final_card and "gatehouse.approve" not in final_card
     assert calls[3][1]["thread_ts"] is not None and "ready" in calls[3][1]["text"]
     # the secret never goes to the channel itself
     for method, args in chat(deps).calls:
@@ -130,7 +130,7 @@ def test_deny_ends_the_card_and_tells_the_requester(deps: Deps) -> None:
         reason="use the replica",
     )
     assert access.get_request(uow=deps.uow, request_id=request_id).state is RequestState.DENIED
-    assert "Denied by <@U0LEAD2>: use the replica" in text_of(chat(deps).calls[-2])
+    assert "<@U0LEAD2> denied the request: use the replica" in text_of(chat(deps).calls[-2])
     assert chat(deps).calls[-1][1]["thread_ts"] is not None
 
 
@@ -194,7 +194,7 @@ def test_access_listing_cancel_and_revoke(deps: Deps) -> None:
     assert access.get_request(uow=deps.uow, request_id=first).state is RequestState.CANCELLED
     workflows.revoke(deps, request_id=second, user="U0LEAD3")
     assert access.get_request(uow=deps.uow, request_id=second).state is RequestState.REVOKED
-    assert "Access revoked" in text_of(chat(deps).calls[-2])
+    assert "ended: <@U0LEAD3> revoked it" in text_of(chat(deps).calls[-2])
 
 
 def test_home_lists_what_waits_on_me_my_access_and_open_incidents(deps: Deps) -> None:
