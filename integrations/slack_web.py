@@ -196,10 +196,13 @@ class SlackChat:
         )
 
     def send_dm(self, user: str, *, text: str, blocks: Blocks | None = None) -> None:
+        self.post(self.open_dm(user), text=text, blocks=blocks)
+
+    def open_dm(self, user: str) -> str:
         opened = self._call(
             "conversations.open", lambda: self.client.conversations_open(users=user)
         )
-        self.post(str(opened["channel"]["id"]), text=text, blocks=blocks)
+        return str(opened["channel"]["id"])
 
     def pin(self, channel: str, ts: str) -> None:
         self._call("pins.add", lambda: self.client.pins_add(channel=channel, timestamp=ts))

@@ -41,7 +41,8 @@ log = structlog.get_logger(__name__)
 def sweep(deps: Deps) -> int:
     """One pass of the periodic work; returns how many items it handled.
 
-    Expire access at its end, time out undecided requests, remind approvers, issue again what
+    Expire access at its end, time out undecided requests, remind approvers, warn requesters
+    whose access ends soon, issue again what
     Vault refused while it was down or a dead process left unissued (and deliver it), retry
     unconfirmed revocations, finish what stopped workers left half done, and arm the expiry
     timers of grants ending soon. One failure is logged and does not stop the rest.
@@ -56,6 +57,8 @@ def sweep(deps: Deps) -> int:
         handled += _safely(partial(_time_out, deps, request_id))
     for request_id in sweeps.due_reminders(uow=deps.uow, policy=deps.policy, now=now):
         handled += _safely(partial(_remind, deps, request_id))
+    for request_id in sweeps.due_expiry_warnings(uow=deps.uow, policy=deps.policy, now=now):
+        handled += _safely(partial(_warn_expiry, deps, request_id))
     for request_id in issuing.due_issue_retries(uow=deps.uow, now=now):
         handled += _safely(partial(issue_and_deliver, deps, request_id=request_id, wait=False))
     handled += len(sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=deps.clock))
@@ -84,8 +87,17 @@ def expire(deps: Deps, request_id: str) -> None:
     deps.notify()
 
 
+def _warn_expiry(deps: Deps, request_id: str) -> None:
+    """Record the requester's warning that access ends soon; the notifier tells them by DM,
+    with an Extend button when there is room to extend."""
+    if access.warn_expiry(
+        uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
+    ):
+        deps.notify()
+
+
 def _remind(deps: Deps, request_id: str) -> None:
-    """One thread reply mentioning the approvers who have not decided: no DM storm."""
+    """One reminder, by DM, to each approver who has not decided (the notifier)."""
     if access.remind_approvers(
         uow=deps.uow, policy=deps.policy, request_id=request_id, now=deps.clock()
     ):

@@ -30,7 +30,7 @@ from bot.domain.errors import (
 )
 from bot.domain.grant import Grant
 from bot.domain.incident import MAX_TITLE, Incident, Severity
-from bot.domain.ports import IssuedCredential
+from bot.domain.ports import IssuedCredential, PrivateMessage
 from bot.domain.rules import Delivery
 from bot.domain.text import required_text
 from bot.domain.wording import Person, Wording
@@ -445,7 +445,7 @@ def _hand_over(
     text, blocks = message
     steps = [lambda: deps.chat.post_ephemeral(channel, requester, text=text, blocks=blocks)]
     if with_dm:
-        steps.append(lambda: deps.chat.send_dm(requester, text=text, blocks=blocks))
+        steps.append(lambda: _credential_dm(deps, request_id, requester, message))
     failures = 0
     while steps:
         try:
@@ -466,6 +466,21 @@ def _hand_over(
             continue
         steps.pop(0)
     return True
+
+
+CREDENTIAL_DM = "credential"  # the kind of the kept DM that carried the credential
+
+
+def _credential_dm(
+    deps: Deps, request_id: str, requester: str, message: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """The credential by DM; where it is is kept (never what it says), so the notifier
+    redraws it without the credential and its buttons once the access ends."""
+    text, blocks = message
+    channel = deps.chat.open_dm(requester)
+    ts = deps.chat.post(channel, text=text, blocks=blocks)
+    kept = PrivateMessage(request_id, CREDENTIAL_DM, requester, channel, ts)
+    access.keep_private_message(uow=deps.uow, message=kept)
 
 
 def count_outcome(request: AccessRequest) -> None:

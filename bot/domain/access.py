@@ -195,6 +195,8 @@ class AccessRequest:
     auto_approved_because: str | None = None  # set when on-call approved it, not people
     # From an outcome (issued, expired, revoked) until the card and the requester show it.
     awaiting_delivery: bool = False  # issued, not yet handed over
+    # The end the requester was last warned of (see `warn_expiry`): one warning per end.
+    expiry_warned_for: datetime | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -346,6 +348,21 @@ class AccessRequest:
             raise InvalidState(f"Request {self.id} is not due for a reminder yet.")
         self.reminded_at = now
         return frozenset(a for a in self.possible_approvers if self.decision_by(a) is None)
+
+    def warn_expiry(self, *, now: datetime, before: timedelta) -> datetime:
+        """Once per end, `before` it comes, while access is active: the end warned of. An
+        extension moves the end, and the new one is warned of in its turn."""
+        if (
+            before <= timedelta(0)
+            or self.state is not RequestState.ACTIVE
+            or self.ends_at is None
+            or self.expiry_warned_for == self.ends_at
+        ):
+            raise InvalidState(f"Request {self.id} needs no expiry warning.")
+        if now < self.ends_at - before or now >= self.ends_at:
+            raise InvalidState(f"Request {self.id} is not due for an expiry warning.")
+        self.expiry_warned_for = self.ends_at
+        return self.ends_at
 
     def time_out(self, *, now: datetime, timeout: timedelta) -> None:
         if now < self.requested_at + timeout:

@@ -37,6 +37,7 @@ class Action(StrEnum):
     REQUEST_FAILED = "request.failed"
     REQUEST_EXPIRED = "request.expired"
     REQUEST_REVOKED = "request.revoked"
+    EXPIRY_WARNED = "request.expiry_warned"
     BREAK_GLASS_USED = "request.break_glass_used"
     BREAK_GLASS_REVIEWED = "request.break_glass_reviewed"
     EXTENSION_REQUESTED = "extension.requested"

@@ -240,6 +240,14 @@ class AccessEnded(DomainEvent):
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExpiryWarned(DomainEvent):
+    """The requester was due a warning that access ends soon: told once per end."""
+
+    action = Action.EXPIRY_WARNED
+    ends_at: datetime | None = None
+
+
 def _end_cause(action: str, reason: str | None) -> EndCause:
     if action == Action.REQUEST_EXPIRED:
         return EndCause.EXPIRED
@@ -435,6 +443,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     ApproversReminded,
     RequestFailed,
     AccessEnded,
+    ExpiryWarned,
     BreakGlassUsed,
     BreakGlassConfirmed,
     ExtensionAsked,

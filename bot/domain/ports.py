@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -86,6 +86,13 @@ class AccessRequestRepository(Protocol):
     ) -> Sequence[AccessRequest]: ...
     def list_pending_for_approver(self, approver_id: str) -> Sequence[AccessRequest]:
         """Requests waiting on this user: pending ones, break-glass to review and extensions."""
+        ...
+
+    def list_due_expiry_warnings(
+        self, now: datetime, before: timedelta, limit: int
+    ) -> Sequence[str]:
+        """Ids of ACTIVE requests ending within `before` of `now` (and not yet ended) whose
+        requester was not warned of that end, soonest first, locked (SKIP LOCKED)."""
         ...
 
     def list_awaiting_delivery(self, limit: int) -> Sequence[AccessRequest]:
@@ -188,6 +195,18 @@ class SinkCursorRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PrivateMessage:
+    """A direct message about a request, kept so it can be redrawn when the request moves on:
+    an approver's task or reminder, the requester's credential message."""
+
+    request_id: str
+    kind: str  # "task", "reminder", "credential"
+    user_id: str
+    channel_id: str
+    ts: str
+
+
 class CardRepository(Protocol):
     """Where the chat shows each incident and request (its card's message ts): the chat
     adapter's bookkeeping, kept beside the records rather than in them."""
@@ -196,6 +215,13 @@ class CardRepository(Protocol):
     def of_incident(self, incident_id: str) -> str | None: ...
     def attach_to_request(self, request_id: str, ts: str) -> None: ...
     def attach_to_incident(self, incident_id: str, ts: str) -> None: ...
+    def private_messages(self, request_id: str) -> Sequence[PrivateMessage]:
+        """Every direct message kept for the request, in the order they were kept."""
+        ...
+
+    def keep_private_message(self, message: PrivateMessage) -> None:
+        """Keep where a direct message is (one per request, kind and user: the latest)."""
+        ...
 
 
 class AuditLog(Protocol):
@@ -385,6 +411,10 @@ class ChatGateway(Protocol):
         self, channel: str, user: str, *, text: str, blocks: Blocks | None = None
     ) -> None: ...
     def send_dm(self, user: str, *, text: str, blocks: Blocks | None = None) -> None: ...
+    def open_dm(self, user: str) -> str:
+        """The id of the bot's direct message channel with `user` (opened if need be)."""
+        ...
+
     def pin(self, channel: str, ts: str) -> None: ...
     def archive(self, channel: str) -> None: ...
     def upload_file(

@@ -63,6 +63,13 @@ class Delivery(StrEnum):
     EPHEMERAL = "ephemeral"  # the secret itself, shown once to the requester only
 
 
+class Notify(StrEnum):
+    """Who a new request's card calls on in its channel."""
+
+    TASKS = "tasks"  # nobody: each approver gets the request as a task, privately
+    CHANNEL_MENTION = "channel-mention"  # the card mentions the approvers too
+
+
 @dataclass(frozen=True)
 class VaultTarget:
     """Where Vault issues the credential: a dynamic secret path, or a token with policies.
@@ -95,6 +102,12 @@ class ResourceRule:
     delivery: Delivery = Delivery.WRAPPED
     extension_approvals_required: int = 1
     auto_approve_oncall: str | None = None  # a PagerDuty group: whoever is on call there now
+    notify: Notify = Notify.TASKS
+
+    @property
+    def mentions_approvers(self) -> bool:
+        """Whether the card in the channel mentions the approvers (they get tasks either way)."""
+        return self.notify is Notify.CHANNEL_MENTION
 
     @property
     def commander_approves(self) -> bool:
@@ -143,6 +156,8 @@ class IncidentRules:
     request_timeout: timedelta = timedelta(minutes=30)
     reminder_after: timedelta = timedelta(minutes=10)
     archive_on_close: bool = True
+    # The requester is warned this long before access ends; zero: never.
+    expiry_warning: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

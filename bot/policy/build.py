@@ -10,6 +10,7 @@ from bot.domain.rules import (
     DynamicGroup,
     GroupSource,
     IncidentRules,
+    Notify,
     ResourceRule,
     VaultTarget,
 )
@@ -25,6 +26,7 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
         request_timeout=section.request_timeout,
         reminder_after=section.reminder_after,
         archive_on_close=section.archive_on_close,
+        expiry_warning=section.expiry_warning,
     )
     groups = {
         name: frozenset(group.members)
@@ -54,6 +56,7 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
             break_glass=BreakGlassTerms(spec.break_glass.max_ttl) if spec.break_glass else None,
             sensitive=spec.sensitive,
             delivery=Delivery(spec.delivery),
+            notify=Notify(spec.notify),
             auto_approve_oncall=spec.auto_approve.oncall if spec.auto_approve else None,
         )
         for name, spec in document.resources.items()

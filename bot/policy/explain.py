@@ -10,7 +10,7 @@ from bot.domain.eligibility import (
     may_request,
     policy_for_request,
 )
-from bot.domain.rules import INCIDENT_COMMANDER, AccessPolicy, Delivery, ResourceRule
+from bot.domain.rules import INCIDENT_COMMANDER, AccessPolicy, Delivery, Notify, ResourceRule
 
 
 def explain_resource(policy: AccessPolicy, name: str) -> str:
@@ -49,9 +49,15 @@ def resource_facts(policy: AccessPolicy, name: str) -> tuple[str, list[tuple[str
         ("Break-glass", break_glass),
         ("Auto-approval", _describe_auto_approval(policy, rule)),
         ("Sensitive", "yes" if rule.sensitive else "no"),
+        ("Approvers told", _NOTIFY[rule.notify]),
     ]
     return f"{rule.name}: {rule.description}", facts
 
+
+_NOTIFY = {
+    Notify.TASKS: "each privately, as a task (the card in the channel mentions nobody)",
+    Notify.CHANNEL_MENTION: "each privately, as a task, and mentioned on the card in the channel",
+}
 
 _DELIVERY = {
     Delivery.WRAPPED: "single-use Vault wrapping token, sent privately to the requester",

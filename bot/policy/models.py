@@ -46,6 +46,30 @@ Duration = Annotated[
         }
     ),
 ]
+
+
+def _to_optional_duration(value: object) -> timedelta:
+    """A duration, or `0` (written `0` or `"0"`) for none: what turns a warning off."""
+    if value == 0 or value == "0":
+        return timedelta(0)
+    return _to_duration(value)
+
+
+OptionalDuration = Annotated[
+    timedelta,
+    BeforeValidator(_to_optional_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"const": "0"},
+                {"const": 0},
+            ],
+            "description": f"A duration ({_DURATION_HINT}), or 0 for none.",
+            "examples": ["10m", "0"],
+        }
+    ),
+]
 NonEmptyText = Annotated[str, Field(min_length=1)]
 ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Za-z0-9_]+$")]
@@ -89,6 +113,12 @@ class IncidentSection(_Section):
     archive_on_close: bool = Field(
         default=INCIDENT_DEFAULTS.archive_on_close,
         description="Archive the incident channel once the incident is closed.",
+    )
+    expiry_warning: OptionalDuration = Field(
+        default=INCIDENT_DEFAULTS.expiry_warning,
+        description="The requester is warned by direct message this long before access ends, "
+        "with an Extend button; 0: never.",
+        json_schema_extra={"default": format_duration(INCIDENT_DEFAULTS.expiry_warning)},
     )
 
 
@@ -177,6 +207,14 @@ class ResourceSection(_Section):
         description=(
             "wrapped: a single-use Vault wrapping token reaches the requester; ephemeral: the "
             "secret itself, shown once to the requester only. Neither is ever stored."
+        ),
+    )
+    notify: Literal["tasks", "channel-mention"] = Field(
+        default="tasks",
+        description=(
+            "tasks: each approver gets the request privately (a direct message and App Home) "
+            "and the card in the incident channel mentions nobody; channel-mention: the card "
+            "mentions the approvers too."
         ),
     )
 

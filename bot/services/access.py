@@ -19,7 +19,7 @@ from bot.domain.errors import InvalidState, NotAllowed, NotFound
 from bot.domain.grant import Grant
 from bot.domain.incident import Incident
 from bot.domain.lifecycle import EXPIRED_REASON, Access
-from bot.domain.ports import CredentialBroker, UnitOfWork, UnitOfWorkFactory
+from bot.domain.ports import CredentialBroker, PrivateMessage, UnitOfWork, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy
 from bot.domain.wording import Person, Wording
 from bot.services.common import (
@@ -316,6 +316,39 @@ def request_card(*, uow: UnitOfWorkFactory, request_id: str) -> str | None:
     """The ts of the request's approval card, once posted."""
     with uow() as tx:
         return tx.cards.of_request(request_by_id(tx, request_id).id)
+
+
+def keep_private_message(*, uow: UnitOfWorkFactory, message: PrivateMessage) -> None:
+    """Remember where a direct message about a request is, so it is redrawn in place when the
+    request is decided or its access ends."""
+    with uow() as tx:
+        tx.cards.keep_private_message(message)
+        tx.commit()
+
+
+def private_messages(*, uow: UnitOfWorkFactory, request_id: str) -> Sequence[PrivateMessage]:
+    """The direct messages kept for a request (tasks, reminders, the credential message)."""
+    with uow() as tx:
+        return tx.cards.private_messages(request_id)
+
+
+def warn_expiry(
+    *, uow: UnitOfWorkFactory, policy: AccessPolicy, request_id: str, now: datetime
+) -> bool:
+    """Record the one warning that the access ends soon (`incident.expiry_warning` before
+    its end); False when it is not due (warned already, ended, extended since)."""
+    with uow() as tx:
+        request = request_by_id(tx, request_id, for_update=True)
+        try:
+            ends_at = request.warn_expiry(now=now, before=policy.incident.expiry_warning)
+        except InvalidState:
+            return False
+        tx.requests.save(request)
+        tx.audit.append(
+            events.ExpiryWarned(**about_request(request), at=now, actor=None, ends_at=ends_at)
+        )
+        tx.commit()
+    return True
 
 
 def get_request(*, uow: UnitOfWorkFactory, request_id: str) -> AccessRequest:

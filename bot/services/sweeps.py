@@ -264,3 +264,15 @@ def due_reminders(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime
     older_than = now - policy.incident.reminder_after
     with uow() as tx:
         return [request.id for request in tx.requests.list_due_reminders(older_than, SWEEP_BATCH)]
+
+
+def due_expiry_warnings(
+    *, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime
+) -> list[str]:
+    """Active access ending within `incident.expiry_warning` whose requester was not warned of
+    that end yet (none when the warning is off)."""
+    before = policy.incident.expiry_warning
+    if before <= timedelta(0):
+        return []
+    with uow() as tx:
+        return list(tx.requests.list_due_expiry_warnings(now, before, SWEEP_BATCH))

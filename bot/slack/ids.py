@@ -22,6 +22,7 @@ REASON_INPUT = "reason"
 BREAK_GLASS_BLOCK = "break_glass"
 BREAK_GLASS_INPUT = "break_glass"
 
+REVOKE = "gatehouse.revoke"  # the requester's Revoke button on App Home: ends their access now
 EXTEND = "gatehouse.extend"  # the requester's Extend button: opens the extend form
 EXTEND_VIEW = "gatehouse.extend_form"
 EXTEND_DURATION_BLOCK = "extend_duration"

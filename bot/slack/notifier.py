@@ -3,7 +3,11 @@
 It follows the audit chain (`bot.services.event_stream`) and, for each event, updates the
 request's card in place and tells the people concerned in its thread: a card posted for a new
 request, the outcome told to the requester once, an extension asked and answered, approvers
-reminded. "Told" is this follower's cursor, not a flag: a stop, a Slack outage or another
+reminded. Approvers get the request privately, once each, as a task (a DM with the buttons);
+the requester hears privately of how their request ended and that access ends soon. Every DM
+about a request is kept (`CardRepository.private_messages`) and redrawn when the request moves
+on: a task loses its buttons once decided, the credential message its credential once access
+ended. "Told" is this follower's cursor, not a flag: a stop, a Slack outage or another
 replica taking over resumes at the first event not yet handled, and no message is posted twice:
 each carries a marker (its event's sequence number, in Slack message metadata), and a post the
 follower is in doubt about is looked for in Slack before it is posted again.
@@ -18,6 +22,7 @@ from datetime import timedelta
 
 import structlog
 
+from bot.app.workflows import CREDENTIAL_DM
 from bot.domain.access import CLOSE_REASON, AccessRequest, RequestState
 from bot.domain.eligibility import Resolution
 from bot.domain.errors import ChatError, ChatUnavailable
@@ -29,6 +34,7 @@ from bot.domain.events import (
     Delivered,
     DomainEvent,
     EndCause,
+    ExpiryWarned,
     ExtensionApplied,
     ExtensionApproved,
     ExtensionAsked,
@@ -46,13 +52,15 @@ from bot.domain.events import (
     RevocationConfirmed,
     RevocationFailed,
 )
+from bot.domain.extension import extension_headroom
 from bot.domain.incident import Incident
-from bot.domain.ports import ChatGateway, UnitOfWorkFactory
-from bot.domain.rules import AccessPolicy
+from bot.domain.ports import ChatGateway, PrivateMessage, UnitOfWorkFactory
+from bot.domain.rules import AccessPolicy, Delivery
 from bot.services import access
 from bot.services.event_stream import Batch, EffectUnavailable, StreamEvent
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import extension as extension_blocks
+from bot.slack.blocks import tasks as task_blocks
 
 NAME = "slack-notifier"
 log = structlog.get_logger(__name__)
@@ -70,6 +78,19 @@ _REDRAW = (
 # Outcomes the requester is told of in the card's thread.
 _OUTCOMES = (RequestDenied, RequestCancelled, RequestTimedOut, RequestFailed, AccessEnded)
 _EXTENSION_OUTCOMES = (ExtensionDenied, ExtensionApplied, ExtensionFailed)
+# Outcomes the requester is also told of by DM, with the cause (an access that ended is told
+# in its credential message, redrawn, when there is one).
+_TOLD_PRIVATELY = (RequestDenied, RequestCancelled, RequestTimedOut, RequestFailed, AccessEnded)
+# Events after which the DMs kept for a request are redrawn (tasks, reminders, warnings, the
+# credential message).
+_REDRAW_PRIVATE = (
+    DecisionRecorded,
+    RequestApproved,
+    ExtensionApplied,
+    *_OUTCOMES,
+)
+# The kinds of kept DMs.
+TASK, REMINDER, WARNING = "task", "reminder", "warning"
 
 
 @dataclass
@@ -80,6 +101,7 @@ class SlackNotifier:
     chat: ChatGateway
     policy: AccessPolicy
     _drawn: set[str] = field(default_factory=set)
+    _drawn_privately: set[str] = field(default_factory=set)
     _batch: Batch | None = None
     _seq: int = 0
     _in_doubt: bool = False
@@ -95,7 +117,7 @@ class SlackNotifier:
 
     def handle(self, item: StreamEvent, batch: Batch, *, in_doubt: bool) -> bool:
         if batch is not self._batch:
-            self._batch, self._drawn = batch, set()
+            self._batch, self._drawn, self._drawn_privately = batch, set(), set()
         self._seq, self._in_doubt = item.seq, in_doubt
         event = item.event
         request = batch.request(event.request_id)
@@ -113,8 +135,14 @@ class SlackNotifier:
     def _handle(
         self, event: DomainEvent, batch: Batch, request: AccessRequest, incident: Incident
     ) -> bool:
+        if isinstance(event, _REDRAW_PRIVATE):
+            self._redraw_private(request)
         if isinstance(event, RequestFiled):
-            return self._card_and_notes(request, incident, batch)
+            self._card_and_notes(request, incident, batch)
+            self._tasks(request, incident)
+            return True
+        if isinstance(event, ExpiryWarned):
+            return self._expiry_warning(event, request)
         if isinstance(event, RequestApproved) and event.automatic and not request.break_glass:
             self._draw(request, incident)
             self._reply(request, incident, access_blocks.auto_approved(request), "auto")
@@ -136,22 +164,162 @@ class SlackNotifier:
             self._draw(request, incident)
             if request.state is not RequestState.ACTIVE:
                 return False  # ended since: its own event tells how
-            self._reply(request, incident, access_blocks.outcome_for_requester(request), "ready")
+            in_dm = self.policy.resource(request.resource).delivery is Delivery.WRAPPED
+            text = access_blocks.outcome_for_requester(request, in_dm=in_dm)
+            self._reply(request, incident, text, "ready")
             return True
         if isinstance(event, _OUTCOMES):
             self._draw(request, incident)
+            told = self._tell_requester(event, request)
             if _ended_by_close(event):
-                return False  # the close summary tells everyone at once
+                return told  # the close summary tells everyone at once
             text = access_blocks.outcome_for_requester(request, timeout=self._timeout)
             self._reply(request, incident, text, "outcome")
             return True
         if isinstance(event, (ExtensionAsked, *_EXTENSION_OUTCOMES)):
             return self._extension(event, request, incident)
         if isinstance(event, ApproversReminded) and event.approvers:
-            waiting = frozenset(event.approvers)
+            if request.state is not RequestState.PENDING:
+                return False  # decided since: nobody is reminded of it
+            waiting = frozenset(a for a in event.approvers if request.decision_by(a) is None)
+            self._remind(request, incident, waiting)
             self._reply(request, incident, access_blocks.reminder(request, waiting), "reminder")
             return True
         return False
+
+    # -- direct messages ------------------------------------------------------------------
+
+    def _tasks(self, request: AccessRequest, incident: Incident) -> None:
+        """Each approver who may decide gets the request once, as a task of their own."""
+        if request.state is not RequestState.PENDING or request.break_glass:
+            return
+        kept = {m.user_id for m in self._kept(request) if m.kind == TASK}
+        for approver in sorted(request.possible_approvers - kept):
+            self._dm_task(request, incident, approver, kind=TASK)
+
+    def _remind(self, request: AccessRequest, incident: Incident, waiting: frozenset[str]) -> None:
+        """The one reminder, by DM, to each approver who has not decided, with the buttons."""
+        kept = {m.user_id for m in self._kept(request) if m.kind == REMINDER}
+        for approver in sorted(waiting - kept):
+            self._dm_task(request, incident, approver, kind=REMINDER)
+
+    def _dm_task(
+        self, request: AccessRequest, incident: Incident, approver: str, *, kind: str
+    ) -> None:
+        text, blocks = task_blocks.approver_task(
+            request,
+            self.policy.resource(request.resource),
+            approver,
+            channel_id=incident.channel_id,
+            timeout=self._timeout,
+            reminder=kind == REMINDER,
+        )
+        self._dm(request, approver, kind, text, blocks)
+
+    def _dm(
+        self,
+        request: AccessRequest,
+        user: str,
+        kind: str,
+        text: str,
+        blocks: list[dict[str, object]] | None,
+    ) -> None:
+        """Post a DM about the request once (its marker names the event, the kind and the
+        user) and keep where it is; a DM Slack refuses (a deactivated user) is passed."""
+        what = f"{kind}:{user}"
+        try:
+            channel = self.chat.open_dm(user)
+            ts = self._posted(channel, None, what)
+            if ts is None:
+                ts = self.chat.post(channel, text=text, blocks=blocks, marker=self._marker(what))
+        except ChatUnavailable:
+            raise
+        except ChatError as refused:
+            _refused(refused, request.id)
+            return
+        message = PrivateMessage(request.id, kind, user, channel, ts)
+        access.keep_private_message(uow=self.uow, message=message)
+
+    def _kept(self, request: AccessRequest) -> list[PrivateMessage]:
+        return list(access.private_messages(uow=self.uow, request_id=request.id))
+
+    def _redraw_private(self, request: AccessRequest) -> None:
+        """Redraw every DM kept for the request as it is now, once per batch: tasks and
+        reminders lose their buttons once their approver has nothing left to decide, the
+        warning its Extend once extended or ended, the credential message its credential once
+        access ended (while it lasts, that one is never redrawn: the credential is not kept)."""
+        if request.id in self._drawn_privately:
+            return
+        self._drawn_privately.add(request.id)
+        for kept in self._kept(request):
+            drawn = self._private_view(request, kept)
+            if drawn is None:
+                continue
+            text, blocks = drawn
+            try:
+                self.chat.update(kept.channel_id, kept.ts, text=text, blocks=blocks)
+            except ChatUnavailable:
+                self._drawn_privately.discard(request.id)
+                raise
+            except ChatError as refused:
+                _refused(refused, request.id)
+
+    def _private_view(
+        self, request: AccessRequest, kept: PrivateMessage
+    ) -> tuple[str, list[dict[str, object]]] | None:
+        if kept.kind in (TASK, REMINDER):
+            incident = self._batch.incident(request.incident_id) if self._batch else None
+            return task_blocks.approver_task(
+                request,
+                self.policy.resource(request.resource),
+                kept.user_id,
+                channel_id=incident.channel_id if incident is not None else "",
+                timeout=self._timeout,
+                reminder=kept.kind == REMINDER,
+            )
+        if kept.kind == WARNING:
+            open_ = request.state is RequestState.ACTIVE and request.expiry_warned_for == (
+                request.ends_at
+            )
+            return task_blocks.expiry_warning(request, self._room(request), open_=open_)
+        if kept.kind == CREDENTIAL_DM and request.state.is_terminal:
+            return task_blocks.credential_ended(request, timeout=self._timeout)
+        return None
+
+    def _tell_requester(self, event: DomainEvent, request: AccessRequest) -> bool:
+        """The requester's DM about how their request ended, with its cause; not for what
+        they did themselves, nor for access whose credential message was just redrawn to
+        say it. True when a DM was posted."""
+        if not isinstance(event, _TOLD_PRIVATELY) or request.ended_by == request.requester_id:
+            return False
+        if request.state is RequestState.CANCELLED and _ended_by_close(event):
+            return False  # never started: the close summary says it
+        kinds = {m.kind for m in self._kept(request)}
+        if isinstance(event, AccessEnded) and CREDENTIAL_DM in kinds:
+            return False
+        text, blocks = task_blocks.requester_outcome(request, timeout=self._timeout)
+        self._dm(request, request.requester_id, "outcome", text, blocks)
+        return True
+
+    def _expiry_warning(self, event: ExpiryWarned, request: AccessRequest) -> bool:
+        """The requester's warning that access ends soon, with Extend when there is room;
+        not when it ended or was extended since (a warning for the new end follows)."""
+        if request.state is not RequestState.ACTIVE or request.ends_at != event.ends_at:
+            return False
+        text, blocks = task_blocks.expiry_warning(request, self._room(request), open_=True)
+        self._dm(request, request.requester_id, WARNING, text, blocks)
+        return True
+
+    def _room(self, request: AccessRequest) -> timedelta | None:
+        """How much longer the access may still be extended; None for break-glass."""
+        if request.break_glass:
+            return None
+        if request.activated_at is None or request.ends_at is None:
+            return timedelta(0)
+        rule = self.policy.resource(request.resource)
+        return extension_headroom(
+            activated_at=request.activated_at, ends_at=request.ends_at, max_ttl=rule.max_ttl
+        )
 
     def _card_and_notes(self, request: AccessRequest, incident: Incident, batch: Batch) -> bool:
         """Post the card of a new request (unless it has one), then one note for the lookups

@@ -6,7 +6,7 @@ Every repository works on the unit of work's connection, inside its transaction;
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, exists, func, insert, or_, select
@@ -183,6 +183,26 @@ class SqlAccessRequestRepository:
         )
         return self._load(statement)
 
+    def list_due_expiry_warnings(
+        self, now: datetime, before: timedelta, limit: int
+    ) -> Sequence[str]:
+        """Ids of ACTIVE requests ending within `before` (and not ended yet) whose requester
+        was not warned of that end, soonest first, locked for this sweep (SKIP LOCKED)."""
+        ends_at, warned = access_requests.c.ends_at, access_requests.c.expiry_warned_for
+        statement = (
+            select(access_requests.c.id)
+            .where(
+                access_requests.c.state == RequestState.ACTIVE.value,
+                ends_at <= now + before,
+                ends_at > now,
+                or_(warned.is_(None), warned != ends_at),
+            )
+            .order_by(ends_at, access_requests.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(self._connection.execute(statement).scalars())
+
     def list_due_issue_retries(
         self, now: datetime, *, approved_before: datetime, limit: int
     ) -> Sequence[str]:
@@ -345,6 +365,7 @@ def _request_values(request: AccessRequest) -> dict[str, Any]:
         "approver_labels": dict(request.approver_labels),
         "auto_approved_because": request.auto_approved_because,
         "awaiting_delivery": request.awaiting_delivery,
+        "expiry_warned_for": request.expiry_warned_for,
     }
 
 
@@ -373,4 +394,5 @@ def _request_from_row(row: Row[Any], request_decisions: list[Decision]) -> Acces
         approver_labels=row.approver_labels,
         auto_approved_because=row.auto_approved_because,
         awaiting_delivery=row.awaiting_delivery,
+        expiry_warned_for=row.expiry_warned_for,
     )

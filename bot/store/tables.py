@@ -85,6 +85,7 @@ access_requests = Table(
     Column("approver_labels", JsonGroupMap),
     Column("auto_approved_because", Text),
     Column("awaiting_delivery", Boolean, nullable=False, server_default=false()),
+    Column("expiry_warned_for", UtcDateTime),
     Index("ix_access_requests_incident_id_state", "incident_id", "state"),
     Index("ix_access_requests_state_requested_at", "state", "requested_at"),
     # Due expiries and expiry timers: active access by its end (the one record of it).
@@ -222,6 +223,19 @@ audit_sink_cursors = Table(
     Column("last_delivered_at", UtcDateTime),
     Column("claimed_by", String(16)),
     Column("claimed_until", UtcDateTime),
+)
+
+slack_private_messages = Table(
+    "slack_private_messages",
+    metadata,
+    # Where each direct message about a request is (an approver's task or reminder, the
+    # requester's credential message), so the notifier can redraw it when the request moves
+    # on: one per request, kind and user.
+    Column("request_id", ID, ForeignKey("access_requests.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("user_id", USER_ID, primary_key=True),
+    Column("channel_id", String(32), nullable=False),
+    Column("ts", String(32), nullable=False),
 )
 
 slack_request_keys = Table(

@@ -37,6 +37,7 @@ from bot.domain.ports import (
     IncidentTokenLedger,
     IssuedCredential,
     OnCall,
+    PrivateMessage,
     UnitOfWork,
     UnitOfWorkFactory,
     UserGroupMembers,
@@ -58,6 +59,7 @@ class MemoryState:
     sink_cursors: dict[str, SinkCursor] = field(default_factory=dict)
     request_cards: dict[str, str] = field(default_factory=dict)
     incident_cards: dict[str, str] = field(default_factory=dict)
+    private_messages: dict[tuple[str, str, str], PrivateMessage] = field(default_factory=dict)
 
 
 class MemoryCards:
@@ -75,6 +77,17 @@ class MemoryCards:
 
     def attach_to_incident(self, incident_id: str, ts: str) -> None:
         self._state.incident_cards[incident_id] = ts
+
+    def private_messages(self, request_id: str) -> Sequence[PrivateMessage]:
+        return [
+            message
+            for key, message in sorted(self._state.private_messages.items())
+            if key[0] == request_id
+        ]
+
+    def keep_private_message(self, message: PrivateMessage) -> None:
+        key = (message.request_id, message.kind, message.user_id)
+        self._state.private_messages[key] = message
 
 
 class MemoryIncidents:
@@ -223,6 +236,19 @@ class MemoryRequests:
     def list_in_state(self, state: RequestState, limit: int) -> Sequence[AccessRequest]:
         found = [copy.deepcopy(r) for r in self._state.requests.values() if r.state is state]
         return found[:limit]
+
+    def list_due_expiry_warnings(
+        self, now: datetime, before: timedelta, limit: int
+    ) -> Sequence[str]:
+        due = sorted(
+            (r.ends_at, r.id)
+            for r in self._state.requests.values()
+            if r.state is RequestState.ACTIVE
+            and r.ends_at is not None
+            and now < r.ends_at <= now + before
+            and r.expiry_warned_for != r.ends_at
+        )
+        return [request_id for _, request_id in due][:limit]
 
     def list_awaiting_delivery(self, limit: int) -> Sequence[AccessRequest]:
         found = [
@@ -628,6 +654,21 @@ class FakeChat:
 
     def send_dm(self, user: str, *, text: str, blocks: Blocks | None = None) -> None:
         self._record("dm", user=user, text=text, blocks=blocks)
+
+    def open_dm(self, user: str) -> str:
+        """The DM channel with `user` (named after them); not recorded, as `send_dm` opens
+        one unrecorded too."""
+        if "dm" in self.failing:
+            raise ChatUnavailable("Slack could not be reached for conversations.open")
+        return f"D{user}"
+
+    def dms_to(self, user: str) -> list[dict[str, Any]]:
+        """Messages posted in the DM channel with `user`."""
+        return [
+            args
+            for method, args in self.calls
+            if method == "chat.postMessage" and args["channel"] == f"D{user}"
+        ]
 
     def pin(self, channel: str, ts: str) -> None:
         self._record("pins.add", channel=channel, ts=ts)

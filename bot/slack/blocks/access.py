@@ -8,7 +8,7 @@ from bot.domain.access import AccessRequest, RequestState
 from bot.domain.durations import format_duration
 from bot.domain.eligibility import Resolution
 from bot.domain.ports import IssuedCredential
-from bot.domain.rules import ResourceRule
+from bot.domain.rules import INCIDENT_COMMANDER, ResourceRule
 from bot.domain.wording import Wording
 from bot.slack import ids
 from bot.slack.blocks import messages
@@ -50,10 +50,14 @@ def approval_card(
     text = messages.card_text(request, retrying=retrying, timeout=timeout)
     if request.break_glass:
         return text, _break_glass_blocks(request, rule, retrying=retrying, timeout=timeout)
-    progress, who = _progress(request), "*Can approve:*"
+    progress = _progress(request)
     if request.auto_approved_because:
         progress = f"🤖 *Auto-approved:* {escape(request.auto_approved_because)}"
-        who = "*Approvers (told; may revoke):*"
+        progress += f"\n*Approvers (told; may revoke):* {_approvers(request)}"
+    elif request.state is RequestState.PENDING:
+        # Once decided, the list collapses: the progress and the status say who decided.
+        who = _approvers(request) if rule.mentions_approvers else _quietly(request, rule)
+        progress += f"\n*Can approve:* {who}"
     blocks: list[dict[str, Any]] = [
         section(
             f"*{mention(request.requester_id)}* requests *{_what(rule)}* for "
@@ -61,7 +65,7 @@ def approval_card(
             f"_{escape(rule.description)}_"
         ),
         section(f"*Reason:* {escape(request.reason)}"),
-        section(f"{progress}\n{who} {_approvers(request)}"),
+        section(progress),
     ]
     if request.state is RequestState.PENDING:
         blocks.append(_buttons(request, rule))
@@ -140,6 +144,23 @@ def _approvers(request: AccessRequest) -> str:
     return clip_list(parts, none="nobody")
 
 
+def _quietly(request: AccessRequest, rule: ResourceRule) -> str:
+    """Who may decide, without mentioning anyone (`notify: tasks`): how many, from which
+    groups, and where each of them has it."""
+    count = len(request.possible_approvers)
+    if count == 0:
+        return "nobody"
+    groups = ", ".join(
+        "the incident commander" if name == INCIDENT_COMMANDER else f"`{escape(name)}`"
+        for name in rule.approver_groups
+    )
+    people = "1 person" if count == 1 else f"{count} people"
+    return clip(
+        f"{people} from {groups}, each asked privately (a direct message and App Home)",
+        LIST_LIMIT,
+    )
+
+
 def lookup_note(found: Resolution) -> str:
     """The thread note when Slack or PagerDuty could not be asked: who counts, and why not."""
     lines = [f"• {escape(note)}" for note in found.notes]
@@ -176,14 +197,19 @@ def _buttons(request: AccessRequest, rule: ResourceRule) -> dict[str, Any]:
         approve_action=ids.APPROVE,
         deny_action=ids.DENY,
         confirm=confirm,
+        subject=f"{request.id} ({rule.name})",
     )
 
 
 def outcome_for_requester(
-    request: AccessRequest, *, retrying: bool = False, timeout: timedelta | None = None
+    request: AccessRequest,
+    *,
+    retrying: bool = False,
+    timeout: timedelta | None = None,
+    in_dm: bool = True,
 ) -> str:
     """The thread reply that tells the requester how it ended (see `messages`)."""
-    return messages.told_requester(request, retrying=retrying, timeout=timeout)
+    return messages.told_requester(request, retrying=retrying, timeout=timeout, in_dm=in_dm)
 
 
 def delivery(
@@ -228,8 +254,22 @@ def _extend(extendable: bool, request_id: str) -> list[dict[str, Any]]:
 
 
 def deny_reason_modal(
-    request_id: str, *, callback_id: str = ids.DENY_REASON_VIEW
+    request_id: str,
+    *,
+    callback_id: str = ids.DENY_REASON_VIEW,
+    request: AccessRequest | None = None,
 ) -> dict[str, Any]:
+    """The form that asks why, showing what is denied: who asks for what, for how long, and
+    their reason (only the id when the request could not be read)."""
+    about: list[dict[str, Any]] = []
+    if request is not None:
+        about = [
+            section(
+                f"*{mention(request.requester_id)}* asks for *`{escape(request.resource)}`* "
+                f"for *{format_duration(request.duration)}* · {request.id}"
+            ),
+            section(clip(f"*Their reason:* {escape(request.reason)}")),
+        ]
     return {
         "type": "modal",
         "callback_id": callback_id,
@@ -238,6 +278,7 @@ def deny_reason_modal(
         "submit": {"type": "plain_text", "text": "Deny"},
         "close": {"type": "plain_text", "text": "Back"},
         "blocks": [
+            *about,
             {
                 "type": "input",
                 "block_id": ids.DENY_REASON_BLOCK,
@@ -248,7 +289,7 @@ def deny_reason_modal(
                     "multiline": True,
                     "max_length": 500,
                 },
-            }
+            },
         ],
     }
 
@@ -348,12 +389,10 @@ def my_access(
     to_decide: Sequence[AccessRequest],
     now: datetime,
 ) -> str:
+    del now  # times are absolute (Slack shows them in each reader's zone): nothing goes stale
     lines = ["*Your access*"]
     for request in active:
-        left = format_duration(request.time_left(now))
-        lines.append(
-            f"• 🔓 {request.id} `{request.resource}` — {left} left (until {when(request.ends_at)})"
-        )
+        lines.append(f"• 🔓 {request.id} `{request.resource}` — until {when(request.ends_at)}")
     for request in pending:
         lines.append(
             f"• ⏳ {request.id} `{request.resource}` — {request.state.value}, "

@@ -1,6 +1,20 @@
-"""Approve / Deny button pairs: on request cards, extension prompts and App Home."""
+"""Approve / Deny button pairs: on request cards, extension prompts, approvers' tasks and
+App Home, where the same words repeat once per request: each button says, to a screen reader,
+which request it acts on (`accessibility_label`)."""
 
 from typing import Any
+
+# Slack's limit on a button's `accessibility_label`
+# (https://docs.slack.dev/reference/block-kit/block-elements/button-element).
+ACCESSIBILITY_LABEL_LIMIT = 75
+
+
+def accessibility_label(verb: str, subject: str) -> str:
+    """`Approve R-7K3QF2AB (feature-store-rw)`, cut to Slack's limit."""
+    label = f"{verb} {subject}"
+    if len(label) <= ACCESSIBILITY_LABEL_LIMIT:
+        return label
+    return label[: ACCESSIBILITY_LABEL_LIMIT - 1] + "…"
 
 
 def decision_buttons(
@@ -12,14 +26,19 @@ def decision_buttons(
     approve_label: str = "Approve",
     deny_label: str = "Deny",
     confirm: tuple[str, str] | None = None,
+    subject: str | None = None,
 ) -> dict[str, Any]:
-    """An actions block; `confirm` is (approve question, deny question) for sensitive ones."""
+    """An actions block; `confirm` is (approve question, deny question) for sensitive ones;
+    `subject` (what the buttons act on, `R-… (resource)`; the value by default) is read out
+    with each button's words."""
+    about = subject or value
     approve: dict[str, Any] = {
         "type": "button",
         "action_id": approve_action,
         "style": "primary",
         "text": {"type": "plain_text", "text": approve_label},
         "value": value,
+        "accessibility_label": accessibility_label(approve_label, about),
     }
     deny: dict[str, Any] = {
         "type": "button",
@@ -27,6 +46,7 @@ def decision_buttons(
         "style": "danger",
         "text": {"type": "plain_text", "text": deny_label},
         "value": value,
+        "accessibility_label": accessibility_label(deny_label, about),
     }
     if confirm is not None:
         approve["confirm"] = _confirm(confirm[0], approve_label)

@@ -8,25 +8,30 @@ from bot.domain.durations import format_duration, parse_duration
 from bot.domain.extension import Extension, ExtensionState
 from bot.slack import ids
 from bot.slack.blocks import messages
-from bot.slack.blocks.buttons import decision_buttons
+from bot.slack.blocks.buttons import accessibility_label, decision_buttons
 from bot.slack.blocks.text import context, escape, mentions, option, section, when
 from bot.slack.text import mention
 
 EXTEND_CHOICES = ("15m", "30m", "1h", "2h")
 
 
-def extend_button(request_id: str) -> dict[str, Any]:
+def extend_button(request_id: str, *, resource: str | None = None) -> dict[str, Any]:
     return {
         "type": "actions",
         "block_id": f"extend:{request_id}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": ids.EXTEND,
-                "text": {"type": "plain_text", "text": "Extend"},
-                "value": request_id,
-            }
-        ],
+        "elements": [extend_element(request_id, resource=resource)],
+    }
+
+
+def extend_element(request_id: str, *, resource: str | None = None) -> dict[str, Any]:
+    """The Extend button: it opens the form, which offers only what `max_ttl` still allows."""
+    subject = f"{request_id} ({resource})" if resource else request_id
+    return {
+        "type": "button",
+        "action_id": ids.EXTEND,
+        "text": {"type": "plain_text", "text": "Extend"},
+        "value": request_id,
+        "accessibility_label": accessibility_label("Extend", subject),
     }
 
 
@@ -57,6 +62,7 @@ def extension_blocks(request: AccessRequest) -> list[dict[str, Any]]:
                 deny_action=ids.EXTEND_DENY,
                 approve_label="Approve extension",
                 deny_label="Deny extension",
+                subject=f"{request.id} ({request.resource})",
             )
         )
     else:

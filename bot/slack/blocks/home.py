@@ -9,8 +9,9 @@ from bot.domain.durations import format_duration
 from bot.domain.incident import Incident
 from bot.slack import ids
 from bot.slack.blocks import messages
-from bot.slack.blocks.buttons import decision_buttons
-from bot.slack.blocks.text import context, escape, header, section, when
+from bot.slack.blocks.buttons import accessibility_label, decision_buttons
+from bot.slack.blocks.extension import extend_element
+from bot.slack.blocks.text import clip, context, escape, header, section, when
 from bot.slack.text import mention
 
 MAX_LISTED = 20  # a home view holds at most 100 blocks
@@ -23,7 +24,8 @@ def home_view(
     incidents: Sequence[Incident],
     now: datetime,
 ) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [header("Waiting for your decision")]
+    del now  # every time is absolute (Slack shows it in the reader's zone): never stale
+    blocks: list[dict[str, Any]] = [header("Waiting on you")]
     if not to_decide:
         blocks.append(context("Nothing waits on you."))
     for request in to_decide[:MAX_LISTED]:
@@ -32,13 +34,12 @@ def home_view(
     if not active:
         blocks.append(context("No active access."))
     for request in active[:MAX_LISTED]:
-        left = format_duration(request.time_left(now))
         blocks.append(
             section(
-                f"🔓 *{request.id}* `{escape(request.resource)}` — {left} left, "
-                f"until {when(request.ends_at)}"
+                f"🔓 *{request.id}* `{escape(request.resource)}` — ends {when(request.ends_at)}"
             )
         )
+        blocks.append(_access_buttons(request))
     blocks.append(header("Open incidents"))
     if not incidents:
         blocks.append(context("No open incidents."))
@@ -50,6 +51,36 @@ def home_view(
             )
         )
     return {"type": "home", "blocks": blocks}
+
+
+def _access_buttons(request: AccessRequest) -> dict[str, Any]:
+    """Extend (not for break-glass, which is never extended) and Revoke, on one's own access."""
+    subject = f"{request.id} ({request.resource})"
+    revoke: dict[str, Any] = {
+        "type": "button",
+        "action_id": ids.REVOKE,
+        "style": "danger",
+        "text": {"type": "plain_text", "text": "Revoke"},
+        "value": request.id,
+        "accessibility_label": accessibility_label("Revoke", subject),
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Are you sure?"},
+            "text": {
+                "type": "plain_text",
+                "text": clip(f"End your access to {request.resource} now?", 300),
+            },
+            "confirm": {"type": "plain_text", "text": "Revoke"},
+            "deny": {"type": "plain_text", "text": "Back"},
+        },
+    }
+    elements = (
+        [] if request.break_glass else [extend_element(request.id, resource=request.resource)]
+    )
+    return {
+        "type": "actions",
+        "block_id": f"home-access:{request.id}",
+        "elements": [*elements, revoke],
+    }
 
 
 def _channel_of(incident: Incident) -> str:
@@ -72,6 +103,7 @@ def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:
             deny_action=ids.EXTEND_DENY,
             approve_label="Approve extension",
             deny_label="Deny extension",
+            subject=f"{request.id} ({request.resource})",
         )
         return [section(text), buttons]
     if request.break_glass:
@@ -89,5 +121,6 @@ def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:
         deny_action=ids.DENY,
         approve_label=labels[0],
         deny_label=labels[1],
+        subject=f"{request.id} ({request.resource})",
     )
     return [section(text), buttons]

@@ -224,12 +224,22 @@ def _denial(request: AccessRequest) -> tuple[str, str]:
 
 
 def told_requester(
-    request: AccessRequest, *, retrying: bool = False, timeout: timedelta | None = None
+    request: AccessRequest,
+    *,
+    retrying: bool = False,
+    timeout: timedelta | None = None,
+    in_dm: bool = True,
 ) -> str:
-    """The thread reply that tells the requester where their request stands."""
+    """The thread reply that tells the requester where their request stands. `in_dm`: the
+    credential went by DM too (a `delivery: ephemeral` one was only shown in the channel)."""
     who, voice = mention(request.requester_id), to_requester(request)
-    if request.state is RequestState.ACTIVE:
+    if request.state is RequestState.ACTIVE and in_dm:
         line = f"🔓 {who}, {voice.access} is ready: check your DMs."
+    elif request.state is RequestState.ACTIVE:
+        line = (
+            f"🔓 {who}, {voice.access} is ready: the credential was shown to you once, "
+            "privately, in this channel (it is not sent by DM)."
+        )
     elif request.state is RequestState.APPROVED and retrying:
         line = (
             f"⏳ {who}, {voice.request} is approved, but Vault is unavailable right now; "
@@ -255,13 +265,71 @@ def auto_approved(request: AccessRequest) -> str:
 
 
 def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
-    """The one reminder to approvers who have not decided yet."""
+    """The thread's note of the one reminder: it mentions nobody, for each approver who has
+    not decided was reminded privately, with the buttons."""
+    people = "approver who has" if len(waiting) == 1 else "approvers who have"
     return clip(
-        f"⏰ {mentions(waiting)}: {request.id} by {mention(request.requester_id)} is still "
-        f"waiting for {request.approvals_required - len(request.approvers_so_far)} more "
-        "approval(s).",
+        f"⏰ {request.id} ({_what(request)}) is still waiting for "
+        f"{_approvals_left(request)}; the {len(waiting)} {people} not decided "
+        f"{'was' if len(waiting) == 1 else 'were'} reminded privately.",
         MESSAGE_TEXT_LIMIT,
     )
+
+
+# -- told privately -------------------------------------------------------------------------
+
+
+def told_privately(request: AccessRequest, *, timeout: timedelta | None = None) -> str:
+    """The requester's DM when their request is decided, times out or ends: one sentence
+    with its cause (who denied it and why, whose revocation, the time-out)."""
+    line = status_line(request, to_requester(request), timeout=timeout)
+    emoji, _, sentence = line.partition(" ")
+    return clip(f"{emoji} {sentence[:1].upper()}{sentence[1:]} ({request.id})", MESSAGE_TEXT_LIMIT)
+
+
+def task_text(request: AccessRequest) -> str:
+    """An approver's task: the ask, the reason, the id."""
+    return clip(f"🙋 {ask(request)}: {escape(request.reason)}", MESSAGE_TEXT_LIMIT - 20) + (
+        f" ({request.id})"
+    )
+
+
+def task_reminder_text(request: AccessRequest) -> str:
+    """The one reminder an approver who has not decided gets."""
+    return clip(f"⏰ Still waiting on you: {ask(request)}", MESSAGE_TEXT_LIMIT - 20) + (
+        f" ({request.id})"
+    )
+
+
+def task_outcome(request: AccessRequest, approver: str, *, timeout: timedelta | None) -> str:
+    """Where a task stands once the approver has nothing more to do: what they decided, or
+    who decided and how it ended."""
+    mine = request.decision_by(approver)
+    if request.state is RequestState.PENDING and mine is not None:
+        return f"✅ You approved it; it waits for {_approvals_left(request)}."
+    return status_line(request, about_requester(request), timeout=timeout)
+
+
+def expiry_warning_text(request: AccessRequest) -> str:
+    """The requester's warning that access ends soon."""
+    return f"⏳ Your access to {_what(request)} ends {when(request.ends_at)} ({request.id})."
+
+
+def expiry_warning_room(room: timedelta | None) -> str:
+    """What may still be done about it: the headroom `max_ttl` leaves, or nothing."""
+    if room is None:
+        return "Break-glass access cannot be extended: file a new request if you need more time."
+    if room < timedelta(minutes=1):
+        return (
+            "It already ends at its maximum: file a new request if you still need access "
+            "after that."
+        )
+    return f"It can be extended by at most {format_duration(room)}; an approver decides."
+
+
+def credential_ended(request: AccessRequest, *, timeout: timedelta | None = None) -> str:
+    """The credential DM once the access ended: the credential and its buttons are gone."""
+    return told_privately(request, timeout=timeout)
 
 
 # -- extensions -----------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from slack_bolt import Ack, App, BoltContext
 from bot.app import workflows
 from bot.app.deps import Deps
 from bot.domain.access import Verdict, is_request_id
-from bot.domain.errors import ChatError, GatehouseError
+from bot.domain.errors import ChatError, GatehouseError, NotFound
 from bot.domain.text import visible
+from bot.services import access
 from bot.slack import ids, payloads
 from bot.slack.blocks import access as blocks
 from bot.slack.errors import user_message
@@ -125,7 +126,11 @@ def register_decisions(
             payloads.refused(MalformedPayload("Click", "actions.0.value: not a request id"))
             workflows.tell_privately(deps, click.user_id, payloads.SORRY, click.channel_id)
             return
-        modal = blocks.deny_reason_modal(click.value, callback_id=deny_view)
+        try:
+            request = access.get_request(uow=deps.uow, request_id=click.value)
+        except NotFound:
+            request = None  # refused when the form is submitted, as before
+        modal = blocks.deny_reason_modal(click.value, callback_id=deny_view, request=request)
         modal["private_metadata"] = f"{click.value}|{click.channel_id or ''}"
         try:
             deps.chat.open_view(click.trigger_id, deps.seal.seal_view(click.user_id, modal))
