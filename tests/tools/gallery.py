@@ -30,7 +30,7 @@ from bot.domain.incident import Incident, IncidentStatus, Severity
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
 from bot.domain.summary import DecisionLine, IncidentSummary, RequestLine
-from bot.slack.blocks import access, extension, home, incident
+from bot.slack.blocks import access, extension, home, incident, tasks
 from tests.unit.example_policy import example_policy
 
 REGENERATE = ".venv/bin/python -m tests.tools.gallery > docs/messages.md"
@@ -484,9 +484,39 @@ def _private(sample: Sample) -> list[Shown]:
     secret_text, secret_blocks = access.delivery(
         shown, rule, request_id="R-7K3QF2AB", vault_addr=None, now=T0, extendable=False
     )
+    timeout = timedelta(minutes=30)
+    task_text, task = tasks.approver_task(
+        pending, rule, LEAD, channel_id="C0INCIDENT", timeout=timeout
+    )
+    nudge_text, nudge = tasks.approver_task(
+        pending, rule, LEAD, channel_id="C0INCIDENT", timeout=timeout, reminder=True
+    )
+    done_text, done = tasks.approver_task(
+        active, rule, LEAD, channel_id="C0INCIDENT", timeout=timeout
+    )
+    warn_text, warn = tasks.expiry_warning(active, timedelta(minutes=47), open_=True)
+    full_text, full = tasks.expiry_warning(active, timedelta(0), open_=True)
+    expired = _ended(sample, RequestState.EXPIRED, "expired", None, **_active(sample))
+    ended_text, ended = tasks.credential_ended(expired, timeout=timeout)
+    denied = _request(
+        sample,
+        state=RequestState.DENIED,
+        decisions=[_deny(LEAD, "use the replica")],
+        ended_at=T0,
+        end_reason="denied",
+        ended_by=LEAD,
+    )
+    told_text, told = tasks.requester_outcome(denied, timeout=timeout)
     return [
         Shown("Private: the credential, wrapped", "message", text, blocks),
         Shown("Private: the credential, shown once", "message", secret_text, secret_blocks),
+        Shown("Private: the credential once access ended", "message", ended_text, ended),
+        Shown("Private: an approver's task", "message", task_text, task),
+        Shown("Private: an approver's reminder", "message", nudge_text, nudge),
+        Shown("Private: an approver's task, decided", "message", done_text, done),
+        Shown("Private: access ends soon", "message", warn_text, warn),
+        Shown("Private: access ends soon, at its maximum", "message", full_text, full),
+        Shown("Private: the requester told of a deny", "message", told_text, told),
         _reply("Private: /access", access.my_access([pending], [active], [pending], T0)),
         _reply("Private: /request-access usage", access.REQUEST_USAGE),
         _reply("Private: /access usage", access.ACCESS_USAGE),
@@ -520,7 +550,11 @@ def _views(sample: Sample) -> list[Shown]:
     )
     return [
         Shown("Form: request access", "modal", view=access.request_modal(rules, "C0INCIDENT")),
-        Shown("Form: why deny", "modal", view=access.deny_reason_modal("R-7K3QF2AB")),
+        Shown(
+            "Form: why deny",
+            "modal",
+            view=access.deny_reason_modal("R-7K3QF2AB", request=_request(sample)),
+        ),
         Shown(
             "Form: extend access",
             "modal",

@@ -237,7 +237,7 @@ def delivery(
             ),
             context(f"Your access ends {ends}. It is revoked when the incident closes."),
         ]
-        return text, blocks + _extend(extendable, request_id)
+        return text, blocks + _extend(extendable, request_id, rule.name)
     secret = credential.secret or {}
     lines = "\n".join(f"{key}: {value}" for key, value in secret.items())
     text = messages.credential_ready(rule.name, request_id, wrapped=False)
@@ -246,11 +246,11 @@ def delivery(
         section(f"```{clip(lines, 2900)}```"),
         context(f"Your access ends {ends}. It is revoked when the incident closes."),
     ]
-    return text, blocks + _extend(extendable, request_id)
+    return text, blocks + _extend(extendable, request_id, rule.name)
 
 
-def _extend(extendable: bool, request_id: str) -> list[dict[str, Any]]:
-    return [extend_button(request_id)] if extendable else []
+def _extend(extendable: bool, request_id: str, resource: str) -> list[dict[str, Any]]:
+    return [extend_button(request_id, resource=resource)] if extendable else []
 
 
 def deny_reason_modal(

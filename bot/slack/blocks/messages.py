@@ -307,7 +307,11 @@ def task_outcome(request: AccessRequest, approver: str, *, timeout: timedelta | 
     mine = request.decision_by(approver)
     if request.state is RequestState.PENDING and mine is not None:
         return f"✅ You approved it; it waits for {_approvals_left(request)}."
-    return status_line(request, about_requester(request), timeout=timeout)
+    line = status_line(request, about_requester(request), timeout=timeout)
+    if request.state in (RequestState.ACTIVE, RequestState.EXPIRED, RequestState.REVOKED):
+        # Who decided, which the access's own sentence no longer says.
+        return f"✅ {_approved_by(request)}. {line}"
+    return line
 
 
 def expiry_warning_text(request: AccessRequest) -> str:

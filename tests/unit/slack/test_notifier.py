@@ -67,8 +67,12 @@ def test_a_reply_posted_just_before_a_stop_is_not_posted_again(
     again.notify()
     again.notify()
     assert len(replies(deps, "denied your request")) == 1
+    dms = [
+        a for m, a in chat(deps).calls if m == "chat.postMessage" and a["channel"] == "DU0ONCALL2"
+    ]
+    assert len(dms) == 1  # the requester's DM too was not posted again
     looked = [m for m, _ in chat(deps).calls if m == "conversations.replies"]
-    assert len(looked) == 1  # only the post in doubt was looked for
+    assert len(looked) == 2  # only the posts in doubt (that event's reply and DM) were looked for
 
 
 def test_a_card_posted_before_a_stop_is_found_and_kept_not_posted_again(

@@ -62,7 +62,7 @@ def test_auto_approval_posts_the_card_tells_the_approvers_and_delivers(deps: Dep
         "chat.postMessage",  # the card: approved automatically, and why
         "chat.postMessage",  # the approvers told in its thread
         "chat.postEphemeral",
-        "dm",
+        "chat.postMessage",  # the credential by DM (no tasks: nobody has to decide)
         "chat.update",  # the card: access active
         "chat.postMessage",  # the requester told in the thread
     ]
@@ -83,8 +83,10 @@ def test_pagerduty_down_files_an_ordinary_request_and_says_why_in_the_thread(dep
 
     request_id = file(deps)
 
-    assert chat.methods() == ["chat.postMessage", "chat.postMessage"]
+    # the card, its note, then one task per approver (U0LEAD1-3), privately
+    assert chat.methods() == ["chat.postMessage"] * 5
     assert "gatehouse.approve" in text_of(chat.calls[0])
+    assert [args["channel"] for _, args in chat.calls[2:]] == ["DU0LEAD1", "DU0LEAD2", "DU0LEAD3"]
     note = chat.calls[1][1]
     assert note["thread_ts"] is not None
     assert "PagerDuty did not answer within 3 s" in note["text"]
@@ -99,10 +101,13 @@ def test_the_card_names_a_slack_user_group_by_handle_and_the_commander(deps: Dep
     file(deps, "serving-cluster-exec")
 
     card = text_of(chat.calls[0])
-    assert "@platform-leads (<@U0PLAT1>)" in card
-    assert "incident commander (<@U0ONCALL1>)" in card
-    assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in card
-    assert chat.methods() == ["chat.postMessage"]  # every lookup worked: no note
+    # The card mentions no approver (notify: tasks): it names the groups they come from...
+    assert "`platform-leads`, the incident commander" in card
+    assert "<@U0PLAT1>" not in card and "<@U0LEAD1>" not in card
+    # ...and each of them, the group's members and the commander included, gets a task.
+    tasks = {args["channel"] for _, args in chat.calls[1:]}
+    assert tasks == {"DU0PLAT1", "DU0ONCALL1", "DU0LEAD1", "DU0LEAD2", "DU0LEAD3"}
+    assert chat.methods() == ["chat.postMessage"] * 6  # every lookup worked: no note
 
 
 def test_a_user_group_slack_cannot_read_is_noted_in_the_thread(deps: Deps) -> None:
@@ -174,7 +179,7 @@ def test_a_lookup_over_the_budget_is_noted_in_the_thread(
 
     Listeners(deps).run_command("/request-access", "inference-logs-ro 1h p99", channel=channel)
 
-    assert chat.methods()[before:] == ["chat.postMessage", "chat.postMessage"]
+    assert chat.methods()[before:] == ["chat.postMessage"] * 5  # card, note, three tasks
     note = chat.calls[before + 1][1]
     assert note["thread_ts"] is not None
     assert "could not be looked up in time: no answer within 0.2 s" in note["text"]

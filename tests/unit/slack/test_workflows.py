@@ -68,13 +68,19 @@ def open_and_request(deps: Deps, resource: str = "inference-logs-ro") -> tuple[s
 
 def test_the_card_escapes_user_text_and_shows_who_can_approve(deps: Deps) -> None:
     _, request_id = open_and_request(deps)
-    card = chat(deps).calls[-1]
+    card = next(c for c in chat(deps).calls if "gatehouse.approve" in text_of(c))
     rendered = text_of(card)
     assert "<!channel>" not in rendered and "<http://evil" not in rendered
     assert "&lt;!channel&gt; look at &lt;http://evil|this&gt; &amp; that" in rendered
-    assert "<@U0LEAD1>, <@U0LEAD2>, <@U0LEAD3>" in rendered
     assert "gatehouse.approve" in rendered and "gatehouse.deny" in rendered
     assert access.request_card(uow=deps.uow, request_id=request_id) is not None
+    # who can approve: the card names their group and mentions none of them; each has a task
+    card_post = next(c for c in chat(deps).calls if "gatehouse.approve" in text_of(c))
+    assert "3 people from `ml-leads`" in text_of(card_post) and "<@U0LEAD" not in text_of(card_post)
+    assert [c[1]["channel"] for c in chat(deps).calls[-3:]] == ["DU0LEAD1", "DU0LEAD2", "DU0LEAD3"]
+    for task in chat(deps).calls[-3:]:
+        assert "&lt;!channel&gt; look at &lt;http://evil|this&gt; &amp; that" in text_of(task)
+        assert "gatehouse.approve" in text_of(task) and "gatehouse.deny" in text_of(task)
 
 
 def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps: Deps) -> None:
@@ -83,14 +89,21 @@ def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps:
     workflows.decide(
         deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
     )
-    calls = chat(deps).calls[before:]
+    everything = chat(deps).calls[before:]
+    tasks = [c for c in everything if c[0] == "chat.update" and c[1]["channel"].startswith("DU")]
+    calls = [c for c in everything if c not in tasks]
     # the credential first (nothing in Slack stands between the click and it), then the card
     assert [m for m, _ in calls] == [
         "chat.postEphemeral",
-        "dm",
+        "chat.postMessage",  # the credential by DM
         "chat.update",
         "chat.postMessage",
     ]
+    # each approver's task redrawn once: decided, by whom, and without buttons
+    assert sorted(c[1]["channel"] for c in tasks) == ["DU0LEAD1", "DU0LEAD2", "DU0LEAD3"]
+    for task in tasks:
+        assert "gatehouse.approve" not in text_of(task)
+        assert "Approved by <@U0LEAD1>" in text_of(task)
     ephemeral, dm = calls[0], calls[1]
     assert ephemeral[1]["user"] == "U0ONCALL2" and ephemeral[1]["channel"] == channel
     assert "VAULT_ADDR=https://vault.example:8200 VAULT_TOKEN=hvs.wrap" in text_of(ephemeral)
@@ -100,7 +113,7 @@ def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps:
     assert calls[3][1]["thread_ts"] is not None and "ready" in calls[3][1]["text"]
     # the secret never goes to the channel itself
     for method, args in chat(deps).calls:
-        if method in ("chat.postMessage", "chat.update"):
+        if method in ("chat.postMessage", "chat.update") and args["channel"] != "DU0ONCALL2":
             assert "hvs.wrap" not in text_of((method, args))
 
 
@@ -130,8 +143,15 @@ def test_deny_ends_the_card_and_tells_the_requester(deps: Deps) -> None:
         reason="use the replica",
     )
     assert access.get_request(uow=deps.uow, request_id=request_id).state is RequestState.DENIED
-    assert "<@U0LEAD2> denied the request: use the replica" in text_of(chat(deps).calls[-2])
-    assert chat(deps).calls[-1][1]["thread_ts"] is not None
+    in_channel = [c for c in chat(deps).calls if not c[1].get("channel", "").startswith("D")]
+    assert "<@U0LEAD2> denied the request: use the replica" in text_of(in_channel[-2])
+    assert in_channel[-1][1]["thread_ts"] is not None
+    # and the requester hears it privately, with the reason
+    (told,) = [c for c in chat(deps).calls if c[1].get("channel") == "DU0ONCALL2"]
+    assert (
+        "<@U0LEAD2> denied your request for `inference-logs-ro` (1h): use the replica"
+        in (told[1]["text"])
+    )
 
 
 def test_close_posts_the_summary_pins_uploads_and_archives_last(deps: Deps) -> None:
@@ -187,7 +207,9 @@ def test_access_listing_cancel_and_revoke(deps: Deps) -> None:
     )
     mine = access.list_my_access(uow=deps.uow, user="U0ONCALL2")
     listing = my_access(mine.pending, mine.active, mine.to_decide, T0)
-    assert f"🔓 {second}" in listing and "30m left" in listing and f"⏳ {first}" in listing
+    # the end as a Slack date (shown in the reader's zone), never a countdown that goes stale
+    assert f"🔓 {second}" in listing and "until <!date^" in listing and f"⏳ {first}" in listing
+    assert " left" not in listing
     lead = access.list_my_access(uow=deps.uow, user="U0LEAD2")
     assert [r.id for r in lead.to_decide] == [first]
     workflows.cancel(deps, request_id=first.lower(), user="U0ONCALL2")
