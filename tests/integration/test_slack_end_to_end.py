@@ -193,7 +193,26 @@ def test_open_request_approve_twice_deliver_close(scene: Scene) -> None:
         f.get("title", "").endswith("audit report")
         for f in (file for message in slack.messages(channel.id) for file in message.files or [])
     )
-    methods = [m for m in slack.methods_called() if m != "auth.test"]
+    # Each approver's task, privately: one DM each, redrawn as the request moved on; the
+    # card in the channel mentions none of them.
+    approvers = ("U0LEAD1", "U0LEAD2", "U0LEAD3", "U0SEC1", "U0SEC2")
+    for approver in approvers:
+        (task,) = slack.dms(approver)
+        assert request_id in task.text and "gatehouse.approve" not in json.dumps(task.blocks)
+    posted = next(
+        c.args
+        for c in slack.calls_to("chat.postMessage")
+        if c.args.get("channel") == channel.id and request_id in str(c.args.get("text"))
+    )
+    assert not any(f"<@{a}>" in json.dumps(posted) for a in approvers)  # as posted: no pings
+    private = {c.id for a in approvers if (c := slack.dm_channel(a)) is not None}
+
+    def in_channel(call: Any) -> bool:
+        if call.method == "conversations.open":
+            return call.args.get("users") not in approvers
+        return call.args.get("channel") not in private
+
+    methods = [c.method for c in slack.calls if c.method != "auth.test" and in_channel(c)]
     assert methods == [
         # /incident open: channel, opener invited, topic, card, pin
         "conversations.create", "conversations.invite", "conversations.setTopic",
@@ -204,9 +223,10 @@ def test_open_request_approve_twice_deliver_close(scene: Scene) -> None:
         # the private delivery (ephemeral and DM), the card and the requester in the thread
         "chat.update", "chat.postEphemeral", "conversations.open",
         "chat.postMessage", "chat.update", "chat.postMessage",
-        # /incident close: the request card, the incident card and topic, the summary pinned,
-        # the report uploaded, and the channel archived last
-        "chat.update", "chat.update", "conversations.setTopic", "chat.postMessage", "pins.add",
+        # /incident close: the credential DM redrawn without the credential, the request
+        # card, the incident card and topic, the summary pinned, the report uploaded, and
+        # the channel archived last
+        "chat.update", "chat.update", "chat.update", "conversations.setTopic", "chat.postMessage", "pins.add",
         "files.getUploadURLExternal", "files.completeUploadExternal", "conversations.archive",
     ]  # fmt: skip
     assert slack.unmodelled_calls() == []
