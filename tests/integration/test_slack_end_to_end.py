@@ -226,7 +226,8 @@ def test_open_request_approve_twice_deliver_close(scene: Scene) -> None:
         # /incident close: the credential DM redrawn without the credential, the request
         # card, the incident card and topic, the summary pinned, the report uploaded, and
         # the channel archived last
-        "chat.update", "chat.update", "chat.update", "conversations.setTopic", "chat.postMessage", "pins.add",
+        "chat.update", "chat.update", "chat.update", "conversations.setTopic",
+        "chat.postMessage", "pins.add",
         "files.getUploadURLExternal", "files.completeUploadExternal", "conversations.archive",
     ]  # fmt: skip
     assert slack.unmodelled_calls() == []
