@@ -255,7 +255,7 @@ class Fleet:
     def deliveries(self, request_id: str) -> int:
         """Credentials the requester received privately (ephemeral and DM) for the request."""
         shown = [str(e.blocks) for e in self.slack.ephemerals("U0ONCALL2")]
-        shown += [str(m.blocks) for m in self.slack.dms("U0ONCALL2")]
+        shown += credential_posts(self.slack, "U0ONCALL2")
         return len([text for text in shown if request_id in text and "vault unwrap" in text])
 
     # -- the record -----------------------------------------------------------------------------
@@ -353,3 +353,16 @@ def running_fleet(database_url: str, folder: Path, **settings: str) -> Iterator[
         finally:
             fleet.stop()
             engine.dispose()
+
+
+def credential_posts(slack: SlackEmulator, user: str) -> list[str]:
+    """The blocks of every message posted in `user`'s DM channel, as posted: the credential
+    message is redrawn without its credential once access ends."""
+    channel = slack.dm_channel(user)
+    if channel is None:
+        return []
+    return [
+        str(call.args.get("blocks"))
+        for call in slack.calls_to("chat.postMessage")
+        if call.args.get("channel") == channel.id and call.status == 200
+    ]

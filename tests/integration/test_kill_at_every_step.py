@@ -28,7 +28,7 @@ from bot.domain.access import RequestState
 from bot.domain.extension import ExtensionState
 from bot.slack import ids
 from tests.emulators.slack.state import Channel
-from tests.fleet import Fleet, Replica, eventually, running_fleet
+from tests.fleet import Fleet, Replica, credential_posts, eventually, running_fleet
 from tests.harness import EXAMPLE_POLICY
 
 DECISION_ACTIONS = {ids.APPROVE, ids.DENY, ids.EXTEND_APPROVE, ids.EXTEND_DENY}
@@ -236,9 +236,9 @@ def shown(fleet: Fleet, channel: Channel, card: Any) -> Shown:
 def credential_dms(fleet: Fleet, request_id: str) -> int:
     return len(
         [
-            m
-            for m in fleet.slack.dms(REQUESTER)
-            if request_id in str(m.blocks) and "vault unwrap" in str(m.blocks)
+            blocks
+            for blocks in credential_posts(fleet.slack, REQUESTER)
+            if request_id in blocks and "vault unwrap" in blocks
         ]
     )
 

@@ -150,14 +150,12 @@ def _quietly(request: AccessRequest, rule: ResourceRule) -> str:
     count = len(request.possible_approvers)
     if count == 0:
         return "nobody"
-    groups = ", ".join(
-        "the incident commander" if name == INCIDENT_COMMANDER else f"`{escape(name)}`"
-        for name in rule.approver_groups
-    )
+    # The commander is counted, not named: on the commander's own request they are not one.
+    groups = ", ".join(f"`{escape(n)}`" for n in rule.approver_groups if n != INCIDENT_COMMANDER)
     people = "1 person" if count == 1 else f"{count} people"
+    source = f" from {groups}" if groups else ""
     return clip(
-        f"{people} from {groups}, each asked privately (a direct message and App Home)",
-        LIST_LIMIT,
+        f"{people}{source}, each asked privately (a direct message and App Home)", LIST_LIMIT
     )
 
 

@@ -102,7 +102,7 @@ def test_the_card_names_a_slack_user_group_by_handle_and_the_commander(deps: Dep
 
     card = text_of(chat.calls[0])
     # The card mentions no approver (notify: tasks): it names the groups they come from...
-    assert "`platform-leads`, the incident commander" in card
+    assert "5 people from `ml-leads`, `platform-leads`" in card
     assert "<@U0PLAT1>" not in card and "<@U0LEAD1>" not in card
     # ...and each of them, the group's members and the commander included, gets a task.
     tasks = {args["channel"] for _, args in chat.calls[1:]}
