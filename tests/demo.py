@@ -29,7 +29,7 @@ from bot.services.incidents import build_summary
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
 from tests.emulators.vault import VaultEmulator, running_vault
-from tests.harness import EXAMPLE_POLICY, bot_settings, running_gatehouse
+from tests.harness import EXAMPLE_POLICY, archiving_at_once, bot_settings, running_gatehouse
 from tests.specs import SpecFilesMissing
 from tests.tools.vault_setup import run_setup_script
 
@@ -136,7 +136,7 @@ def play_incident(
         slack.add_user(user_id, name.split()[0])
     room = slack.add_channel("war-room", members=list(PEOPLE))
     policy = state / POLICY_FILE
-    shutil.copyfile(EXAMPLE_POLICY, policy)
+    shutil.copyfile(archiving_at_once(EXAMPLE_POLICY), policy)  # archived at the close
     database_url = f"sqlite:///{state / DATABASE_FILE}"
     settings = bot_settings(
         slack_bot_token=slack.bot_token,

@@ -16,7 +16,7 @@ from bot.domain.access import AccessRequest, RequestState
 from tests.emulators.pagerduty import running_pagerduty
 from tests.emulators.slack import running_slack
 from tests.emulators.slack.client import SlackClient
-from tests.harness import ONCALL_EXAMPLE_POLICY, running_gatehouse
+from tests.harness import ONCALL_EXAMPLE_POLICY, archiving_at_once, running_gatehouse
 from tests.integration.test_oncall_end_to_end import OnCallScene
 from tests.integration.test_slack_end_to_end import PEOPLE, request_id_in, scene_settings
 from tests.integration.vault_support import MlDatabase
@@ -47,7 +47,7 @@ def scene(
             slack,
             set_up_vault,
             database_url,
-            policy_path=ONCALL_EXAMPLE_POLICY,
+            policy_path=archiving_at_once(ONCALL_EXAMPLE_POLICY),
             pagerduty_token=pagerduty.token,
             pagerduty_api_url=pagerduty.url,
             pagerduty_timeout=5.0,

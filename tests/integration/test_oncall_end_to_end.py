@@ -15,7 +15,7 @@ from bot.domain.grant import GrantStatus
 from tests.emulators.pagerduty import PagerDutyEmulator, running_pagerduty
 from tests.emulators.slack import running_slack
 from tests.emulators.slack.client import SlackClient
-from tests.harness import ONCALL_EXAMPLE_POLICY, running_gatehouse
+from tests.harness import ONCALL_EXAMPLE_POLICY, archiving_at_once, running_gatehouse
 from tests.integration.test_slack_end_to_end import PEOPLE, Scene, request_id_in, scene_settings
 from tests.integration.vault_support import MlDatabase
 from tests.tools.vault_setup import SetUpVault
@@ -65,7 +65,7 @@ def scene(
             slack,
             set_up_vault,
             database_url,
-            policy_path=ONCALL_EXAMPLE_POLICY,
+            policy_path=archiving_at_once(ONCALL_EXAMPLE_POLICY),
             pagerduty_token=pagerduty.token,
             pagerduty_api_url=pagerduty.url,
             pagerduty_timeout=0.5,

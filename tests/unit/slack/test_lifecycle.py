@@ -179,7 +179,7 @@ def test_a_whole_lifecycle_leaves_nothing_to_recover(deps: Deps, clock: Clock) -
     assert lifecycle.sweep(deps) == 0
     assert len(chat(deps).calls) == calls
     assert recovery.undelivered_requests(uow=deps.uow) == []
-    assert incidents.unfinished_closes(uow=deps.uow) == []
+    assert incidents.unfinished_closes(uow=deps.uow, policy=deps.policy, now=deps.clock()) == []
 
 
 def test_a_close_cut_short_is_finished_by_the_sweep(deps: Deps, clock: Clock) -> None:
@@ -213,13 +213,16 @@ def test_an_archive_slack_refused_is_retried_until_it_succeeds(deps: Deps) -> No
     lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
     lifecycle.sweep(deps)
     assert "conversations.archive" not in chat(deps).methods()
-    assert [i.archive_pending for i in incidents.unfinished_closes(uow=deps.uow)] == [True]
+    assert [
+        i.archive_pending
+        for i in incidents.unfinished_closes(uow=deps.uow, policy=deps.policy, now=deps.clock())
+    ] == [True]
     chat(deps).failing.clear()
     lifecycle.sweep(deps)
     lifecycle.sweep(deps)
     assert chat(deps).methods().count("conversations.archive") == 1
     assert chat(deps).methods()[-1] == "conversations.archive"
-    assert incidents.unfinished_closes(uow=deps.uow) == []
+    assert incidents.unfinished_closes(uow=deps.uow, policy=deps.policy, now=deps.clock()) == []
 
 
 def test_expiry_timers_fire_once_at_the_latest_time_set() -> None:
