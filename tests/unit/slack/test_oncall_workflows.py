@@ -130,9 +130,7 @@ def test_a_user_group_slack_cannot_read_is_noted_in_the_thread(deps: Deps) -> No
 
     assert chat.methods() == ["chat.postMessage"] * 2  # no operators' channel: the log has it
     note = chat.calls[1][1]["text"]
-    assert note == (
-        "ℹ️ Some approver groups could not be checked; the other approvers will decide."
-    )
+    assert note == ("ℹ️ Some approver groups could not be checked; the other approvers will decide.")
 
 
 def test_a_refusal_mentions_the_lookups_that_failed(deps: Deps) -> None:
