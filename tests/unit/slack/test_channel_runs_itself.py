@@ -156,9 +156,7 @@ def test_hand_off_by_the_card_makes_the_picked_person_commander(deps: Deps) -> N
     said = listeners.submit(ids.HAND_OFF_VIEW, empty, user="U0ONCALL1")
     assert said.form_errors == {ids.HAND_OFF_BLOCK: "Pick the new commander."}
     picked = {ids.HAND_OFF_BLOCK: {ids.HAND_OFF_INPUT: {"selected_user": "U0LEAD1"}}}
-    listeners.submit(
-        ids.HAND_OFF_VIEW, view_state(picked, incident.id), user="U0ONCALL1"
-    )
+    listeners.submit(ids.HAND_OFF_VIEW, view_state(picked, incident.id), user="U0ONCALL1")
     assert incidents.get_incident(uow=deps.uow, incident_id=incident.id).commander_id == "U0LEAD1"
 
 
@@ -169,9 +167,7 @@ def test_an_admin_may_close_by_the_card_and_the_form_asks_the_resolution(deps: D
     view = calls(deps, "views.open")[-1]["view"]
     assert view["callback_id"] == ids.CLOSE_VIEW
     blank = {ids.RESOLUTION_BLOCK: {ids.RESOLUTION_INPUT: {"value": " "}}}
-    said = listeners.submit(
-        ids.CLOSE_VIEW, view_state(blank, incident.id), user="U0ADMIN1"
-    )
+    said = listeners.submit(ids.CLOSE_VIEW, view_state(blank, incident.id), user="U0ADMIN1")
     assert ids.RESOLUTION_BLOCK in said.form_errors
     assert incidents.get_incident(uow=deps.uow, incident_id=incident.id).is_open
     done = {ids.RESOLUTION_BLOCK: {ids.RESOLUTION_INPUT: {"value": "rolled back"}}}
