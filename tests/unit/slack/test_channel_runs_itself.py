@@ -76,15 +76,16 @@ def test_nothing_is_announced_without_an_announce_channel(deps: Deps) -> None:
 
 
 def test_invite_groups_are_invited_at_open_and_a_failing_one_is_skipped(deps: Deps) -> None:
-    assert isinstance(deps.directory, FakeDirectory)
-    deps.directory.add_group("S0PLATLEAD", "platform-leads", ["U0PLAT1"])
+    directory = deps.directory
+    assert isinstance(directory, FakeDirectory)
+    directory.add_group("S0PLATLEAD", "platform-leads", ["U0PLAT1"])
     deps = configured(deps, invite_groups=("ml-leads", "platform-leads", "ml-primary"))
     incident = opened(deps)  # nobody on call: ml-primary adds nobody
     invited = [call["users"] for call in calls(deps, "conversations.invite")]
     assert invited == [["U0ONCALL1"], ["U0LEAD1", "U0LEAD2", "U0LEAD3", "U0PLAT1"]]
     assert incidents.incident_card(uow=deps.uow, incident_id=incident.id) is not None
 
-    deps.directory.failure = ChatError("Slack refused usergroups.users.list: ratelimited")
+    directory.failure = ChatError("Slack refused usergroups.users.list: ratelimited")
     second = opened(deps)
     invited = [call["users"] for call in calls(deps, "conversations.invite")][2:]
     assert invited == [["U0ONCALL1"], ["U0LEAD1", "U0LEAD2", "U0LEAD3"]]
