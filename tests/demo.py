@@ -63,8 +63,10 @@ def plain(text: str) -> str:
 def rendered(blocks: list[dict[str, Any]] | None, fallback: str) -> str:
     lines: list[str] = []
     for block in blocks or []:
-        if block.get("type") in ("section", "header"):
+        if block.get("type") in ("section", "header") and "text" in block:
             lines.append(block["text"]["text"])
+        elif block.get("type") == "section":  # labelled fields
+            lines.append(" · ".join(field["text"].replace("\n", ": ") for field in block["fields"]))
         elif block.get("type") == "context":
             lines += [element.get("text", "") for element in block["elements"]]
         elif block.get("type") == "actions":
@@ -301,6 +303,10 @@ def play(slack: SlackEmulator, people: SlackClient, room: str, vault_url: str) -
     show("everyone", f"#{channel.name}", rendered(summary.blocks, summary.text) + "\n📌 pinned")
     uploaded = [f for m in slack.messages(channel.id) for f in (m.files or [])]
     say(f"── everyone · #{channel.name}: 📎 {uploaded[0].get('title') if uploaded else 'report'}")
+    report = next((f for f in slack.files() if f.title and "audit report" in f.title), None)
+    for line in (report.content or b"").decode().splitlines() if report else []:
+        if "Chain head" in line:  # in the report, where whoever checks the chain reads it
+            say(f"   {line}")
     say(f"── #{channel.name} is archived.")
 
 

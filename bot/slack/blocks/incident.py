@@ -131,7 +131,7 @@ def summary_blocks(
     """The close summary: the incident, each request, what closing did. The chain head and how
     to verify it are in the attached report. `archive_in`: when the channel will be archived
     (None: it is not)."""
-    text = f"{summary.incident_id} closed: {escape(summary.title)}"
+    text = f"{summary.incident_id} closed: audit summary"
     lasted = summary.lasted
     blocks: list[dict[str, Any]] = [
         header(f"✅ {summary.incident_id} closed · {plain(summary.title)}"),
