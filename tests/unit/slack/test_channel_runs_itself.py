@@ -263,7 +263,9 @@ def test_the_summary_names_the_incident_and_carries_no_hash_setting_or_zero_coun
         "*Duration*",
         "*Resolution*",
     ]
-    assert "Ranker &lt;latency&gt;" in shown and "SEV1" in shown and "1h35m" in shown
+    header = summary["blocks"][0]["text"]["text"]
+    assert header == f"✅ {incident.id} closed · Ranker <latency>"  # plain text: shown as typed
+    assert "SEV1" in shown and "1h35m" in shown
     assert "Closing had no access to end." in shown
     assert "(s)" not in shown and " 0 " not in shown and "issued —" not in shown
     assert not re.search(r"[0-9a-f]{64}", shown) and "GATEHOUSE_" not in shown
