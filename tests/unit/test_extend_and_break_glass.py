@@ -379,10 +379,11 @@ def test_the_close_summary_says_what_closing_did_and_what_is_pending(world: Worl
     world.broker.fail_revoke = True
     summary = world.close().summary
     report = summary.close_report()
-    assert "revoked 1 active grant(s)" in report
-    assert "cancelled 1 unissued request(s)" in report
-    assert "1 revocation(s) not yet confirmed by Vault" in report
-    assert "1 incident token(s) not yet revoked" in report
+    assert "revoked 1 active grant;" in report
+    assert "cancelled 1 request not yet issued" in report
+    assert "1 revocation not yet confirmed by Vault" in report
+    assert "1 incident token not yet revoked" in report
+    assert "(s)" not in report
     assert "## What closing did" in summary.to_markdown()
 
 
