@@ -100,7 +100,12 @@ def test_the_incident_channel_runs_itself_in_plain_words(scene: ChannelScene) ->
         for m in scene.slack.messages(channel.id)
         if "gatehouse.incident_close" in json.dumps(m.blocks or [])
     )
-    incident_id = pinned.text.split(":")[0]
+    incident_id = next(
+        element["value"]
+        for block in pinned.blocks or []
+        for element in block.get("elements", [])
+        if element.get("action_id") == "gatehouse.incident_close"
+    )
     scene.click("U0LEAD1", "gatehouse.incident_close", channel.id, pinned.ts, incident_id)
     refused = eventually(lambda: scene.slack.ephemerals("U0LEAD1", channel.id))
     assert "Only the commander <@U0ONCALL1> or an incident admin can close" in refused[0].text
