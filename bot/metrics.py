@@ -36,6 +36,12 @@ BREAK_GLASS = Counter(
     "Break-glass use and its review, by resource and event (used, reviewed, denied).",
     ["resource", "event"],
 )
+GROUP_LOOKUP_FAILURES = Counter(
+    "gatehouse_group_lookup_failures_total",
+    "Dynamic groups not looked up when a request was filed (they counted as empty), by source "
+    "(slack_usergroup, pagerduty_schedule, pagerduty_escalation_policy).",
+    ["source"],
+)
 ACTIVE_GRANTS = Gauge("gatehouse_active_grants", "Access currently active (set by each sweep).")
 REVOCATIONS = Counter(
     "gatehouse_revocations_total",

@@ -24,14 +24,22 @@ def admin_engine() -> Engine:
 
 
 @contextmanager
-def fresh_postgres_database(admin: Engine) -> Iterator[str]:
-    """A new, empty database's URL; dropped afterwards, whoever is still connected."""
+def fresh_postgres_database(admin: Engine, *, template: str | None = None) -> Iterator[str]:
+    """A new database's URL, empty or a copy of `template` (a database nobody is connected
+    to); dropped afterwards, whoever is still connected."""
     name = f"gatehouse_test_{secrets.token_hex(6)}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         url = make_url(postgres_admin_url()).set(database=name)
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def database_name(url: str) -> str:
+    name = make_url(url).database
+    assert name, url
+    return name

@@ -29,7 +29,7 @@ from bot.services.incidents import build_summary
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
 from tests.emulators.vault import VaultEmulator, running_vault
-from tests.harness import EXAMPLE_POLICY, bot_settings, running_gatehouse
+from tests.harness import EXAMPLE_POLICY, archiving_at_once, bot_settings, running_gatehouse
 from tests.specs import SpecFilesMissing
 from tests.tools.vault_setup import run_setup_script
 
@@ -63,8 +63,10 @@ def plain(text: str) -> str:
 def rendered(blocks: list[dict[str, Any]] | None, fallback: str) -> str:
     lines: list[str] = []
     for block in blocks or []:
-        if block.get("type") in ("section", "header"):
+        if block.get("type") in ("section", "header") and "text" in block:
             lines.append(block["text"]["text"])
+        elif block.get("type") == "section":  # labelled fields
+            lines.append(" · ".join(field["text"].replace("\n", ": ") for field in block["fields"]))
         elif block.get("type") == "context":
             lines += [element.get("text", "") for element in block["elements"]]
         elif block.get("type") == "actions":
@@ -136,7 +138,7 @@ def play_incident(
         slack.add_user(user_id, name.split()[0])
     room = slack.add_channel("war-room", members=list(PEOPLE))
     policy = state / POLICY_FILE
-    shutil.copyfile(EXAMPLE_POLICY, policy)
+    shutil.copyfile(archiving_at_once(EXAMPLE_POLICY), policy)  # archived at the close
     database_url = f"sqlite:///{state / DATABASE_FILE}"
     settings = bot_settings(
         slack_bot_token=slack.bot_token,
@@ -301,6 +303,10 @@ def play(slack: SlackEmulator, people: SlackClient, room: str, vault_url: str) -
     show("everyone", f"#{channel.name}", rendered(summary.blocks, summary.text) + "\n📌 pinned")
     uploaded = [f for m in slack.messages(channel.id) for f in (m.files or [])]
     say(f"── everyone · #{channel.name}: 📎 {uploaded[0].get('title') if uploaded else 'report'}")
+    report = next((f for f in slack.files() if f.title and "audit report" in f.title), None)
+    for line in (report.content or b"").decode().splitlines() if report else []:
+        if "Chain head" in line:  # in the report, where whoever checks the chain reads it
+            say(f"   {line}")
     say(f"── #{channel.name} is archived.")
 
 

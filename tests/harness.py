@@ -1,6 +1,9 @@
 """Run the real bot in HTTP mode on a loopback port, for end-to-end tests, the demo and benches."""
 
+import hashlib
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +23,25 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_POLICY = REPO / "deploy" / "policy.example.yaml"
 # The example plus approvers from PagerDuty and a Slack user group.
 ONCALL_EXAMPLE_POLICY = REPO / "deploy" / "policy.oncall.example.yaml"
+ARCHIVE_AFTER = "  archive_after: 24h"
+
+
+def archiving_at_once(policy: Path) -> Path:
+    """`policy` (an example) with `incident.archive_after: 0`, in a file of its own: tests
+    that follow a close to its end see the channel archived without waiting a day (the wait
+    itself has tests of its own)."""
+    text = policy.read_text(encoding="utf-8")
+    assert ARCHIVE_AFTER in text, f"{policy} no longer says {ARCHIVE_AFTER.strip()!r}"
+    text = text.replace(ARCHIVE_AFTER, "  archive_after: 0")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / "gatehouse-test-policies"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{policy.stem}-archive-at-once-{digest}.yaml"
+    if not target.exists():
+        partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    return target
 
 
 @dataclass
@@ -35,7 +57,7 @@ class RunningBot:
 
 def bot_settings(**values: Any) -> Settings:
     """Settings from explicit values only: no environment, no .env."""
-    defaults: dict[str, Any] = {"policy_path": EXAMPLE_POLICY, "mode": "http"}
+    defaults: dict[str, Any] = {"policy_path": archiving_at_once(EXAMPLE_POLICY), "mode": "http"}
     return Settings(_env_file=None, **{**defaults, **values})
 
 

@@ -10,7 +10,7 @@ shared read.
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -41,7 +41,10 @@ class Views(Protocol):
     def incident_card(self, incident: Incident) -> Message: ...
     def handed_off(self, incident: Incident, previous: str, by_user: str) -> str: ...
     def channel_made_late(self, incident: Incident) -> str: ...
-    def summary(self, summary: IncidentSummary) -> Message: ...
+    def summary(self, summary: IncidentSummary, *, archive_in: timedelta | None) -> Message:
+        """The close summary; `archive_in`: when the channel is archived (None: never)."""
+        ...
+
     def delivery(
         self,
         credential: IssuedCredential,

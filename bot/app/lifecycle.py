@@ -134,7 +134,8 @@ def recover(deps: Deps) -> int:
         handled += _safely(partial(_finish_opening, deps, incident.id))
     for request in recovery.undelivered_requests(uow=deps.uow):
         handled += _safely(partial(_end_undelivered, deps, request.id))
-    for incident in incidents.unfinished_closes(uow=deps.uow):
+    closing = incidents.unfinished_closes(uow=deps.uow, policy=deps.policy, now=deps.clock())
+    for incident in closing:
         handled += _safely(partial(_finish_close, deps, incident.id, wait=False))
     return handled
 
@@ -169,7 +170,8 @@ def _end_undelivered(deps: Deps, request_id: str) -> None:
 
 def close_incident(deps: Deps, *, channel_id: str, user: str, resolution: str) -> None:
     """Close in the house order: closed → revoked and confirmed → summary posted and pinned
-    → report uploaded → archived last. Nothing is posted after archiving."""
+    → report uploaded → archived last, at once or (`archive_after`) by the sweep once due.
+    Nothing is posted after archiving."""
     incident = incident_of_channel(deps, channel_id)
     with recovery.hold_incident(uow=deps.uow, incident_id=incident.id) as mine:
         mine.ensure_held()  # never close without it, even when waiting for it timed out
@@ -219,7 +221,10 @@ def _show_close(deps: Deps, result: CloseResult) -> None:
         )
     refresh_incident_card(deps, incident)
     deps.chat.set_topic(incident.channel_id, deps.views.topic(incident))
-    text, blocks = deps.views.summary(result.summary)
+    rules = deps.policy.incident
+    text, blocks = deps.views.summary(
+        result.summary, archive_in=rules.archive_after if incident.archive_pending else None
+    )
     summary_ts = deps.chat.post(incident.channel_id, text=text, blocks=blocks)
     deps.chat.pin(incident.channel_id, summary_ts)
     deps.chat.upload_file(
@@ -234,10 +239,11 @@ def _show_close(deps: Deps, result: CloseResult) -> None:
 
 
 def _archive(deps: Deps, incident_id: str) -> None:
-    """Archive the channel if the close asked for it. A failure is logged and left pending:
-    the sweep archives it once Slack allows."""
+    """Archive the channel if the close asked for it and `archive_after` has passed since (the
+    channel stays open for people to talk it over until then). Not due yet, or a failure
+    (logged): left pending, and the sweep archives it once due and Slack allows."""
     incident = incidents.get_incident(uow=deps.uow, incident_id=incident_id)
-    if not incident.archive_pending or incident.summary_pending:
+    if incident.summary_pending or not incidents.archive_due(incident, deps.policy, deps.clock()):
         return
     if not deps.notify_through():
         # A restarted notifier may still be redrawing cards: archived first, they would be

@@ -16,6 +16,7 @@ from structlog.contextvars import bound_contextvars
 
 from bot import metrics
 from bot.app.deps import Deps
+from bot.domain import eligibility as eligibility_rules
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.backoff import retry_wait
 from bot.domain.channel_name import incident_channel_name
@@ -27,11 +28,12 @@ from bot.domain.errors import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    OnCallUnavailable,
 )
 from bot.domain.grant import Grant
 from bot.domain.incident import MAX_TITLE, Incident, Severity
 from bot.domain.ports import IssuedCredential, PrivateMessage
-from bot.domain.rules import Delivery
+from bot.domain.rules import Delivery, ResourceRule
 from bot.domain.text import required_text
 from bot.domain.wording import Person, Wording
 from bot.services import access, eligibility, incidents, issuing, recovery
@@ -111,7 +113,8 @@ def finish_opening(deps: Deps, incident_id: str, *, late: bool = False) -> Incid
                 deps.chat.send_dm(incident.opened_by, text=text)
             except ChatError as error:
                 log.warning("opener not told of the late channel", error=str(error))
-        return incidents.get_incident(uow=deps.uow, incident_id=incident.id)
+    deps.notify()  # the announce channel hears of it
+    return incidents.get_incident(uow=deps.uow, incident_id=incident_id)
 
 
 def _make_channel(deps: Deps, incident: Incident) -> tuple[str, str]:
@@ -131,14 +134,70 @@ def _make_channel(deps: Deps, incident: Incident) -> tuple[str, str]:
 
 
 def _set_up_channel(deps: Deps, incident: Incident) -> None:
-    """The opener invited, the topic, the card posted and pinned, then remembered."""
+    """The opener invited (and the policy's `invite` groups), the topic, the card posted and
+    pinned, then remembered."""
     deps.chat.invite(incident.channel_id, [incident.opened_by])
+    _invite_groups(deps, incident)
     deps.chat.set_topic(incident.channel_id, deps.views.topic(incident))
     text, blocks = deps.views.incident_card(incident)
     card_ts = deps.chat.post(incident.channel_id, text=text, blocks=blocks)
     deps.chat.pin(incident.channel_id, card_ts)
     incidents.attach_incident_card(uow=deps.uow, incident_id=incident.id, card_ts=card_ts)
     log.info("incident opened", incident_id=incident.id, channel=incident.channel_name)
+
+
+def _invite_groups(deps: Deps, incident: Incident) -> None:
+    """Invite the members of the policy's `invite` groups: listed members, a Slack user
+    group's members (the Directory), whoever is on call (PagerDuty). A group that cannot be
+    read or invited is logged and skipped: the incident opens all the same."""
+    wanted: set[str] = set()
+    for name in deps.policy.incident.invite_groups:
+        try:
+            wanted |= eligibility.members_now(
+                policy=deps.policy, group=name, directory=deps.directory, oncall=deps.oncall
+            )
+        except (ChatError, OnCallUnavailable) as error:
+            metrics.GROUP_LOOKUP_FAILURES.labels(eligibility.source_of(deps.policy, name)).inc()
+            log.warning(
+                "group not invited: its members could not be looked up",
+                incident_id=incident.id,
+                group=name,
+                error=error.message,
+            )
+    wanted.discard(incident.opened_by)  # invited already
+    if not wanted:
+        return
+    try:
+        deps.chat.invite(incident.channel_id, sorted(wanted))
+        return
+    except ChatUnavailable as error:
+        log.warning("groups not invited", incident_id=incident.id, error=error.message)
+        return
+    except ChatError as error:  # e.g. one deactivated account refuses the whole call
+        log.warning("groups not invited at once", incident_id=incident.id, error=error.message)
+    for user in sorted(wanted):
+        try:
+            deps.chat.invite(incident.channel_id, [user])
+        except ChatError as error:
+            log.warning("not invited", incident_id=incident.id, user=user, error=error.message)
+
+
+def requestable(deps: Deps, *, channel_id: str, user: str) -> list[ResourceRule]:
+    """What the request form offers `user` in `channel_id`: the resources they may request,
+    in an open incident's channel. Refuses (NotFound, InvalidState, NotAllowed) when there
+    is nothing to offer, so no form is shown for nothing."""
+    incident_of_channel(deps, channel_id).require_open()
+    offered = [
+        rule
+        for rule in deps.policy.resources.values()
+        if eligibility_rules.may_offer(deps.policy, rule, user)
+    ]
+    if not offered:
+        raise NotAllowed(
+            "You are not among the requesters of any resource, so there is nothing to request "
+            "here. Ask whoever runs Gatehouse if you need access."
+        )
+    return offered
 
 
 def hand_off(deps: Deps, *, channel_id: str, to_user: str, by_user: str) -> None:
@@ -234,6 +293,7 @@ def record_filing(
         oncall=deps.oncall,
         budget=LOOKUP_BUDGET_SECONDS,
     )
+    _log_lookup_failures(found, resource=rule.name, user=user)
     try:
         request = access.request_access(
             uow=deps.uow,
@@ -258,6 +318,21 @@ def record_filing(
         break_glass=request.break_glass,
     )
     return Filed(request, found)
+
+
+def _log_lookup_failures(found: Resolution, *, resource: str, user: str) -> None:
+    """Each group not looked up, in detail for the operators (the log and a metric): the
+    channel only says plainly that some could not be checked."""
+    for group, note in zip(found.failed, found.notes, strict=False):
+        metrics.GROUP_LOOKUP_FAILURES.labels(group.source.value).inc()
+        log.warning(
+            "group lookup failed; the group counts as empty for this request",
+            group=group.name,
+            source=group.source.value,
+            resource=resource,
+            user=user,
+            error=note,
+        )
 
 
 def after_filing(deps: Deps, filed: Filed) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.domain.oncall import OnCallShift
-from bot.domain.rules import INCIDENT_COMMANDER, AccessPolicy, ResourceRule
+from bot.domain.rules import INCIDENT_COMMANDER, AccessPolicy, DynamicGroup, ResourceRule
 
 COMMANDER_LABEL = "incident commander"
 
@@ -23,7 +23,8 @@ class Resolution:
     labels: Mapping[str, str] = field(default_factory=dict)  # group name -> `@handle`, ...
     shift: OnCallShift | None = None  # the requester on call in the auto-approve group
     oncall_error: str | None = None  # why on-call could not be checked for auto-approval
-    notes: tuple[str, ...] = ()  # every failed lookup, in words
+    notes: tuple[str, ...] = ()  # every failed lookup, in words (for operators)
+    failed: tuple[DynamicGroup, ...] = ()  # the groups those notes are about, in order
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,12 @@ def auto_approval(
         return Answer(False, f"not on call in {where}")
     details = f": {shift.describe()}" if shift.pagerduty_user_id else ""
     return Answer(True, f"on call in {where}{details}")
+
+
+def may_offer(policy: AccessPolicy, rule: ResourceRule, user: str) -> bool:
+    """Whether the request form offers `rule` to `user`: they are a listed member of one of
+    its requester groups, or one of those groups is looked up only when a request is filed
+    (a Slack user group, on call in PagerDuty), where the filing decides."""
+    if policy.can_request(user, rule):
+        return True
+    return any(name in policy.dynamic_groups for name in rule.requester_groups)

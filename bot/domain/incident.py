@@ -67,29 +67,27 @@ class Incident:
     def hand_off(self, *, to_user: str, by_user: str, is_admin: bool) -> str:
         """Make `to_user` commander; returns the previous commander."""
         self.require_open()
-        if by_user != self.commander_id and not is_admin:
-            raise NotAllowed(
-                Wording(
-                    "Only the commander ",
-                    Person(self.commander_id),
-                    " or an incident admin can hand off.",
-                )
-            )
+        self.require_commander(by_user, is_admin=is_admin, to="hand off")
         if to_user == self.commander_id:
             raise AlreadyDone(Wording(Person(to_user), " is already the commander."))
         previous = self.commander_id
         self.commander_id = to_user
         return previous
 
-    def close(self, *, by_user: str, resolution: str, is_admin: bool, now: datetime) -> None:
+    def require_commander(self, by_user: str, *, is_admin: bool, to: str) -> None:
+        """Only the commander or an incident admin runs the incident: hands it off, closes it.
+        Also asked before a form for either is shown, so nobody fills one in for nothing."""
         if by_user != self.commander_id and not is_admin:
             raise NotAllowed(
                 Wording(
                     "Only the commander ",
                     Person(self.commander_id),
-                    " or an incident admin can close this incident.",
+                    f" or an incident admin can {to}.",
                 )
             )
+
+    def close(self, *, by_user: str, resolution: str, is_admin: bool, now: datetime) -> None:
+        self.require_commander(by_user, is_admin=is_admin, to="close this incident")
         if not self.is_open:
             raise AlreadyDone(f"Incident {self.id} is already closed.")
         self.status = IncidentStatus.CLOSED

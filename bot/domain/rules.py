@@ -156,6 +156,12 @@ class IncidentRules:
     request_timeout: timedelta = timedelta(minutes=30)
     reminder_after: timedelta = timedelta(minutes=10)
     archive_on_close: bool = True
+    # How long a closed incident's channel stays open for discussion before it is archived
+    # (zero: at once). Only when `archive_on_close`: without it the channel is never archived.
+    archive_after: timedelta = timedelta(hours=24)
+    ops_channel: str | None = None  # operators' channel: what went wrong, in detail
+    announce_channel: str | None = None  # one line for each incident opened and closed
+    invite_groups: tuple[str, ...] = ()  # invited to every incident channel when it is made
     # The requester is warned this long before access ends; zero: never.
     expiry_warning: timedelta = timedelta(minutes=10)
 

@@ -2,11 +2,12 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain import events
 from bot.domain.access import CLOSE_REASON
 from bot.domain.audit import AuditEvent, utc_iso
+from bot.domain.durations import format_duration
 
 
 @dataclass
@@ -79,29 +80,40 @@ class IncidentSummary:
         each was revoked as soon as its issue was recorded."""
         return [r for r in self.requests if r.issued_after_end and r.end_reason == CLOSE_REASON]
 
+    @property
+    def lasted(self) -> timedelta | None:
+        """From the open to the close; None while either is unknown."""
+        if self.opened_at is None or self.closed_at is None:
+            return None
+        return self.closed_at - self.opened_at
+
     def close_report(self) -> str:
-        """One line on what closing did and what is still pending."""
+        """One line on what closing did and what is still pending; what did not happen is
+        left out."""
         revoked, cancelled = self.ended_by_close("revoked"), self.ended_by_close("cancelled")
+        late = self.issued_after_close
         pending = self.unconfirmed_revocations
-        parts = [
-            f"revoked {len(revoked)} active grant(s)",
-            f"cancelled {len(cancelled)} unissued request(s)",
-        ]
-        if self.issued_after_close:
+        parts = []
+        if revoked:
+            parts.append(f"revoked {_count(len(revoked), 'active grant')}")
+        if cancelled:
+            parts.append(f"cancelled {_count(len(cancelled), 'request')} not yet issued")
+        if late:
             parts.append(
-                f"revoked {len(self.issued_after_close)} credential(s) Vault issued after the "
-                "close (never delivered)"
+                f"revoked {_count(len(late), 'credential')} Vault issued after the close "
+                "(never delivered)"
             )
-        parts += [
-            "Vault confirmed every revocation"
-            if not pending
-            else f"{len(pending)} revocation(s) not yet confirmed by Vault (retrying)",
-        ]
+        if pending:
+            parts.append(
+                f"{_count(len(pending), 'revocation')} not yet confirmed by Vault (retrying)"
+            )
+        elif revoked or late:
+            parts.append("Vault confirmed every revocation")
         if self.unrevoked_incident_tokens:
-            parts.append(
-                f"{len(self.unrevoked_incident_tokens)} incident token(s) not yet revoked "
-                "(reconciliation retries)"
-            )
+            tokens = _count(len(self.unrevoked_incident_tokens), "incident token")
+            parts.append(f"{tokens} not yet revoked (reconciliation retries)")
+        if not parts:
+            return "Closing had no access to end."
         return "Closing " + "; ".join(parts) + "."
 
     @classmethod
@@ -130,6 +142,7 @@ class IncidentSummary:
             f"- Opened: {_when(self.opened_at)} by {self.opened_by}",
             f"- Commander: {self.commander}",
             f"- Closed: {_when(self.closed_at)} by {self.closed_by or '-'}",
+            f"- Duration: {format_duration(self.lasted) if self.lasted is not None else '-'}",
             f"- Resolution: {self.resolution or '-'}",
             "",
             "## Access requests",
@@ -186,6 +199,10 @@ class IncidentSummary:
             "",
             f"{self.event_count} events for this incident. Chain head: event {self.head_seq}, "
             f"`{self.head_hash}`.",
+            "",
+            "Check that the audit log still holds this chain, unchanged:",
+            "",
+            f"    gatehouse audit verify --anchor {self.head_seq}:{self.head_hash}",
             "",
         ]
         return "\n".join(lines)
@@ -317,6 +334,11 @@ def _apply_end(line: RequestLine, event: events.DomainEvent) -> None:
     line.outcome = outcome
     line.ended_at = event.at
     line.end_reason = reason or None
+
+
+def _count(number: int, thing: str) -> str:
+    """`1 request`, `2 requests`."""
+    return f"{number} {thing}{'' if number == 1 else 's'}"
 
 
 def _when(moment: datetime | None) -> str:

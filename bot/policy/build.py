@@ -26,6 +26,10 @@ def to_domain(document: PolicyDocument) -> AccessPolicy:
         request_timeout=section.request_timeout,
         reminder_after=section.reminder_after,
         archive_on_close=section.archive_on_close,
+        archive_after=section.archive_after,
+        ops_channel=section.ops_channel,
+        announce_channel=section.announce_channel,
+        invite_groups=_unique(section.invite),
         expiry_warning=section.expiry_warning,
     )
     groups = {

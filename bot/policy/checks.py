@@ -41,6 +41,7 @@ def cross_checks(raw: Mapping[object, object]) -> list[tuple[Loc, str]]:
     if isinstance(incident, dict):
         admins = incident.get("admins")
         found.extend(_unknown_groups(("incident", "admins"), admins, known))
+        found.extend(_unknown_groups(("incident", "invite"), incident.get("invite"), known))
         for name in _strings(admins) or []:
             if sources.get(name, "members") != "members":
                 message = (

@@ -48,31 +48,31 @@ Duration = Annotated[
 ]
 
 
-def _to_optional_duration(value: object) -> timedelta:
-    """A duration, or `0` (written `0` or `"0"`) for none: what turns a warning off."""
-    if value == 0 or value == "0":
+def _to_duration_or_zero(value: object) -> timedelta:
+    """A duration, or zero written `0`."""
+    if (value == 0 and not isinstance(value, bool)) or value in ("0", "0s", "0m", "0h"):
         return timedelta(0)
     return _to_duration(value)
 
 
-OptionalDuration = Annotated[
+DurationOrZero = Annotated[
     timedelta,
-    BeforeValidator(_to_optional_duration),
+    BeforeValidator(_to_duration_or_zero),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": DURATION_PATTERN},
-                {"const": "0"},
                 {"const": 0},
+                {"type": "string", "pattern": f"^0$|{DURATION_PATTERN}"},
             ],
             "description": f"A duration ({_DURATION_HINT}), or 0 for none.",
-            "examples": ["10m", "0"],
+            "examples": ["0", "24h", "3d"],
         }
     ),
 ]
 NonEmptyText = Annotated[str, Field(min_length=1)]
 ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Za-z0-9_]+$")]
+SlackChannelId = Annotated[str, Field(pattern=r"^[CG][A-Z0-9]+$")]
 SlackUserGroupId = Annotated[str, Field(pattern=r"^S[A-Z0-9]+$")]
 PagerDutyId = Annotated[str, Field(pattern=r"^P[A-Z0-9]+$")]
 GROUP_SOURCES = ("members", "slack_usergroup", "pagerduty_schedule", "pagerduty_escalation_policy")
@@ -112,9 +112,30 @@ class IncidentSection(_Section):
     )
     archive_on_close: bool = Field(
         default=INCIDENT_DEFAULTS.archive_on_close,
-        description="Archive the incident channel once the incident is closed.",
+        description="Archive the incident channel after the close (see archive_after); false: "
+        "never archive it.",
     )
-    expiry_warning: OptionalDuration = Field(
+    archive_after: DurationOrZero = Field(
+        default=INCIDENT_DEFAULTS.archive_after,
+        description="With archive_on_close: how long the channel stays open for discussion "
+        "after the close before it is archived; 0 archives it at once.",
+        json_schema_extra={"default": format_duration(INCIDENT_DEFAULTS.archive_after)},
+    )
+    invite: list[str] = Field(
+        default_factory=list,
+        description="Groups whose members are invited to every incident channel when it is "
+        "made, besides the opener.",
+    )
+    announce_channel: SlackChannelId | None = Field(
+        default=None,
+        description="A channel ID (C0123ABCD): one line there for each incident opened and closed.",
+    )
+    ops_channel: SlackChannelId | None = Field(
+        default=None,
+        description="A channel ID for Gatehouse's operators: the details of what went wrong "
+        "(a group that could not be looked up), which incident channels only mention plainly.",
+    )
+    expiry_warning: DurationOrZero = Field(
         default=INCIDENT_DEFAULTS.expiry_warning,
         description="The requester is warned by direct message this long before access ends, "
         "with an Extend button; 0: never.",

@@ -50,6 +50,7 @@ def resolve_groups(
     members: dict[str, frozenset[str]] = {}
     labels: dict[str, str] = {}
     notes: list[str] = []
+    failed: list[DynamicGroup] = []
     shift: OnCallShift | None = None
     oncall_error: str | None = None
     for group in groups:
@@ -64,13 +65,14 @@ def resolve_groups(
                 shift = outcome.shift
             continue
         members[group.name] = frozenset()
+        failed.append(group)
         in_time = " in time" if outcome.late else ""
         notes.append(
             f"{group.name} ({group.describe()}) could not be looked up{in_time}: {outcome.why}"
         )
         if group.name == rule.auto_approve_oncall:
             oncall_error = outcome.why
-    return Resolution(members, labels, shift, oncall_error, tuple(notes))
+    return Resolution(members, labels, shift, oncall_error, tuple(notes), tuple(failed))
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,27 @@ def _on_call_members(
         if shift is not None:
             found.add(requester_id)
     return frozenset(found), shift
+
+
+def members_now(
+    *, policy: AccessPolicy, group: str, directory: Directory | None, oncall: OnCall | None
+) -> frozenset[str]:
+    """Who is in a policy group right now: its listed members, or looked up (a Slack user
+    group's members, whoever is on call). Raises ChatError or OnCallUnavailable."""
+    dynamic = policy.dynamic_groups.get(group)
+    if dynamic is None:
+        return policy.members([group])
+    if dynamic.is_pagerduty:
+        if oncall is None:
+            raise OnCallUnavailable(PAGERDUTY_NOT_CONFIGURED)
+        return oncall.users_on_call(dynamic)
+    return _require_directory(directory).usergroup(dynamic.ref).members
+
+
+def source_of(policy: AccessPolicy, group: str) -> str:
+    """Where a group's members come from: `members`, or its dynamic source."""
+    dynamic = policy.dynamic_groups.get(group)
+    return "members" if dynamic is None else dynamic.source.value
 
 
 def _require_directory(directory: Directory | None) -> Directory:

@@ -167,9 +167,11 @@ def apply_extension(
 ) -> ExtensionResult | None:
     """Renew the credential of an APPROVED extension, then record the new end. Idempotent.
 
-    Under the request's renewal claim: while another worker renews it, this one does nothing
-    (None), so Vault is asked once."""
-    with uow.claim(claim_key("renew", request_id)) as mine:
+    Under the request's renewal claim, waited for: a worker that finds it held waits, then
+    reads the extension as the holder left it (applied: nothing to do), so Vault is asked once.
+    Skipping instead would lose a renewal when the holder read the extension just before the
+    approval that completed it committed. None when there is nothing to apply."""
+    with uow.claim(claim_key("renew", request_id), wait=True) as mine:
         if not mine:
             return None
         return _renew(

@@ -269,10 +269,24 @@ def _revoke_once_issued(
     return revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
 
 
-def unfinished_closes(*, uow: UnitOfWorkFactory, limit: int = 20) -> Sequence[Incident]:
-    """Closed incidents whose summary is not posted yet, or whose channel is not archived."""
+def unfinished_closes(
+    *, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime, limit: int = 20
+) -> Sequence[Incident]:
+    """Closed incidents whose summary is not posted yet, or whose channel's archive is due
+    (`archive_after` past the close)."""
     with uow() as tx:
-        return tx.incidents.list_closing(limit)
+        return tx.incidents.list_closing(
+            limit, archive_closed_before=now - policy.incident.archive_after
+        )
+
+
+def archive_due(incident: Incident, policy: AccessPolicy, now: datetime) -> bool:
+    """Whether a closed incident's channel is to be archived now."""
+    return (
+        incident.archive_pending
+        and incident.closed_at is not None
+        and incident.closed_at + policy.incident.archive_after <= now
+    )
 
 
 def mark_summary_posted(*, uow: UnitOfWorkFactory, incident_id: str) -> None:

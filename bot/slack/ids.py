@@ -32,3 +32,14 @@ EXTEND_REASON_INPUT = "reason"
 EXTEND_APPROVE = "gatehouse.extend_approve"
 EXTEND_DENY = "gatehouse.extend_deny"
 EXTEND_DENY_VIEW = "gatehouse.extend_deny_reason"
+
+# The incident card's buttons (their value is the incident id) and the forms they open.
+INCIDENT_REQUEST = "gatehouse.incident_request"  # opens the request form
+INCIDENT_HAND_OFF = "gatehouse.incident_hand_off"
+INCIDENT_CLOSE = "gatehouse.incident_close"
+HAND_OFF_VIEW = "gatehouse.hand_off"
+HAND_OFF_BLOCK = "commander"
+HAND_OFF_INPUT = "commander"
+CLOSE_VIEW = "gatehouse.close"
+RESOLUTION_BLOCK = "resolution"
+RESOLUTION_INPUT = "resolution"

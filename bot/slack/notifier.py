@@ -24,7 +24,6 @@ import structlog
 
 from bot.app.workflows import CREDENTIAL_DM
 from bot.domain.access import CLOSE_REASON, AccessRequest, RequestState
-from bot.domain.eligibility import Resolution
 from bot.domain.errors import ChatError, ChatUnavailable
 from bot.domain.events import (
     AccessEnded,
@@ -42,6 +41,9 @@ from bot.domain.events import (
     ExtensionDenied,
     ExtensionFailed,
     GroupLookupFailed,
+    IncidentChannelCreated,
+    IncidentClosed,
+    IncidentOpened,
     IssueFailed,
     RequestApproved,
     RequestCancelled,
@@ -55,11 +57,12 @@ from bot.domain.events import (
 from bot.domain.extension import extension_headroom
 from bot.domain.incident import Incident
 from bot.domain.ports import ChatGateway, PrivateMessage, UnitOfWorkFactory
-from bot.domain.rules import AccessPolicy, Delivery
+from bot.domain.rules import AccessPolicy, Delivery, DynamicGroup
 from bot.services import access
 from bot.services.event_stream import Batch, EffectUnavailable, StreamEvent
 from bot.slack.blocks import access as access_blocks
 from bot.slack.blocks import extension as extension_blocks
+from bot.slack.blocks import incident as incident_blocks
 from bot.slack.blocks import tasks as task_blocks
 
 NAME = "slack-notifier"
@@ -122,15 +125,35 @@ class SlackNotifier:
         event = item.event
         request = batch.request(event.request_id)
         incident = batch.incident(event.incident_id or (request.incident_id if request else None))
-        if request is None or incident is None or not incident.has_channel:
+        if incident is None or not incident.has_channel:
             return False
         try:
+            if request is None:
+                return self._announce(event, incident)
             return self._handle(event, batch, request, incident)
         except ChatUnavailable as unavailable:
             raise EffectUnavailable(unavailable.message) from None
         except ChatError as refused:
-            _refused(refused, request.id)
+            _refused(refused, request.id if request else incident.id)
             return True
+
+    def _announce(self, event: DomainEvent, incident: Incident) -> bool:
+        """One line in the announce channel (when the policy names one) for an incident whose
+        channel was made, and for one closed."""
+        where = self.policy.incident.announce_channel
+        if where is None:
+            return False
+        if isinstance(event, IncidentChannelCreated) or (
+            isinstance(event, IncidentOpened) and event.channel_id
+        ):
+            text = incident_blocks.announce_opened(incident)
+        elif isinstance(event, IncidentClosed):
+            text = incident_blocks.announce_closed(incident)
+        else:
+            return False
+        if self._posted(where, None, "announce") is None:
+            self.chat.post(where, text=text, marker=self._marker("announce"))
+        return True
 
     def _handle(
         self, event: DomainEvent, batch: Batch, request: AccessRequest, incident: Incident
@@ -342,11 +365,35 @@ class SlackNotifier:
             if isinstance(item.event, GroupLookupFailed) and item.event.request_id == request.id
         )
         if notes:
-            auto_group = self.policy.resource(request.resource).auto_approve_oncall
-            oncall_failed = any(note.startswith(f"{auto_group} (") for note in notes)
-            found = Resolution(notes=notes, oncall_error="failed" if oncall_failed else None)
-            self._reply(request, incident, access_blocks.lookup_note(found), "lookups")
+            failed = [self._group_of(note) for note in notes]
+            oncall = any(group is not None and group.is_pagerduty for group in failed)
+            others = any(group is None or not group.is_pagerduty for group in failed)
+            note = access_blocks.lookup_note(oncall=oncall, others=others)
+            self._reply(request, incident, note, "lookups")
+            self._tell_operators(
+                access_blocks.ops_lookup_details(request, incident.channel_id, notes)
+            )
         return True
+
+    def _group_of(self, note: str) -> DynamicGroup | None:
+        """The dynamic group a failed lookup's note is about (each starts with its name)."""
+        return next(
+            (g for g in self.policy.dynamic_groups.values() if note.startswith(f"{g.name} (")),
+            None,
+        )
+
+    def _tell_operators(self, text: str) -> None:
+        """The details for the operators' channel, when the policy names one. Slack refusing
+        it (the app not in that channel) is logged: the log has the details too."""
+        where = self.policy.incident.ops_channel
+        if where is None or self._posted(where, None, "ops") is not None:
+            return
+        try:
+            self.chat.post(where, text=text, marker=self._marker("ops"))
+        except ChatUnavailable:
+            raise
+        except ChatError as refused:
+            log.warning("the operators' channel refused a post", error=refused.message)
 
     def _extension(self, event: DomainEvent, request: AccessRequest, incident: Incident) -> bool:
         extension_id = getattr(event, "extension_id", "")

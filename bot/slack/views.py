@@ -3,7 +3,7 @@ notifier that shows the audit chain in Slack."""
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.app.deps import Deps, Message
@@ -34,8 +34,8 @@ class SlackViews:
     def channel_made_late(self, incident: Incident) -> str:
         return incident_blocks.channel_made_late(incident)
 
-    def summary(self, summary: IncidentSummary) -> Message:
-        return incident_blocks.summary_blocks(summary)
+    def summary(self, summary: IncidentSummary, *, archive_in: timedelta | None) -> Message:
+        return incident_blocks.summary_blocks(summary, archive_in=archive_in)
 
     def delivery(
         self,

@@ -64,11 +64,13 @@ class SqlIncidentRepository:
         )
         return [_incident_from_row(row) for row in self._connection.execute(statement)]
 
-    def list_closing(self, limit: int) -> Sequence[Incident]:
-        """Closed incidents whose summary or archive is still to be done."""
+    def list_closing(self, limit: int, *, archive_closed_before: datetime) -> Sequence[Incident]:
+        """Closed incidents whose summary is still to be posted, or whose channel is still to
+        be archived and was closed before `archive_closed_before` (its archive is due)."""
+        archive_due = incidents.c.archive_pending & (incidents.c.closed_at <= archive_closed_before)
         statement = (
             select(incidents)
-            .where(incidents.c.summary_pending | incidents.c.archive_pending)
+            .where(incidents.c.summary_pending | archive_due)
             .order_by(incidents.c.closed_at, incidents.c.id)
             .limit(limit)
         )

@@ -38,7 +38,7 @@ def test_the_demo_plays_an_incident_and_the_audit_chain_verifies(tmp_path: Path)
         "extended until",
         "Break-glass: serving-cluster-exec",
         "Unreviewed break-glass",
-        "audit summary",
+        "The full audit report, with how to verify it, is attached below.",
         "is archived.",
         "✓ audit chain intact",
     ):

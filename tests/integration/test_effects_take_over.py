@@ -77,7 +77,11 @@ def test_a_revocation_a_killed_replica_recorded_is_revoked_by_another(
         assert second.alive
         assert fleet.orphans() == []  # Vault holds nothing of it any more
         told = eventually(
-            lambda: [m.text for m in fleet.thread(channel, card) if "Access revoked" in m.text],
+            lambda: [
+                m.text
+                for m in fleet.thread(channel, card)
+                if "ended:" in m.text and "revoked it" in m.text
+            ],
             "the revocation told",
         )
         assert len(told) == 1

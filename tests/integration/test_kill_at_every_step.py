@@ -29,7 +29,7 @@ from bot.domain.extension import ExtensionState
 from bot.slack import ids
 from tests.emulators.slack.state import Channel
 from tests.fleet import Fleet, Replica, credential_posts, eventually, running_fleet
-from tests.harness import EXAMPLE_POLICY
+from tests.harness import EXAMPLE_POLICY, archiving_at_once
 
 DECISION_ACTIONS = {ids.APPROVE, ids.DENY, ids.EXTEND_APPROVE, ids.EXTEND_DENY}
 REQUEST_ID = re.compile(r"R-[A-Z2-7]{8}")
@@ -68,7 +68,7 @@ class Shown:
 
 def _short_timeout_policy(folder: Path) -> Path:
     policy = folder / "policy-short-timeout.yaml"
-    text = EXAMPLE_POLICY.read_text()
+    text = archiving_at_once(EXAMPLE_POLICY).read_text()
     text = text.replace("request_timeout: 30m", f"request_timeout: {TIMEOUT_SECONDS}s")
     text = text.replace("reminder_after: 10m", "reminder_after: 1s")
     # Access here lasts seconds, so a warning before its end would be the first post after

@@ -50,7 +50,7 @@ def test_the_reported_title_mention_and_here_are_read_as_typed_and_never_ping(
     scene.command("/incident", "close fixed <b> & paged @channel", "U0LEAD1", channel.id)
     eventually(lambda: slack.channel(channel.id).archived)
     summary = next(m for m in slack.messages(channel.id) if "audit summary" in m.text)
-    assert "*Resolution:* fixed &lt;b&gt; &amp; paged @\u2060channel" in json.dumps(
+    assert "*Resolution*\\nfixed &lt;b&gt; &amp; paged @\u2060channel" in json.dumps(
         summary.blocks, ensure_ascii=False
     )
 

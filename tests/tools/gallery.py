@@ -24,7 +24,6 @@ from bot.domain.access import (
     RequestState,
     Verdict,
 )
-from bot.domain.eligibility import Resolution
 from bot.domain.extension import Extension, ExtensionState
 from bot.domain.incident import Incident, IncidentStatus, Severity
 from bot.domain.ports import IssuedCredential
@@ -415,10 +414,20 @@ def _replies(sample: Sample) -> list[Shown]:
             access.reminder(pending, frozenset(sample.approvers)),
         )
     )
-    notes = Resolution(
-        notes=(f"{sample.group_label} (Slack did not answer)",), oncall_error="failed"
+    said.append(
+        _reply(
+            "Thread note: lookups that failed",
+            access.lookup_note(oncall=True, others=True),
+        )
     )
-    said.append(_reply("Thread note: lookups that failed", access.lookup_note(notes)))
+    said.append(
+        _reply(
+            "Operators' channel: the lookups that failed, in detail",
+            access.ops_lookup_details(
+                pending, "C0INCIDENT", (f"{sample.group_label} (Slack did not answer)",)
+            ),
+        )
+    )
     active = _request(sample, **_active(sample))
     asked = _extension(sample, ExtensionState.PENDING)
     said.append(
@@ -526,8 +535,10 @@ def _private(sample: Sample) -> list[Shown]:
 def _incidents(sample: Sample) -> list[Shown]:
     now = _incident(sample)
     text, blocks = incident.incident_card(now)
-    summary_text, summary_blocks = incident.summary_blocks(_summary(sample))
-    closed = _incident(sample, status=IncidentStatus.CLOSED)
+    summary_text, summary_blocks = incident.summary_blocks(
+        _summary(sample), archive_in=timedelta(hours=24)
+    )
+    closed = _incident(sample, status=IncidentStatus.CLOSED, closed_at=T0 + timedelta(minutes=40))
     return [
         Shown("Incident: the pinned card", "message", text, blocks),
         _reply("Incident: the channel topic", incident.topic(now)),
@@ -538,6 +549,8 @@ def _incidents(sample: Sample) -> list[Shown]:
         _reply("Incident: /incident status", incident.status_text(closed, 1, 2)),
         _reply("Incident: usage", incident.INCIDENT_USAGE),
         Shown("Incident: the close summary", "message", summary_text, summary_blocks),
+        _reply("Announce channel: an incident opened", incident.announce_opened(now)),
+        _reply("Announce channel: an incident closed", incident.announce_closed(closed)),
     ]
 
 
@@ -548,6 +561,7 @@ def _views(sample: Sample) -> list[Shown]:
     extending = _request(
         sample, **_active(sample, extensions=[_extension(sample, ExtensionState.PENDING)])
     )
+    incident_now = _incident(sample)
     return [
         Shown("Form: request access", "modal", view=access.request_modal(rules, "C0INCIDENT")),
         Shown(
@@ -561,6 +575,8 @@ def _views(sample: Sample) -> list[Shown]:
             view=extension.extend_modal(active, timedelta(minutes=47), "C0INCIDENT"),
         ),
         Shown("Form: open an incident", "modal", view=incident.open_incident_modal()),
+        Shown("Form: hand off (card button)", "modal", view=incident.hand_off_modal(incident_now)),
+        Shown("Form: close (card button)", "modal", view=incident.close_modal(incident_now)),
         Shown(
             "App Home",
             "home",

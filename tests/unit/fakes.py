@@ -113,11 +113,16 @@ class MemoryIncidents:
     def list_open(self) -> Sequence[Incident]:
         return [copy.deepcopy(i) for i in self._state.incidents.values() if i.is_open]
 
-    def list_closing(self, limit: int) -> Sequence[Incident]:
+    def list_closing(self, limit: int, *, archive_closed_before: datetime) -> Sequence[Incident]:
         found = [
             copy.deepcopy(i)
             for i in self._state.incidents.values()
-            if i.summary_pending or i.archive_pending
+            if i.summary_pending
+            or (
+                i.archive_pending
+                and i.closed_at is not None
+                and i.closed_at <= archive_closed_before
+            )
         ]
         return found[:limit]
 

@@ -75,6 +75,9 @@ def test_example_file_loads_into_the_domain_policy() -> None:
     assert policy.incident.request_timeout == timedelta(minutes=30)
     assert policy.incident.reminder_after == timedelta(minutes=10)
     assert policy.incident.archive_on_close is True
+    assert policy.incident.archive_after == timedelta(hours=24)
+    assert policy.incident.invite_groups == ()
+    assert policy.incident.announce_channel is None and policy.incident.ops_channel is None
     assert policy.is_admin("U0ADMIN1")
 
     logs = policy.resource("inference-logs-ro")
@@ -120,6 +123,48 @@ def test_incident_section_is_optional_and_defaults_apply() -> None:
     assert incident.reminder_after == timedelta(minutes=10)
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [(0, timedelta(0)), ("0", timedelta(0)), ("0s", timedelta(0)), ("3d", timedelta(days=3))],
+)
+def test_the_channel_settings_of_an_incident(written: object, meant: timedelta) -> None:
+    doc = example_doc()
+    doc["incident"] |= {
+        "archive_after": written,
+        "invite": ["ml-leads", "security", "ml-leads"],
+        "announce_channel": "C0ANNOUNCE",
+        "ops_channel": "G0OPS",
+    }
+    rules = parse_policy(dump(doc)).incident
+    assert rules.archive_after == meant
+    assert rules.invite_groups == ("ml-leads", "security")
+    assert (rules.announce_channel, rules.ops_channel) == ("C0ANNOUNCE", "G0OPS")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("archive_after", "-1h"),
+        ("archive_after", True),
+        ("announce_channel", "#incidents"),
+        ("ops_channel", "U0ONCALL1"),
+    ],
+)
+def test_bad_channel_settings_are_refused_at_their_key(key: str, value: object) -> None:
+    doc = example_doc()
+    doc["incident"][key] = value
+    assert only_problem(doc).path == f"incident.{key}"
+
+
+def test_the_schema_takes_zero_or_a_duration_for_archive_after() -> None:
+    schema = policy_json_schema()
+    defs = schema["$defs"]
+    assert isinstance(defs, dict)
+    archive_after = defs["IncidentSection"]["properties"]["archive_after"]
+    assert archive_after["default"] == "1d"
+    assert {"const": 0} in archive_after["anyOf"]
+
+
 def test_check_policy_is_empty_for_the_example() -> None:
     assert check_policy(EXAMPLE) == []
 
@@ -133,6 +178,7 @@ def test_check_policy_is_empty_for_the_example() -> None:
         (("resources", "feature-store-rw", "requesters"), "resources.feature-store-rw.requesters"),
         (("resources", "feature-store-rw", "approvers"), "resources.feature-store-rw.approvers"),
         (("incident", "admins"), "incident.admins"),
+        (("incident", "invite"), "incident.invite"),
     ],
 )
 def test_unknown_group_is_reported(where: tuple[str, ...], path: str) -> None:

@@ -335,6 +335,7 @@ EXPECTED_REPORT = "\n".join(
         "- Opened: 2026-11-23T09:01:00.000000Z by U0ONCALL1",
         "- Commander: U0LEAD1",
         "- Closed: 2026-11-23T09:59:00.000000Z by U0LEAD1",
+        "- Duration: 58m",
         "- Resolution: rolled back",
         "",
         "## Access requests",
@@ -432,10 +433,9 @@ EXPECTED_REPORT = "\n".join(
         "## What closing did",
         "",
         (
-            "Closing revoked 1 active grant(s); cancelled 0 unissued request(s); revoked 1 "
-            "credential(s) Vault issued after the close (never delivered); 5 revocation(s) "
-            "not yet confirmed by Vault (retrying); 1 incident token(s) not yet revoked "
-            "(reconciliation retries)."
+            "Closing revoked 1 active grant; revoked 1 credential Vault issued after the close "
+            "(never delivered); 5 revocations not yet confirmed by Vault (retrying); 1 incident "
+            "token not yet revoked (reconciliation retries)."
         ),
         "",
         "",
@@ -449,6 +449,7 @@ def test_an_old_chain_is_summarized_as_it_always_was() -> None:
     report = summary.to_markdown()
     assert report.startswith(EXPECTED_REPORT)
     assert f"62 events for this incident. Chain head: event 63, `{chain[-1].hash}`." in report
+    assert f"gatehouse audit verify --anchor 63:{chain[-1].hash}" in report
     assert (summary.commander, summary.opened_by) == ("U0LEAD1", "U0ONCALL1")
     assert summary.unrevoked_incident_tokens == ["tok-2"]
     lines = {line.request_id: line for line in summary.requests}

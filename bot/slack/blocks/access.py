@@ -5,8 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.access import AccessRequest, RequestState
-from bot.domain.durations import format_duration
-from bot.domain.eligibility import Resolution
+from bot.domain.durations import format_duration, parse_duration
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import INCIDENT_COMMANDER, ResourceRule
 from bot.domain.wording import Wording
@@ -159,25 +158,37 @@ def _quietly(request: AccessRequest, rule: ResourceRule) -> str:
     )
 
 
-def lookup_note(found: Resolution) -> str:
-    """The thread note when Slack or PagerDuty could not be asked: who counts, and why not."""
-    lines = [f"• {escape(note)}" for note in found.notes]
-    lines.append("Those groups count as empty for this request.")
-    if found.oncall_error:
-        lines.append(
-            "Nobody is auto-approved on a failed on-call check: approvers decide as usual."
-        )
+def lookup_note(*, oncall: bool, others: bool) -> str:
+    """The thread note when a group could not be looked up: one plain line for the channel
+    (the details, which may name settings, go to the operators: `ops_lookup_details`).
+    `oncall`: a PagerDuty group failed; `others`: a Slack user group did."""
+    lines = []
+    if oncall:
+        lines.append("On-call could not be checked; approvers will decide.")
+    if others or not oncall:
+        lines.append("Some approver groups could not be checked; the other approvers will decide.")
+    return "ℹ️ " + " ".join(lines)
+
+
+def ops_lookup_details(request: AccessRequest, channel_id: str, notes: Sequence[str]) -> str:
+    """For the operators' channel: which lookups failed, for which request, and why."""
+    lines = "\n".join(f"• {escape(note)}" for note in notes)
     return clip(
-        "ℹ️ Some lookups failed when this request was filed:\n" + "\n".join(lines),
+        f"⚠️ Lookups failed when {request.id} (`{request.resource}`) was filed in "
+        f"<#{channel_id}>; those groups counted as empty:\n{lines}",
         MESSAGE_TEXT_LIMIT,
     )
 
 
 def with_lookup_notes(refusal: Wording, notes: tuple[str, ...]) -> Wording:
-    """A refusal, with the lookups that failed (they may be why the user was not eligible)."""
+    """A refusal, saying that some groups could not be checked (they may be why the user was
+    not eligible); the details are the operators'."""
     if not notes:
         return refusal
-    return refusal + f" (Note: {'; '.join(notes)}.)"
+    return (
+        refusal
+        + " (Some groups could not be checked just now, which may be why: try again in a minute.)"
+    )
 
 
 def auto_approved(request: AccessRequest) -> str:
@@ -292,7 +303,23 @@ def deny_reason_modal(
     }
 
 
+def duration_choices(resources: Sequence[ResourceRule]) -> list[str]:
+    """The durations the form offers: the usual ones and each resource's longest, up to the
+    longest any of `resources` allows (the submit refuses one above the picked resource's)."""
+    longest = max(rule.max_ttl for rule in resources)
+    choices = {parse_duration(choice) for choice in DURATION_CHOICES}
+    choices |= {rule.max_ttl for rule in resources}
+    return [format_duration(choice) for choice in sorted(choices) if choice <= longest]
+
+
+def _duration_hint(resources: Sequence[ResourceRule]) -> str:
+    limits = ", ".join(f"{rule.name} {format_duration(rule.max_ttl)}" for rule in resources)
+    return clip(f"Empty: the resource's default. At most: {limits}.", 150)
+
+
 def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, Any]:
+    """The request form, given only the resources its user may request (at least one):
+    durations up to the longest they allow, break-glass only where some has it."""
     return {
         "type": "modal",
         "callback_id": ids.REQUEST_ACCESS_VIEW,
@@ -318,11 +345,11 @@ def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, A
                 "block_id": ids.DURATION_BLOCK,
                 "label": {"type": "plain_text", "text": "For how long"},
                 "optional": True,
-                "hint": {"type": "plain_text", "text": "Empty: the resource's default."},
+                "hint": {"type": "plain_text", "text": _duration_hint(resources)},
                 "element": {
                     "type": "static_select",
                     "action_id": ids.DURATION_INPUT,
-                    "options": [option(d, d) for d in DURATION_CHOICES],
+                    "options": [option(d, d) for d in duration_choices(resources)[:100]],
                 },
             },
             {
@@ -343,7 +370,11 @@ def request_modal(resources: list[ResourceRule], channel_id: str) -> dict[str, A
 
 def _break_glass_choice(resources: list[ResourceRule]) -> list[dict[str, Any]]:
     """Offered only when some resource allows break-glass."""
-    allowed = [rule.name for rule in resources if rule.break_glass is not None]
+    allowed = [
+        f"{rule.name} (at most {format_duration(rule.break_glass.max_ttl)})"
+        for rule in resources
+        if rule.break_glass is not None
+    ]
     if not allowed:
         return []
     return [

@@ -1,7 +1,9 @@
 """Incident messages: the pinned card, the topic, hand-off, the close summary, the open modal."""
 
+from datetime import timedelta
 from typing import Any
 
+from bot.domain.durations import format_duration
 from bot.domain.incident import Incident, Severity
 from bot.domain.summary import IncidentSummary, RequestLine
 from bot.slack import ids
@@ -27,8 +29,10 @@ def topic(incident: Incident) -> str:
 
 
 def incident_card(incident: Incident) -> tuple[str, list[dict[str, Any]]]:
+    """The pinned card: who commands, and while open the buttons that run the incident (each
+    does what its command does, with the same checks)."""
     text = messages.incident_card_text(incident)
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         header(f"🚨 {incident.id} · {plain(incident.title)}"),
         section(
             f"*Commander:* {mention(incident.commander_id)}\n"
@@ -36,12 +40,59 @@ def incident_card(incident: Incident) -> tuple[str, list[dict[str, Any]]]:
             f"*Status:* {'Open' if incident.is_open else 'Closed'}\n"
             f"*Opened:* {when(incident.opened_at)} by {mention(incident.opened_by)}"
         ),
-        context(
-            "Need production access? `/request-access <resource> [duration] <reason>` here. "
-            "The commander closes with `/incident close <resolution>`."
-        ),
     ]
+    if incident.is_open:
+        blocks += [
+            {
+                "type": "actions",
+                "block_id": f"incident:{incident.id}",
+                "elements": [
+                    _button("Request access", ids.INCIDENT_REQUEST, incident.id, "primary"),
+                    _button("Hand off", ids.INCIDENT_HAND_OFF, incident.id),
+                    _button("Close", ids.INCIDENT_CLOSE, incident.id, "danger"),
+                ],
+            },
+            context(
+                "Or type `/request-access <resource> [duration] <reason>` here. The commander "
+                "(or an incident admin) hands off and closes."
+            ),
+        ]
     return text, blocks
+
+
+def _button(label: str, action: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action,
+        "text": {"type": "plain_text", "text": label},
+        "value": value,
+    }
+    if style is not None:
+        button["style"] = style
+    return button
+
+
+def announce_opened(incident: Incident) -> str:
+    """The announce channel's line for an incident whose channel was just made."""
+    return (
+        f"🚨 {incident.id} opened · {incident.severity.value.upper()} · "
+        f"{escape(incident.title)} · commander {mention(incident.commander_id)} · "
+        f"<#{incident.channel_id}>"
+    )
+
+
+def announce_closed(incident: Incident) -> str:
+    """The announce channel's line for an incident just closed."""
+    lasted = (
+        f" after {format_duration(incident.closed_at - incident.opened_at)}"
+        if incident.closed_at is not None
+        else ""
+    )
+    resolution = f": {escape(incident.resolution)}" if incident.resolution else ""
+    return (
+        f"✅ {incident.id} closed{lasted} · {escape(incident.title)}{resolution} · "
+        f"<#{incident.channel_id}>"
+    )
 
 
 def status_text(incident: Incident, pending: int, active: int) -> str:
@@ -75,14 +126,28 @@ def channel_made_late(incident: Incident) -> str:
     )
 
 
-def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]:
+def summary_blocks(
+    summary: IncidentSummary, *, archive_in: timedelta | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The close summary: the incident, each request, what closing did. The chain head and how
+    to verify it are in the attached report. `archive_in`: when the channel will be archived
+    (None: it is not)."""
     text = messages.summary_text(summary)
+    lasted = summary.lasted
     blocks: list[dict[str, Any]] = [
-        header(f"✅ {summary.incident_id} closed · audit summary"),
-        section(
-            f"*Resolution:* {escape(summary.resolution or '—')}\n"
-            f"*Closed:* {when(summary.closed_at)} by {mention(summary.closed_by or '')}\n"
-            f"*Commander:* {mention(summary.commander)}"
+        header(f"✅ {summary.incident_id} closed · {plain(summary.title)}"),
+        _fields(
+            ("Severity", summary.severity.upper() or "—"),
+            ("Commander", mention(summary.commander) if summary.commander else "—"),
+            ("Opened", when(summary.opened_at)),
+            (
+                "Closed",
+                f"{when(summary.closed_at)} by {mention(summary.closed_by or '')}"
+                if summary.closed_by
+                else when(summary.closed_at),
+            ),
+            ("Duration", format_duration(lasted) if lasted is not None else "—"),
+            ("Resolution", escape(summary.resolution or "—")),
         ),
     ]
     if not summary.requests:
@@ -111,13 +176,27 @@ def summary_blocks(summary: IncidentSummary) -> tuple[str, list[dict[str, Any]]]
                 f"⚠️ *Revocation not yet confirmed by Vault:* {names}. Gatehouse keeps retrying."
             )
         )
-    blocks.append(
-        context(
-            f"Audit chain head: event {summary.head_seq} `{summary.head_hash}` — check it with "
-            f"`gatehouse audit verify --anchor {summary.head_seq}:{summary.head_hash}`"
-        )
-    )
+    blocks.append(context(_after_summary(archive_in)))
     return text, blocks
+
+
+def _after_summary(archive_in: timedelta | None) -> str:
+    report = "The full audit report, with how to verify it, is attached below."
+    if archive_in is None:
+        return report
+    if archive_in <= timedelta(0):
+        return f"{report} This channel is archived now."
+    return f"{report} This channel stays open for {format_duration(archive_in)}, then is archived."
+
+
+def _fields(*pairs: tuple[str, str]) -> dict[str, Any]:
+    """A section of labelled fields, two to a row (Slack allows ten, 2000 characters each)."""
+    return {
+        "type": "section",
+        "fields": [
+            {"type": "mrkdwn", "text": clip(f"*{label}*\n{value}", 2000)} for label, value in pairs
+        ],
+    }
 
 
 _PAST = {"approve": "approved", "deny": "denied"}
@@ -142,10 +221,11 @@ def _request_line(line: RequestLine) -> str:
         )
     glass = " · 🚨 break-glass" if line.break_glass else ""
     extended = f" · extended {line.times_extended}×" if line.times_extended else ""
+    issued = f" · issued {when(line.issued_at)}" if line.issued_at else ""
     return clip(
         f"*{line.request_id}* · `{escape(line.resource)}` · *{line.outcome}*{glass} — "
-        f"{mention(line.requester)} for {line.duration}: _{escape(line.reason)}_\n{decisions} · "
-        f"issued {when(line.issued_at)}{extended}{revoked}"
+        f"{mention(line.requester)} for {line.duration}: _{escape(line.reason)}_\n{decisions}"
+        f"{issued}{extended}{revoked}"
     )
 
 
@@ -185,3 +265,52 @@ def open_incident_modal() -> dict[str, Any]:
 
 def _severity_option(severity: Severity) -> dict[str, Any]:
     return {"text": {"type": "plain_text", "text": severity.value.upper()}, "value": severity.value}
+
+
+def hand_off_modal(incident: Incident) -> dict[str, Any]:
+    """The card's Hand off form: who commands next (the same as `/incident commander`)."""
+    return {
+        "type": "modal",
+        "callback_id": ids.HAND_OFF_VIEW,
+        "private_metadata": incident.id,
+        "title": {"type": "plain_text", "text": "Hand off"},
+        "submit": {"type": "plain_text", "text": "Hand off"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.HAND_OFF_BLOCK,
+                "label": {"type": "plain_text", "text": f"New commander of {incident.id}"},
+                "element": {"type": "users_select", "action_id": ids.HAND_OFF_INPUT},
+            }
+        ],
+    }
+
+
+def close_modal(incident: Incident) -> dict[str, Any]:
+    """The card's Close form: the resolution (the same as `/incident close`)."""
+    return {
+        "type": "modal",
+        "callback_id": ids.CLOSE_VIEW,
+        "private_metadata": incident.id,
+        "title": {"type": "plain_text", "text": "Close the incident"},
+        "submit": {"type": "plain_text", "text": "Close"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.RESOLUTION_BLOCK,
+                "label": {"type": "plain_text", "text": "How was it resolved?"},
+                "hint": {
+                    "type": "plain_text",
+                    "text": "Closing revokes all access granted during the incident.",
+                },
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ids.RESOLUTION_INPUT,
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            }
+        ],
+    }

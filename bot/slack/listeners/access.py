@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot.app import workflows
 from bot.app.deps import Deps
 from bot.domain.durations import parse_duration
-from bot.domain.errors import GatehouseError, NotAllowed
+from bot.domain.errors import GatehouseError, InvalidInput, NotAllowed
 from bot.domain.text import visible
 from bot.slack import ids, payloads
 from bot.slack.blocks import access as blocks
@@ -103,9 +103,7 @@ def register(app: App, deps: Deps) -> None:
         if text.strip():
             return  # the ack answered what it could not file
         try:
-            rules = list(deps.policy.resources.values())
-            modal = deps.seal.seal_view(user, blocks.request_modal(rules, channel))
-            deps.chat.open_view(typed.trigger_id, modal)
+            open_request_form(deps, user=user, channel=channel, trigger_id=typed.trigger_id)
         except Exception as error:
             respond(text=user_message(error), response_type="ephemeral")
 
@@ -125,11 +123,15 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors={ids.RESOURCE_BLOCK: "Pick a resource."})
             return
         rule = deps.policy.resources.get(form.resource)
-        if _break_glass_ticked(values) and rule is not None:
+        if rule is not None:  # one duration list serves every resource: each has its limit
             try:
-                rule.granted_duration(None, break_glass=True)
-            except NotAllowed as refused:
+                requested = parse_duration(form.duration) if form.duration else None
+                rule.granted_duration(requested, break_glass=_break_glass_ticked(values))
+            except NotAllowed as refused:  # break-glass where the resource has none
                 ack(response_action="errors", errors={ids.BREAK_GLASS_BLOCK: refused.message})
+                return
+            except InvalidInput as refused:  # longer than the resource allows
+                ack(response_action="errors", errors={ids.DURATION_BLOCK: refused.message})
                 return
         try:  # an unknown resource is refused here, told privately after the ack
             context[FILED] = workflows.record_filing(
@@ -185,6 +187,14 @@ def register(app: App, deps: Deps) -> None:
         )
 
     app.view(ids.REQUEST_ACCESS_VIEW)(ack=ack_form, lazy=[run_form])
+
+
+def open_request_form(deps: Deps, *, user: str, channel: str, trigger_id: str) -> None:
+    """The request form, offering `user` only what they may request in `channel`
+    (`/request-access` alone, and the incident card's Request access button)."""
+    offered = workflows.requestable(deps, channel_id=channel, user=user)
+    modal = deps.seal.seal_view(user, blocks.request_modal(offered, channel))
+    deps.chat.open_view(trigger_id, modal)
 
 
 @dataclass(frozen=True)

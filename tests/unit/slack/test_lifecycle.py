@@ -182,7 +182,7 @@ def test_a_whole_lifecycle_leaves_nothing_to_recover(deps: Deps, clock: Clock) -
     assert lifecycle.sweep(deps) == 0
     assert len(chat(deps).calls) == calls
     assert recovery.undelivered_requests(uow=deps.uow) == []
-    assert incidents.unfinished_closes(uow=deps.uow) == []
+    assert incidents.unfinished_closes(uow=deps.uow, policy=deps.policy, now=deps.clock()) == []
 
 
 def test_a_close_cut_short_is_finished_by_the_sweep(deps: Deps, clock: Clock) -> None:
@@ -202,27 +202,34 @@ def test_a_close_cut_short_is_finished_by_the_sweep(deps: Deps, clock: Clock) ->
     before = len(chat(deps).calls)
     lifecycle.sweep(deps)
     methods = chat(deps).methods()[before:]
-    assert methods[-4:] == ["chat.postMessage", "pins.add", "files.upload", "conversations.archive"]
+    assert methods[-3:] == ["chat.postMessage", "pins.add", "files.upload"]
     assert "chat.update" in methods  # the request's card shows the revocation
     assert state(deps, request_id) is RequestState.REVOKED
+    clock.now += deps.policy.incident.archive_after  # the channel was left open till now
+    lifecycle.sweep(deps)
+    assert chat(deps).methods()[-1] == "conversations.archive"
     after = len(chat(deps).calls)
     lifecycle.sweep(deps)
     assert len(chat(deps).calls) == after  # one summary, one archive
 
 
-def test_an_archive_slack_refused_is_retried_until_it_succeeds(deps: Deps) -> None:
+def test_an_archive_slack_refused_is_retried_until_it_succeeds(deps: Deps, clock: Clock) -> None:
     channel, _ = filed(deps)
     chat(deps).failing.add("conversations.archive")
     lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
+    clock.now += deps.policy.incident.archive_after
     lifecycle.sweep(deps)
     assert "conversations.archive" not in chat(deps).methods()
-    assert [i.archive_pending for i in incidents.unfinished_closes(uow=deps.uow)] == [True]
+    assert [
+        i.archive_pending
+        for i in incidents.unfinished_closes(uow=deps.uow, policy=deps.policy, now=deps.clock())
+    ] == [True]
     chat(deps).failing.clear()
     lifecycle.sweep(deps)
     lifecycle.sweep(deps)
     assert chat(deps).methods().count("conversations.archive") == 1
     assert chat(deps).methods()[-1] == "conversations.archive"
-    assert incidents.unfinished_closes(uow=deps.uow) == []
+    assert incidents.unfinished_closes(uow=deps.uow, policy=deps.policy, now=deps.clock()) == []
 
 
 def test_expiry_timers_fire_once_at_the_latest_time_set() -> None:

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from bot.slack.blocks.access import my_access
 from bot.slack.listeners.home import publish
 from bot.store import claims
 from tests.unit.fakes import FakeBroker, FakeChat
+from tests.unit.slack.scene import Clock
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -30,6 +31,10 @@ def chat(deps: Deps) -> FakeChat:
 
 def text_of(call: tuple[str, dict[str, Any]]) -> str:
     return str(call[1].get("text", "")) + json.dumps(call[1].get("blocks") or [])
+
+
+def posts(deps: Deps) -> list[str]:
+    return [text_of(call) for call in chat(deps).calls if call[0] == "chat.postMessage"]
 
 
 def test_opening_takes_the_next_free_name_and_pins_the_card(deps: Deps) -> None:
@@ -154,7 +159,14 @@ def test_deny_ends_the_card_and_tells_the_requester(deps: Deps) -> None:
     )
 
 
+def archiving_at_once(deps: Deps) -> None:
+    deps.policy = replace(
+        deps.policy, incident=replace(deps.policy.incident, archive_after=timedelta(0))
+    )
+
+
 def test_close_posts_the_summary_pins_uploads_and_archives_last(deps: Deps) -> None:
+    archiving_at_once(deps)
     channel, request_id = open_and_request(deps)
     workflows.decide(
         deps, request_id=request_id, approver="U0LEAD1", verdict=Verdict.APPROVE, reason=None
@@ -164,9 +176,28 @@ def test_close_posts_the_summary_pins_uploads_and_archives_last(deps: Deps) -> N
     methods = chat(deps).methods()[before:]
     assert methods[-4:] == ["chat.postMessage", "pins.add", "files.upload", "conversations.archive"]
     summary = text_of(chat(deps).calls[before + methods.index("chat.postMessage")])
-    assert "Audit chain head" in summary and request_id in summary and "revoked" in summary
+    assert request_id in summary and "revoked" in summary and "archived now" in summary
+    assert "Chain head" not in summary and "gatehouse audit" not in summary  # in the report
     upload = chat(deps).calls[-2][1]
     assert upload["filename"].endswith("-audit.md") and "Chain head" in upload["content"]
+    assert "gatehouse audit verify --anchor " in upload["content"]
+
+
+def test_the_channel_stays_open_archive_after_then_the_sweep_archives_it(
+    deps: Deps, clock: Clock
+) -> None:
+    channel, _ = open_and_request(deps)
+    lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
+    summary = next(text for text in posts(deps) if "closed" in text and "Duration" in text)
+    assert "stays open for 1d, then is archived" in summary
+    clock.now += timedelta(hours=23)
+    lifecycle.sweep(deps)
+    assert "conversations.archive" not in chat(deps).methods()
+    clock.now += timedelta(hours=1)
+    lifecycle.sweep(deps)
+    lifecycle.sweep(deps)
+    assert chat(deps).methods().count("conversations.archive") == 1
+    assert chat(deps).methods()[-1] == "conversations.archive"
 
 
 def test_a_close_that_never_gets_its_claim_changes_nothing(
@@ -183,13 +214,18 @@ def test_a_close_that_never_gets_its_claim_changes_nothing(
     assert incidents.get_incident(uow=deps.uow, incident_id=incident.id).is_open
 
 
-def test_no_archive_when_the_policy_says_so(deps: Deps) -> None:
+def test_no_archive_when_the_policy_says_so(deps: Deps, clock: Clock) -> None:
     deps.policy = replace(
-        deps.policy, incident=replace(deps.policy.incident, archive_on_close=False)
+        deps.policy,
+        incident=replace(deps.policy.incident, archive_on_close=False, archive_after=timedelta(0)),
     )
     channel, _ = open_and_request(deps)
     lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="done")
+    clock.now += timedelta(days=30)
+    lifecycle.sweep(deps)
     assert "conversations.archive" not in chat(deps).methods()
+    summary = next(text for text in posts(deps) if "Duration" in text)
+    assert "archived" not in summary
 
 
 def test_access_listing_cancel_and_revoke(deps: Deps) -> None:

@@ -9,7 +9,7 @@ Both are additions: the previous release runs on this schema unchanged.
 
 Revision ID: 0017
 Revises: 0016
-Create Date: 2026-12-06
+Create Date: 2026-12-05
 """
 
 from collections.abc import Sequence
