@@ -89,7 +89,7 @@ policy-test: $(STAMP)
 
 # Exit code 5 means pytest collected no test: that is a failure here, never a pass.
 pytest: $(STAMP)
-	$(BIN)/pytest -n 2 --dist worksteal -q; status=$$?; \
+	$(BIN)/pytest -n 3 --dist loadgroup -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$status
 
 clean:

@@ -39,6 +39,10 @@ def run_migrations_online() -> None:
             )
             with context.begin_transaction():
                 context.run_migrations()
+            if connection.dialect.name == "sqlite":
+                # WAL is kept in the file: set once here, before the bot opens connections
+                # side by side, it never has to be switched while another connection writes.
+                connection.exec_driver_sql("PRAGMA journal_mode = WAL")
     finally:
         engine.dispose()
 

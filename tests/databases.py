@@ -6,10 +6,20 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def many_connections(lane: int) -> pytest.MarkDecorator:
+    """For tests that run several processes (replicas, racers) on one PostgreSQL: those of one
+    lane run one after another on one xdist worker (`--dist loadgroup`), so that at most two
+    run at once. Three at once can need more than a default server's 100 connections, and
+    would fail for that alone."""
+    assert lane in (1, 2)
+    return pytest.mark.xdist_group(f"many-postgres-connections-{lane}")
 
 
 def postgres_admin_url() -> str:

@@ -7,9 +7,10 @@ The full-size run (10,000 races) is `python -m tests.bench.race_bench`.
 import pytest
 
 from bot.store import migrate
+from tests.databases import many_connections
 from tests.races import file_requests, race, recorded_outcomes
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, many_connections(lane=2)]
 RACES = 90
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from bot.store import migrate
 from tests.close_race import APPROVALS_IN_FLIGHT, play
+from tests.databases import many_connections
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, many_connections(lane=1)]
 ROUNDS = 20
 
 

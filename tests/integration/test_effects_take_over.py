@@ -16,9 +16,10 @@ import pytest
 from bot.domain.access import RequestState
 from bot.domain.grant import GrantStatus
 from bot.slack import ids
+from tests.databases import many_connections
 from tests.fleet import Fleet, Replica, eventually, running_fleet
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, many_connections(lane=1)]
 REQUESTER, APPROVER = "U0ONCALL2", "U0LEAD1"
 REQUEST_ID = re.compile(r"R-[A-Z2-7]{8}")
 

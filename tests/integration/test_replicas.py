@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import many_connections
 from tests.expiries import expired_notices, run_expiries
 from tests.fleet import running_fleet
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, many_connections(lane=2)]
 GRANTS = 30
 WINDOW = timedelta(seconds=6)
 

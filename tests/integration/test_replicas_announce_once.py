@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from bot.domain.access import RequestState
+from tests.databases import many_connections
 from tests.emulators.slack.state import Channel
 from tests.fleet import Fleet, Replica, card_request_id, eventually, running_fleet
 from tests.harness import EXAMPLE_POLICY
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, many_connections(lane=2)]
 LEFT_PENDING = 4  # reminded, then timed out
 LEFT_TO_EXPIRE = 4  # approved at once, expired
 REMINDER_AFTER = "5s"

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tests.databases import fresh_postgres_database
+from tests.databases import fresh_postgres_database, many_connections
 from tests.fleet import running_fleet
 from tests.slack_outage import run_outage
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, many_connections(lane=1)]
 OUTAGE_SECONDS = 10  # longer than the Slack client waits out by itself: the late paths run
 
 
