@@ -476,6 +476,7 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult, *, patient: boo
             now=deps.clock(),
             extendable=not result.request.break_glass,
         )
+        kept: list[PrivateMessage] = []
         handed = _hand_over(
             deps,
             request_id=request_id,
@@ -484,10 +485,15 @@ def _deliver_in_context(deps: Deps, result: issuing.IssueResult, *, patient: boo
             message=(text, blocks),
             with_dm=rule.delivery is Delivery.WRAPPED,  # ephemerals vanish
             until=_worth_until(result.credential) if patient else deps.clock(),
+            kept=kept,
         )
         if handed:
             issuing.record_delivery(
-                uow=deps.uow, request_id=request_id, grant_id=result.grant.id, now=deps.clock()
+                uow=deps.uow,
+                request_id=request_id,
+                grant_id=result.grant.id,
+                now=deps.clock(),
+                kept=kept,
             )
             crash_point("issue.slack_posted")
     deps.notify()
@@ -508,8 +514,10 @@ def _hand_over(
     message: tuple[str, list[dict[str, Any]]],
     with_dm: bool,
     until: datetime,
+    kept: list[PrivateMessage],
 ) -> bool:
-    """Give the requester the credential privately: an ephemeral, and a DM too when asked.
+    """Give the requester the credential privately: an ephemeral, and a DM too when asked
+    (where it is goes into `kept`, recorded with the delivery).
 
     The credential exists only in this worker's memory, so while Slack is unavailable it is
     offered again (2 s, doubling, at most 30 s apart), each message sent once, under the
@@ -520,7 +528,7 @@ def _hand_over(
     text, blocks = message
     steps = [lambda: deps.chat.post_ephemeral(channel, requester, text=text, blocks=blocks)]
     if with_dm:
-        steps.append(lambda: _credential_dm(deps, request_id, requester, message))
+        steps.append(lambda: kept.append(_credential_dm(deps, request_id, requester, message)))
     failures = 0
     while steps:
         try:
@@ -548,14 +556,13 @@ CREDENTIAL_DM = "credential"  # the kind of the kept DM that carried the credent
 
 def _credential_dm(
     deps: Deps, request_id: str, requester: str, message: tuple[str, list[dict[str, Any]]]
-) -> None:
-    """The credential by DM; where it is is kept (never what it says), so the notifier
-    redraws it without the credential and its buttons once the access ends."""
+) -> PrivateMessage:
+    """The credential by DM, and where it is (never what it says), kept with the delivery so
+    the notifier redraws it without the credential and its buttons once the access ends."""
     text, blocks = message
     channel = deps.chat.open_dm(requester)
     ts = deps.chat.post(channel, text=text, blocks=blocks)
-    kept = PrivateMessage(request_id, CREDENTIAL_DM, requester, channel, ts)
-    access.keep_private_message(uow=deps.uow, message=kept)
+    return PrivateMessage(request_id, CREDENTIAL_DM, requester, channel, ts)
 
 
 def count_outcome(request: AccessRequest) -> None:

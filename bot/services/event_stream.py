@@ -35,7 +35,7 @@ from bot.domain.events import DomainEvent, from_entry_if_known
 from bot.domain.export import SinkCursor
 from bot.domain.grant import Grant
 from bot.domain.incident import Incident
-from bot.domain.ports import Claim, UnitOfWork, UnitOfWorkFactory
+from bot.domain.ports import Claim, PrivateMessage, UnitOfWork, UnitOfWorkFactory
 from bot.services.common import random_token
 from bot.services.crashpoints import crash_point
 
@@ -67,6 +67,8 @@ class Batch:
     incidents: dict[str, Incident] = field(default_factory=dict)
     cards: dict[str, str] = field(default_factory=dict)  # request id -> its card's ts
     grants: dict[str, Grant] = field(default_factory=dict)  # the grants events name
+    # request id -> where its direct messages are (tasks, reminders, the credential message)
+    private: dict[str, list[PrivateMessage]] = field(default_factory=dict)
 
     def request(self, request_id: str | None) -> AccessRequest | None:
         return self.requests.get(request_id) if request_id else None
@@ -335,6 +337,7 @@ def _with_subjects(
                 card_ts = tx.cards.of_request(request_id)
                 if card_ts is not None:
                     batch.cards[request_id] = card_ts
+                batch.private[request_id] = list(tx.cards.private_messages(request_id))
         if incident_id and incident_id not in batch.incidents:
             incident = tx.incidents.get(incident_id)
             if incident is not None:

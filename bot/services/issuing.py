@@ -10,7 +10,7 @@ is recorded, so no two workers, in any replica, call Vault for the same item at 
 that can be taken while the record says ISSUING means the issuer died (see `sweeps`).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +26,7 @@ from bot.domain.ports import (
     Claim,
     CredentialBroker,
     IssuedCredential,
+    PrivateMessage,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -185,13 +186,21 @@ def _record_issued(
 
 
 def record_delivery(
-    *, uow: UnitOfWorkFactory, request_id: str, grant_id: str, now: datetime
+    *,
+    uow: UnitOfWorkFactory,
+    request_id: str,
+    grant_id: str,
+    now: datetime,
+    kept: Sequence[PrivateMessage] = (),
 ) -> None:
     """The requester has the credential: on record (`Delivered`, which the notifier tells
-    the card and the thread), and recovery will not end this access as undelivered."""
+    the card and the thread), and recovery will not end this access as undelivered. `kept`:
+    where the messages that carried it are, for the notifier to redraw when access ends."""
 
     def record(tx: UnitOfWork) -> None:
         _, request = lock_request(tx, request_id)
+        for message in kept:
+            tx.cards.keep_private_message(message)
         if not request.awaiting_delivery:
             return
         request.awaiting_delivery = False

@@ -262,9 +262,15 @@ class SlackNotifier:
             return
         message = PrivateMessage(request.id, kind, user, channel, ts)
         access.keep_private_message(uow=self.uow, message=message)
+        if self._batch is not None:
+            self._batch.private.setdefault(request.id, []).append(message)
 
     def _kept(self, request: AccessRequest) -> list[PrivateMessage]:
-        return list(access.private_messages(uow=self.uow, request_id=request.id))
+        """Where the request's direct messages are: read with the batch, plus those posted
+        since."""
+        if self._batch is None:
+            return list(access.private_messages(uow=self.uow, request_id=request.id))
+        return list(self._batch.private.get(request.id, []))
 
     def _redraw_private(self, request: AccessRequest) -> None:
         """Redraw every DM kept for the request as it is now, once per batch: tasks and
