@@ -42,7 +42,11 @@ def explain_error(detail: ErrorDetails) -> tuple[Loc, str]:
     ctx = detail.get("ctx") or {}
     value = detail.get("input")
     if loc and loc[-1] == "[key]":
-        hint = _KEY_MESSAGES.get(str(loc[0]), _TYPE_MESSAGES.get(kind, detail["msg"]))
+        if kind == "string_too_long":
+            limit = ctx.get("max_length")
+            hint = f"at most {limit} characters, the most a Slack form's choice can carry"
+        else:
+            hint = _KEY_MESSAGES.get(str(loc[0]), _TYPE_MESSAGES.get(kind, detail["msg"]))
         return loc[:-1], f"{loc[-2]!r} is not a valid name: {hint}"
     if kind == "extra_forbidden":
         return loc, _unknown_key(loc)

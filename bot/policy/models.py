@@ -70,7 +70,9 @@ DurationOrZero = Annotated[
     ),
 ]
 NonEmptyText = Annotated[str, Field(min_length=1)]
-ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+# At most 150 characters: the resource is chosen in forms by its name, and a Slack option's
+# value holds no more.
+ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=150)]
 SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Za-z0-9_]+$")]
 SlackChannelId = Annotated[str, Field(pattern=r"^[CG][A-Z0-9]+$")]
 SlackUserGroupId = Annotated[str, Field(pattern=r"^S[A-Z0-9]+$")]

@@ -422,6 +422,17 @@ def test_resource_name_must_be_typeable() -> None:
     assert "'feature store' is not a valid name" in problem.message
 
 
+def test_resource_name_fits_a_slack_option_value() -> None:
+    doc = example_doc()
+    long_name = "r" * 151
+    doc["resources"][long_name] = doc["resources"].pop("feature-store-rw")
+
+    problem = only_problem(doc)
+
+    assert problem.path == f"resources.{long_name}"
+    assert "valid name" in problem.message and "150" in problem.message
+
+
 def test_channel_prefix_must_suit_slack() -> None:
     doc = example_doc()
     doc["incident"]["channel_prefix"] = "Incident #"
