@@ -37,8 +37,12 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 INCIDENT_TOKEN_ROLE = "gatehouse-incident"  # noqa: S105 - a role name, not a secret
 """The token role deploy/vault/setup.sh creates: orphan tokens with the resources' policies."""
 
-# An incident token outlives the grants under it by this much, so renewing it is rarely urgent.
+# An incident token outlives the grants under it by at least this much.
 INCIDENT_TOKEN_MARGIN = timedelta(minutes=10)
+# Made or renewed, it is asked for this much more than the grant in hand needs (Vault caps it at
+# the token role's explicit max TTL), so the next grants fit under it as it is: an access costs
+# Vault one renewal an hour, not one each.
+INCIDENT_TOKEN_HEADROOM = timedelta(hours=1)
 
 
 @dataclass
@@ -198,14 +202,15 @@ class VaultCredentialBroker:
         self, incident_id: str, needed_until: datetime, now: datetime
     ) -> _IncidentToken:
         """This process's token for the incident, long enough for `needed_until`."""
-        wanted = needed_until + INCIDENT_TOKEN_MARGIN
+        needed = needed_until + INCIDENT_TOKEN_MARGIN
+        asked = needed + INCIDENT_TOKEN_HEADROOM
         with self._lock:
             current = self._incident_tokens.get(incident_id)
-            if current is not None and current.expires_at >= wanted:
+            if current is not None and current.expires_at >= needed:
                 return current
-            if current is not None and self._extend(current, wanted, now):
+            if current is not None and self._extend(current, asked, now) >= needed:
                 return current
-            fresh = self._create_incident_token(incident_id, wanted, now)
+            fresh = self._create_incident_token(incident_id, asked, now)
             self._incident_tokens[incident_id] = fresh
             return fresh
 
@@ -235,7 +240,8 @@ class VaultCredentialBroker:
             auth["client_token"], auth["accessor"], now + timedelta(seconds=lease)
         )
 
-    def _extend(self, token: _IncidentToken, until: datetime, now: datetime) -> bool:
+    def _extend(self, token: _IncidentToken, until: datetime, now: datetime) -> datetime:
+        """Renew the token towards `until`; returns the end Vault granted (`now` if refused)."""
         client = self._session.new_client(token=token.token)
         seconds = _seconds_until(until, now)
         try:
@@ -245,10 +251,10 @@ class VaultCredentialBroker:
                 path="auth/token/renew-self",
             )
         except CredentialError:
-            return False
+            return now
         lease = int(response["auth"].get("lease_duration") or 0)
         token.expires_at = now + timedelta(seconds=lease)
-        return token.expires_at >= until
+        return token.expires_at
 
     def health(self, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str:
         """Vault's state from its unauthenticated sys/health, one of metrics.VAULT_STATES.

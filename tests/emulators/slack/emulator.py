@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.emulators.loopback import Serving
@@ -33,6 +33,8 @@ class RecordedCall:
     status: int = 200
     http_method: str = "POST"
     modelled: bool = True  # False: an existing method without a model, answered {"ok": true}
+    # When the answer was ready (time.monotonic(), this process): benchmarks time the bot by it.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def ok(self) -> bool:

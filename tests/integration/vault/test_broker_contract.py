@@ -213,6 +213,29 @@ def test_connection_errors_429_and_5xx_are_retried_then_reported(emulator: Targe
         broker.issue(grant=other, resource=EXEC, until=ends(other), now=datetime.now(UTC))
 
 
+def test_an_access_asks_vault_only_what_it_needs(emulator: Target) -> None:
+    """Two requests per access (the grant's token, then nothing else for a token resource):
+    the incident's token is made with headroom, so the accesses after the first fit under it
+    without a renewal; one that would outlive it renews it once."""
+    vault = emulator.emulator
+    assert vault is not None
+    broker = broker_for(emulator)
+    start = datetime.now(UTC)
+    first = grant(minutes=20)
+    broker.issue(grant=first, resource=EXEC, until=ends(first), now=start)
+    made = len(vault.calls)
+    for minute in range(1, 6):  # five more, each ending a minute after the one before
+        later = grant(minutes=20 + minute)
+        broker.issue(grant=later, resource=EXEC, until=ends(later, 20 + minute), now=start)
+    paths = [call.path for call in vault.calls[made:]]
+    assert paths == ["auth/token/create"] * 5
+    longest = grant(minutes=59)
+    beyond = start + timedelta(hours=2)  # past the incident token's headroom
+    broker.issue(grant=longest, resource=EXEC, until=beyond, now=start)
+    paths = [call.path for call in vault.calls[made + 5 :]]
+    assert paths == ["auth/token/renew-self", "auth/token/create"]
+
+
 def test_every_call_has_a_timeout(emulator: Target) -> None:
     vault = emulator.emulator
     assert vault is not None
