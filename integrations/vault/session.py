@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 import hvac
 import hvac.exceptions
 import requests
+import requests.adapters
 
 from bot.domain.errors import (
     CredentialDenied,
@@ -73,18 +74,24 @@ class VaultSession:
         self.config = config
         self._sleep = sleep
         self._monotonic = monotonic
+        self._http = _pooled_http(config)
         self._client = self.new_client(token=None)
         self._token_expires_at: float | None = None
         self._token_ttl = 0.0
 
     def new_client(self, *, token: str | None) -> hvac.Client:
-        """A client with our address, namespace, CA and timeout, acting as `token`."""
+        """A client with our address, namespace, CA and timeout, acting as `token`.
+
+        Every client shares this session's connections (hvac sends the token and namespace as
+        headers of each request), so a grant's token and the credential read under it reuse
+        one kept-alive connection instead of each opening its own (a TLS handshake is a round
+        trip or two to a Vault that may be far away)."""
         return hvac.Client(
             url=self.config.address,
             token=token,
             timeout=self.config.timeout_seconds,
             namespace=self.config.namespace,
-            verify=self.config.ca_cert if self.config.ca_cert else True,
+            session=self._http,
         )
 
     @property
@@ -216,3 +223,16 @@ def _describe(error: Exception) -> str:
     if isinstance(error, requests.exceptions.Timeout):
         return "timed out"
     return "connection refused" if "refused" in str(error).lower() else "connection failed"
+
+
+# Connections kept to Vault: enough for the close's parallel confirmations and the workers.
+POOLED_CONNECTIONS = 64
+
+
+def _pooled_http(config: VaultConfig) -> requests.Session:
+    http = requests.Session()
+    http.verify = config.ca_cert if config.ca_cert else True
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=POOLED_CONNECTIONS)
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
+    return http

@@ -40,11 +40,17 @@ def test_sqlite_connections_are_configured(tmp_path: Path) -> None:
         with engine.connect() as connection:
             pragmas = {
                 name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-                for name in ("foreign_keys", "journal_mode", "busy_timeout")
+                for name in ("foreign_keys", "journal_mode", "busy_timeout", "synchronous")
             }
     finally:
         engine.dispose()
-    assert pragmas == {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 30_000}
+    # synchronous 1 is NORMAL: https://www.sqlite.org/pragma.html#pragma_synchronous
+    assert pragmas == {
+        "foreign_keys": 1,
+        "journal_mode": "wal",
+        "busy_timeout": 30_000,
+        "synchronous": 1,
+    }
 
 
 def test_sqlite_transactions_begin_immediate(tmp_path: Path) -> None:

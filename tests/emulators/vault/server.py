@@ -35,6 +35,7 @@ class RecordedCall:
     json: Any  # the parsed body, or None
     query: dict[str, list[str]] = field(default_factory=dict)
     status: int = 0
+    client: tuple[str, int] | None = None  # the caller's address and port: its connection
 
 
 @dataclass
@@ -64,6 +65,7 @@ class _Handler(LoopbackHandler):
             return
         path = parts.path[len("/v1/") :]
         call = emulator._record(self.command, path, dict(self.headers.items()), raw_body, query)
+        call.client = (str(self.client_address[0]), int(self.client_address[1]))
         delay = emulator._delay
         if delay:
             time.sleep(delay)

@@ -236,6 +236,23 @@ def test_an_access_asks_vault_only_what_it_needs(emulator: Target) -> None:
     assert paths == ["auth/token/renew-self", "auth/token/create"]
 
 
+def test_the_requests_of_an_access_share_one_kept_alive_connection(emulator: Target) -> None:
+    """hvac clients acting as different tokens (the bot, the incident, each grant) send their
+    requests over the session's pooled connection: no new connection, and with a real Vault no
+    TLS handshake, per request."""
+    vault = emulator.emulator
+    assert vault is not None
+    broker = broker_for(emulator)
+    made = len(vault.calls)
+    start = datetime.now(UTC)
+    for minutes in (20, 21, 22):
+        access = grant(minutes=minutes)
+        broker.issue(grant=access, resource=EXEC, until=ends(access, minutes), now=start)
+    calls = vault.calls[made:]
+    assert len(calls) >= 5  # the bot's token looked up, the incident's made, three grants
+    assert len({call.client for call in calls}) == 1
+
+
 def test_every_call_has_a_timeout(emulator: Target) -> None:
     vault = emulator.emulator
     assert vault is not None
