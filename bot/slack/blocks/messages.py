@@ -262,8 +262,8 @@ def told_channel(
     if request.state is RequestState.ACTIVE:
         where = "sent to the requester by DM" if in_dm else "shown once to the requester, privately"
         line = (
-            f"🔓 {_capital(voice.access)} is active until {when(request.ends_at)}: the "
-            f"credential was {where}."
+            f"🔓 {_capital(voice.access)} is ready: the credential was {where}. It ends "
+            f"{when(request.ends_at)}."
         )
     elif request.state is RequestState.APPROVED and retrying:
         line = (
