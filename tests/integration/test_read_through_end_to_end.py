@@ -229,8 +229,8 @@ def test_every_message_reads_well_to_each_person(scene: Scene) -> None:
         assert "[Approve] [Deny]" in reads(reminder)
     note = [t for t in thread(scene, channel.id, card) if "reminded" in t]
     assert note == [
-        f"⏰ {request_id} (`feature-store-rw`) is still waiting for 1 more approval; the 4 "
-        "approvers who have not decided were reminded privately."
+        "⏰ The request for `feature-store-rw` (30m) is still waiting for 1 more approval; "
+        "the 4 approvers who have not decided were reminded privately."
     ]
     dm_click(scene, "U0SEC1", ids.APPROVE, about(scene, "U0SEC1", request_id)[-1], request_id)
     eventually(lambda: scene.request_state(request_id) is RequestState.ACTIVE)
@@ -254,7 +254,10 @@ def test_every_message_reads_well_to_each_person(scene: Scene) -> None:
     assert f"{timed_out} · @grace asks for `inference-logs-ro` (30m)" in theirs
 
     # -- extend: a task for each approver, decided from a DM, the requester told once ------
-    scene.command("/access", f"extend {request_id} 30m still backfilling", REQUESTER, channel.id)
+    asked_answer = answer(
+        scene, "/access", f"extend {request_id} 30m still backfilling", REQUESTER, channel.id
+    )
+    assert "each approver who may decide has it as a task" in asked_answer
     extension_tasks = {a: eventually(partial(extension_task, scene, a)) for a in approvers}
     task_reads = reads(extension_tasks["U0LEAD3"])
     assert task_reads.startswith(f"🙋 Waiting on you · extension of {request_id}")
@@ -283,8 +286,13 @@ def test_every_message_reads_well_to_each_person(scene: Scene) -> None:
     )
 
     # -- hand-off; break-glass reviewed from a DM by the new commander ----------------------
-    handed = scene.command("/incident", "commander @frances", COMMANDER, channel.id)
-    assert "<@" not in handed.text or "frances" in read_text(handed.text, NAMES)
+    scene.command("/incident", "commander @frances", COMMANDER, channel.id)
+    handed = eventually(
+        lambda: [reads(m) for m in slack.messages(channel.id) if "handed command" in m.text]
+    )
+    assert handed[0].startswith("@ada handed command of INC-") and handed[0].endswith(
+        " to @frances."
+    )
     scene.command(
         "/request-access",
         "serving-cluster-exec 10m pods crash-looping --break-glass",
@@ -319,6 +327,14 @@ def test_every_message_reads_well_to_each_person(scene: Scene) -> None:
     (ended,) = [reads(m) for m in slack.dms(REQUESTER) if "🔑" in reads(m) and request_id in m.text]
     assert "⌛ Your access to `feature-store-rw` ended: it expired at" in ended
     assert "[" not in ended  # no button left
+
+    reviewed = reads(slack.dms("U0LEAD1")[-1])
+    assert reviewed.startswith(f"Break-glass review · {glass}") and "[" not in reviewed
+    assert "✅ Break-glass confirmed on review by @frances." in reviewed
+    # A reminder, once decided, is one line under the task, not a second copy of it.
+    (task, reminder_now) = about(scene, "U0LEAD2", timed_out)
+    assert reads(reminder_now).startswith(f"› ⏰ Reminder about {timed_out}, decided since: ⌛")
+    assert "timed out" in reads(task) and "[Approve]" not in reads(task)
 
     # -- the close -----------------------------------------------------------------------
     scene.command("/incident", "close rolled back the ranker", ADMIN, channel.id)

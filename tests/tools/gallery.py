@@ -804,7 +804,9 @@ def markdown() -> str:
     for heading, who, section in SECTIONS:
         out += [f"## {heading}", "", f"Read {who}.", ""]
         for shown in section(sample):
-            out += [f"### {shown.title}", "", "```text", *reads(shown).splitlines(), "```", ""]
+            # Indented, not fenced: a message may hold a fence of its own (the credential).
+            shown_as = [f"    {line}".rstrip() for line in reads(shown).splitlines()]
+            out += [f"### {shown.title}", "", "Reads:", "", *shown_as, ""]
             if shown.text and shown.blocks:
                 out += [
                     "Notification text:",

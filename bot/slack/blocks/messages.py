@@ -302,7 +302,7 @@ def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
     not decided was reminded privately, with the buttons."""
     people = "approver who has" if len(waiting) == 1 else "approvers who have"
     return clip(
-        f"⏰ {request.id} ({_what(request)}) is still waiting for "
+        f"⏰ {_capital(for_channel(request).request)} is still waiting for "
         f"{_approvals_left(request)}; the {len(waiting)} {people} not decided "
         f"{'was' if len(waiting) == 1 else 'were'} reminded privately.",
         MESSAGE_TEXT_LIMIT,
@@ -456,13 +456,12 @@ def review_text(request: AccessRequest) -> str:
 
 def review_outcome(request: AccessRequest, voice: Voice) -> str:
     """How a break-glass review went: confirmed (by whom), or how the access ended."""
+    confirmed = f"confirmed on review by {mentions(request.approvers_so_far)}"
     if request.state.is_terminal:
-        return _capitalised(ended(request, voice, timeout=None))
+        line = _capitalised(ended(request, voice, timeout=None))
+        return f"✅ Break-glass {confirmed}. {line}" if request.reviewed_at else line
     if request.reviewed_at is not None:
-        return (
-            f"✅ {_capital(voice.access)} taken by break-glass was confirmed on review by "
-            f"{mentions(request.approvers_so_far)}."
-        )
+        return f"✅ {_capital(voice.access)} taken by break-glass was {confirmed}."
     return _capitalised(status_line(request, voice, timeout=None))
 
 

@@ -38,6 +38,10 @@ def approver_task(
     why, and the buttons while the approver still has to decide."""
     text = messages.task_reminder_text(request) if reminder else messages.task_text(request)
     waiting = request.state is RequestState.PENDING and request.decision_by(approver) is None
+    if reminder and not waiting:
+        # The task above it says it all, redrawn the same way: one line, not a second copy.
+        outcome = messages.task_outcome(request, approver, timeout=timeout)
+        return text, [context(f"⏰ Reminder about {request.id}, decided since: {outcome}")]
     if not waiting:
         heading = "*Access request*"  # decided: nothing waits on this approver any more
     else:
@@ -119,7 +123,7 @@ def extension_task(
     ends now and would end, and the buttons while it waits on them."""
     text = messages.extension_task_text(request, extension)
     reason = escape(extension.reason) if extension.reason else "no reason given"
-    heading = "🙋 *Waiting on you*" if extension.awaits(approver) else "*Extension asked*"
+    heading = "🙋 *Waiting on you*" if extension.awaits(approver) else "*Extension*"
     blocks: list[dict[str, Any]] = [
         section(
             f"{heading} · extension of {request.id}\n"
@@ -167,7 +171,8 @@ def expiry_warning(request: AccessRequest, room: timedelta | None, *, open_: boo
         if request.state is RequestState.ACTIVE:
             blocks.append(context(f"It now ends {when(request.ends_at)}."))
         else:
-            blocks.append(context(messages.told_privately(request)))
+            # Past: struck through, not told again (the credential message says how it ended).
+            blocks = [section(f"~{text}~"), context("Access has ended since.")]
         return text, blocks
     blocks.append(context(messages.expiry_warning_room(room)))
     if room is not None and room >= timedelta(minutes=1):
