@@ -506,6 +506,10 @@ def _requester(sample: Sample) -> list[Shown]:
             "Access ends soon, at its maximum",
             tasks.expiry_warning(active, timedelta(0), open_=True),
         ),
+        _message(
+            "Access ends soon, once it ended (the credential message says how)",
+            tasks.expiry_warning(expired, timedelta(0), open_=False),
+        ),
         Shown(
             "Form: extend access",
             "modal",
@@ -580,6 +584,10 @@ def _approvers(sample: Sample) -> list[Shown]:
         _message(
             "The one reminder",
             task(pending, rule, LEAD, timeout=timeout, reminder=True, channel_id=CHANNEL),
+        ),
+        _message(
+            "The one reminder, decided since (one line under the task)",
+            task(denied, rule, LEAD, timeout=timeout, reminder=True, channel_id=CHANNEL),
         ),
         _message(
             "A task, approved, waiting for more",

@@ -80,7 +80,7 @@ def _block(block: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
     if kind == "input":
         optional = " (optional)" if block.get("optional") else ""
         asked = _plain(block["label"]) + optional
-        colon = "" if asked.endswith(("?", ")")) else ":"
+        colon = "" if asked.endswith("?") else ":"
         label = f"{asked}{colon} {_element(block['element'])}"
         hint = f"\n› {_plain(block['hint'])}" if "hint" in block else ""
         return [label + hint]
