@@ -237,8 +237,17 @@ def play(slack: SlackEmulator, people: SlackClient, room: str, vault_url: str) -
         ),
         "the credential",
     )
-    updated = slack.channel(channel.id).find(request.ts)
-    assert updated is not None
+    updated = wait_for(
+        lambda: next(
+            (
+                m
+                for m in [slack.channel(channel.id).find(request.ts)]
+                if m is not None and "2 of 2" in json.dumps(m.blocks)
+            ),
+            None,
+        ),
+        "the card, decided",
+    )
     show(
         "everyone",
         f"#{channel.name} (the card, updated in place)",

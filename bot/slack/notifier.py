@@ -1,16 +1,18 @@
 """The Slack notifier: what people see, drawn from the event stream.
 
 It follows the audit chain (`bot.services.event_stream`) and, for each event, updates the
-request's card in place and tells the people concerned in its thread: a card posted for a new
-request, the outcome told to the requester once, an extension asked and answered, approvers
-reminded. Approvers get the request privately, once each, as a task (a DM with the buttons);
-the requester hears privately of how their request ended and that access ends soon. Every DM
-about a request is kept (`CardRepository.private_messages`) and redrawn when the request moves
-on: a task loses its buttons once decided, the credential message its credential once access
-ended. "Told" is this follower's cursor, not a flag: a stop, a Slack outage or another
-replica taking over resumes at the first event not yet handled, and no message is posted twice:
-each carries a marker (its event's sequence number, in Slack message metadata), and a post the
-follower is in doubt about is looked for in Slack before it is posted again.
+request's card in place and says in its thread what happened, for the channel, mentioning
+neither the requester nor the approvers: a card posted for a new request, its outcome, an
+extension asked and answered, approvers reminded. Approvers get each request, extension and
+break-glass review privately, once each, as a task (a DM with the buttons); the requester hears
+privately, once, how their request, extension or review went, with the cause, and that access
+ends soon. Every DM about a request is kept (`CardRepository.private_messages`) and redrawn
+when the request moves on: a task loses its buttons once decided, the credential message its
+credential once access ended. "Told" is this follower's cursor, not a flag: a stop, a Slack
+outage or another replica taking over resumes at the first event not yet handled, and no
+message is posted twice: each carries a marker (its event's sequence number, in Slack message
+metadata), and a post the follower is in doubt about is looked for in Slack before it is
+posted again.
 
 Cards are drawn from the request as it is when the batch is read, so redrawing one is always
 safe; within one batch a card is drawn once. The credential itself is not posted here: it exists
@@ -54,15 +56,15 @@ from bot.domain.events import (
     RevocationConfirmed,
     RevocationFailed,
 )
-from bot.domain.extension import extension_headroom
+from bot.domain.extension import Extension, ExtensionState, extension_headroom
 from bot.domain.incident import Incident
 from bot.domain.ports import ChatGateway, PrivateMessage, UnitOfWorkFactory
 from bot.domain.rules import AccessPolicy, Delivery, DynamicGroup
 from bot.services import access
 from bot.services.event_stream import Batch, EffectUnavailable, StreamEvent
 from bot.slack.blocks import access as access_blocks
-from bot.slack.blocks import extension as extension_blocks
 from bot.slack.blocks import incident as incident_blocks
+from bot.slack.blocks import messages
 from bot.slack.blocks import tasks as task_blocks
 
 NAME = "slack-notifier"
@@ -72,28 +74,29 @@ log = structlog.get_logger(__name__)
 _REDRAW = (
     DecisionRecorded,
     RequestApproved,
-    BreakGlassConfirmed,
     RevocationConfirmed,
     RevocationFailed,
     ExtensionDecided,
     ExtensionApproved,
 )
-# Outcomes the requester is told of in the card's thread.
+# Outcomes told in the card's thread (for the channel) and to the requester by DM.
 _OUTCOMES = (RequestDenied, RequestCancelled, RequestTimedOut, RequestFailed, AccessEnded)
 _EXTENSION_OUTCOMES = (ExtensionDenied, ExtensionApplied, ExtensionFailed)
-# Outcomes the requester is also told of by DM, with the cause (an access that ended is told
-# in its credential message, redrawn, when there is one).
-_TOLD_PRIVATELY = (RequestDenied, RequestCancelled, RequestTimedOut, RequestFailed, AccessEnded)
-# Events after which the DMs kept for a request are redrawn (tasks, reminders, warnings, the
-# credential message).
+# Events after which the DMs kept for a request are redrawn (tasks, reviews, extension tasks,
+# reminders, warnings, the credential message).
 _REDRAW_PRIVATE = (
     DecisionRecorded,
     RequestApproved,
-    ExtensionApplied,
+    BreakGlassConfirmed,
+    ExtensionDecided,
+    ExtensionApproved,
+    *_EXTENSION_OUTCOMES,
     *_OUTCOMES,
 )
-# The kinds of kept DMs.
-TASK, REMINDER, WARNING = "task", "reminder", "warning"
+# The kinds of kept DMs; an extension's tasks are kept under "x:" and the extension's id, so
+# each extension's are redrawn as that extension moves on.
+TASK, REMINDER, REVIEW, WARNING, OUTCOME = "task", "reminder", "review", "warning", "outcome"
+EXTENSION_TASK = "x:"
 
 
 @dataclass
@@ -164,6 +167,13 @@ class SlackNotifier:
             self._card_and_notes(request, incident, batch)
             self._tasks(request, incident)
             return True
+        if isinstance(event, BreakGlassConfirmed):
+            self._draw(request, incident)
+            voice = messages.for_channel(request)
+            self._reply(request, incident, messages.review_outcome(request, voice), "reviewed")
+            text, blocks = task_blocks.requester_review_outcome(request)
+            self._dm(request, request.requester_id, "reviewed", text, blocks)
+            return True
         if isinstance(event, ExpiryWarned):
             return self._expiry_warning(event, request)
         if isinstance(event, RequestApproved) and event.automatic and not request.break_glass:
@@ -178,9 +188,7 @@ class SlackNotifier:
             self._draw(request, incident, retrying=retrying)
             if not retrying:
                 return False  # the request's end (RequestFailed) tells the requester
-            text = access_blocks.outcome_for_requester(
-                request, retrying=True, timeout=self._timeout
-            )
+            text = access_blocks.outcome_for_channel(request, retrying=True, timeout=self._timeout)
             self._reply(request, incident, text, "retrying")
             return True
         if isinstance(event, Delivered):
@@ -188,7 +196,7 @@ class SlackNotifier:
             if request.state is not RequestState.ACTIVE:
                 return False  # ended since: its own event tells how
             in_dm = self.policy.resource(request.resource).delivery is Delivery.WRAPPED
-            text = access_blocks.outcome_for_requester(request, in_dm=in_dm)
+            text = access_blocks.outcome_for_channel(request, in_dm=in_dm)
             self._reply(request, incident, text, "ready")
             return True
         if isinstance(event, _OUTCOMES):
@@ -196,7 +204,7 @@ class SlackNotifier:
             told = self._tell_requester(event, request)
             if _ended_by_close(event):
                 return told  # the close summary tells everyone at once
-            text = access_blocks.outcome_for_requester(request, timeout=self._timeout)
+            text = access_blocks.outcome_for_channel(request, timeout=self._timeout)
             self._reply(request, incident, text, "outcome")
             return True
         if isinstance(event, (ExtensionAsked, *_EXTENSION_OUTCOMES)):
@@ -213,12 +221,37 @@ class SlackNotifier:
     # -- direct messages ------------------------------------------------------------------
 
     def _tasks(self, request: AccessRequest, incident: Incident) -> None:
-        """Each approver who may decide gets the request once, as a task of their own."""
+        """Each approver who may decide gets the request once, as a task of their own; each
+        reviewer of break-glass access, its review."""
+        if request.awaiting_review:
+            rule = self.policy.resource(request.resource)
+            kept = {m.user_id for m in self._kept(request) if m.kind == REVIEW}
+            for reviewer in sorted(request.possible_approvers - kept):
+                text, blocks = task_blocks.review_task(
+                    request, rule, reviewer, channel_id=incident.channel_id
+                )
+                self._dm(request, reviewer, REVIEW, text, blocks)
+            return
         if request.state is not RequestState.PENDING or request.break_glass:
             return
         kept = {m.user_id for m in self._kept(request) if m.kind == TASK}
         for approver in sorted(request.possible_approvers - kept):
             self._dm_task(request, incident, approver, kind=TASK)
+
+    def _extension_tasks(
+        self, request: AccessRequest, extension: Extension, incident: Incident
+    ) -> None:
+        """Each approver who may decide an extension gets it once, as a task of their own."""
+        if extension.state is not ExtensionState.PENDING:
+            return
+        kind = EXTENSION_TASK + extension.id
+        rule = self.policy.resource(request.resource)
+        kept = {m.user_id for m in self._kept(request) if m.kind == kind}
+        for approver in sorted(extension.waiting_on() - kept):
+            text, blocks = task_blocks.extension_task(
+                request, extension, rule, approver, channel_id=incident.channel_id
+            )
+            self._dm(request, approver, kind, text, blocks)
 
     def _remind(self, request: AccessRequest, incident: Incident, waiting: frozenset[str]) -> None:
         """The one reminder, by DM, to each approver who has not decided, with the buttons."""
@@ -296,15 +329,27 @@ class SlackNotifier:
     def _private_view(
         self, request: AccessRequest, kept: PrivateMessage
     ) -> tuple[str, list[dict[str, object]]] | None:
+        incident = self._batch.incident(request.incident_id) if self._batch else None
+        channel_id = incident.channel_id if incident is not None else ""
+        rule = self.policy.resource(request.resource)
         if kept.kind in (TASK, REMINDER):
-            incident = self._batch.incident(request.incident_id) if self._batch else None
             return task_blocks.approver_task(
                 request,
-                self.policy.resource(request.resource),
+                rule,
                 kept.user_id,
-                channel_id=incident.channel_id if incident is not None else "",
+                channel_id=channel_id,
                 timeout=self._timeout,
                 reminder=kept.kind == REMINDER,
+            )
+        if kept.kind == REVIEW:
+            return task_blocks.review_task(request, rule, kept.user_id, channel_id=channel_id)
+        if kept.kind.startswith(EXTENSION_TASK):
+            extension_id = kept.kind.removeprefix(EXTENSION_TASK)
+            extension = next((e for e in request.extensions if e.id == extension_id), None)
+            if extension is None:
+                return None
+            return task_blocks.extension_task(
+                request, extension, rule, kept.user_id, channel_id=channel_id
             )
         if kept.kind == WARNING:
             open_ = request.state is RequestState.ACTIVE and request.expiry_warned_for == (
@@ -319,7 +364,7 @@ class SlackNotifier:
         """The requester's DM about how their request ended, with its cause; not for what
         they did themselves, nor for access whose credential message was just redrawn to
         say it. True when a DM was posted."""
-        if not isinstance(event, _TOLD_PRIVATELY) or request.ended_by == request.requester_id:
+        if not isinstance(event, _OUTCOMES) or request.ended_by == request.requester_id:
             return False
         if request.state is RequestState.CANCELLED and _ended_by_close(event):
             return False  # never started: the close summary says it
@@ -327,7 +372,7 @@ class SlackNotifier:
         if isinstance(event, AccessEnded) and CREDENTIAL_DM in kinds:
             return False
         text, blocks = task_blocks.requester_outcome(request, timeout=self._timeout)
-        self._dm(request, request.requester_id, "outcome", text, blocks)
+        self._dm(request, request.requester_id, OUTCOME, text, blocks)
         return True
 
     def _expiry_warning(self, event: ExpiryWarned, request: AccessRequest) -> bool:
@@ -402,16 +447,30 @@ class SlackNotifier:
             log.warning("the operators' channel refused a post", error=refused.message)
 
     def _extension(self, event: DomainEvent, request: AccessRequest, incident: Incident) -> bool:
+        """An extension asked: a task for each approver who may decide it, and a thread note
+        that mentions them only where the policy asks. Decided or applied: the requester told
+        by DM, the channel in the thread."""
         extension_id = getattr(event, "extension_id", "")
         extension = next((e for e in request.extensions if e.id == extension_id), None)
         self._draw(request, incident)
         if extension is None:
             return False
         if isinstance(event, ExtensionAsked):
-            text = extension_blocks.extension_asked(request, extension)
-        else:
-            text = extension_blocks.extension_outcome(request, extension)
-        self._reply(request, incident, text, "extension")
+            self._extension_tasks(request, extension, incident)
+            rule = self.policy.resource(request.resource)
+            text = messages.extension_asked(
+                request, extension, mention_approvers=rule.mentions_approvers
+            )
+            self._reply(request, incident, text, "extension")
+            return True
+        if extension.state is ExtensionState.PENDING:
+            return False  # not decided yet as this batch reads it: its outcome comes later
+        voice = messages.for_channel(request)
+        self._reply(
+            request, incident, messages.extension_outcome(request, extension, voice), "extension"
+        )
+        text, blocks = task_blocks.requester_extension_outcome(request, extension)
+        self._dm(request, extension.requested_by, "x-outcome", text, blocks)
         return True
 
     def _draw(self, request: AccessRequest, incident: Incident, *, retrying: bool = False) -> None:

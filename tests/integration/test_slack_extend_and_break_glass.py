@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from functools import partial
 from typing import Any
 
 from bot.domain.access import RequestState
@@ -12,6 +13,11 @@ from tests.integration.test_slack_end_to_end import Scene, request_id_in
 from tests.waiting import eventually
 
 scene = end_to_end.scene  # the same fixture: bot, Slack and Vault emulators, both databases
+LEADS = ("U0LEAD1", "U0LEAD2", "U0LEAD3")  # inference-logs-ro's and serving-cluster-exec's
+
+
+def shown_text(message: Any) -> str:
+    return str(message.text) + json.dumps(message.blocks or [], ensure_ascii=False)
 
 
 def grant_token_expiry(scene: Scene, request_id: str) -> float | None:
@@ -72,20 +78,57 @@ def test_extend_from_the_button_with_an_approval_renews_the_same_credential(
             (m for m in slack.thread(channel.id, card.ts) if "asks to extend" in m.text), None
         )
 
+    # The thread mentions nobody: each approver who may decide has the ask as a task DM,
+    # with the request's context and the buttons.
     asked = eventually(asked_in_thread)
-    assert "<@U0LEAD1>" in asked.text and "<@U0LEAD2>" in asked.text
+    assert "<@" not in asked.text and "asked privately" in asked.text
     updated = slack.channel(channel.id).find(card.ts)
     assert updated is not None and "gatehouse.extend_approve" in json.dumps(updated.blocks)
 
+    def extension_task(user: str) -> Any:
+        return next(
+            (m for m in slack.dms(user) if "asks to extend" in m.text and request_id in m.text),
+            None,
+        )
+
+    tasks = {lead: eventually(partial(extension_task, lead)) for lead in LEADS}
+    for task in tasks.values():
+        shown = json.dumps(task.blocks, ensure_ascii=False)
+        assert "gatehouse.extend_approve" in shown and "still drifting" in shown
+        assert "inference-logs-ro" in shown and "30m" in shown and "Ends" in shown
+    assert extension_task("U0ONCALL2") is None  # never asked to decide their own
+
     scene.click("U0ONCALL2", "gatehouse.extend_approve", channel.id, card.ts, request_id)
-    scene.click("U0LEAD2", "gatehouse.extend_approve", channel.id, card.ts, request_id)
+    lead2 = slack.dm_channel("U0LEAD2")
+    assert lead2 is not None
+    scene.click("U0LEAD2", "gatehouse.extend_approve", lead2.id, tasks["U0LEAD2"].ts, request_id)
 
     def extended_in_thread() -> Any:
         return next(
             (m for m in slack.thread(channel.id, card.ts) if "extended until" in m.text), None
         )
 
-    eventually(extended_in_thread)
+    extended = eventually(extended_in_thread)
+    assert "<@U0ONCALL2>" not in extended.text  # told by DM, not pinged in the thread
+    told = eventually(
+        lambda: next((m for m in slack.dms("U0ONCALL2") if "is extended until" in m.text), None)
+    )
+    assert told.text.startswith("⏱️ Your access to `inference-logs-ro` is extended until")
+
+    def redrawn() -> bool:
+        return all(
+            "gatehouse.extend_approve" not in json.dumps(m.blocks)
+            for lead in LEADS
+            for m in slack.dms(lead)
+            if "asks to extend" in m.text
+        )
+
+    eventually(redrawn)
+    for lead in LEADS:
+        (task,) = [m for m in slack.dms(lead) if "asks to extend" in m.text]
+        assert "extended until" in json.dumps(task.blocks) and "<@U0LEAD2>" in json.dumps(
+            task.blocks
+        )
     expiry_after = grant_token_expiry(scene, request_id)
     assert expiry_after is not None and expiry_after - expiry_before >= 30 * 60 - 5
     with scene.bot.gatehouse.uow() as tx:
@@ -128,14 +171,29 @@ def test_break_glass_is_loud_issues_at_once_and_a_deny_revokes_it(scene: Scene) 
     card = scene.card(channel.id, "Deny and revoke")
     request_id = request_id_in(card)
     blocks = json.dumps(card.blocks)
-    assert "<!here>" in blocks and "<@U0LEAD1>" in card.text and "15m" in card.text
+    assert "<!here>" in blocks and "15m" in card.text and "asked privately" in card.text
+    assert "<@U0LEAD1>" not in card.text + blocks  # a task of their own, not a ping
+    # Each reviewer (the leads and the commander) has the review as a task DM.
+    reviewers = (*LEADS, "U0ONCALL1")
+
+    def review(user: str) -> Any:
+        return next((m for m in slack.dms(user) if "by break-glass" in m.text), None)
+
+    reviews = {user: eventually(partial(review, user)) for user in reviewers}
+    for task in reviews.values():
+        shown = json.dumps(task.blocks, ensure_ascii=False)
+        assert "Confirm it was needed" in shown and "Deny and revoke" in shown
+        assert "serving-cluster-exec" in shown and "pods crash-looping" in shown
+    assert review("U0ONCALL2") is None
     eventually(lambda: any("vault unwrap" in json.dumps(m.blocks) for m in slack.dms("U0ONCALL2")))
     assert scene.request_state(request_id) is RequestState.ACTIVE
     delivered = [m for m in slack.dms("U0ONCALL2") if "vault unwrap" in json.dumps(m.blocks)]
     assert "gatehouse.extend" not in json.dumps(delivered[0].blocks)
     assert eventually(lambda: grant_token_expiry(scene, request_id)) <= time.time() + 15 * 60 + 5
 
-    scene.click("U0LEAD1", "gatehouse.deny", channel.id, card.ts, request_id)
+    lead1 = slack.dm_channel("U0LEAD1")
+    assert lead1 is not None
+    scene.click("U0LEAD1", "gatehouse.deny", lead1.id, reviews["U0LEAD1"].ts, request_id)
     eventually(lambda: [v for v in slack.views("U0LEAD1") if not v.closed])
     scene.people.view_submission(
         "U0LEAD1",
@@ -151,6 +209,22 @@ def test_break_glass_is_loud_issues_at_once_and_a_deny_revokes_it(scene: Scene) 
         return "page me next time" in text and "Deny and revoke" not in text
 
     eventually(revoked_card)
+
+    def reviews_redrawn() -> bool:
+        now = [review(user) for user in reviewers]
+        return all(
+            m is not None
+            and "Deny and revoke" not in json.dumps(m.blocks)
+            and "page me next time" in json.dumps(m.blocks)
+            for m in now
+        )
+
+    eventually(reviews_redrawn)
+    told = [m for m in slack.dms("U0ONCALL2") if "denied it on review" in shown_text(m)]
+    assert len(told) == 1  # the credential DM, redrawn: the end said once, privately
+    thread = [m.text for m in slack.thread(channel.id, card.ts)]
+    assert any("denied it on review" in t for t in thread)
+    assert not any("<@U0ONCALL2>" in t for t in thread)
     scene.command("/incident", "close pods back", "U0ONCALL1", channel.id)
     summary = eventually(
         lambda: next((m for m in slack.messages(channel.id) if "audit summary" in m.text), None)

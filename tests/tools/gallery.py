@@ -1,9 +1,10 @@
 """Every message and view the bot sends, drawn by its own renderers from sample data.
 
-`scenes` is the list (the request card in each state, every thread reply, the private
-messages, the incident's messages, the forms and App Home); `tests/unit/slack/test_messages.py`
+`scenes` is the list, grouped by who reads each one (the requester, approvers, the commander,
+the incident channel, the operators' and announce channels); `tests/unit/slack/test_messages.py`
 draws it with extreme inputs and checks each against Slack's limits, and `markdown` writes
-docs/messages.md with a link that opens each one in Slack's Block Kit Builder:
+docs/messages.md: each message as it reads (`tests.tools.readable`), its notification text,
+and a link that opens it in Slack's Block Kit Builder:
 
     .venv/bin/python -m tests.tools.gallery > docs/messages.md
 """
@@ -29,7 +30,8 @@ from bot.domain.incident import Incident, IncidentStatus, Severity
 from bot.domain.ports import IssuedCredential
 from bot.domain.rules import ResourceRule
 from bot.domain.summary import DecisionLine, IncidentSummary, RequestLine
-from bot.slack.blocks import access, extension, home, incident, tasks
+from bot.slack.blocks import access, extension, home, incident, messages, tasks
+from tests.tools.readable import read_message, read_text, read_view
 from tests.unit.example_policy import example_policy
 
 REGENERATE = ".venv/bin/python -m tests.tools.gallery > docs/messages.md"
@@ -38,6 +40,15 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 REQUESTER = "U0ONCALL2"
 COMMANDER = "U0ONCALL1"
 LEAD = "U0LEAD1"
+CHANNEL = "C0INCIDENT"
+# Who the sample ids are, as Slack shows them in a workspace.
+NAMES = {
+    REQUESTER: "grace",
+    COMMANDER: "ada",
+    LEAD: "linus",
+    "U0LEAD2": "barbara",
+    "C0INCIDENT": "inc-20261123-ranker-p99",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class Sample:
     """What the messages are drawn from: ordinary by default, extreme in the property test."""
 
     resource: str = "inference-logs-ro"
+    glass_resource: str = "serving-cluster-exec"  # one that allows break-glass
     description: str = "Read-only, PII-masked view of model inference logs"
     title: str = "Ranker p99 over 2 s"
     reason: str = "checking p99 spikes"
@@ -70,7 +82,7 @@ def _rule(sample: Sample) -> ResourceRule:
 
 def _glass_rule(sample: Sample) -> ResourceRule:
     base = example_policy().resource("serving-cluster-exec")
-    return replace(base, name=sample.resource, description=sample.description)
+    return replace(base, name=sample.glass_resource, description=sample.description)
 
 
 def _request(sample: Sample, **changes: Any) -> AccessRequest:
@@ -159,7 +171,13 @@ def _summary(sample: Sample) -> IncidentSummary:
         end_reason=CLOSE_REASON,
         revocation_confirmed_at=T0 + timedelta(minutes=40),
     )
-    glass = replace(line, request_id="R-GLASS234", break_glass=True, decisions=[])
+    glass = replace(
+        line,
+        request_id="R-GLASS234",
+        resource=sample.glass_resource,
+        break_glass=True,
+        decisions=[],
+    )
     return IncidentSummary(
         incident_id="INC-20261123-PFBHI4MM",
         title=sample.title,
@@ -309,7 +327,12 @@ def _request_cards(sample: Sample) -> list[Shown]:
 
 def _break_glass_cards(sample: Sample) -> list[Shown]:
     rule, first = _glass_rule(sample), sample.approvers[0]
-    glass = {"break_glass": True, "duration": timedelta(minutes=15), "approvals_required": 1}
+    glass = {
+        "break_glass": True,
+        "resource": sample.glass_resource,
+        "duration": timedelta(minutes=15),
+        "approvals_required": 1,
+    }
     denied = f"{BREAK_GLASS_DENIED} by {first}: page me next time"
     return [
         _card(
@@ -351,13 +374,10 @@ def _break_glass_cards(sample: Sample) -> list[Shown]:
     ]
 
 
-def _replies(sample: Sample) -> list[Shown]:
+def _ending_requests(sample: Sample) -> list[tuple[str, AccessRequest]]:
+    """Each way a request or its access ends that its requester is told of."""
     first = sample.approvers[0]
-    said: list[Shown] = []
-    told = access.outcome_for_requester
-    timeout = timedelta(minutes=30)
-    ended = [
-        ("ready", _request(sample, **_active(sample))),
+    return [
         (
             "denied",
             _ended(
@@ -368,7 +388,6 @@ def _replies(sample: Sample) -> list[Shown]:
                 decisions=[_deny(first, "not now")],
             ),
         ),
-        ("cancelled", _ended(sample, RequestState.CANCELLED, "cancelled by requester", REQUESTER)),
         ("timed out", _ended(sample, RequestState.TIMED_OUT, "nobody decided in time", None)),
         (
             "Vault refused",
@@ -376,10 +395,6 @@ def _replies(sample: Sample) -> list[Shown]:
         ),
         ("expired", _ended(sample, RequestState.EXPIRED, "expired", None)),
         ("revoked", _ended(sample, RequestState.REVOKED, f"revoked by {first}", first)),
-        (
-            "revoked by the requester",
-            _ended(sample, RequestState.REVOKED, f"revoked by {REQUESTER}", REQUESTER),
-        ),
         ("never delivered", _ended(sample, RequestState.REVOKED, "never delivered", None)),
         (
             "break-glass denied on review",
@@ -389,54 +404,16 @@ def _replies(sample: Sample) -> list[Shown]:
                 f"{BREAK_GLASS_DENIED} by {first}: no",
                 first,
                 break_glass=True,
+                resource=sample.glass_resource,
                 decisions=[_deny(first, "page me next time")],
             ),
         ),
     ]
-    said += [
-        _reply(f"Thread reply to the requester: {what}", told(r, timeout=timeout))
-        for what, r in ended
-    ]
-    approved = _request(sample, state=RequestState.APPROVED, decisions=[_approve(first)])
-    said.append(
-        _reply("Thread reply to the requester: Vault unavailable", told(approved, retrying=True))
-    )
-    auto = _request(
-        sample, state=RequestState.APPROVED, auto_approved_because="on call in ml-oncall"
-    )
-    said.append(
-        _reply("Thread reply to approvers: approved automatically", access.auto_approved(auto))
-    )
-    pending = _request(sample)
-    said.append(
-        _reply(
-            "Thread reply to approvers: reminder",
-            access.reminder(pending, frozenset(sample.approvers)),
-        )
-    )
-    said.append(
-        _reply(
-            "Thread note: lookups that failed",
-            access.lookup_note(oncall=True, others=True),
-        )
-    )
-    said.append(
-        _reply(
-            "Operators' channel: the lookups that failed, in detail",
-            access.ops_lookup_details(
-                pending, "C0INCIDENT", (f"{sample.group_label} (Slack did not answer)",)
-            ),
-        )
-    )
-    active = _request(sample, **_active(sample))
-    asked = _extension(sample, ExtensionState.PENDING)
-    said.append(
-        _reply(
-            "Thread reply to approvers: an extension is asked",
-            extension.extension_asked(active, asked),
-        )
-    )
-    outcomes = [
+
+
+def _extension_outcomes(sample: Sample) -> list[tuple[str, Extension]]:
+    first = sample.approvers[0]
+    return [
         (
             "applied",
             _extension(
@@ -461,17 +438,26 @@ def _replies(sample: Sample) -> list[Shown]:
         ),
         ("Vault refused", _extension(sample, ExtensionState.FAILED, note="permission denied")),
     ]
-    said += [
-        _reply(
-            f"Thread reply to the requester: extension {what}",
-            extension.extension_outcome(active, ext),
-        )
-        for what, ext in outcomes
-    ]
-    return said
 
 
-def _private(sample: Sample) -> list[Shown]:
+def _confirmed_glass(sample: Sample) -> AccessRequest:
+    return _request(
+        sample,
+        **_active(sample, decisions=[_approve(sample.approvers[0])]),
+        reviewed_at=T0 + timedelta(minutes=9),
+        break_glass=True,
+        resource=sample.glass_resource,
+        duration=timedelta(minutes=15),
+        approvals_required=1,
+    )
+
+
+def _message(title: str, drawn: tuple[str, list[dict[str, Any]]]) -> Shown:
+    return Shown(title, "message", drawn[0], drawn[1])
+
+
+def _requester(sample: Sample) -> list[Shown]:
+    """What the requester reads, privately, from the form to the end of their access."""
     rule = _rule(sample)
     wrapped = IssuedCredential(
         lease_id=None,
@@ -480,109 +466,177 @@ def _private(sample: Sample) -> list[Shown]:
         wrapping_token="hvs.CAES-sample-wrapping-token",
         wrapping_expires_at=T0 + timedelta(minutes=5),
     )
-    shown = IssuedCredential(
+    once = IssuedCredential(
         lease_id="database/creds/x/abc",
         token_accessor=None,
         expires_at=T0 + timedelta(hours=1),
         secret={"username": "v-gatehouse-x", "password": "sample-password"},
     )
     pending, active = _request(sample), _request(sample, **_active(sample))
-    text, blocks = access.delivery(
-        wrapped, rule, request_id="R-7K3QF2AB", vault_addr="https://vault.example:8200", now=T0
-    )
-    secret_text, secret_blocks = access.delivery(
-        shown, rule, request_id="R-7K3QF2AB", vault_addr=None, now=T0, extendable=False
-    )
     timeout = timedelta(minutes=30)
-    task_text, task = tasks.approver_task(
-        pending, rule, LEAD, channel_id="C0INCIDENT", timeout=timeout
-    )
-    nudge_text, nudge = tasks.approver_task(
-        pending, rule, LEAD, channel_id="C0INCIDENT", timeout=timeout, reminder=True
-    )
-    done_text, done = tasks.approver_task(
-        active, rule, LEAD, channel_id="C0INCIDENT", timeout=timeout
-    )
-    warn_text, warn = tasks.expiry_warning(active, timedelta(minutes=47), open_=True)
-    full_text, full = tasks.expiry_warning(active, timedelta(0), open_=True)
     expired = _ended(sample, RequestState.EXPIRED, "expired", None, **_active(sample))
-    ended_text, ended = tasks.credential_ended(expired, timeout=timeout)
-    denied = _request(
-        sample,
-        state=RequestState.DENIED,
-        decisions=[_deny(LEAD, "use the replica")],
-        ended_at=T0,
-        end_reason="denied",
-        ended_by=LEAD,
-    )
-    told_text, told = tasks.requester_outcome(denied, timeout=timeout)
-    return [
-        Shown("Private: the credential, wrapped", "message", text, blocks),
-        Shown("Private: the credential, shown once", "message", secret_text, secret_blocks),
-        Shown("Private: the credential once access ended", "message", ended_text, ended),
-        Shown("Private: an approver's task", "message", task_text, task),
-        Shown("Private: an approver's reminder", "message", nudge_text, nudge),
-        Shown("Private: an approver's task, decided", "message", done_text, done),
-        Shown("Private: access ends soon", "message", warn_text, warn),
-        Shown("Private: access ends soon, at its maximum", "message", full_text, full),
-        Shown("Private: the requester told of a deny", "message", told_text, told),
-        _reply("Private: /access", access.my_access([pending], [active], [pending], T0)),
-        _reply("Private: /request-access usage", access.REQUEST_USAGE),
-        _reply("Private: /access usage", access.ACCESS_USAGE),
-    ]
-
-
-def _incidents(sample: Sample) -> list[Shown]:
-    now = _incident(sample)
-    text, blocks = incident.incident_card(now)
-    summary_text, summary_blocks = incident.summary_blocks(
-        _summary(sample), archive_in=timedelta(hours=24)
-    )
-    closed = _incident(sample, status=IncidentStatus.CLOSED, closed_at=T0 + timedelta(minutes=40))
-    return [
-        Shown("Incident: the pinned card", "message", text, blocks),
-        _reply("Incident: the channel topic", incident.topic(now)),
-        _reply("Incident: opening (the command's answer)", incident.opening(sample.title)),
-        _reply("Incident: opened, from another channel", incident.opened_elsewhere(now)),
-        _reply("Incident: its channel made late (DM)", incident.channel_made_late(now)),
-        _reply("Incident: command handed off", incident.handed_off(now, LEAD, COMMANDER)),
-        _reply("Incident: /incident status", incident.status_text(closed, 1, 2)),
-        _reply("Incident: usage", incident.INCIDENT_USAGE),
-        Shown("Incident: the close summary", "message", summary_text, summary_blocks),
-        _reply("Announce channel: an incident opened", incident.announce_opened(now)),
-        _reply("Announce channel: an incident closed", incident.announce_closed(closed)),
-    ]
-
-
-def _views(sample: Sample) -> list[Shown]:
-    rules = [_rule(sample), _glass_rule(sample)]
-    active = _request(sample, **_active(sample))
-    glass = _request(sample, id="R-GLASS234", state=RequestState.APPROVED, break_glass=True)
-    extending = _request(
-        sample, **_active(sample, extensions=[_extension(sample, ExtensionState.PENDING)])
-    )
-    incident_now = _incident(sample)
-    return [
-        Shown("Form: request access", "modal", view=access.request_modal(rules, "C0INCIDENT")),
+    shown = [
         Shown(
-            "Form: why deny",
+            "Form: request access",
             "modal",
-            view=access.deny_reason_modal("R-7K3QF2AB", request=_request(sample)),
+            view=access.request_modal([rule, _glass_rule(sample)], "C0INCIDENT"),
+        ),
+        _reply("/request-access usage", access.REQUEST_USAGE),
+        _message(
+            "The credential, wrapped",
+            access.delivery(
+                wrapped,
+                rule,
+                request_id="R-7K3QF2AB",
+                vault_addr="https://vault.example:8200",
+                now=T0,
+            ),
+        ),
+        _message(
+            "The credential, shown once (break-glass: no Extend)",
+            access.delivery(
+                once, rule, request_id="R-7K3QF2AB", vault_addr=None, now=T0, extendable=False
+            ),
+        ),
+        _message(
+            "Access ends soon",
+            tasks.expiry_warning(active, timedelta(minutes=47), open_=True),
+        ),
+        _message(
+            "Access ends soon, at its maximum",
+            tasks.expiry_warning(active, timedelta(0), open_=True),
+        ),
+        _message(
+            "Access ends soon, once it ended (the credential message says how)",
+            tasks.expiry_warning(expired, timedelta(0), open_=False),
         ),
         Shown(
             "Form: extend access",
             "modal",
             view=extension.extend_modal(active, timedelta(minutes=47), "C0INCIDENT"),
         ),
-        Shown("Form: open an incident", "modal", view=incident.open_incident_modal()),
-        Shown("Form: hand off (card button)", "modal", view=incident.hand_off_modal(incident_now)),
-        Shown("Form: close (card button)", "modal", view=incident.close_modal(incident_now)),
+    ]
+    shown += [
+        _message(f"Extension {what}", tasks.requester_extension_outcome(active, ext))
+        for what, ext in _extension_outcomes(sample)
+    ]
+    shown.append(
+        _message(
+            "Break-glass confirmed on review",
+            tasks.requester_review_outcome(_confirmed_glass(sample)),
+        )
+    )
+    shown += [
+        _message(f"Told how it ended: {what}", tasks.requester_outcome(r, timeout=timeout))
+        for what, r in _ending_requests(sample)
+    ]
+    shown += [
+        _message(
+            "The credential once access ended", tasks.credential_ended(expired, timeout=timeout)
+        ),
+        _reply("/access", access.my_access([pending], [active], [pending], T0)),
+        _reply("/access usage", access.ACCESS_USAGE),
         Shown(
-            "App Home",
+            "App Home: your access",
             "home",
             view=home.home_view(
-                to_decide=[_request(sample), glass, extending],
-                active=[active],
+                to_decide=[], active=[active], incidents=[_incident(sample)], now=T0
+            ),
+        ),
+    ]
+    return shown
+
+
+def _approvers(sample: Sample) -> list[Shown]:
+    """What an approver reads: their tasks, reviews and extension tasks, each redrawn once
+    decided; the deny form; App Home."""
+    rule, glass_rule, first = _rule(sample), _glass_rule(sample), sample.approvers[0]
+    timeout = timedelta(minutes=30)
+    pending, active = _request(sample), _request(sample, **_active(sample))
+    half = _request(sample, decisions=[_approve(LEAD)])
+    denied = _ended(
+        sample,
+        RequestState.DENIED,
+        "denied: use the replica",
+        "U0LEAD2",
+        decisions=[_deny("U0LEAD2", "use the replica")],
+    )
+    glass = _request(
+        sample,
+        **_active(sample, decisions=[]),
+        break_glass=True,
+        resource=sample.glass_resource,
+        duration=timedelta(minutes=15),
+        approvals_required=1,
+    )
+    asked = _extension(sample, ExtensionState.PENDING)
+    extending = _request(sample, **_active(sample, extensions=[asked]))
+    applied = _extension(
+        sample,
+        ExtensionState.APPLIED,
+        decisions=[_approve(first)],
+        new_ends_at=T0 + timedelta(hours=2),
+    )
+    extended = _request(sample, **_active(sample, extensions=[applied]))
+    task = tasks.approver_task
+    return [
+        _message("A task", task(pending, rule, LEAD, timeout=timeout, channel_id=CHANNEL)),
+        _message(
+            "The one reminder",
+            task(pending, rule, LEAD, timeout=timeout, reminder=True, channel_id=CHANNEL),
+        ),
+        _message(
+            "The one reminder, decided since (one line under the task)",
+            task(denied, rule, LEAD, timeout=timeout, reminder=True, channel_id=CHANNEL),
+        ),
+        _message(
+            "A task, approved, waiting for more",
+            task(half, rule, LEAD, timeout=timeout, channel_id=CHANNEL),
+        ),
+        _message(
+            "A task, decided: access active",
+            task(active, rule, LEAD, timeout=timeout, channel_id=CHANNEL),
+        ),
+        _message(
+            "A task, decided: denied by another",
+            task(denied, rule, LEAD, timeout=timeout, channel_id=CHANNEL),
+        ),
+        Shown(
+            "Form: why deny",
+            "modal",
+            view=access.deny_reason_modal("R-7K3QF2AB", request=pending),
+        ),
+        _message(
+            "A break-glass review", tasks.review_task(glass, glass_rule, LEAD, channel_id=CHANNEL)
+        ),
+        _message(
+            "A break-glass review, confirmed",
+            tasks.review_task(_confirmed_glass(sample), glass_rule, "U0LEAD2", channel_id=CHANNEL),
+        ),
+        _message(
+            "An extension task",
+            tasks.extension_task(extending, asked, rule, LEAD, channel_id=CHANNEL),
+        ),
+        _message(
+            "An extension task, decided",
+            tasks.extension_task(extended, applied, rule, "U0LEAD2", channel_id=CHANNEL),
+        ),
+        Shown(
+            "App Home: waiting on you",
+            "home",
+            view=home.home_view(
+                to_decide=[
+                    pending,
+                    _request(
+                        sample,
+                        id="R-GLASS234",
+                        state=RequestState.APPROVED,
+                        break_glass=True,
+                        resource=sample.glass_resource,
+                    ),
+                    extending,
+                ],
+                active=[],
                 incidents=[_incident(sample)],
                 now=T0,
             ),
@@ -590,19 +644,126 @@ def _views(sample: Sample) -> list[Shown]:
     ]
 
 
-SECTIONS: list[tuple[str, Callable[[Sample], list[Shown]]]] = [
-    ("Request cards", _request_cards),
-    ("Break-glass cards", _break_glass_cards),
-    ("Thread replies", _replies),
-    ("Private messages", _private),
-    ("Incident messages", _incidents),
-    ("Forms and App Home", _views),
+def _commander(sample: Sample) -> list[Shown]:
+    """What the incident's commander reads, from opening the incident to its summary."""
+    now = _incident(sample)
+    summary_text, summary_blocks = incident.summary_blocks(
+        _summary(sample), archive_in=timedelta(hours=24)
+    )
+    closed = _incident(sample, status=IncidentStatus.CLOSED, closed_at=T0 + timedelta(minutes=40))
+    return [
+        Shown("Form: open an incident", "modal", view=incident.open_incident_modal()),
+        _reply("Opening (the command's answer)", incident.opening(sample.title)),
+        _reply("Opened, from another channel", incident.opened_elsewhere(now)),
+        _reply("Its channel made late (DM)", incident.channel_made_late(now)),
+        _message("The pinned card", incident.incident_card(now)),
+        _reply("The channel topic", incident.topic(now)),
+        Shown("Form: hand off (card button)", "modal", view=incident.hand_off_modal(now)),
+        _reply("Command handed off", incident.handed_off(now, LEAD, COMMANDER)),
+        _reply("/incident status", incident.status_text(closed, 1, 2)),
+        _reply("/incident usage", incident.INCIDENT_USAGE),
+        Shown("Form: close (card button)", "modal", view=incident.close_modal(now)),
+        Shown("The close summary", "message", summary_text, summary_blocks),
+    ]
+
+
+def _channel(sample: Sample) -> list[Shown]:
+    """What everyone in the incident channel reads: the cards and their threads."""
+    timeout = timedelta(minutes=30)
+    told = access.outcome_for_channel
+    pending, active = _request(sample), _request(sample, **_active(sample))
+    first = sample.approvers[0]
+    shown = _request_cards(sample) + _break_glass_cards(sample)
+    shown += [
+        _reply("Thread: access ready", told(active, timeout=timeout)),
+        _reply(
+            "Thread: access ready, shown once (delivery: ephemeral)",
+            told(active, timeout=timeout, in_dm=False),
+        ),
+        _reply(
+            "Thread: approved, Vault unavailable",
+            told(
+                _request(sample, state=RequestState.APPROVED, decisions=[_approve(first)]),
+                retrying=True,
+            ),
+        ),
+    ]
+    ends = [
+        *_ending_requests(sample),
+        ("cancelled", _ended(sample, RequestState.CANCELLED, "cancelled by requester", REQUESTER)),
+        (
+            "revoked by the requester",
+            _ended(sample, RequestState.REVOKED, f"revoked by {REQUESTER}", REQUESTER),
+        ),
+    ]
+    shown += [_reply(f"Thread: {what}", told(r, timeout=timeout)) for what, r in ends]
+    glass = _confirmed_glass(sample)
+    shown += [
+        _reply(
+            "Thread: break-glass confirmed on review",
+            messages.review_outcome(glass, messages.for_channel(glass)),
+        ),
+        _reply(
+            "Thread: approved automatically",
+            access.auto_approved(
+                _request(
+                    sample,
+                    state=RequestState.APPROVED,
+                    auto_approved_because="on call in ml-oncall",
+                )
+            ),
+        ),
+        _reply("Thread: reminder", access.reminder(pending, frozenset(sample.approvers))),
+        _reply("Thread: lookups that failed", access.lookup_note(oncall=True, others=True)),
+        _reply(
+            "Thread: an extension is asked",
+            messages.extension_asked(active, _extension(sample, ExtensionState.PENDING)),
+        ),
+        _reply(
+            "Thread: an extension is asked (notify: channel-mention)",
+            messages.extension_asked(
+                active, _extension(sample, ExtensionState.PENDING), mention_approvers=True
+            ),
+        ),
+    ]
+    shown += [
+        _reply(
+            f"Thread: extension {what}",
+            messages.extension_outcome(active, ext, messages.for_channel(active)),
+        )
+        for what, ext in _extension_outcomes(sample)
+    ]
+    return shown
+
+
+def _elsewhere(sample: Sample) -> list[Shown]:
+    """The operators' channel and the announce channel."""
+    now = _incident(sample)
+    closed = _incident(sample, status=IncidentStatus.CLOSED, closed_at=T0 + timedelta(minutes=40))
+    return [
+        _reply(
+            "Operators' channel: the lookups that failed, in detail",
+            access.ops_lookup_details(
+                _request(sample), "C0INCIDENT", (f"{sample.group_label} (Slack did not answer)",)
+            ),
+        ),
+        _reply("Announce channel: an incident opened", incident.announce_opened(now)),
+        _reply("Announce channel: an incident closed", incident.announce_closed(closed)),
+    ]
+
+
+SECTIONS: list[tuple[str, str, Callable[[Sample], list[Shown]]]] = [
+    ("The requester", "privately: DMs, forms, command answers, App Home", _requester),
+    ("Approvers", "privately: tasks, reviews, the deny form, App Home", _approvers),
+    ("The commander", "the incident: its forms, card, topic and summary", _commander),
+    ("The incident channel", "everyone there: cards and their threads", _channel),
+    ("Other channels", "the operators' and the announce channel", _elsewhere),
 ]
 
 
 def scenes(sample: Sample) -> list[Shown]:
     """Every message and view, drawn from `sample`."""
-    return [shown for _, section in SECTIONS for shown in section(sample)]
+    return [shown for _, _, section in SECTIONS for shown in section(sample)]
 
 
 def builder_link(shown: Shown) -> str:
@@ -617,31 +778,48 @@ def builder_link(shown: Shown) -> str:
     return BUILDER + quote(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), safe="")
 
 
+def reads(shown: Shown) -> str:
+    """The message or view as it reads (`tests.tools.readable`), people by name."""
+    if shown.surface in ("modal", "home"):
+        return read_view(shown.view, NAMES)
+    if shown.blocks:
+        return read_message(shown.text, shown.blocks, NAMES)
+    return read_text(shown.text, NAMES)
+
+
 def markdown() -> str:
-    """docs/messages.md: each message's notification text, its blocks, and a Builder link."""
+    """docs/messages.md: by reader, each message as it reads, its notification text, and a
+    Builder link."""
     out = [
         "# Messages",
         "",
-        "Every message and view Gatehouse sends, drawn by its own renderers from sample data",
-        "(`tests/tools/gallery.py`; a test fails when this file is stale: regenerate it with",
-        f"`{REGENERATE}`). Each opens in Slack's Block Kit Builder, so it can be seen without",
-        "a workspace (a thread reply, which is text only, opens as one section). Mentions and",
-        "dates show as Slack shows them only in a workspace.",
+        "Every message and view Gatehouse sends, by who reads it, in the order a scenario",
+        "shows them, drawn by its own renderers from sample data (`tests/tools/gallery.py`; a",
+        "test fails when this file is stale: regenerate it with",
+        f"`{REGENERATE}`, or `make docs`).",
+        "",
+        "Each is shown as it reads (`tests/tools/readable.py`): blocks in order, people and",
+        "channels by name, times as their UTC fallback (Slack shows each reader their own",
+        "zone), context lines after `›`, buttons as `[Button]`, a select as `[a | b ▾]`.",
+        "Below it: the notification text (what a phone shows, and what a screen reader",
+        "starts with) and a link that opens it in Slack's Block Kit Builder.",
         "",
         "The wording lives in `bot/slack/blocks/messages.py`; every text is cut to Slack's",
         "limits by `clip` in `bot/slack/blocks/text.py`.",
         "",
     ]
     sample = Sample()
-    for heading, section in SECTIONS:
-        out += [f"## {heading}", ""]
+    for heading, who, section in SECTIONS:
+        out += [f"## {heading}", "", f"Read {who}.", ""]
         for shown in section(sample):
-            out += [f"### {shown.title}", ""]
-            if shown.text:
+            # Indented, not fenced: a message may hold a fence of its own (the credential).
+            shown_as = [f"    {line}".rstrip() for line in reads(shown).splitlines()]
+            out += [f"### {shown.title}", "", "Reads:", "", *shown_as, ""]
+            if shown.text and shown.blocks:
                 out += [
                     "Notification text:",
                     "",
-                    *("    " + line for line in shown.text.splitlines()),
+                    *("    " + line for line in read_text(shown.text, NAMES).splitlines()),
                     "",
                 ]
             out += [f"[Open in Block Kit Builder]({builder_link(shown)})", ""]

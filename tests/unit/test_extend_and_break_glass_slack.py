@@ -1,6 +1,7 @@
 """What people type and see for extend and break-glass: parsing, policy, cards, forms, home."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from bot.domain.access import AccessRequest, RequestState, Verdict
 from bot.domain.errors import InvalidInput
 from bot.domain.extension import Extension
+from bot.domain.rules import Notify
 from bot.policy import PolicyError, parse_policy
 from bot.slack import ids
 from bot.slack.blocks.access import approval_card
@@ -96,8 +98,11 @@ def test_break_glass_card_has_review_buttons_only_while_a_review_is_due() -> Non
     request = active_request(break_glass=True)
     rule = POLICY.resource(request.resource)
     text, blocks = approval_card(request, rule)
-    assert "by break-glass, without approval" in text and "<@U0LEAD1>" in text
-    assert "<!here>" in json.dumps(blocks)
+    # Loud to the channel; each reviewer has the review as a task, so none is mentioned.
+    assert "by break-glass, without approval" in text and "asked privately" in text
+    assert "<!here>" in json.dumps(blocks) and "<@U0LEAD1>" not in text + json.dumps(blocks)
+    loud = replace(rule, notify=Notify.CHANNEL_MENTION)
+    assert "<@U0LEAD1>" in approval_card(request, loud)[0]
     assert actions_in(blocks) == [ids.APPROVE, ids.DENY]
     request.decide(approver_id="U0LEAD1", verdict=Verdict.APPROVE, now=NOW)
     _, reviewed = approval_card(request, rule)

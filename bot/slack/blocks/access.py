@@ -46,7 +46,9 @@ def approval_card(
 ) -> tuple[str, list[dict[str, Any]]]:
     """The one message per request, updated in place; buttons only while a decision is due.
     `timeout` is how long requests wait for a decision (said when one timed out)."""
-    text = messages.card_text(request, retrying=retrying, timeout=timeout)
+    text = messages.card_text(
+        request, retrying=retrying, timeout=timeout, mention_approvers=rule.mentions_approvers
+    )
     if request.break_glass:
         return text, _break_glass_blocks(request, rule, retrying=retrying, timeout=timeout)
     progress = _progress(request)
@@ -73,14 +75,16 @@ def approval_card(
         blocks.append(
             section(messages.status_line(request, voice, retrying=retrying, timeout=timeout))
         )
-    blocks += extension_blocks(request)
+    blocks += extension_blocks(request, mention_approvers=rule.mentions_approvers)
     return text, blocks
 
 
 def _break_glass_blocks(
     request: AccessRequest, rule: ResourceRule, *, retrying: bool, timeout: timedelta | None
 ) -> list[dict[str, Any]]:
-    """Loud on purpose: access was taken before anyone approved it."""
+    """Loud on purpose (`@here`): access was taken before anyone approved it. Its reviewers
+    are named only where the policy asks; each has the review as a task of their own."""
+    reviewers = _approvers(request) if rule.mentions_approvers else _quietly(request, rule)
     blocks: list[dict[str, Any]] = [
         header(f"🚨 Break-glass: {rule.name}"),
         section(
@@ -89,13 +93,17 @@ def _break_glass_blocks(
             f"_{escape(rule.description)}_"
         ),
         section(f"*Reason:* {escape(request.reason)}"),
-        section(
-            f"*Review after the fact:* {_approvers(request)} — "
-            f"{request.approvals_required} confirmation(s) needed before access ends "
-            "(the end of the access is the deadline); one deny revokes it at once.\n"
-            + _progress(request)
-        ),
     ]
+    if request.awaiting_review:
+        # Once reviewed or ended, the list collapses: the progress and the status say who.
+        blocks.append(
+            section(
+                f"*Review after the fact:* {reviewers} — {_confirmations(request)} needed "
+                "before access ends; one deny revokes it at once.\n" + _progress(request)
+            )
+        )
+    else:
+        blocks.append(section(_progress(request)))
     if request.awaiting_review:
         blocks.append(
             decision_buttons(
@@ -116,6 +124,11 @@ def _break_glass_blocks(
     voice = messages.about_requester(request)
     blocks.append(section(messages.status_line(request, voice, retrying=retrying, timeout=timeout)))
     return blocks
+
+
+def _confirmations(request: AccessRequest) -> str:
+    count = request.approvals_required
+    return f"{count} confirmation{'s' if count != 1 else ''}"
 
 
 def _what(rule: ResourceRule) -> str:
@@ -210,15 +223,15 @@ def _buttons(request: AccessRequest, rule: ResourceRule) -> dict[str, Any]:
     )
 
 
-def outcome_for_requester(
+def outcome_for_channel(
     request: AccessRequest,
     *,
     retrying: bool = False,
     timeout: timedelta | None = None,
     in_dm: bool = True,
 ) -> str:
-    """The thread reply that tells the requester how it ended (see `messages`)."""
-    return messages.told_requester(request, retrying=retrying, timeout=timeout, in_dm=in_dm)
+    """The thread reply that tells the channel how a request went (see `messages`)."""
+    return messages.told_channel(request, retrying=retrying, timeout=timeout, in_dm=in_dm)
 
 
 def delivery(
@@ -271,7 +284,9 @@ def deny_reason_modal(
     """The form that asks why, showing what is denied: who asks for what, for how long, and
     their reason (only the id when the request could not be read)."""
     about: list[dict[str, Any]] = []
+    deny_label = f"Why deny {request_id}?"
     if request is not None:
+        deny_label = "Why deny it? (the requester is told)"
         about = [
             section(
                 f"*{mention(request.requester_id)}* asks for *`{escape(request.resource)}`* "
@@ -291,7 +306,7 @@ def deny_reason_modal(
             {
                 "type": "input",
                 "block_id": ids.DENY_REASON_BLOCK,
-                "label": {"type": "plain_text", "text": f"Why deny {request_id}?"},
+                "label": {"type": "plain_text", "text": deny_label},
                 "element": {
                     "type": "plain_text_input",
                     "action_id": ids.DENY_REASON_INPUT,

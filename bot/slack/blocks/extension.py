@@ -7,7 +7,6 @@ from bot.domain.access import AccessRequest
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.extension import Extension, ExtensionState
 from bot.slack import ids
-from bot.slack.blocks import messages
 from bot.slack.blocks.buttons import accessibility_label, decision_buttons
 from bot.slack.blocks.text import context, escape, mentions, option, section, when
 from bot.slack.text import mention
@@ -35,9 +34,10 @@ def extend_element(request_id: str, *, resource: str | None = None) -> dict[str,
     }
 
 
-def extension_blocks(request: AccessRequest) -> list[dict[str, Any]]:
+def extension_blocks(request: AccessRequest, *, mention_approvers: bool) -> list[dict[str, Any]]:
     """What the request card shows about extensions: the open one with its buttons, and
-    how often access was extended."""
+    how often access was extended. Who may approve is named only where the policy asks
+    (`notify: channel-mention`): each has the extension as a task of their own."""
     blocks: list[dict[str, Any]] = []
     applied = [e for e in request.extensions if e.state is ExtensionState.APPLIED]
     if applied:
@@ -52,43 +52,43 @@ def extension_blocks(request: AccessRequest) -> list[dict[str, Any]]:
     extension = request.open_extension
     if extension is None:
         return blocks
-    blocks.append(section(_asked(request, extension)))
+    blocks.append(section(_asked(request, extension, mention_approvers=mention_approvers)))
     if extension.state is ExtensionState.PENDING:
-        blocks.append(
-            decision_buttons(
-                value=request.id,
-                block_id=f"extension:{extension.id}",
-                approve_action=ids.EXTEND_APPROVE,
-                deny_action=ids.EXTEND_DENY,
-                approve_label="Approve extension",
-                deny_label="Deny extension",
-                subject=f"{request.id} ({request.resource})",
-            )
-        )
+        blocks.append(extension_buttons(request, extension, block=f"extension:{extension.id}"))
     else:
         blocks.append(context("✅ Extension approved — renewing the credential in Vault…"))
     return blocks
 
 
-def _asked(request: AccessRequest, extension: Extension) -> str:
-    because = f": _{escape(extension.reason)}_" if extension.reason else ""
-    progress = f"{len(extension.approvers_so_far)} of {extension.approvals_required}"
-    return (
-        f"⏳ *{mention(extension.requested_by)} asks to extend by "
-        f"{format_duration(extension.duration)}*{because}\n"
-        f"*Approvals:* {progress} · *Can approve:* {mentions(extension.possible_approvers)}"
-        f" · currently ends {when(request.ends_at)}"
+def extension_buttons(
+    request: AccessRequest, extension: Extension, *, block: str
+) -> dict[str, Any]:
+    """Approve extension / Deny extension, on the card and in each approver's task."""
+    del extension  # the buttons carry the request: it has one open extension at a time
+    return decision_buttons(
+        value=request.id,
+        block_id=block,
+        approve_action=ids.EXTEND_APPROVE,
+        deny_action=ids.EXTEND_DENY,
+        approve_label="Approve extension",
+        deny_label="Deny extension",
+        subject=f"{request.id} ({request.resource})",
     )
 
 
-def extension_asked(request: AccessRequest, extension: Extension) -> str:
-    """The thread reply that tells the approvers an extension waits on them (see `messages`)."""
-    return messages.extension_asked(request, extension)
-
-
-def extension_outcome(request: AccessRequest, extension: Extension) -> str:
-    """The thread reply once an extension is decided or applied (see `messages`)."""
-    return messages.extension_outcome(request, extension)
+def _asked(request: AccessRequest, extension: Extension, *, mention_approvers: bool) -> str:
+    because = f": _{escape(extension.reason)}_" if extension.reason else ""
+    progress = f"{len(extension.approvers_so_far)} of {extension.approvals_required}"
+    if mention_approvers:
+        who = mentions(extension.possible_approvers)
+    else:
+        count = len(extension.possible_approvers)
+        who = f"{count} {'person' if count == 1 else 'people'}, each asked privately"
+    return (
+        f"⏳ *{mention(extension.requested_by)} asks to extend by "
+        f"{format_duration(extension.duration)}*{because}\n"
+        f"*Approvals:* {progress} · *Can approve:* {who} · currently ends {when(request.ends_at)}"
+    )
 
 
 def extend_modal(request: AccessRequest, headroom: timedelta, channel: str) -> dict[str, Any]:

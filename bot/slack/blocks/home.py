@@ -10,7 +10,7 @@ from bot.domain.incident import Incident
 from bot.slack import ids
 from bot.slack.blocks import messages
 from bot.slack.blocks.buttons import accessibility_label, decision_buttons
-from bot.slack.blocks.extension import extend_element
+from bot.slack.blocks.extension import extend_element, extension_buttons
 from bot.slack.blocks.text import clip, context, escape, header, section, when
 from bot.slack.text import mention
 
@@ -96,15 +96,7 @@ def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:
             f"*{request.id}* · {who} asks to extend {what} by "
             f"{format_duration(extension.duration)} (ends {when(request.ends_at)})"
         )
-        buttons = decision_buttons(
-            value=request.id,
-            block_id=f"home-extension:{extension.id}",
-            approve_action=ids.EXTEND_APPROVE,
-            deny_action=ids.EXTEND_DENY,
-            approve_label="Approve extension",
-            deny_label="Deny extension",
-            subject=f"{request.id} ({request.resource})",
-        )
+        buttons = extension_buttons(request, extension, block=f"home-extension:{extension.id}")
         return [section(text), buttons]
     if request.break_glass:
         text = (

@@ -103,10 +103,11 @@ def status_text(incident: Incident, pending: int, active: int) -> str:
 
 
 def handed_off(incident: Incident, previous: str, by_user: str) -> str:
-    return (
-        f"{mention(by_user)} handed command of {incident.id} from {mention(previous)} "
-        f"to {mention(incident.commander_id)}."
-    )
+    """Who handed command to whom; the previous commander named once when it was them."""
+    to = mention(incident.commander_id)
+    if by_user == previous:
+        return f"{mention(by_user)} handed command of {incident.id} to {to}."
+    return f"{mention(by_user)} handed command of {incident.id} from {mention(previous)} to {to}."
 
 
 def opened_elsewhere(incident: Incident) -> str:
@@ -203,9 +204,12 @@ _PAST = {"approve": "approved", "deny": "denied"}
 
 
 def _request_line(line: RequestLine) -> str:
+    # Break-glass is never approved: it was taken, then confirmed (or denied) on review.
+    past = {"approve": "confirmed on review"} if line.break_glass else {}
     decisions = (
         "; ".join(
-            f"{_PAST.get(d.verdict, d.verdict)} by {mention(d.approver)} {when(d.at)}"
+            f"{past.get(d.verdict) or _PAST.get(d.verdict, d.verdict)} by "
+            f"{mention(d.approver)} {when(d.at)}"
             for d in line.decisions
         )
         or "no decision"

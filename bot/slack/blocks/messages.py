@@ -2,10 +2,11 @@
 extension or an incident, and the notification text of every message it posts.
 
 One place, so the same thing is always said the same way, and each outcome is one sentence
-that names the resource, the person and the cause once: "⌛ <@U1>, your access to
-`inference-logs-ro` ended: it expired at 14:05." A sentence is said in one of three voices
-(`Voice`): to the requester (their thread reply), about the requester (the card everyone
-sees), or after the ask that starts a card's notification text ("<@U1> asks for `x` (1h):
+that names the resource, the person and the cause once: "⌛ Your access to
+`inference-logs-ro` ended: it expired at 14:05." A sentence is said in one of four voices
+(`Voice`): to the requester (their DM), about the requester (the card everyone sees), to the
+channel (a thread reply, which names the requester without a mention: they are told by DM,
+once), or after the ask that starts a card's notification text ("<@U1> asks for `x` (1h):
 access ended: it expired at 14:05"), where who and what were just said.
 
 Everything returned here is Slack mrkdwn: user text escaped, people as mentions, times as
@@ -49,7 +50,7 @@ class Voice:
 
 
 def to_requester(request: AccessRequest) -> Voice:
-    """The thread reply to the requester: "<@U1>, your access to `x` …"."""
+    """A DM to the requester: "Your access to `x` …"."""
     what = _what(request)
     return Voice(
         requester="you",
@@ -67,6 +68,19 @@ def about_requester(request: AccessRequest) -> Voice:
         requester=who,
         access=f"{who}'s access to {what}",
         request=f"{who}'s request for {what} ({_for(request)})",
+        own_request=f"their request for {what}",
+    )
+
+
+def for_channel(request: AccessRequest) -> Voice:
+    """A thread reply, which the channel reads and the card above it explains: "The access to
+    `x` …". The requester is not mentioned: their DM tells them, and a mention would ping them
+    a second time about the same thing."""
+    what = _what(request)
+    return Voice(
+        requester="the requester",
+        access=f"the access to {what}",
+        request=f"the request for {what} ({_for(request)})",
         own_request=f"their request for {what}",
     )
 
@@ -98,12 +112,23 @@ def took(request: AccessRequest) -> str:
     return f"{mention(request.requester_id)} took {_what(request)} ({_for(request)}) by break-glass"
 
 
-def card_text(request: AccessRequest, *, retrying: bool = False, timeout: timedelta | None) -> str:
+def card_text(
+    request: AccessRequest,
+    *,
+    retrying: bool = False,
+    timeout: timedelta | None,
+    mention_approvers: bool = False,
+) -> str:
     """A request card's notification text: the ask first, then where it stands, then the id
-    people type in `/access` (kept whole however long the rest is)."""
+    people type in `/access` (kept whole however long the rest is). Reviewers of break-glass
+    are mentioned only where the policy asks (`notify: channel-mention`): each has it as a
+    task of their own."""
     start = f"🚨 {took(request)}" if request.break_glass else ask(request)
     if request.break_glass and request.awaiting_review:
-        now = f"without approval: {mentions(request.possible_approvers)}, review it now."
+        if mention_approvers:
+            now = f"without approval: {mentions(request.possible_approvers)}, review it now."
+        else:
+            now = "without approval; its reviewers were asked privately."
         body = f"{start}, {now}"
     elif request.state is RequestState.PENDING:
         body = f"{start}: {escape(request.reason)}"
@@ -223,33 +248,41 @@ def _denial(request: AccessRequest) -> tuple[str, str]:
 # -- told in the card's thread --------------------------------------------------------------
 
 
-def told_requester(
+def told_channel(
     request: AccessRequest,
     *,
     retrying: bool = False,
     timeout: timedelta | None = None,
     in_dm: bool = True,
 ) -> str:
-    """The thread reply that tells the requester where their request stands. `in_dm`: the
-    credential went by DM too (a `delivery: ephemeral` one was only shown in the channel)."""
-    who, voice = mention(request.requester_id), to_requester(request)
-    if request.state is RequestState.ACTIVE and in_dm:
-        line = f"🔓 {who}, {voice.access} is ready: check your DMs."
-    elif request.state is RequestState.ACTIVE:
+    """The thread reply that tells the channel where a request stands, without pinging its
+    requester (who hears by DM). `in_dm`: the credential went by DM (a `delivery: ephemeral`
+    one was only shown in the channel, to the requester)."""
+    voice = for_channel(request)
+    if request.state is RequestState.ACTIVE:
+        where = "sent to the requester by DM" if in_dm else "shown once to the requester, privately"
         line = (
-            f"🔓 {who}, {voice.access} is ready: the credential was shown to you once, "
-            "privately, in this channel (it is not sent by DM)."
+            f"🔓 {_capital(voice.access)} is ready: the credential was {where}. It ends "
+            f"{when(request.ends_at)}."
         )
     elif request.state is RequestState.APPROVED and retrying:
         line = (
-            f"⏳ {who}, {voice.request} is approved, but Vault is unavailable right now; "
-            "Gatehouse retries and sends the credential when it can."
+            f"⏳ {_capital(voice.request)} is approved, but Vault is unavailable right now; "
+            "Gatehouse retries and delivers the credential when it can."
         )
     else:
-        line = status_line(request, voice, retrying=retrying, timeout=timeout)
-        emoji, _, sentence = line.partition(" ")
-        line = f"{emoji} {who}, {sentence}"
+        line = _capitalised(status_line(request, voice, retrying=retrying, timeout=timeout))
     return clip(line, MESSAGE_TEXT_LIMIT)
+
+
+def _capital(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
+
+
+def _capitalised(line: str) -> str:
+    """ "⛔ the request …" → "⛔ The request …": a line starts with its emoji, then a capital."""
+    emoji, _, sentence = line.partition(" ")
+    return f"{emoji} {_capital(sentence)}"
 
 
 def auto_approved(request: AccessRequest) -> str:
@@ -269,7 +302,7 @@ def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
     not decided was reminded privately, with the buttons."""
     people = "approver who has" if len(waiting) == 1 else "approvers who have"
     return clip(
-        f"⏰ {request.id} ({_what(request)}) is still waiting for "
+        f"⏰ {_capital(for_channel(request).request)} is still waiting for "
         f"{_approvals_left(request)}; the {len(waiting)} {people} not decided "
         f"{'was' if len(waiting) == 1 else 'were'} reminded privately.",
         MESSAGE_TEXT_LIMIT,
@@ -282,9 +315,8 @@ def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
 def told_privately(request: AccessRequest, *, timeout: timedelta | None = None) -> str:
     """The requester's DM when their request is decided, times out or ends: one sentence
     with its cause (who denied it and why, whose revocation, the time-out)."""
-    line = status_line(request, to_requester(request), timeout=timeout)
-    emoji, _, sentence = line.partition(" ")
-    return clip(f"{emoji} {sentence[:1].upper()}{sentence[1:]} ({request.id})", MESSAGE_TEXT_LIMIT)
+    line = _capitalised(status_line(request, to_requester(request), timeout=timeout))
+    return clip(f"{line} ({request.id})", MESSAGE_TEXT_LIMIT)
 
 
 def task_text(request: AccessRequest) -> str:
@@ -339,47 +371,98 @@ def credential_ended(request: AccessRequest, *, timeout: timedelta | None = None
 # -- extensions -----------------------------------------------------------------------------
 
 
-def extension_asked(request: AccessRequest, extension: Extension) -> str:
-    """The thread reply that tells the approvers an extension waits on them."""
-    return clip(
-        f"⏳ {mentions(extension.possible_approvers)}: {mention(extension.requested_by)} asks "
-        f"to extend their access to {_what(request)} by {format_duration(extension.duration)} "
-        f"(it ends at {at_time(request.ends_at)}). Approve or deny on the card above.",
-        MESSAGE_TEXT_LIMIT,
+def extension_asked(
+    request: AccessRequest, extension: Extension, *, mention_approvers: bool = False
+) -> str:
+    """The thread note that an extension waits for a decision: each approver has it as a task
+    of their own, so it mentions them only where the policy asks (`notify: channel-mention`)."""
+    asked = (
+        f"the requester asks to extend {for_channel(request).access} by "
+        f"{format_duration(extension.duration)} (it ends at {at_time(request.ends_at)})"
     )
+    if mention_approvers:
+        line = f"⏳ {mentions(extension.possible_approvers)}: {asked}. Approve or deny on the card."
+    else:
+        line = f"⏳ {_capital(asked)}; each approver who may decide was asked privately."
+    return clip(line, MESSAGE_TEXT_LIMIT)
 
 
-def extension_outcome(request: AccessRequest, extension: Extension) -> str:
-    """The thread reply once an extension is decided or applied: one sentence, the asker
-    named once, what was extended, and why it went as it did."""
-    who, what = mention(extension.requested_by), _what(request)
+def extension_task_text(request: AccessRequest, extension: Extension) -> str:
+    """An approver's extension task: who asks for how much more of what, the id."""
+    ask_more = (
+        f"🙋 {mention(extension.requested_by)} asks to extend {_what(request)} by "
+        f"{format_duration(extension.duration)}"
+    )
+    because = f": {escape(extension.reason)}" if extension.reason else ""
+    return clip(ask_more + because, MESSAGE_TEXT_LIMIT - 20) + f" ({request.id})"
+
+
+def extension_outcome(request: AccessRequest, extension: Extension, voice: Voice) -> str:
+    """An extension decided or applied, in one sentence: what was extended, by whom or why
+    not. Said to the requester (their DM), to the channel (the thread) or about the requester
+    (an approver's task)."""
+    access = voice.access
     by = format_duration(extension.duration)
     note = escape(extension.note) if extension.note else "no reason given"
     match extension.state:
         case ExtensionState.APPLIED:
             line = (
-                f"⏱️ {who}, your access to {what} is extended until "
-                f"{when(extension.new_ends_at)}, approved by "
-                f"{mentions(extension.approvers_so_far)}. The same credential keeps working."
+                f"⏱️ {_capital(access)} is extended until {when(extension.new_ends_at)}, "
+                f"approved by {mentions(extension.approvers_so_far)}. The same credential "
+                "keeps working."
             )
         case ExtensionState.APPROVED:
             line = (
-                f"⏳ {who}, extending your access to {what} by {by} is approved, but Vault is "
-                f"unavailable; Gatehouse keeps trying. Until then it ends at "
-                f"{at_time(request.ends_at)}."
+                f"⏳ Extending {access} by {by} is approved, but Vault is unavailable; "
+                f"Gatehouse keeps trying. Until then it ends at {at_time(request.ends_at)}."
             )
         case ExtensionState.DENIED:
             denial = next((d for d in extension.decisions if d.verdict is Verdict.DENY), None)
-            denier = mention(denial.approver_id) if denial else "an approver"
-            line = f"⛔ {who}, {denier} denied extending your access to {what} by {by}: {note}"
+            denier = mention(denial.approver_id) if denial else "An approver"
+            line = f"⛔ {denier} denied extending {access} by {by}: {note}"
         case ExtensionState.FAILED:
             line = (
-                f"⚠️ {who}, extending your access to {what} by {by} was approved, but Vault "
-                f"would not renew it: {note}"
+                f"⚠️ Extending {access} by {by} was approved, but Vault would not renew it: {note}"
             )
+        case ExtensionState.CANCELLED:
+            line = f"🚫 Extending {access} by {by} was cancelled: {note}"
         case _:
-            line = f"🚫 {who}, extending your access to {what} by {by} was cancelled: {note}"
+            line = f"⏳ Extending {access} by {by} waits for {_extension_left(extension)}."
     return clip(line, MESSAGE_TEXT_LIMIT)
+
+
+def _extension_left(extension: Extension) -> str:
+    left = extension.approvals_required - len(extension.approvers_so_far)
+    return f"{left} more approval{'s' if left != 1 else ''}"
+
+
+def extension_task_outcome(request: AccessRequest, extension: Extension, approver: str) -> str:
+    """Where an extension task stands once the approver has nothing more to do."""
+    mine = next((d for d in extension.decisions if d.approver_id == approver), None)
+    if extension.state is ExtensionState.PENDING and mine is not None:
+        return f"✅ You approved it; it waits for {_extension_left(extension)}."
+    return extension_outcome(request, extension, about_requester(request))
+
+
+# -- break-glass reviews --------------------------------------------------------------------
+
+
+def review_text(request: AccessRequest) -> str:
+    """A reviewer's task: who took what by break-glass, why, the id."""
+    return clip(f"🚨 {took(request)}: {escape(request.reason)}", MESSAGE_TEXT_LIMIT - 20) + (
+        f" ({request.id})"
+    )
+
+
+def review_outcome(request: AccessRequest, voice: Voice) -> str:
+    """How a break-glass review went: confirmed (by whom), or how the access ended."""
+    confirmed = f"confirmed on review by {mentions(request.approvers_so_far)}"
+    if request.state.is_terminal:
+        line = _capitalised(ended(request, voice, timeout=None))
+        return f"✅ Break-glass {confirmed}. {line}" if request.reviewed_at else line
+    if request.reviewed_at is not None:
+        return f"✅ {_capital(voice.access)} taken by break-glass was {confirmed}."
+    return _capitalised(status_line(request, voice, timeout=None))
 
 
 # -- private messages -----------------------------------------------------------------------

@@ -93,8 +93,8 @@ def register(app: App, deps: Deps) -> None:
                     reason=parsed.reason,
                 )
                 respond(
-                    text=f"Asked to extend {parsed.request_id} by {parsed.duration}; "
-                    "an approver decides on its card.",
+                    text=f"Asked to extend {parsed.request_id} by {parsed.duration}; each "
+                    "approver who may decide has it as a task, and you hear how it went by DM.",
                     response_type="ephemeral",
                 )
             elif parsed.verb == "cancel":

@@ -61,12 +61,12 @@ def test_a_reply_posted_just_before_a_stop_is_not_posted_again(
     monkeypatch.setattr(event_stream, "crash_point", die)
     with pytest.raises(Stopped):
         deny(deps, request_id)  # the reply went out; the cursor was not saved
-    assert len(replies(deps, "denied your request")) == 1
+    assert len(replies(deps, "denied the request")) == 1
     monkeypatch.undo()
     again = restarted(deps)
     again.notify()
     again.notify()
-    assert len(replies(deps, "denied your request")) == 1
+    assert len(replies(deps, "denied the request")) == 1
     dms = [
         a for m, a in chat(deps).calls if m == "chat.postMessage" and a["channel"] == "DU0ONCALL2"
     ]
@@ -113,13 +113,13 @@ def test_slack_unavailable_pauses_the_stream_and_it_resumes_in_order(
     chat(deps).failing = {"chat.postMessage", "chat.update"}
     deny(deps, first)
     _, second = filed_in(deps, channel)
-    assert replies(deps, "denied your request") == [] and state(deps, first) is RequestState.DENIED
+    assert replies(deps, "denied the request") == [] and state(deps, first) is RequestState.DENIED
     chat(deps).failing = set()
     deps.notify()  # still pausing: the first pause is 2 s
-    assert replies(deps, "denied your request") == []
+    assert replies(deps, "denied the request") == []
     clock.now += timedelta(seconds=3)
     deps.notify()
-    assert len(replies(deps, "denied your request")) == 1
+    assert len(replies(deps, "denied the request")) == 1
     assert len(cards(deps, channel)) == 2
     assert access.request_card(uow=deps.uow, request_id=second) is not None
     order = [
@@ -135,7 +135,7 @@ def test_a_refused_message_is_passed_and_the_rest_goes_on(deps: Deps) -> None:
     chat(deps).refusing = {"chat.update"}  # e.g. the card was deleted
     deny(deps, first)
     chat(deps).refusing = set()
-    assert len(replies(deps, "denied your request")) == 1
+    assert len(replies(deps, "denied the request")) == 1
     filed_in(deps, channel)
     assert len(cards(deps, channel)) == 2
 
@@ -153,8 +153,8 @@ def test_several_followers_at_once_tell_each_outcome_once(deps: Deps) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(replies(deps, "denied your request")) == 3
-    assert len(replies(deps, "is ready")) == 3
+    assert len(replies(deps, "denied the request")) == 3
+    assert len(replies(deps, "sent to the requester by DM")) == 3
 
 
 def filed_in(deps: Deps, channel: str) -> tuple[str, str]:
@@ -182,4 +182,4 @@ def test_an_event_this_release_cannot_type_is_passed_over(deps: Deps) -> None:
     entry = AuditEntry(action="request.something_new", at=T0, request_id=first)
     events.append(next_in_chain(entry, events[-1] if events else None))
     deny(deps, first)
-    assert len(replies(deps, "denied your request")) == 1
+    assert len(replies(deps, "denied the request")) == 1

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app import lifecycle, workflows
+from bot.app import extending, lifecycle, workflows
 from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.rules import Notify
@@ -154,3 +154,34 @@ def test_accessibility_labels_keep_to_slacks_limit(subject: str) -> None:
     # (https://docs.slack.dev/reference/block-kit/block-elements/button-element).
     label = accessibility_label("Approve", subject)
     assert len(label) <= ACCESSIBILITY_LABEL_LIMIT == 75 and label.startswith("Approve R-7K3QF2AB")
+
+
+def test_an_extension_is_a_task_for_each_approver_and_told_once_to_its_requester(
+    deps: Deps,
+) -> None:
+    channel, request_id = filed(deps)
+    approve(deps, request_id)
+    extending.ask(deps, request_id=request_id, user="U0ONCALL2", duration="30m", reason="more")
+    for lead in ("U0LEAD1", "U0LEAD2", "U0LEAD3"):
+        (task,) = [d for d in dm_posts(deps, lead) if "asks to extend" in str(d["text"])]
+        assert "gatehouse.extend_approve" in shown(task) and "more" in shown(task)
+    (note,) = [
+        a["text"]
+        for m, a in chat(deps).calls
+        if m == "chat.postMessage" and a["channel"] == channel and "asks to extend" in a["text"]
+    ]
+    assert "<@" not in str(note)  # each approver has it as a task: nobody pinged
+    extending.decide(
+        deps, request_id=request_id, approver="U0LEAD2", verdict=Verdict.DENY, reason="wrap up"
+    )
+    for lead in ("U0LEAD1", "U0LEAD2", "U0LEAD3"):
+        last = [u for u in dm_updates(deps, lead) if "asks to extend" in str(u["text"])][-1]
+        assert "gatehouse.extend_approve" not in shown(last) and "wrap up" in shown(last)
+    told = [d for d in dm_posts(deps, "U0ONCALL2") if "denied extending" in str(d["text"])]
+    assert len(told) == 1 and "wrap up" in shown(told[0])
+    thread = [
+        a["text"]
+        for m, a in chat(deps).calls
+        if m == "chat.postMessage" and a.get("thread_ts") and "denied extending" in a["text"]
+    ]
+    assert len(thread) == 1 and "<@U0ONCALL2>" not in str(thread[0])

@@ -115,7 +115,9 @@ def test_approval_updates_the_card_delivers_privately_and_tells_the_thread(deps:
     assert "vault unwrap" in text_of(dm)
     final_card = text_of(calls[2])
     assert "is active until" in final_card and "gatehouse.approve" not in final_card
-    assert calls[3][1]["thread_ts"] is not None and "ready" in calls[3][1]["text"]
+    told = calls[3][1]
+    assert told["thread_ts"] is not None and "sent to the requester by DM" in told["text"]
+    assert "<@U0ONCALL2>" not in told["text"]  # the DM tells them: the thread does not ping
     # the secret never goes to the channel itself
     for method, args in chat(deps).calls:
         if method in ("chat.postMessage", "chat.update") and args["channel"] != "DU0ONCALL2":
