@@ -54,12 +54,20 @@ class SqlAuditLog:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._dialect = connection.dialect.name
+        # Once a transaction holds the chain, its own last append is the head: one lock and
+        # one read per transaction, however many events it records.
+        self._holding_chain = False
+        self._head: AuditEvent | None = None
 
     def append(self, event: DomainEvent) -> AuditEvent:
-        """Seal the event's entry after the chain's head, under the chain's lock."""
+        """Seal the event's entry after the chain's head, under the chain's lock (taken by a
+        transaction's first append and held to its end)."""
         entry = event.to_entry()
-        lock_chain(self._connection)
-        sealed = next_in_chain(entry, self.head())
+        if not self._holding_chain:
+            lock_chain(self._connection)
+            self._head = self.head()
+            self._holding_chain = True
+        sealed = next_in_chain(entry, self._head)
         self._connection.execute(
             insert(audit_events).values(
                 seq=sealed.seq,
@@ -73,7 +81,13 @@ class SqlAuditLog:
                 hash=sealed.hash,
             )
         )
+        self._head = sealed
         return sealed
+
+    def transaction_ended(self) -> None:
+        """Forget the head this transaction appended to: the next one locks and reads it."""
+        self._holding_chain = False
+        self._head = None
 
     def events(
         self, *, incident_id: str | None = None, after_seq: int = 0, limit: int | None = None
