@@ -40,6 +40,8 @@ AUDIT_CHAIN_LOCK = 0x6761_7465_6175_6474
 """The advisory lock key of the audit chain (the ASCII bytes of "gateaudt")."""
 
 STREAM_BATCH = 1000
+CHAIN_BATCH = 10_000
+"""Rows a verifier fetches at a time: a few MB, and few round trips to a server cursor."""
 _LITERAL_BINDS = {"literal_binds": True}
 
 
@@ -142,7 +144,7 @@ class SqlAuditLog:
         )
         try:
             cursor.execute(sql)
-            while batch := cursor.fetchmany(STREAM_BATCH):
+            while batch := cursor.fetchmany(CHAIN_BATCH):
                 yield from batch
         finally:
             cursor.close()
