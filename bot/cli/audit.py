@@ -12,7 +12,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from bot.cli.common import DatabaseOption, audited_database_url, database_errors, fail
 from bot.cli.output import progress, show_table
-from bot.domain.audit import AuditEvent, ChainReport, utc_iso, verify_chain
+from bot.domain.audit import AuditEvent, ChainReport, utc_iso, verify_rows
 from bot.domain.checkpoints import CheckpointReport, check_signatures, unanchored_tail
 from bot.domain.export import event_json
 from bot.domain.summary import summarize_incident
@@ -92,7 +92,11 @@ def verify(
                 head = tx.audit.head()
                 total = head.seq if head else 0
                 with progress("Checking the audit chain", total=total) as tracker:
-                    report = verify_chain(tracker.counted(tx.audit.chain_links()), anchors=anchors)
+                    report = verify_rows(
+                        tracker.counted(tx.audit.chain_rows()),
+                        anchors=anchors,
+                        recanonical=tx.audit.canonical,
+                    )
         finally:
             engine.dispose()
     problems = 0

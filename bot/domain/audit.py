@@ -7,7 +7,7 @@ removing or slipping in an event breaks a link that `verify_chain` finds and nam
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -199,6 +199,10 @@ class ChainReport:
         return self.problem is None
 
 
+ChainRow = tuple[int, str, str, bytes]
+"""One stored event as verification reads it: (seq, prev_hash, hash, canonical bytes)."""
+
+
 def verify_chain(
     events: Iterable[Linked], *, anchors: Mapping[int, str] | None = None
 ) -> ChainReport:
@@ -207,32 +211,55 @@ def verify_chain(
     `anchors` maps sequence numbers to hashes witnessed elsewhere (a close summary in Slack, a
     signed checkpoint): a missing or different anchored event means the tail was cut or rewritten.
     """
-    stream = _Peekable(iter(events))
-    checked = 0
-    head = _Head()
-    for event in stream:
-        found = _link_problem(event, head, stream)
-        if found is None and anchors and anchors.get(event.seq, event.hash) != event.hash:
-            found = (
-                event.seq,
-                ChainProblem.CHANGED,
-                f"event {event.seq} differs from the hash witnessed for it",
-            )
-        if found is not None:
-            return ChainReport(checked, head.seq, head.hash, *found)
-        checked += 1
-        head = _Head(event.seq, event.hash, head.hash)
-    beyond = [seq for seq in anchors or {} if seq > head.seq]
+    rows = ((event.seq, event.prev_hash, event.hash, event.canonical()) for event in events)
+    return verify_rows(rows, anchors=anchors)
+
+
+def verify_rows(
+    rows: Iterable[ChainRow],
+    *,
+    anchors: Mapping[int, str] | None = None,
+    recanonical: Callable[[int], bytes] | None = None,
+) -> ChainReport:
+    """`verify_chain` over plain rows, at close to the speed of hashing them.
+
+    A chain that checks out costs one sha256, three comparisons and a dictionary lookup per
+    event, and no object per event: the first row that fails is handed, with the rest of the
+    stream, to the slower walk that names what is wrong. `recanonical(seq)` is asked for an
+    event's canonical bytes again when the ones read do not hash to its stored hash, so bytes
+    assembled by a quicker route (the database) never make an intact event look changed.
+    """
+    witnessed = dict(anchors or {})
+    stream = iter(rows)
+    seq, head_hash, previous_hash = 0, GENESIS_HASH, GENESIS_HASH
+    sha256 = hashlib.sha256
+    for row_seq, prev_hash, row_hash, body in stream:
+        hashes = sha256(prev_hash.encode("ascii") + body).hexdigest() == row_hash
+        if not hashes and recanonical is not None:
+            body = recanonical(row_seq)
+            hashes = sha256(prev_hash.encode("ascii") + body).hexdigest() == row_hash
+        if not hashes or row_seq != seq + 1 or prev_hash != head_hash:
+            event = ChainLink(row_seq, prev_hash, row_hash, body)
+            rest = _Peekable(ChainLink(*later) for later in stream)
+            found = _link_problem(event, _Head(seq, head_hash, previous_hash), rest)
+            if found is None:  # unreachable: one of the three checks above failed
+                raise AssertionError(f"event {row_seq} failed a check the walk passed")
+            return ChainReport(seq, seq, head_hash, *found)
+        if witnessed.get(row_seq, row_hash) != row_hash:
+            detail = f"event {row_seq} differs from the hash witnessed for it"
+            return ChainReport(seq, seq, head_hash, row_seq, ChainProblem.CHANGED, detail)
+        seq, head_hash, previous_hash = row_seq, row_hash, head_hash
+    beyond = [anchored for anchored in witnessed if anchored > seq]
     if beyond:
         return ChainReport(
-            checked,
-            head.seq,
-            head.hash,
-            head.seq + 1,
+            seq,
+            seq,
+            head_hash,
+            seq + 1,
             ChainProblem.MISSING,
-            f"the chain ends at event {head.seq}, but event {max(beyond)} was witnessed",
+            f"the chain ends at event {seq}, but event {max(beyond)} was witnessed",
         )
-    return ChainReport(checked, head.seq, head.hash)
+    return ChainReport(seq, seq, head_hash)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEvent, ChainLink
+from bot.domain.audit import AuditEvent, ChainLink, ChainRow
 from bot.domain.checkpoints import Checkpoint
 from bot.domain.events import DomainEvent
 from bot.domain.export import Backlog, ExportRecord, SinkCursor
@@ -235,6 +235,14 @@ class AuditLog(Protocol):
 
     def chain_links(self, *, after_seq: int = 0) -> Iterator[ChainLink]:
         """The chain as stored, for verification, in sequence order."""
+        ...
+
+    def chain_rows(self, *, after_seq: int = 0) -> Iterator[ChainRow]:
+        """The same as plain rows, for `verify_rows`: no object per event."""
+        ...
+
+    def canonical(self, seq: int) -> bytes:
+        """One stored event's canonical bytes, assembled again from what is stored."""
         ...
 
     def head(self) -> AuditEvent | None: ...

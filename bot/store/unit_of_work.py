@@ -105,14 +105,21 @@ class SqlUnitOfWork:
         try:
             connection.rollback()
         finally:
+            self.audit.transaction_ended()
             connection.close()
             self._connection = None
 
     def commit(self) -> None:
-        self._require_connection().commit()
+        try:
+            self._require_connection().commit()
+        finally:
+            self.audit.transaction_ended()
 
     def rollback(self) -> None:
-        self._require_connection().rollback()
+        try:
+            self._require_connection().rollback()
+        finally:
+            self.audit.transaction_ended()
 
     def _require_connection(self) -> Connection:
         if self._connection is None:

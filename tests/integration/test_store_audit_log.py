@@ -17,6 +17,7 @@ from bot.domain.audit import (
     next_in_chain,
     utc_iso,
     verify_chain,
+    verify_rows,
 )
 from bot.store import SqlUnitOfWorkFactory
 from bot.store.audit_log import STREAM_BATCH
@@ -194,3 +195,26 @@ def test_postgres_streams_events_through_a_server_side_cursor(postgres_engine: E
         assert [e.seq for e in uow.audit.events()] == [1]
 
     assert cursor_types == ["ServerCursor"]
+
+
+def test_the_database_assembles_the_bytes_that_were_hashed(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    """Texts JSON-quoted by the database as `canonical_event` quotes them, NULL as null."""
+    awkward = '"\\\n\r\t\b\f\x01\x1f\x7fü€😀\u2028/<&>'  # quote, backslash, controls, non-ASCII
+    with uow_factory() as uow:
+        for actor, request_id in [(awkward, awkward), (None, "R-2"), ("U0ONE", None)]:
+            uow.audit.append(
+                events.RequestCancelled(
+                    at=T0, actor=actor, incident_id=awkward, request_id=request_id, reason=awkward
+                )
+            )
+        uow.commit()
+
+    with uow_factory() as uow:
+        stored = list(uow.audit.events())
+        rows = list(uow.audit.chain_rows())
+        assert [row[3] for row in rows] == [event.canonical() for event in stored]
+        assert [uow.audit.canonical(event.seq) for event in stored] == [row[3] for row in rows]
+        report = verify_rows(rows)
+    assert (report.ok, report.checked) == (True, 3)

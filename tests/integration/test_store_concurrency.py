@@ -131,3 +131,33 @@ def test_sweeps_running_at_once_handle_each_due_grant_exactly_once(
     _run_together(4, sweep)
 
     assert sorted(handled) == sorted(f"R-{n:06d}" for n in range(1, 41))
+
+
+def test_transactions_of_several_events_interleave_into_one_chain(
+    uow_factory: SqlUnitOfWorkFactory,
+) -> None:
+    """A transaction locks the chain and reads its head once; the next transaction of the same
+    unit of work, and every other writer's, reads the head again."""
+
+    def work(worker: int) -> None:
+        with uow_factory() as uow:
+            for number in range(20):
+                for verdict in ("approve", "deny", "approve"):
+                    uow.audit.append(
+                        DecisionRecorded(
+                            at=T0,
+                            actor=f"U0WORKER{worker}",
+                            request_id=f"R-{number}",
+                            verdict=verdict,
+                        )
+                    )
+                uow.commit()  # the unit of work goes on in a new transaction
+
+    _run_together(4, work)
+
+    with uow_factory() as uow:
+        events = list(uow.audit.events())
+    assert [event.seq for event in events] == list(range(1, 4 * 20 * 3 + 1))
+    assert verify_chain(events).ok
+    for first in range(0, len(events), 3):  # each transaction's three events stay together
+        assert len({(e.entry.actor, e.entry.request_id) for e in events[first : first + 3]}) == 1

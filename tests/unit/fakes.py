@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from bot.domain.access import AccessRequest, Decision, RequestState
-from bot.domain.audit import AuditEvent, ChainLink, next_in_chain
+from bot.domain.audit import AuditEvent, ChainLink, ChainRow, next_in_chain
 from bot.domain.checkpoints import Checkpoint
 from bot.domain.errors import (
     AlreadyDone,
@@ -432,8 +432,15 @@ class MemoryAudit:
         yield from found[:limit]
 
     def chain_links(self, *, after_seq: int = 0) -> Iterator[ChainLink]:
+        for row in self.chain_rows(after_seq=after_seq):
+            yield ChainLink(*row)
+
+    def chain_rows(self, *, after_seq: int = 0) -> Iterator[ChainRow]:
         for event in self.events(after_seq=after_seq):
-            yield ChainLink(event.seq, event.prev_hash, event.hash, event.canonical())
+            yield event.seq, event.prev_hash, event.hash, event.canonical()
+
+    def canonical(self, seq: int) -> bytes:
+        return next(event.canonical() for event in self._state.events if event.seq == seq)
 
     def head(self) -> AuditEvent | None:
         return self._state.events[-1] if self._state.events else None

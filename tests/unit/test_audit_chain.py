@@ -18,6 +18,7 @@ from bot.domain.audit import (
     next_in_chain,
     seal,
     verify_chain,
+    verify_rows,
 )
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -220,3 +221,36 @@ def test_assembled_canonical_form_equals_canonical_json_of_the_whole_event(
         "request_id": request_id,
     }
     assert entry.canonical() == canonical_json(whole)
+
+
+def _rows(chain: list[AuditEvent]) -> list[tuple[int, str, str, bytes]]:
+    return [(event.seq, event.prev_hash, event.hash, event.canonical()) for event in chain]
+
+
+def test_rows_read_with_other_bytes_are_assembled_again_before_being_called_changed() -> None:
+    chain = make_chain(6)
+    rows = _rows(chain)
+    rows[3] = (*rows[3][:3], rows[3][3].replace(b'"names"', b'"n\\u0061mes"'))
+    asked: list[int] = []
+
+    def recanonical(seq: int) -> bytes:
+        asked.append(seq)
+        return chain[seq - 1].canonical()
+
+    assert verify_rows(rows, recanonical=recanonical).ok
+    assert asked == [4]
+    report = verify_rows(rows)
+    assert (report.first_bad_seq, report.problem, report.checked) == (4, ChainProblem.CHANGED, 3)
+
+
+def test_rows_and_events_get_the_same_report() -> None:
+    chain = make_chain(8)
+    cases = [
+        chain,
+        [*chain[:3], *chain[4:]],
+        [*chain[:2], chain[3], chain[2], *chain[4:]],
+        [*chain[:5], replace(chain[5], entry=replace(chain[5].entry, actor="U0EVIL")), *chain[6:]],
+    ]
+    for events in cases:
+        anchors = {8: chain[-1].hash}
+        assert verify_rows(_rows(events), anchors=anchors) == verify_chain(events, anchors=anchors)
