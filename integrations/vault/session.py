@@ -5,6 +5,7 @@ retried with backoff and then reported as CredentialUnavailable (worth retrying 
 CredentialDenied naming the path; 400/404 as CredentialRejected with Vault's own words.
 """
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ from bot.metrics import VAULT_CALLS, VAULT_ERRORS, vault_path_label
 T = TypeVar("T")
 
 AuthMethod = Literal["token", "approle", "kubernetes"]
+
+VAULT_CONNECTIONS = 32
+"""How many requests the bot's client keeps connections for at once: a close confirms its
+grants this many at a time, each thread on a kept connection rather than a new one."""
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,14 @@ class VaultSession:
         self.config = config
         self._sleep = sleep
         self._monotonic = monotonic
-        self._client = self.new_client(token=None)
+        self._client = self.new_client(token=None, session=_pooled_session(VAULT_CONNECTIONS))
         self._token_expires_at: float | None = None
         self._token_ttl = 0.0
+        self._login_lock = threading.Lock()
 
-    def new_client(self, *, token: str | None) -> hvac.Client:
+    def new_client(
+        self, *, token: str | None, session: requests.Session | None = None
+    ) -> hvac.Client:
         """A client with our address, namespace, CA and timeout, acting as `token`."""
         return hvac.Client(
             url=self.config.address,
@@ -85,15 +93,17 @@ class VaultSession:
             timeout=self.config.timeout_seconds,
             namespace=self.config.namespace,
             verify=self.config.ca_cert if self.config.ca_cert else True,
+            session=session,
         )
 
     @property
     def client(self) -> hvac.Client:
-        """The bot's client, logged in and renewed as needed."""
-        if self._token_expires_at is None:
-            self.login()
-        elif self._should_renew():
-            self._renew_or_login()
+        """The bot's client, logged in and renewed as needed (once, however many threads ask)."""
+        with self._login_lock:
+            if self._token_expires_at is None:
+                self.login()
+            elif self._should_renew():
+                self._renew_or_login()
         return self._client
 
     def login(self) -> None:
@@ -206,6 +216,14 @@ class VaultSession:
                     f"Vault failed to {what} ({_describe(error)}); Gatehouse will retry."
                 ) from None
         raise AssertionError("unreachable")
+
+
+def _pooled_session(connections: int) -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _describe(error: Exception) -> str:
