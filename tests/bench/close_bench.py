@@ -13,7 +13,8 @@ Then Vault answers every request `--vault-rtt-ms` late, as a network would, and:
   grant revoked and confirmed on its own (`issuing.revoke_grant`), then the incident's tokens.
 
 For each: the time from the close to "all unusable" (the Vault emulator's record of the moment
-the last grant token or lease was revoked), to "all confirmed" (every grant REVOKED in the
+the last grant token or lease was revoked; for the first also after its commit, the incident
+seen closed in the database), to "all confirmed" (every grant REVOKED in the
 database), for the first also to the summary posted in Slack, and the Vault requests by path.
 Prints figures only, beside the floor: one request's round trip.
 """
@@ -41,6 +42,7 @@ from bot.domain.grant import GrantStatus
 from bot.log_setup import configure_logging
 from bot.services import access, incidents, issuing
 from bot.store.tables import grants
+from bot.store.tables import incidents as incidents_table
 from tests.databases import admin_engine, fresh_postgres_database
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
@@ -61,6 +63,7 @@ FLOOR_REQUESTS = 1  # the incident's one token, revoked by accessor
 class Figures:
     how: str
     grants: int
+    committed: float | None  # seconds from the close to its commit (incident closed)
     unusable: float  # seconds from the close to the last grant token or lease revoked
     confirmed: float  # seconds from the close to every grant REVOKED
     summary: float | None  # seconds from the close to the summary in Slack
@@ -244,6 +247,15 @@ def measure(count: int, rtt_ms: float, database_url: str, folder: Path) -> list[
 
             return done
 
+        def closed_on_record(incident_id: str) -> Callable[[], bool]:
+            query = select(incidents_table.c.status).where(incidents_table.c.id == incident_id)
+
+            def done() -> bool:
+                with engine.connect() as connection:
+                    return bool(connection.execute(query).scalar_one() == "closed")
+
+            return done
+
         def summary_posted() -> bool:
             return any("audit summary" in m.text for m in slack.messages(channels[0]))
 
@@ -253,11 +265,13 @@ def measure(count: int, rtt_ms: float, database_url: str, folder: Path) -> list[
             "/incident", "close bench", user_id=COMMANDER, channel_id=channels[0]
         )
         assert closed.status == 200, closed.text
+        committed = _first_moment(closed_on_record(tree_incident))
         confirmed = _first_moment(all_revoked(tree_incident))
         summary = _first_moment(summary_posted)
         tree = Figures(
             "/incident close (the tree)",
             count,
+            committed - started,
             _last_revocation(vault, tree_accessors) - started,
             confirmed - started,
             summary - started,
@@ -270,6 +284,7 @@ def measure(count: int, rtt_ms: float, database_url: str, folder: Path) -> list[
         sequential = Figures(
             "one grant at a time",
             count,
+            None,
             _last_revocation(vault, sequential_accessors) - started,
             confirmed - started,
             None,
@@ -285,6 +300,10 @@ def report(figures: list[Figures], rtt_ms: float) -> None:
     print(f"{figures[0].grants} live grants, Vault answering {rtt_ms:g} ms late")
     for closed in figures:
         print(f"{closed.how}:")
+        if closed.committed is not None:
+            print(f"  close committed{closed.committed:7.3f} s")
+            after = closed.unusable - closed.committed
+            print(f"  all unusable   {after:7.3f} s after the commit   (floor: {floor:.3f} s)")
         print(f"  all unusable   {closed.unusable:7.3f} s   (floor: {floor:.3f} s, one request)")
         print(f"  all confirmed  {closed.confirmed:7.3f} s")
         if closed.summary is not None:
