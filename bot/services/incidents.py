@@ -241,11 +241,12 @@ def complete_close(
     revoked on its own, as any revocation is; one Vault did not confirm stays REVOKING and is
     reported, and the sweeps retry it.
     """
+    # The tree before anything else is read: each moment before it, access still works.
+    revoke_incident_tokens(uow=uow, broker=broker, incident_id=incident_id, clock=clock)
+    crash_point("close.tree_revoked")
     with uow() as tx:
         incident = incident_by_id(tx, incident_id)
         to_revoke = tx.grants.list_for_incident(incident.id, statuses=[GrantStatus.REVOKING])
-    revoke_incident_tokens(uow=uow, broker=broker, incident_id=incident.id, clock=clock)
-    crash_point("close.tree_revoked")
     with ThreadPoolExecutor(max_workers=confirmations_at_once) as pool:
         checks = _GoneChecks(uow=uow, broker=broker)
         checked = list(pool.map(checks.check, to_revoke))
