@@ -69,10 +69,15 @@ class VaultEffects:
     def _revoke(self, event: events.RevocationRequested, batch: Batch) -> None:
         """Ask Vault once, under the grant's claim. A grant revoked already, or whose first
         attempt failed (its backoff is the sweep's), is left alone, as is one another worker
-        is revoking now (the close, an expiry): the stream does not wait for them."""
+        is revoking now (an expiry) and every grant of an incident being closed: the close
+        cuts them all at once and confirms each (`incidents.complete_close`, which recovery
+        finishes after a stop). The stream does not wait for them."""
         res = self._resources
         grant = batch.grant(event.grant_id)
         if grant is None or not grant.revocation_due(res.clock()):
+            return
+        incident = batch.incident(grant.incident_id)
+        if incident is not None and incident.closing:
             return
         revoked = issuing.revoke_grant(
             uow=res.uow, broker=res.broker, grant_id=grant.id, clock=res.clock, wait=False

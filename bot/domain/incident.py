@@ -48,6 +48,12 @@ class Incident:
         return self.status is IncidentStatus.OPEN
 
     @property
+    def closing(self) -> bool:
+        """Closed and the close not finished (its summary not posted): the close revokes and
+        confirms every grant of the incident, so no other worker asks Vault about them."""
+        return not self.is_open and self.summary_pending
+
+    @property
     def has_channel(self) -> bool:
         return bool(self.channel_id)
 

@@ -149,8 +149,12 @@ class GrantRepository(Protocol):
         incident_id: str,
         *,
         statuses: Sequence[GrantStatus] | None = None,
+        ids: Sequence[str] | None = None,
         for_update: bool = False,
-    ) -> Sequence[Grant]: ...
+    ) -> Sequence[Grant]:
+        """The incident's grants (in `statuses`, among `ids`), oldest first; `for_update`
+        locks them all in one statement."""
+        ...
 
 
 class VaultTokenRepository(Protocol):
@@ -359,7 +363,17 @@ class CredentialBroker(Protocol):
         ...
 
     def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
-        """Revoke the incident's tokens (and so everything issued through them); confirm."""
+        """Revoke the incident's tokens side by side (normally one: one request), and with
+        them every grant token and lease issued under them; confirm the incident tokens are
+        gone. The grants are confirmed afterwards, each on its own (`confirm_gone`)."""
+        ...
+
+    def confirm_gone(self, *, grant: Grant) -> datetime | None:
+        """Look up (never revoke) the grant's token and lease: when Vault confirmed both are
+        gone, or None while it still holds one. Raises CredentialError when it cannot tell.
+
+        Safe to call from many threads at once: the close confirms its grants in parallel.
+        """
         ...
 
     def renew(self, *, grant: Grant, until: datetime, now: datetime) -> datetime:

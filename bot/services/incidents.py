@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.domain import events
 from bot.domain.access import CLOSE_REASON, RequestState
+from bot.domain.errors import CredentialError, CredentialUnavailable
 from bot.domain.grant import Grant, GrantStatus
 from bot.domain.incident import Incident, Severity, new_incident_id, open_incident
 from bot.domain.lifecycle import Access
@@ -22,10 +23,11 @@ from bot.services.common import (
     request_by_id,
 )
 from bot.services.crashpoints import crash_point
-from bot.services.issuing import revoke_grant, revoke_incident_tokens
+from bot.services.issuing import record_revocation, revoke_grant, revoke_incident_tokens
 
 _UNISSUED = (RequestState.PENDING, RequestState.APPROVED)
-PARALLEL_REVOCATIONS = 4
+CONFIRMATIONS_AT_ONCE = 32  # grants confirmed gone side by side (Vault lookups) at a close
+RECORDED_AT_ONCE = 100  # grants recorded REVOKED per transaction
 
 
 def start_incident(
@@ -153,7 +155,7 @@ def close_incident(
     closed_by: str,
     resolution: str,
     clock: Callable[[], datetime],
-    revocations_at_once: int = PARALLEL_REVOCATIONS,
+    confirmations_at_once: int = CONFIRMATIONS_AT_ONCE,
 ) -> CloseResult:
     """Mark closed, end every request, revoke and confirm, then build the summary.
 
@@ -215,7 +217,7 @@ def close_incident(
         broker=broker,
         incident_id=incident.id,
         clock=clock,
-        revocations_at_once=revocations_at_once,
+        confirmations_at_once=confirmations_at_once,
     )
     result.cancelled = cancelled
     return result
@@ -227,26 +229,42 @@ def complete_close(
     broker: CredentialBroker,
     incident_id: str,
     clock: Callable[[], datetime],
-    revocations_at_once: int = PARALLEL_REVOCATIONS,
+    confirmations_at_once: int = CONFIRMATIONS_AT_ONCE,
 ) -> CloseResult:
-    """Revoke and confirm what a closed incident still holds, then build its summary.
+    """Cut what a closed incident still holds, confirm each grant gone, then build its summary.
 
-    The second half of a close, and how a close cut short (a restart) is finished.
+    The second half of a close, and how a close cut short (a restart) is finished. First the
+    incident's token tree: every grant token and lease was issued under an incident token, so
+    revoking those (normally one request) makes all access unusable at once. Then each grant
+    is confirmed gone by lookups, `confirmations_at_once` side by side, and recorded REVOKED in
+    a few transactions. A grant Vault still knows (issued under a token not on record) is
+    revoked on its own, as any revocation is; one Vault did not confirm stays REVOKING and is
+    reported, and the sweeps retry it.
     """
+    # The tree before anything else is read: each moment before it, access still works.
+    revoke_incident_tokens(uow=uow, broker=broker, incident_id=incident_id, clock=clock)
+    crash_point("close.tree_revoked")
     with uow() as tx:
         incident = incident_by_id(tx, incident_id)
         to_revoke = tx.grants.list_for_incident(incident.id, statuses=[GrantStatus.REVOKING])
-    with ThreadPoolExecutor(max_workers=revocations_at_once) as pool:
-        outcomes = list(
+    with ThreadPoolExecutor(max_workers=confirmations_at_once) as pool:
+        checks = _GoneChecks(uow=uow, broker=broker)
+        checked = list(pool.map(checks.check, to_revoke))
+        _record_checks(uow=uow, incident_id=incident.id, checked=checked, now=clock())
+        crash_point("close.grants_confirmed")
+        still_held = [check.grant for check in checked if check.still_held]
+        list(
             pool.map(
-                lambda grant: _revoke_once_issued(uow=uow, broker=broker, grant=grant, clock=clock),
-                to_revoke,
+                lambda grant: revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock),
+                still_held,
             )
         )
-    # Last, the incident's own tokens: whatever Vault still holds under them dies with them.
+    # A token an issuer put on record after the close began (none, as a rule) goes too.
     unconfirmed_tokens = revoke_incident_tokens(
         uow=uow, broker=broker, incident_id=incident.id, clock=clock
     )
+    with uow() as tx:
+        outcomes = tx.grants.list_for_incident(incident.id, ids=[g.id for g in to_revoke])
     return CloseResult(
         incident=incident,
         summary=build_summary(uow=uow, incident_id=incident.id),
@@ -257,16 +275,74 @@ def complete_close(
     )
 
 
-def _revoke_once_issued(
-    *, uow: UnitOfWorkFactory, broker: CredentialBroker, grant: Grant, clock: Callable[[], datetime]
-) -> Grant:
-    """Revoke a grant the close ended. A grant Vault was still issuing when the close
-    committed has no credential on record yet: wait for its issuer (its claim), which revokes
-    it as soon as Vault answers, so the close reports it revoked rather than pending."""
-    if not grant.has_credential:
-        with uow.claim(claim_key("issue", grant.request_id), wait=True):
-            pass
-    return revoke_grant(uow=uow, broker=broker, grant_id=grant.id, clock=clock)
+@dataclass(frozen=True)
+class _GoneCheck:
+    """What Vault said of one grant after the tree was revoked."""
+
+    grant: Grant
+    confirmed_at: datetime | None = None  # gone
+    error: str | None = None  # Vault could not tell
+    still_held: bool = False  # Vault still knows it: revoke it on its own
+
+    @property
+    def answered(self) -> bool:
+        return self.confirmed_at is not None or self.error is not None
+
+
+class _GoneChecks:
+    """Confirms grants gone, from many threads. Once Vault is found unavailable the grants
+    not asked about yet are reported with that error rather than each waiting out its retries:
+    the sweeps ask again later, one grant at a time."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, broker: CredentialBroker) -> None:
+        self._uow = uow
+        self._broker = broker
+        self._outage: str | None = None
+
+    def check(self, grant: Grant) -> _GoneCheck:
+        if not grant.has_credential:
+            # Vault was still issuing it when the close committed: wait for its issuer (its
+            # claim), which revokes it as soon as Vault answers; the close always wins.
+            with self._uow.claim(claim_key("issue", grant.request_id), wait=True):
+                pass
+            with self._uow() as tx:
+                grant = tx.grants.get(grant.id) or grant
+            if grant.status is not GrantStatus.REVOKING or not grant.has_credential:
+                return _GoneCheck(grant)  # revoked by its issuer, or nothing was issued
+        if self._outage is not None:
+            return _GoneCheck(grant, error=self._outage)
+        try:
+            confirmed_at = self._broker.confirm_gone(grant=grant)
+        except CredentialUnavailable as error:
+            self._outage = error.message
+            return _GoneCheck(grant, error=error.message)
+        except CredentialError as error:
+            return _GoneCheck(grant, error=error.message)
+        return _GoneCheck(grant, confirmed_at=confirmed_at, still_held=confirmed_at is None)
+
+
+def _record_checks(
+    *, uow: UnitOfWorkFactory, incident_id: str, checked: Sequence[_GoneCheck], now: datetime
+) -> None:
+    """Record each answer (REVOKED, or not confirmed) on its grant, `RECORDED_AT_ONCE` grants
+    a transaction: few transactions, none holding the audit chain's lock for long."""
+    answered = {check.grant.id: check for check in checked if check.answered}
+    ids = list(answered)
+    for start in range(0, len(ids), RECORDED_AT_ONCE):
+
+        def record(
+            tx: UnitOfWork, chunk: Sequence[str] = ids[start : start + RECORDED_AT_ONCE]
+        ) -> None:
+            revoking = tx.grants.list_for_incident(
+                incident_id, statuses=[GrantStatus.REVOKING], ids=chunk, for_update=True
+            )
+            for grant in revoking:
+                check = answered[grant.id]
+                record_revocation(
+                    tx, grant, confirmed_at=check.confirmed_at, error=check.error, now=now
+                )
+
+        uow.run(record)
 
 
 def unfinished_closes(

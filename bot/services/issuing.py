@@ -302,28 +302,41 @@ def _revoke_and_record(
         grant = _grant(tx, grant_id, for_update=True)
         if grant.status is not GrantStatus.REVOKING:
             return grant
-        if confirmed_at is not None:
-            grant.confirm_revoked(confirmed_at=confirmed_at)
-            tx.audit.append(
-                events.RevocationConfirmed(
-                    **about_grant(grant), at=now, actor=None, confirmed_at=confirmed_at
-                )
-            )
-        else:
-            grant.revocation_failed(error=error or "revocation not confirmed", now=now)
-            tx.audit.append(
-                events.RevocationFailed(
-                    **about_grant(grant),
-                    at=now,
-                    actor=None,
-                    error=grant.last_error,
-                    attempts=grant.revoke_attempts,
-                )
-            )
-        tx.grants.save(grant)
+        record_revocation(tx, grant, confirmed_at=confirmed_at, error=error, now=now)
         tx.commit()
     crash_point("revoke.result_recorded")
     return grant
+
+
+def record_revocation(
+    tx: UnitOfWork,
+    grant: Grant,
+    *,
+    confirmed_at: datetime | None,
+    error: str | None,
+    now: datetime,
+) -> None:
+    """Record what Vault said of a REVOKING grant (locked): confirmed gone at `confirmed_at`,
+    or not confirmed (`error`), to be asked again after a backoff."""
+    if confirmed_at is not None:
+        grant.confirm_revoked(confirmed_at=confirmed_at)
+        tx.audit.append(
+            events.RevocationConfirmed(
+                **about_grant(grant), at=now, actor=None, confirmed_at=confirmed_at
+            )
+        )
+    else:
+        grant.revocation_failed(error=error or "revocation not confirmed", now=now)
+        tx.audit.append(
+            events.RevocationFailed(
+                **about_grant(grant),
+                at=now,
+                actor=None,
+                error=grant.last_error,
+                attempts=grant.revoke_attempts,
+            )
+        )
+    tx.grants.save(grant)
 
 
 def record_incident_token(

@@ -225,26 +225,33 @@ def due_timeouts(*, uow: UnitOfWorkFactory, policy: AccessPolicy, now: datetime)
 def retry_revocations(
     *, uow: UnitOfWorkFactory, broker: CredentialBroker, clock: Callable[[], datetime]
 ) -> list[Grant]:
-    """Ask Vault again for every revocation it has not confirmed whose backoff has passed, and
-    for closed incidents' tokens still on record. Returns the grants now confirmed revoked;
-    grants another worker is revoking are left to it."""
+    """Ask Vault again for closed incidents' tokens still on record (first: everything under
+    them goes with them), then for every revocation it has not confirmed whose backoff has
+    passed. Returns the grants now confirmed revoked; grants another worker is revoking are
+    left to it, as are those a close under way has not asked Vault about yet (it confirms
+    them all at once; recovery finishes a close that stopped)."""
     now = clock()
     with uow() as tx:
         pending = tx.grants.list_due_revocations(now, SWEEP_BATCH)
+        closing = {
+            incident_id
+            for incident_id in {grant.incident_id for grant in pending}
+            if (incident := tx.incidents.get(incident_id)) is not None and incident.closing
+        }
         closed_tokens = tx.vault_tokens.list_closed_incidents_with_unrevoked(SWEEP_BATCH)
-    confirmed = [
-        grant
-        for grant in (
-            revoke_grant(uow=uow, broker=broker, grant_id=g.id, clock=clock, wait=False)
-            for g in pending
-        )
-        if grant.status is GrantStatus.REVOKED
-    ]
     for incident_id in closed_tokens:
         revoke_incident_tokens(
             uow=uow, broker=broker, incident_id=incident_id, clock=clock, wait=False
         )
-    return confirmed
+    return [
+        grant
+        for grant in (
+            revoke_grant(uow=uow, broker=broker, grant_id=g.id, clock=clock, wait=False)
+            for g in pending
+            if g.revoke_attempts or g.incident_id not in closing
+        )
+        if grant.status is GrantStatus.REVOKED
+    ]
 
 
 def expiry_lag(*, uow: UnitOfWorkFactory, now: datetime) -> timedelta:

@@ -67,12 +67,15 @@ class SqlGrantRepository:
         incident_id: str,
         *,
         statuses: Sequence[GrantStatus] | None = None,
+        ids: Sequence[str] | None = None,
         for_update: bool = False,
     ) -> Sequence[Grant]:
         """Oldest first; `for_update` locks them all in that one statement (the close)."""
         statement = select(grants).where(grants.c.incident_id == incident_id)
         if statuses is not None:
             statement = statement.where(grants.c.status.in_([s.value for s in statuses]))
+        if ids is not None:
+            statement = statement.where(grants.c.id.in_(ids))
         ordered = statement.order_by(grants.c.created_at, grants.c.id)
         return self._all(locked(ordered, for_update))
 

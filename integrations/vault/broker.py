@@ -15,6 +15,7 @@ import contextlib
 import math
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -29,7 +30,7 @@ from bot.domain.grant import Grant
 from bot.domain.ports import IncidentTokenLedger, IssuedCredential, LiveToken
 from bot.domain.rules import Delivery, ResourceRule
 from bot.metrics import REVOCATIONS, set_vault_state
-from integrations.vault.session import VaultSession
+from integrations.vault.session import VAULT_CONNECTIONS, VaultSession
 
 # A health probe answers within the liveness probe's 3 s even when Vault hangs.
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -43,6 +44,10 @@ INCIDENT_TOKEN_MARGIN = timedelta(minutes=10)
 # the token role's explicit max TTL), so the next grants fit under it as it is: an access costs
 # Vault one renewal an hour, not one each.
 INCIDENT_TOKEN_HEADROOM = timedelta(hours=1)
+
+
+class _StillHeld(CredentialUnavailable):
+    """Vault answered a lookup: the token or lease is still there."""
 
 
 @dataclass
@@ -311,11 +316,24 @@ class VaultCredentialBroker:
         return self._confirm_gone(lease_id=grant.lease_id, accessors=[grant.token_accessor])
 
     def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
-        """Revoke every recorded token of the incident (all replicas'); confirm each is gone."""
-        for accessor in accessors:
-            self._revoke_accessor(accessor)
-        self.forget_incident(incident_id)
-        return self._confirm_gone(lease_id=None, accessors=list(accessors))
+        """Revoke every recorded token of the incident (all replicas'), side by side, and with
+        them every grant token and lease under them (Vault revokes a token's children and the
+        leases they created); then confirm each incident token is gone, side by side too."""
+        with ThreadPoolExecutor(max_workers=max(1, min(len(accessors), VAULT_CONNECTIONS))) as pool:
+            list(pool.map(self._revoke_accessor, accessors))
+            self.forget_incident(incident_id)
+            gone = list(
+                pool.map(lambda accessor: self._confirm_gone(lease_id=None, accessors=[accessor]),
+                         accessors)
+            )  # fmt: skip
+        return max(gone, default=self._clock())
+
+    def confirm_gone(self, *, grant: Grant) -> datetime | None:
+        """Look up the grant's token and lease: when both are gone, None while Vault holds one."""
+        try:
+            return self._confirm_gone(lease_id=grant.lease_id, accessors=[grant.token_accessor])
+        except _StillHeld:
+            return None
 
     def _revoke_accessor(self, accessor: str) -> None:
         bot = self._session.client
@@ -337,11 +355,9 @@ class VaultCredentialBroker:
         bot = self._session.client
         for accessor in filter(None, accessors):
             if self._exists(partial(bot.auth.token.lookup_accessor, accessor=accessor)):
-                raise CredentialUnavailable(
-                    f"Vault still knows token accessor {accessor} after revoking it."
-                )
+                raise _StillHeld(f"Vault still knows token accessor {accessor} after revoking it.")
         if lease_id and self._exists(lambda: bot.sys.read_lease(lease_id=lease_id)):
-            raise CredentialUnavailable(f"Vault still holds lease {lease_id} after revoking it.")
+            raise _StillHeld(f"Vault still holds lease {lease_id} after revoking it.")
         return self._clock()
 
     def _exists(self, lookup: Callable[[], object]) -> bool:

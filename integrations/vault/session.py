@@ -5,6 +5,7 @@ retried with backoff and then reported as CredentialUnavailable (worth retrying 
 CredentialDenied naming the path; 400/404 as CredentialRejected with Vault's own words.
 """
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ from bot.metrics import VAULT_CALLS, VAULT_ERRORS, vault_path_label
 T = TypeVar("T")
 
 AuthMethod = Literal["token", "approle", "kubernetes"]
+
+VAULT_CONNECTIONS = 32
+"""How many requests the bot's client keeps connections for at once: a close confirms its
+grants this many at a time, each thread on a kept connection rather than a new one."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class VaultSession:
         self._client = self.new_client(token=None)
         self._token_expires_at: float | None = None
         self._token_ttl = 0.0
+        self._login_lock = threading.Lock()
 
     def new_client(self, *, token: str | None) -> hvac.Client:
         """A client with our address, namespace, CA and timeout, acting as `token`.
@@ -96,11 +102,12 @@ class VaultSession:
 
     @property
     def client(self) -> hvac.Client:
-        """The bot's client, logged in and renewed as needed."""
-        if self._token_expires_at is None:
-            self.login()
-        elif self._should_renew():
-            self._renew_or_login()
+        """The bot's client, logged in and renewed as needed (once, however many threads ask)."""
+        with self._login_lock:
+            if self._token_expires_at is None:
+                self.login()
+            elif self._should_renew():
+                self._renew_or_login()
         return self._client
 
     def login(self) -> None:
@@ -225,14 +232,10 @@ def _describe(error: Exception) -> str:
     return "connection refused" if "refused" in str(error).lower() else "connection failed"
 
 
-# Connections kept to Vault: enough for the close's parallel confirmations and the workers.
-POOLED_CONNECTIONS = 64
-
-
 def _pooled_http(config: VaultConfig) -> requests.Session:
     http = requests.Session()
     http.verify = config.ca_cert if config.ca_cert else True
-    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=POOLED_CONNECTIONS)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=VAULT_CONNECTIONS)
     http.mount("http://", adapter)
     http.mount("https://", adapter)
     return http

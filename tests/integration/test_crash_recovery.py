@@ -127,8 +127,8 @@ def test_expiry(fleet: Fleet, step: str) -> None:
     "point",
     [
         "close.intent_recorded",
-        "revoke.vault_called",
-        "revoke.result_recorded",
+        "close.tree_revoked",
+        "close.grants_confirmed",
         "close.slack_posted",
     ],
 )

@@ -625,8 +625,8 @@ POINTS: dict[str, tuple[str, ...]] = {
     # Nothing the close ends is told in a thread (its summary tells everyone): no notify.posted.
     "close": (
         "close.intent_recorded",
-        "revoke.vault_called",
-        "revoke.result_recorded",
+        "close.tree_revoked",
+        "close.grants_confirmed",
         "close.slack_posted",
     ),
 }
@@ -637,6 +637,7 @@ ON_POSTGRESQL = {
     ("break-glass-deny", "breakglass.denied"),
     ("issue", "notify.posted"),
     ("close", "close.intent_recorded"),
+    ("close", "close.tree_revoked"),
 }
 CASES = [
     pytest.param("sqlite", flow, point, id=f"sqlite-{flow}-{point}")

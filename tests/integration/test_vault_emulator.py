@@ -192,6 +192,43 @@ def test_every_revocation_is_counted_with_its_cause_and_caller(
     ]
 
 
+def test_revoking_an_orphan_by_accessor_takes_its_whole_tree_in_one_request(
+    vault: VaultEmulator, root: hvac.Client
+) -> None:
+    """What a close relies on. Vault's docs: `token revoke -accessor` revokes "the token and
+    all of the token's children" (https://developer.hashicorp.com/vault/docs/commands/token/revoke,
+    API: https://developer.hashicorp.com/vault/api-docs/auth/token, revoke a token accessor);
+    a role with `orphan` makes tokens without a parent, which the bot's own token going leaves
+    alone; and "if the parent is revoked or expires, so do all its children regardless of
+    their own leases" (Vault's Tokens and Leases guide, lease hierarchy)."""
+    root.sys.create_or_update_policy(
+        "maker", 'path "auth/token/create*" { capabilities = ["update"] }'
+    )
+    root.auth.token.create_or_update_role("incident", allowed_policies=["maker"], orphan=True)
+    bot, _ = _child(root, vault, policies=["maker"], ttl="1h")
+    incident, incident_auth = _child(bot, vault, role_name="incident", ttl="1h")
+    grants = [_child(incident, vault, policies=["maker"], ttl="30m") for _ in range(3)]
+    nested, _ = _child(grants[0][0], vault, ttl="10m")
+    before = vault.requests_by_path()
+    root.auth.token.revoke_accessor(incident_auth["accessor"])
+    sent = vault.requests_by_path() - before
+    assert sent == {"auth/token/revoke-accessor": 1}
+    for client in (incident, nested, *(grant for grant, _ in grants)):
+        assert client.is_authenticated() is False
+    assert bot.is_authenticated() is True  # the orphan's maker keeps its own token
+    causes = {r.target: r.cause for r in vault.revocations()}
+    assert causes[incident_auth["accessor"]] == "request"
+    assert all(causes[auth["accessor"]] == "parent" for _, auth in grants)
+
+
+def test_requests_are_counted_by_path(vault: VaultEmulator, root: hvac.Client) -> None:
+    _, auth = _child(root, vault, ttl="1h")
+    root.auth.token.lookup_accessor(auth["accessor"])
+    root.auth.token.lookup_accessor(auth["accessor"])
+    counted = vault.requests_by_path()
+    assert counted["auth/token/create"] == 1 and counted["auth/token/lookup-accessor"] == 2
+
+
 def test_child_policies_must_be_a_subset_unless_a_role_allows(
     vault: VaultEmulator, root: hvac.Client
 ) -> None:

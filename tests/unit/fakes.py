@@ -403,12 +403,15 @@ class MemoryGrants:
         incident_id: str,
         *,
         statuses: Sequence[GrantStatus] | None = None,
+        ids: Sequence[str] | None = None,
         for_update: bool = False,
     ) -> Sequence[Grant]:
         return [
             copy.deepcopy(g)
             for g in self._state.grants.values()
-            if g.incident_id == incident_id and (statuses is None or g.status in statuses)
+            if g.incident_id == incident_id
+            and (statuses is None or g.status in statuses)
+            and (ids is None or g.id in ids)
         ]
 
 
@@ -521,7 +524,8 @@ class FakeBroker:
     """Issues fake credentials and remembers what is live; can be told to fail.
 
     Like the Vault broker, it keeps one incident token per incident and records its accessor
-    in its `ledger` before using it.
+    in its `ledger` before using it; revoking an incident token ends every credential issued
+    under it, as Vault ends a token's children and their leases.
     """
 
     def __init__(self, ledger: IncidentTokenLedger | None = None) -> None:
@@ -530,6 +534,8 @@ class FakeBroker:
         self.revoked: list[str] = []  # grant ids, once per revoke call
         self.incident_tokens: dict[str, str] = {}
         self.revoked_incident_tokens: list[str] = []
+        self.confirmed: list[str] = []  # grant ids, once per confirm_gone call
+        self.parent_of: dict[str, str] = {}  # lease id -> the incident token it was issued under
         self.ledger = ledger
         self.fail_issue: CredentialError | None = None
         self.fail_revoke = False
@@ -554,6 +560,7 @@ class FakeBroker:
                 self.incident_tokens[grant.incident_id] = accessor
         lease_id = f"{resource.vault.path or 'auth/token/create'}/lease{number}"
         self.live[lease_id] = until
+        self.parent_of[lease_id] = self.incident_tokens[grant.incident_id]
         self.issued.append(grant.request_id)
         return IssuedCredential(
             lease_id=lease_id,
@@ -584,9 +591,21 @@ class FakeBroker:
     def revoke_incident(self, *, incident_id: str, accessors: Sequence[str]) -> datetime:
         if self.fail_revoke:
             raise CredentialUnavailable("Vault is unavailable (connection refused).")
-        self.revoked_incident_tokens.extend(accessors)
-        self.incident_tokens.pop(incident_id, None)
+        with self._lock:
+            self.revoked_incident_tokens.extend(accessors)
+            self.incident_tokens.pop(incident_id, None)
+            for lease_id in [lease for lease in self.live if self.parent_of[lease] in accessors]:
+                del self.live[lease_id]
         return datetime.now(UTC)
+
+    def confirm_gone(self, *, grant: Grant) -> datetime | None:
+        if self.fail_revoke:
+            raise CredentialUnavailable("Vault is unavailable (connection refused).")
+        with self._lock:
+            self.confirmed.append(grant.id)
+        if grant.lease_id in self.live:
+            return None
+        return grant.revoke_requested_at or grant.created_at
 
 
 def _conforms(store: MemoryStore, broker: FakeBroker) -> tuple[UnitOfWorkFactory, CredentialBroker]:

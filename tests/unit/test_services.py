@@ -135,11 +135,11 @@ def test_happy_path_from_request_to_close(world: World) -> None:
     assert summary.head_hash == world.store.state.events[-1].hash
     assert "Chain head" in summary.to_markdown()
     assert verify_chain(world.store.state.events).ok
-    assert world.actions()[-4:] == [
+    assert world.actions()[-4:] == [  # the tree first, then the grant confirmed gone
         Action.GRANT_REVOCATION_REQUESTED,
         Action.INCIDENT_CLOSED,
-        Action.GRANT_REVOKED,
         Action.VAULT_TOKENS_REVOKED,
+        Action.GRANT_REVOKED,
     ]
 
 
@@ -322,6 +322,35 @@ def test_incident_tokens_are_recorded_before_use_and_revoked_at_close(world: Wor
     assert world.broker.revoked_incident_tokens == ["incident-accessor-1"]
     assert world.store.state.vault_tokens["incident-accessor-1"][1] is not None
     assert Action.VAULT_TOKENS_REVOKED in world.actions()
+
+
+def test_close_cuts_the_token_tree_then_confirms_each_grant_without_revoking_it(
+    world: World,
+) -> None:
+    requests = [world.request() for _ in range(3)]
+    for request_id in requests:
+        world.decide(request_id, "U0LEAD1")
+        world.issue(request_id)
+    closed = world.close()
+    grants = {g.id for g in world.store.state.grants.values()}
+    assert world.broker.revoked_incident_tokens == ["incident-accessor-1"]
+    assert world.broker.revoked == []  # nothing left to revoke one by one
+    assert sorted(world.broker.confirmed) == sorted(grants)  # each looked up once
+    assert {g.id for g in closed.revoked} == grants and closed.unconfirmed == []
+    assert [line.outcome for line in closed.summary.requests] == ["revoked"] * 3
+    assert world.actions().count(Action.GRANT_REVOKED) == 3
+
+
+def test_a_grant_vault_still_holds_after_the_tree_is_revoked_on_its_own(world: World) -> None:
+    kept = world.request()
+    world.decide(kept, "U0LEAD1")
+    world.issue(kept)
+    world.store.state.vault_tokens.clear()  # its incident token is not on record
+    closed = world.close()
+    [grant] = world.store.state.grants.values()
+    assert world.broker.revoked_incident_tokens == []
+    assert world.broker.confirmed == [grant.id] and world.broker.revoked == [grant.id]
+    assert [g.id for g in closed.revoked] == [grant.id] and world.broker.live == {}
 
 
 def test_unconfirmed_revocation_is_reported_and_stays_pending(world: World) -> None:

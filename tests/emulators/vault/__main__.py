@@ -17,8 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8200, help="0 picks a free port")
     parser.add_argument("--root-token", default=os.environ.get("VAULT_DEV_ROOT_TOKEN_ID"))
+    parser.add_argument(
+        "--rtt-ms", type=float, default=0.0, help="answer every request this many ms late"
+    )
     args = parser.parse_args(argv)
     emulator = VaultEmulator(root_token=args.root_token or None, host=args.host, port=args.port)
+    emulator.set_delay(args.rtt_ms / 1000)
     try:
         emulator.start()
     except SpecFilesMissing as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -155,6 +156,7 @@ class VaultEmulator:
             self._faults.append(_Fault(count, status, path_prefix.lstrip("/")))
 
     def set_delay(self, seconds: float) -> None:
+        """Answer every request `seconds` late, as a network round trip to Vault would."""
         self._delay = seconds
 
     def advance_clock(self, seconds: float) -> None:
@@ -164,6 +166,11 @@ class VaultEmulator:
 
     def reap(self) -> None:
         self.core.reap()
+
+    def requests_by_path(self) -> Counter[str]:
+        """How many requests each path was sent so far (as recorded: no query string)."""
+        with self._calls_lock:
+            return Counter(call.path for call in self.calls)
 
     def revocations(self) -> list[Revocation]:
         """Every revocation so far, in order: asked for by callers (also of what was already

@@ -156,6 +156,48 @@ def test_request_to_close_with_a_real_database_credential(world: World) -> None:
         assert verify_chain(tx.audit.chain_links()).ok
 
 
+def test_close_revokes_the_token_tree_in_one_request_and_confirms_every_grant(
+    world: World,
+) -> None:
+    issued = [world.issue(world.approved(duration="20m")) for _ in range(3)]
+    issued.append(world.issue(world.approved("serving-cluster-exec", duration="20m")))
+    accessors = {result.grant.token_accessor for result in issued if result.grant is not None}
+    emulator = world.vault.emulator
+    before = emulator.requests_by_path()
+    closed = world.close()
+    sent = emulator.requests_by_path() - before
+    assert sent["auth/token/revoke-accessor"] == 1  # the one incident token, nothing else
+    assert sent["auth/token/lookup-accessor"] == 1 + len(issued)  # it, then each grant
+    assert "sys/leases/revoke" not in sent
+    assert len(closed.revoked) == len(issued) and closed.unconfirmed == []
+    causes = {r.target: r.cause for r in emulator.revocations()}
+    assert {causes[accessor] for accessor in accessors if accessor} == {"parent"}
+    actions = world.actions()
+    assert actions.count(Action.GRANT_REVOKED) == len(issued)
+    assert actions.index(Action.VAULT_TOKENS_REVOKED) < actions.index(Action.GRANT_REVOKED)
+    assert all(line.revocation_confirmed_at for line in closed.summary.requests)
+
+
+def test_a_grant_under_a_token_not_on_record_is_revoked_on_its_own_at_close(
+    world: World,
+) -> None:
+    recorded = world.issue(world.approved())
+    unrecorded_broker = make_broker(world.vault)  # another process, its token not on record
+    request_id = world.approved()
+    kept = issuing.issue_access(
+        uow=world.uow, policy=POLICY, broker=unrecorded_broker, request_id=request_id,
+        clock=world.clock,
+    )  # fmt: skip
+    assert kept.grant is not None and kept.grant.token_accessor and recorded.grant is not None
+    closed = world.close()
+    assert {g.id for g in closed.revoked} == {recorded.grant.id, kept.grant.id}
+    causes = {r.target: r.cause for r in world.vault.emulator.revocations()}
+    assert causes[recorded.grant.token_accessor or ""] == "parent"  # with the tree
+    assert causes[kept.grant.token_accessor] == "request"  # found alive, revoked on its own
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        world.vault.root().auth.token.lookup_accessor(kept.grant.token_accessor)
+
+
 def test_a_token_resource_delivers_a_wrapped_token_with_its_policies(world: World) -> None:
     result = world.issue(world.approved("serving-cluster-exec", duration="20m"))
     assert result.credential is not None and result.credential.wrapping_token

@@ -4,14 +4,18 @@ when a restarted follower repeats them, and never held up by Vault failing."""
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import pytest
+
 from bot.app import effects, extending, lifecycle, workflows
 from bot.app.deps import Deps
 from bot.domain.access import RequestState, Verdict
 from bot.domain.errors import CredentialUnavailable
 from bot.domain.extension import ExtensionState
 from bot.domain.grant import Grant, GrantStatus
-from bot.services import access
+from bot.services import access, incidents, sweeps
 from bot.services.event_stream import StreamFollower
+from bot.services.issuing import StoredIncidentTokens
+from tests.unit.fakes import FakeBroker
 from tests.unit.slack.scene import Clock, approve, broker, filed, state
 
 
@@ -179,3 +183,37 @@ def test_new_cursors_start_at_the_head_and_leave_what_came_before(deps: Deps) ->
     assert broker(deps).revoked == []  # before the follower: the sweep's retries take it
     lifecycle.sweep(upgraded)
     assert broker(deps).revoked == [grant.id]
+
+
+class _Stopped(Exception):
+    """The process stopping right after the close committed."""
+
+
+def test_the_grants_of_a_close_under_way_are_left_to_the_close(
+    deps: Deps, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close committed, then stopped before Vault was asked: neither the follower nor the
+    sweep's retries revoke its grants one by one; recovery finishes the close, which cuts the
+    incident's token tree and confirms each grant."""
+    deps.broker = FakeBroker(ledger=StoredIncidentTokens(deps.uow, clock))
+    channel, request_id = filed(deps)
+    approve(deps, request_id)
+
+    def stop(**_: object) -> incidents.CloseResult:
+        raise _Stopped
+
+    with monkeypatch.context() as patched:
+        patched.setattr(incidents, "complete_close", stop)
+        with pytest.raises(_Stopped):
+            lifecycle.close_incident(deps, channel_id=channel, user="U0ONCALL1", resolution="x")
+    grant = grant_of(deps, request_id)
+    assert grant.status is GrantStatus.REVOKING
+    restarted(deps).notify()
+    with deps.uow() as tx:
+        assert tx.grants.list_due_revocations(clock.now, 10) != []  # due, yet not the sweep's
+    sweeps.retry_revocations(uow=deps.uow, broker=deps.broker, clock=clock)
+    assert broker(deps).revoked == [] and broker(deps).confirmed == []
+    lifecycle.recover(deps)
+    assert broker(deps).revoked_incident_tokens != [] and broker(deps).revoked == []
+    assert broker(deps).confirmed == [grant.id]
+    assert grant_of(deps, request_id).status is GrantStatus.REVOKED
