@@ -69,7 +69,7 @@ def approval_card(
         section(progress),
     ]
     if request.state is RequestState.PENDING:
-        blocks.append(_buttons(request, rule))
+        blocks.append(approval_buttons(request, rule, block=f"decide:{request.id}"))
     else:
         voice = messages.about_requester(request)
         blocks.append(
@@ -105,20 +105,7 @@ def _break_glass_blocks(
     else:
         blocks.append(section(_progress(request)))
     if request.awaiting_review:
-        blocks.append(
-            decision_buttons(
-                value=request.id,
-                block_id=f"review:{request.id}",
-                approve_action=ids.APPROVE,
-                deny_action=ids.DENY,
-                approve_label="Confirm it was needed",
-                deny_label="Deny and revoke",
-                confirm=(
-                    f"Confirm that {request.id} was justified?",
-                    f"Revoke {rule.name} from the requester now?",
-                ),
-            )
-        )
+        blocks.append(review_buttons(request, rule, block=f"review:{request.id}"))
     elif request.reviewed_at is not None:
         blocks.append(section(f"✅ Reviewed {when(request.reviewed_at)}"))
     voice = messages.about_requester(request)
@@ -209,13 +196,15 @@ def auto_approved(request: AccessRequest) -> str:
     return messages.auto_approved(request)
 
 
-def _buttons(request: AccessRequest, rule: ResourceRule) -> dict[str, Any]:
+def approval_buttons(request: AccessRequest, rule: ResourceRule, *, block: str) -> dict[str, Any]:
+    """Approve / Deny, on the card and in each approver's task; a sensitive resource asks to
+    confirm either."""
     confirm = None
     if rule.sensitive:
         confirm = (f"Grant {rule.name} to this requester?", f"Deny access to {rule.name}?")
     return decision_buttons(
         value=request.id,
-        block_id=f"decide:{request.id}",
+        block_id=block,
         approve_action=ids.APPROVE,
         deny_action=ids.DENY,
         confirm=confirm,
@@ -455,3 +444,20 @@ def my_access(
 
 def reminder(request: AccessRequest, waiting: frozenset[str]) -> str:
     return messages.reminder(request, waiting)
+
+
+def review_buttons(request: AccessRequest, rule: ResourceRule, *, block: str) -> dict[str, Any]:
+    """Confirm / Deny and revoke: the Approve and Deny actions, said as a review."""
+    return decision_buttons(
+        value=request.id,
+        block_id=block,
+        approve_action=ids.APPROVE,
+        deny_action=ids.DENY,
+        approve_label="Confirm it was needed",
+        deny_label="Deny and revoke",
+        confirm=(
+            f"Confirm that {request.id} was justified?",
+            f"Revoke {rule.name} from the requester now?",
+        ),
+        subject=f"{request.id} ({rule.name})",
+    )

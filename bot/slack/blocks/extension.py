@@ -54,17 +54,15 @@ def extension_blocks(request: AccessRequest, *, mention_approvers: bool) -> list
         return blocks
     blocks.append(section(_asked(request, extension, mention_approvers=mention_approvers)))
     if extension.state is ExtensionState.PENDING:
-        blocks.append(extension_buttons(request, extension, block=f"extension:{extension.id}"))
+        blocks.append(extension_buttons(request, block=f"extension:{extension.id}"))
     else:
         blocks.append(context("✅ Extension approved — renewing the credential in Vault…"))
     return blocks
 
 
-def extension_buttons(
-    request: AccessRequest, extension: Extension, *, block: str
-) -> dict[str, Any]:
-    """Approve extension / Deny extension, on the card and in each approver's task."""
-    del extension  # the buttons carry the request: it has one open extension at a time
+def extension_buttons(request: AccessRequest, *, block: str) -> dict[str, Any]:
+    """Approve extension / Deny extension, on the card and in each approver's task. They carry
+    the request: it has one open extension at a time."""
     return decision_buttons(
         value=request.id,
         block_id=block,

@@ -96,7 +96,7 @@ def _waiting_item(request: AccessRequest) -> list[dict[str, Any]]:
             f"*{request.id}* · {who} asks to extend {what} by "
             f"{format_duration(extension.duration)} (ends {when(request.ends_at)})"
         )
-        buttons = extension_buttons(request, extension, block=f"home-extension:{extension.id}")
+        buttons = extension_buttons(request, block=f"home-extension:{extension.id}")
         return [section(text), buttons]
     if request.break_glass:
         text = (

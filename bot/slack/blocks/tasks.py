@@ -15,9 +15,8 @@ from bot.domain.access import AccessRequest, RequestState
 from bot.domain.durations import format_duration
 from bot.domain.extension import Extension, ExtensionState
 from bot.domain.rules import ResourceRule
-from bot.slack import ids
 from bot.slack.blocks import messages
-from bot.slack.blocks.buttons import decision_buttons
+from bot.slack.blocks.access import approval_buttons, review_buttons
 from bot.slack.blocks.extension import extend_button, extension_buttons
 from bot.slack.blocks.text import context, escape, section, when
 from bot.slack.text import mention
@@ -59,7 +58,7 @@ def approver_task(
         progress += f" · times out {when(request.requested_at + timeout)}"
     blocks.append(context(progress))
     if waiting:
-        blocks.append(_buttons(request, rule, block=f"task:{request.id}"))
+        blocks.append(approval_buttons(request, rule, block=f"task:{request.id}"))
     else:
         blocks.append(section(messages.task_outcome(request, approver, timeout=timeout)))
     return text, blocks
@@ -94,23 +93,6 @@ def review_task(
     return text, blocks
 
 
-def review_buttons(request: AccessRequest, rule: ResourceRule, *, block: str) -> dict[str, Any]:
-    """Confirm / Deny and revoke: the Approve and Deny actions, said as a review."""
-    return decision_buttons(
-        value=request.id,
-        block_id=block,
-        approve_action=ids.APPROVE,
-        deny_action=ids.DENY,
-        approve_label="Confirm it was needed",
-        deny_label="Deny and revoke",
-        confirm=(
-            f"Confirm that {request.id} was justified?",
-            f"Revoke {rule.name} from the requester now?",
-        ),
-        subject=f"{request.id} ({rule.name})",
-    )
-
-
 def extension_task(
     request: AccessRequest,
     extension: Extension,
@@ -141,24 +123,10 @@ def extension_task(
         )
     blocks.append(context(progress))
     if extension.awaits(approver):
-        blocks.append(extension_buttons(request, extension, block=f"extension-task:{extension.id}"))
+        blocks.append(extension_buttons(request, block=f"extension-task:{extension.id}"))
     else:
         blocks.append(section(messages.extension_task_outcome(request, extension, approver)))
     return text, blocks
-
-
-def _buttons(request: AccessRequest, rule: ResourceRule, *, block: str) -> dict[str, Any]:
-    confirm = None
-    if rule.sensitive:
-        confirm = (f"Grant {rule.name} to this requester?", f"Deny access to {rule.name}?")
-    return decision_buttons(
-        value=request.id,
-        block_id=block,
-        approve_action=ids.APPROVE,
-        deny_action=ids.DENY,
-        confirm=confirm,
-        subject=f"{request.id} ({rule.name})",
-    )
 
 
 def expiry_warning(request: AccessRequest, room: timedelta | None, *, open_: bool) -> Message:
