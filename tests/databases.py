@@ -5,6 +5,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -47,6 +48,21 @@ def fresh_postgres_database(admin: Engine, *, template: str | None = None) -> It
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def bench_database(kind: str, folder: Path) -> Iterator[str]:
+    """For a benchmark's `--database`: a SQLite file in `folder`, or ("postgres") a throwaway
+    PostgreSQL database, dropped afterwards."""
+    if kind != "postgres":
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
+    admin = admin_engine()
+    try:
+        with fresh_postgres_database(admin) as url:
+            yield url
+    finally:
+        admin.dispose()
 
 
 def database_name(url: str) -> str:

@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.databases import admin_engine, fresh_postgres_database
+from tests.databases import bench_database
 from tests.fleet import Fleet, Replica, running_fleet
 from tests.waiting import eventually
 
@@ -138,12 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        if args.database == "postgres":
-            admin = admin_engine()
-            stack.callback(admin.dispose)
-            url = stack.enter_context(fresh_postgres_database(admin))
-        else:
-            url = f"sqlite:///{folder / 'bench.db'}"
+        url = stack.enter_context(bench_database(args.database, folder))
         accesses = measure(url, folder, args.clicks, args.vault_rtt_ms)
         report(accesses, args.vault_rtt_ms, args.database)
 

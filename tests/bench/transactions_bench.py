@@ -39,7 +39,7 @@ from sqlalchemy import Connection, Engine, event
 
 from bot.log_setup import configure_logging
 from bot.store.claims import Claim, LocalClaims
-from tests.databases import admin_engine, fresh_postgres_database
+from tests.databases import bench_database
 from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
 from tests.emulators.vault import VaultEmulator, running_vault
@@ -345,12 +345,7 @@ def main() -> None:
     configure_logging(level="ERROR")
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        if args.database == "postgres":
-            admin = admin_engine()
-            stack.callback(admin.dispose)
-            url = stack.enter_context(fresh_postgres_database(admin))
-        else:
-            url = f"sqlite:///{folder / 'bench.db'}"
+        url = stack.enter_context(bench_database(args.database, folder))
         report(args.database, measure_clicks(url, args.clicks, folder), sites=args.sites)
 
 
