@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -115,8 +116,11 @@ def scene_settings(
     )
 
 
-@pytest.fixture
-def scene(database_url: str, set_up_vault: SetUpVault, ml_database: MlDatabase) -> Iterator[Scene]:
+@contextmanager
+def running_scene(
+    database_url: str, set_up_vault: SetUpVault, ml_database: MlDatabase
+) -> Iterator[Scene]:
+    """The bot served over HTTP against the Slack emulator, with PEOPLE and #war-room."""
     with running_slack() as slack:
         for user_id, name in PEOPLE.items():
             slack.add_user(user_id, name, email=f"{name}@example.com")
@@ -126,6 +130,12 @@ def scene(database_url: str, set_up_vault: SetUpVault, ml_database: MlDatabase) 
             yield Scene(
                 slack, bot, SlackClient(slack, bot.events_url), set_up_vault, ml_database, general
             )
+
+
+@pytest.fixture
+def scene(database_url: str, set_up_vault: SetUpVault, ml_database: MlDatabase) -> Iterator[Scene]:
+    with running_scene(database_url, set_up_vault, ml_database) as made:
+        yield made
 
 
 def request_id_in(message: Any) -> str:

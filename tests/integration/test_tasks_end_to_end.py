@@ -22,10 +22,7 @@ from bot.bootstrap import utc_now
 from bot.domain.access import RequestState
 from bot.domain.durations import parse_duration
 from bot.slack import ids
-from tests.emulators.slack import running_slack
-from tests.emulators.slack.client import SlackClient
-from tests.harness import running_gatehouse
-from tests.integration.test_slack_end_to_end import PEOPLE, Scene, request_id_in, scene_settings
+from tests.integration.test_slack_end_to_end import PEOPLE, Scene, request_id_in, running_scene
 from tests.integration.vault_support import MlDatabase
 from tests.tools.vault_setup import SetUpVault
 from tests.waiting import eventually
@@ -38,15 +35,8 @@ DECISIONS = {ids.APPROVE, ids.DENY}
 
 @pytest.fixture
 def scene(database_url: str, set_up_vault: SetUpVault, ml_database: MlDatabase) -> Iterator[Scene]:
-    with running_slack() as slack:
-        for user_id, name in PEOPLE.items():
-            slack.add_user(user_id, name, email=f"{name}@example.com")
-        general = slack.add_channel("war-room", members=list(PEOPLE))
-        settings = scene_settings(slack, set_up_vault, database_url)
-        with running_gatehouse(settings) as bot:
-            yield Scene(
-                slack, bot, SlackClient(slack, bot.events_url), set_up_vault, ml_database, general
-            )
+    with running_scene(database_url, set_up_vault, ml_database) as made:
+        yield made
 
 
 def about(scene: Scene, user: str, request_id: str) -> list[Any]:
