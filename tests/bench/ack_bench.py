@@ -50,6 +50,7 @@ from tests.emulators.slack import SlackEmulator, running_slack
 from tests.emulators.slack.client import SlackClient
 from tests.emulators.slack.signing import signed_headers
 from tests.emulators.vault import running_vault
+from tests.fleet import PEOPLE
 from tests.harness import EXAMPLE_POLICY
 from tests.tools.vault_setup import run_setup_script
 
@@ -369,8 +370,8 @@ def main() -> None:
         running_vault(database_detached=True) as vault,
     ):
         setup = run_setup_script(vault, NOWHERE, Path(folder))
-        slack.add_user("U0ONCALL1", "ada")
-        slack.add_user("U0ONCALL2", "grace")
+        for user_id, name in PEOPLE.items():  # the requester and the approvers their tasks go to
+            slack.add_user(user_id, name)
         room = slack.add_channel("bench", members=["U0ONCALL1", "U0ONCALL2"])
 
         bare = Served("bare Bolt")
@@ -445,8 +446,12 @@ def main() -> None:
             cards = sum("bench rate" in json.dumps(m.blocks) for m in slack.messages(channel.id))
             print(f"cards posted for the constant load's requests: {cards}")
         finally:
-            bot.terminate()
-            bot.wait(timeout=10)
+            bot.terminate()  # it may still be working through the saturation's backlog
+            try:
+                bot.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+                bot.wait()
     report(bare, gate, args)
 
 
